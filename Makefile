@@ -1,0 +1,40 @@
+# infersight: `make demo` (set up, build the task models, run the main job) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODELS := tasks/digits/models/digits-fp32.onnx.card.json
+DEMO_DB ?= infersight.db
+
+.PHONY: setup models demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+models: $(MODELS)
+
+$(MODELS): $(STAMP) tasks/digits/build_model.py tasks/digits/_numpy_cnn.py tasks/digits/task.yaml
+	$(BIN)/infersight build digits
+
+# The main job: measure digits (fp32 and int8) under single_stream and offline into $(DEMO_DB).
+demo: models
+	$(BIN)/infersight system
+	$(BIN)/infersight run digits --backend onnxruntime --scenario single_stream --db $(DEMO_DB)
+	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --db $(DEMO_DB)
+	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --model-variant int8 --db $(DEMO_DB)
+	$(BIN)/infersight runs --db $(DEMO_DB)
+	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
+
+test: models
+	$(BIN)/python -m pytest -q
+
+bench: models
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) tasks/*/models *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""The decision engine: constraints, objectives, cost, Pareto frontier and ranking. See DESIGN.md section 6."""

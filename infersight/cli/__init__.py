@@ -1,0 +1,55 @@
+"""The `infersight` command line. Each command is thin: parse, call the runner, print."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from infersight import __version__
+from infersight.cli import catalog, inspect, measure
+from infersight.cli._common import err
+from runner.errors import InfersightError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="infersight")
+def cli() -> None:
+    """infersight: measure inference tasks on backends under MLPerf-style scenarios, and keep
+    every measurement with its provenance.
+
+    \b
+    Example:
+        infersight run digits --backend onnxruntime --scenario offline
+        infersight runs
+        infersight show 1
+    """
+
+
+for module in (measure, inspect, catalog):
+    for command in module.COMMANDS:
+        cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors print one message and exit 2; Ctrl-C exits 130."""
+    try:
+        code = cli.main(args=argv, prog_name="infersight", standalone_mode=False)
+    except InfersightError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted: the run is marked aborted, with what was measured kept")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -1,0 +1,50 @@
+"""Shared CLI pieces: the --db and --json options, the store opener, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from runner.store import Store
+
+__all__ = ["db_option", "json_option", "open_store", "emit_json", "out", "err"]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def db_option(fn):
+    """--db URL (default: $INFERSIGHT_DB or sqlite:///./infersight.db)."""
+    return click.option("--db", "db", metavar="URL", default=None,
+                        help="Store: a SQLAlchemy URL or a SQLite file path "
+                             "(default: $INFERSIGHT_DB, else ./infersight.db).")(fn)
+
+
+def json_option(fn):
+    """--json: machine-readable output."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(fn)
+
+
+def open_store(url: str | None) -> Store:
+    return Store(url)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def with_store(fn):
+    """Open the store named by --db for the command and close it afterwards."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, db: str | None = None, **kwargs: Any) -> Any:
+        store = open_store(db)
+        try:
+            return fn(*args, store=store, **kwargs)
+        finally:
+            store.close()
+    return db_option(wrapper)

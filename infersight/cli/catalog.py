@@ -1,0 +1,88 @@
+"""`infersight tasks`, `plugins` and `system`: what is installed and what this machine is."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from infersight.cli._common import emit_json, json_option, out
+from runner import registry
+from runner.cards import capture_system
+from runner.errors import InfersightError
+
+__all__ = ["COMMANDS"]
+
+
+@click.command("plugins")
+@json_option
+def plugins_cmd(as_json: bool) -> None:
+    """List task, backend and scenario plugins with the distribution and version providing each.
+
+    \b
+    Example:
+        infersight plugins
+    """
+    rows = [{"kind": i.kind, "name": i.name, "distribution": i.distribution, "version": i.version,
+             "target": i.target} for kind in registry.KINDS for i in registry.plugins(kind)]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("kind", "name", "distribution", "version", "target")
+    for r in rows:
+        table.add_row(r["kind"], r["name"], r["distribution"], r["version"], r["target"])
+    out.print(table)
+
+
+@click.command("tasks")
+@json_option
+def tasks_cmd(as_json: bool) -> None:
+    """List tasks: version, category, scenarios, model variants and whether they are built.
+
+    \b
+    Example:
+        infersight tasks
+    """
+    rows = []
+    for name in registry.names("task"):
+        task = registry.get("task", name)()
+        built = {}
+        for variant in task.variants:
+            try:
+                task.model_card(variant)
+                built[variant] = "built"
+            except InfersightError as exc:
+                built[variant] = str(exc).split(": ", 1)[-1]
+        rows.append({"name": name, "version": task.card.metadata.version, "category": task.card.metadata.category,
+                     "quality": task.card.metrics.quality.metric, "scenarios": list(task.card.scenarios),
+                     "variants": built})
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("task", "version", "category", "quality", "scenarios", "variants")
+    for r in rows:
+        table.add_row(r["name"], r["version"], r["category"], r["quality"], ", ".join(r["scenarios"]),
+                      ", ".join(f"{v} ({s if s == 'built' else 'not built'})" for v, s in r["variants"].items()))
+    out.print(table)
+
+
+@click.command("system")
+@json_option
+def system_cmd(as_json: bool) -> None:
+    """Show this machine's system card (MLPerf field names) as a run would record it.
+
+    \b
+    Example:
+        infersight system --json
+    """
+    card = capture_system()
+    data = card.to_dict()
+    if as_json:
+        emit_json({**data, "hash": card.card_hash()})
+        return
+    for key, value in data.items():
+        if value not in ("", None, {}, []):
+            out.print(f"{key:36} {value}")
+    out.print(f"{'hash':36} {card.card_hash()}")
+
+
+COMMANDS = [plugins_cmd, tasks_cmd, system_cmd]

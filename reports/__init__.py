@@ -1,0 +1,1 @@
+"""Self-contained HTML reports and SVG badges. See DESIGN.md section 1."""

@@ -1,0 +1,1 @@
+"""The lean runner: plugin registry, cards, backends, load generator, scenarios and the store."""

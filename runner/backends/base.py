@@ -1,0 +1,89 @@
+"""The backend (inference engine) plugin interface.
+
+Lifecycle: `Backend(settings)` -> `prepare(model_card, model_path)` -> `run_batch` / `run_stream`
+any number of times -> `teardown()`. Every method is called on the load generator's thread
+and blocks until done; `run_batch` is the hot path and must not allocate more than it needs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from runner.cards import BackendCard, ModelCard
+from runner.cards._base import StrictModel
+from runner.errors import BackendError
+
+__all__ = ["Backend", "BackendSettings", "distribution_version"]
+
+
+class BackendSettings(StrictModel):
+    """Settings every backend understands."""
+
+    batch_size: int = Field(32, ge=1, le=65_536, description="Samples per inference call (offline batching).")
+
+
+class Backend(ABC):
+    """An inference engine plugin (onnxruntime, ...): runs a model file on a device."""
+
+    name: ClassVar[str]
+    runtime: ClassVar[str] = ""
+    Settings: ClassVar[type[BackendSettings]] = BackendSettings
+
+    def __init__(self, settings: BackendSettings | None = None) -> None:
+        self.settings = settings or self.Settings()
+        self.model: ModelCard | None = None
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        """Version of the inference runtime package this backend drives."""
+        return distribution_version(cls.runtime) if cls.runtime else "n/a"
+
+    @abstractmethod
+    def prepare(self, model: ModelCard, model_path: Path) -> None:
+        """Load the model file; raise ModelFileError if it is missing or unreadable."""
+
+    @abstractmethod
+    def run_batch(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Run one batch (inputs stacked on axis 0); return the outputs in model-card order."""
+
+    def run_stream(self, inputs: Mapping[str, np.ndarray]) -> Iterator[list[np.ndarray]]:
+        """Generate outputs step by step (streaming generation); not every backend can."""
+        raise BackendError(f"backend {self.name!r} cannot stream (run_stream is not implemented); "
+                           f"use a scenario without streaming or a backend that streams")
+
+    def teardown(self) -> None:  # noqa: B027 - optional hook
+        """Release the model and its resources."""
+
+    def device(self) -> str:
+        """The device the model runs on."""
+        return "cpu"
+
+    def execution_providers(self) -> list[str]:
+        """Execution providers in effect, in priority order (empty if not applicable)."""
+        return []
+
+    def effective_settings(self) -> dict[str, Any]:
+        """Settings with every default resolved to the value actually used."""
+        return self.settings.to_dict()
+
+    def card(self) -> BackendCard:
+        """The backend card of this backend as prepared."""
+        return BackendCard(backend=self.name, plugin_version=distribution_version("infersight"),
+                           runtime=self.runtime or "none", runtime_version=self.runtime_version(),
+                           device=self.device(), execution_providers=self.execution_providers(),
+                           settings=self.effective_settings())
+
+
+def distribution_version(name: str) -> str:
+    """Installed version of a distribution, or 'not installed'."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"

@@ -1,0 +1,39 @@
+"""The null backend: no model, outputs of the right shape filled with zeros, at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from runner.backends.base import Backend
+from runner.cards import ModelCard
+
+__all__ = ["NullBackend"]
+
+_MAX_BATCH = 65_536
+
+
+class NullBackend(Backend):
+    """Answers every batch at once with zeros shaped like the model's outputs.
+
+    Measures the runner's own overhead (compare with MLPerf LoadGen's null SUT) and lets
+    scenario tests run in milliseconds. The model file is not read.
+    """
+
+    name: ClassVar[str] = "null"
+
+    def prepare(self, model: ModelCard, model_path: Path) -> None:
+        self.model = model
+        self._zeros = [np.zeros((_MAX_BATCH, *_static(spec.shape[1:])), dtype=spec.dtype)
+                       for spec in model.outputs]
+
+    def run_batch(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        n = len(next(iter(inputs.values())))
+        return [z[:n] for z in self._zeros]
+
+
+def _static(dims: list[int | str]) -> tuple[int, ...]:
+    return tuple(d if isinstance(d, int) else 1 for d in dims)

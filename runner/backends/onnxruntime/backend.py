@@ -1,0 +1,86 @@
+"""The onnxruntime backend: one InferenceSession with explicit threads, optimisation and providers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import onnxruntime as ort
+
+from runner.backends.base import Backend
+from runner.backends.onnxruntime.config import OnnxRuntimeSettings
+from runner.cards import ModelCard
+from runner.errors import ModelFileError, SettingsError
+
+__all__ = ["OnnxRuntimeBackend"]
+
+_LEVELS = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+           "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+           "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+           "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs ONNX models with onnxruntime on the CPU (or CUDA/TensorRT where installed)."""
+
+    name: ClassVar[str] = "onnxruntime"
+    runtime: ClassVar[str] = "onnxruntime"
+    Settings: ClassVar[type[OnnxRuntimeSettings]] = OnnxRuntimeSettings
+
+    @classmethod
+    def runtime_version(cls) -> str:
+        return ort.__version__
+
+    def prepare(self, model: ModelCard, model_path: Path) -> None:
+        self._check_providers()
+        self.model = model
+        try:
+            self._session = ort.InferenceSession(str(model_path), self._session_options(),
+                                                 providers=self.settings.providers)
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise ModelFileError(f"{model_path}: onnxruntime cannot load the model: {_first_line(exc)}") from None
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self._run = self._session.run
+
+    def run_batch(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        return self._run(self._outputs, inputs)
+
+    def teardown(self) -> None:
+        self._session = None
+        self._run = None
+
+    def device(self) -> str:
+        first = self.execution_providers()[:1] or self.settings.providers[:1]
+        return {"CUDAExecutionProvider": "cuda:0", "TensorrtExecutionProvider": "cuda:0",
+                "ROCMExecutionProvider": "rocm:0"}.get(first[0], "cpu")
+
+    def execution_providers(self) -> list[str]:
+        session = getattr(self, "_session", None)
+        return session.get_providers() if session is not None else list(self.settings.providers)
+
+    def effective_settings(self) -> dict[str, Any]:
+        return {**self.settings.to_dict(), "intra_op_threads": self.settings.resolved_threads()}
+
+    def _session_options(self) -> ort.SessionOptions:
+        s, opts = self.settings, ort.SessionOptions()
+        opts.intra_op_num_threads = s.resolved_threads()
+        opts.inter_op_num_threads = s.inter_op_threads
+        opts.graph_optimization_level = _LEVELS[s.graph_optimization_level]
+        opts.execution_mode = (ort.ExecutionMode.ORT_PARALLEL if s.execution_mode == "parallel"
+                               else ort.ExecutionMode.ORT_SEQUENTIAL)
+        opts.log_severity_level = 3
+        return opts
+
+    def _check_providers(self) -> None:
+        available = ort.get_available_providers()
+        missing = [p for p in self.settings.providers if p not in available]
+        if missing:
+            raise SettingsError(f"backend onnxruntime: execution provider(s) {', '.join(missing)} not available "
+                                f"in onnxruntime {ort.__version__}; available: {', '.join(available)}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,174 @@
+"""The system card: the machine a result was measured on, in MLPerf's system-description field names.
+
+Captured automatically by `capture_system()`; users may add the optional price, power and
+availability fields (and any MLPerf field) through a YAML file (`--system-extra`).
+Format version history:
+  1 (2026-11): MLPerf v4.1 system JSON fields, plus host details, package versions, price/power.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+from pydantic import Field
+
+from runner.cards._base import StrictModel
+
+__all__ = ["SystemCard", "capture_system", "KEY_PACKAGES"]
+
+IntOrStr = int | str
+
+KEY_PACKAGES = ("infersight", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino",
+                "sqlalchemy", "pydantic", "scikit-learn")
+
+
+class SystemCard(StrictModel):
+    card_version: Literal[1] = 1
+    # MLPerf system description fields (names as in MLPerf's systems/*.json).
+    submitter: str = ""
+    division: str = ""
+    system_type: str = ""
+    system_type_detail: str = ""
+    status: str = ""
+    system_name: str
+    number_of_nodes: IntOrStr = 1
+    host_processor_model_name: str
+    host_processors_per_node: IntOrStr = 1
+    host_processor_core_count: IntOrStr
+    host_processor_frequency: str = ""
+    host_processor_caches: str = ""
+    host_processor_interconnect: str = ""
+    host_processor_url: str = ""
+    host_memory_capacity: str
+    host_memory_configuration: str = ""
+    host_storage_type: str = ""
+    host_storage_capacity: str = ""
+    host_networking: str = ""
+    host_networking_topology: str = ""
+    host_network_card_count: str = ""
+    accelerators_per_node: IntOrStr = 0
+    accelerator_model_name: str = ""
+    accelerator_frequency: str = ""
+    accelerator_host_interconnect: str = ""
+    accelerator_interconnect: str = ""
+    accelerator_interconnect_topology: str = ""
+    accelerator_memory_capacity: str = ""
+    accelerator_memory_configuration: str = ""
+    accelerator_on_chip_memories: str = Field(default="", alias="accelerator_on-chip_memories")
+    cooling: str = ""
+    hw_notes: str = ""
+    framework: str = ""
+    operating_system: str
+    other_software_stack: str | dict[str, Any] = ""
+    sw_notes: str = ""
+    boot_firmware_version: str = ""
+    management_firmware_version: str = ""
+    disk_controllers: str = ""
+    disk_drives: str = ""
+    filesystem: str = ""
+    network_speed_mbit: str = ""
+    nics_enabled_connected: str = ""
+    nics_enabled_firmware: str = ""
+    nics_enabled_os: str = ""
+    number_of_type_nics_installed: str = ""
+    other_hardware: str = ""
+    power_management: str = ""
+    power_supply_details: str = ""
+    power_supply_quantity_and_rating_watts: str = ""
+    # infersight's own fields.
+    host_processor_architecture: str = ""
+    host_processor_logical_core_count: int | None = None
+    host_memory_bytes: int | None = None
+    python_version: str = ""
+    package_versions: dict[str, str] = Field(default_factory=dict)
+    # Optional fields users add for the decision engine (units in the names).
+    price_per_hour_usd: float | None = Field(default=None, ge=0)
+    purchase_price_usd: float | None = Field(default=None, ge=0)
+    power_w: float | None = Field(default=None, ge=0, description="Typical power draw under load, watts.")
+    availability: str = ""
+
+
+def capture_system(extra: dict[str, Any] | None = None) -> SystemCard:
+    """Describe this machine: CPU, memory, accelerators, OS, Python and key package versions.
+
+    Volatile facts (load, free memory, clock speed at this instant) are left out so that the
+    card, and so its hash, is the same for every run on the same machine and software.
+    """
+    cpu = _cpu_model()
+    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    mem = psutil.virtual_memory().total
+    gpus = _nvidia_gpus()
+    fields: dict[str, Any] = {
+        "system_name": f"{platform.node() or 'localhost'} ({cpu})",
+        "system_type": "datacenter" if gpus else "edge",
+        "status": "available",
+        "host_processor_model_name": cpu,
+        "host_processor_core_count": cores,
+        "host_processor_logical_core_count": os.cpu_count() or cores,
+        "host_processor_architecture": platform.machine(),
+        "host_memory_capacity": f"{mem / 2**30:.0f} GB",
+        "host_memory_bytes": mem,
+        "accelerators_per_node": len(gpus),
+        "accelerator_model_name": gpus[0] if gpus else "",
+        "operating_system": _os_name(),
+        "python_version": platform.python_version(),
+        "package_versions": _package_versions(),
+        "framework": _framework(),
+    }
+    fields.update(extra or {})
+    return SystemCard.model_validate(fields)
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    match = re.search(r"^(model name|Model|Hardware)\s*:\s*(.+)$", text, re.MULTILINE)
+    return match.group(2).strip() if match else (platform.processor() or platform.machine())
+
+
+def _nvidia_gpus() -> list[str]:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def _os_name() -> str:
+    try:
+        info = platform.freedesktop_os_release()
+        name = info.get("PRETTY_NAME", platform.system())
+    except OSError:
+        name = platform.system()
+    return f"{name}, kernel {platform.release()}"
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _framework() -> str:
+    versions = _package_versions()
+    parts = [f"{k} {versions[k]}" for k in ("onnxruntime", "onnxruntime-gpu", "openvino") if k in versions]
+    return ", ".join(parts + [f"Python {sys.version.split()[0]}"])

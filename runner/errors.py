@@ -1,0 +1,40 @@
+"""Errors that reach users: each carries one clear message naming where and what."""
+
+from __future__ import annotations
+
+__all__ = ["InfersightError", "CardError", "PluginNotFound", "ModelFileError", "SettingsError", "BackendError",
+           "StoreError", "RunNotFound"]
+
+
+class InfersightError(Exception):
+    """Base class for errors shown to users as one clear message (the CLI exits 2)."""
+
+    exit_code = 2
+
+
+class CardError(InfersightError):
+    """A card (task, model, backend, system) is malformed: the message names file, line and field."""
+
+
+class PluginNotFound(InfersightError):
+    """An unknown task, backend or scenario name; the message lists the known ones."""
+
+
+class ModelFileError(InfersightError):
+    """A model file is missing, corrupt or does not match the sha256 in its model card."""
+
+
+class SettingsError(InfersightError):
+    """Impossible run settings (threads 0, negative durations, ...)."""
+
+
+class BackendError(InfersightError):
+    """A backend cannot do what was asked (e.g. streaming on a backend that cannot stream)."""
+
+
+class StoreError(InfersightError):
+    """The results store cannot be opened or used: the message names the database URL and the problem."""
+
+
+class RunNotFound(InfersightError):
+    """No stored run matches the given id, uuid or uuid prefix (or a prefix matches several)."""

@@ -1,0 +1,50 @@
+"""What a scenario returns: the per-query performance log, its summary and its validity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ScenarioResult", "RECORD_FIELDS", "latency_summary", "empty_records"]
+
+RECORD_FIELDS = ("sample_index", "query_index", "scheduled_ns", "issued_ns", "completed_ns")
+PERCENTILES = (50.0, 90.0, 95.0, 97.0, 99.0, 99.9)
+
+
+@dataclass
+class ScenarioResult:
+    """Outcome of one scenario run (per-query records are numpy arrays, ns timestamps)."""
+
+    scenario: str
+    headline_metric: str
+    headline_value: float | None
+    headline_units: str
+    valid: bool
+    reasons: list[str]
+    summary: dict[str, Any]
+    effective_settings: dict[str, Any]
+    records: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def validity(self) -> str:
+        return "VALID" if self.valid else "INVALID"
+
+
+def empty_records() -> dict[str, np.ndarray]:
+    """A performance log with no queries."""
+    return {name: np.empty(0, dtype=np.int64) for name in RECORD_FIELDS}
+
+
+def latency_summary(latencies_ns: np.ndarray) -> dict[str, float]:
+    """Min, mean, max and the usual percentiles of latencies, in milliseconds."""
+    if len(latencies_ns) == 0:
+        return {}
+    lat = latencies_ns.astype(np.float64) / 1e6
+    out = {"latency_min_ms": float(lat.min()), "latency_mean_ms": float(lat.mean()),
+           "latency_max_ms": float(lat.max())}
+    values = np.percentile(lat, PERCENTILES, method="inverted_cdf")
+    for pct, value in zip(PERCENTILES, values):
+        out[f"latency_p{pct:g}_ms".replace(".", "_")] = float(value)
+    return out

@@ -1,0 +1,180 @@
+"""Running one measurement end to end: resolve plugins and settings, measure, log, validate, store.
+
+`prepare_run` does every check that can fail on bad input before anything is written;
+`execute_run` then writes the cards and a run marked 'running', streams the performance log
+into the store as it is measured, runs the accuracy pass, and marks the run complete only
+when the four cards and two logs are all present and consistent.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from runner import registry
+from runner.backends.base import Backend, distribution_version
+from runner.cards import ModelCard, capture_system
+from runner.cards._base import format_errors
+from runner.errors import InfersightError, SettingsError
+from runner.loadgen.result import ScenarioResult
+from runner.scenarios.base import Scenario
+from runner.sut import BackendSUT
+from runner.task import AccuracyResult, Task
+
+__all__ = ["RunRequest", "PreparedRun", "Reporter", "prepare_run", "execute_run", "resolve_scenario_settings"]
+
+
+class Reporter:
+    """Receives progress of a run; the CLI draws a progress bar, the default stays silent."""
+
+    def phase(self, text: str) -> None:
+        """A new phase starts (loading, warm-up and timed run, accuracy pass, ...)."""
+
+    def update(self, fraction: float, text: str) -> None:
+        """Progress within the current phase, 0..1."""
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for; settings are raw dicts validated by `prepare_run`."""
+
+    task: str
+    backend: str = "onnxruntime"
+    scenario: str = "offline"
+    model_variant: str = "fp32"
+    backend_settings: dict[str, Any] = field(default_factory=dict)
+    scenario_settings: dict[str, Any] = field(default_factory=dict)
+    quick: bool = False
+    label: str | None = None
+    system_extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedRun:
+    """A request resolved to plugin instances and validated, effective settings."""
+
+    request: RunRequest
+    task: Task
+    model: ModelCard
+    model_path: Any
+    backend: Backend
+    scenario: Scenario
+    compliant: bool
+
+
+def prepare_run(req: RunRequest) -> PreparedRun:
+    """Resolve and validate everything; raises InfersightError before anything is written."""
+    task: Task = registry.get("task", req.task)()
+    scenario_cls = registry.get("scenario", req.scenario)
+    if req.scenario not in task.card.scenarios:
+        raise SettingsError(f"task {task.name!r} does not support scenario {req.scenario!r}; "
+                            f"supported: {', '.join(task.card.scenarios)}")
+    backend_cls = registry.get("backend", req.backend)
+    model, model_path = task.model_card(req.model_variant)
+    settings, compliant = resolve_scenario_settings(task, scenario_cls, req.scenario_settings, req.quick)
+    backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
+    return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant)
+
+
+def resolve_scenario_settings(task: Task, scenario_cls: type[Scenario], overrides: dict[str, Any],
+                              quick: bool) -> tuple[Any, bool]:
+    """Defaults <- task card <- quick minimums <- user overrides; also whether the run is compliant."""
+    card = dict(task.card.scenarios.get(scenario_cls.name) or {})
+    baseline = _validate(scenario_cls.Settings, card, f"task card scenarios.{scenario_cls.name}")
+    merged = {**card, **(scenario_cls.quick_settings if quick else {}), **overrides}
+    settings = _validate(scenario_cls.Settings, merged, f"scenario {scenario_cls.name}")
+    lowered = [k for k, v in settings.to_dict().items()
+               if k.startswith("min_") and isinstance(v, (int, float)) and v < getattr(baseline, k)]
+    return settings, not quick and not lowered
+
+
+def _validate(model: Any, data: dict[str, Any], where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(format_errors(exc, where)) from None
+
+
+def execute_run(prep: PreparedRun, store: Any, reporter: Reporter | None = None) -> int:
+    """Measure and store one run; returns its id. Ctrl-C or SIGTERM marks the run aborted."""
+    rep = reporter or Reporter()
+    rep.phase("loading model")
+    prep.backend.prepare(prep.model, prep.model_path)
+    run_id = _create_run(prep, store)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        _measure(prep, store, run_id, rep)
+    except KeyboardInterrupt:
+        store.mark_aborted(run_id, "interrupted (Ctrl-C or SIGTERM) before the run finished")
+        raise
+    except BaseException as exc:
+        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        prep.backend.teardown()
+    return run_id
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _create_run(prep: PreparedRun, store: Any) -> int:
+    req = prep.request
+    cards = {"task": (prep.task.card, prep.task.name), "model": (prep.model, prep.model.name),
+             "backend": (prep.backend.card(), prep.backend.name),
+             "system": (capture_system(req.system_extra), None)}
+    hashes = {}
+    for kind, (card, name) in cards.items():
+        hashes[kind] = store.put_card(kind, card.to_dict(), card.card_hash(),
+                                      name or getattr(card, "system_name", kind))
+    settings = {"scenario": prep.scenario.settings.to_dict(), "backend": prep.backend.effective_settings(),
+                "model_variant": req.model_variant, "quick": req.quick}
+    return store.create_run(task_name=prep.task.name, task_version=prep.task.card.metadata.version,
+                            model_variant=req.model_variant, backend_name=prep.backend.name,
+                            scenario=prep.scenario.name, card_hashes=hashes, settings=settings,
+                            quick=req.quick, compliant=prep.compliant, provenance="measured",
+                            source=f"infersight {distribution_version('infersight')}", label=req.label)
+
+
+def _measure(prep: PreparedRun, store: Any, run_id: int, rep: Reporter) -> None:
+    qsl = prep.task.sample_library()
+    sut = BackendSUT(prep.backend, qsl)
+    rep.phase(f"{prep.scenario.name}: warm-up and timed run")
+    result = prep.scenario.run(sut, qsl, sink=lambda rec: store.append_perf_samples(run_id, rec),
+                               progress=rep.update)
+    rep.phase("accuracy pass")
+    accuracy = accuracy_pass(prep.task, sut, qsl.total_sample_count, prep.model)
+    store.put_accuracy_samples(run_id, accuracy.sample_index.tolist(), accuracy.predictions,
+                               accuracy.references, accuracy.correct)
+    _finish(prep, store, run_id, result, accuracy)
+
+
+def accuracy_pass(task: Task, sut: BackendSUT, total: int, model: ModelCard) -> AccuracyResult:
+    """Run every sample once (LoadGen's AccuracyOnly mode) and score the outputs."""
+    index = np.arange(total)
+    batches = sut.issue_query(index, keep_outputs=True) or []
+    outputs = [np.concatenate([b[i] for b in batches]) for i in range(len(batches[0]))]
+    return task.evaluate(index, outputs, model)
+
+
+def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, acc: AccuracyResult) -> None:
+    from runner.validate import check_run
+
+    summary = {**result.summary, "effective_settings": result.effective_settings}
+    store.finish_run(run_id, status="running", validity=result.validity, validity_reasons=result.reasons,
+                     headline_metric=result.headline_metric, headline_value=result.headline_value,
+                     headline_units=result.headline_units, summary=summary,
+                     accuracy_metric=acc.metric, accuracy_value=acc.value, accuracy_target=acc.target,
+                     accuracy_passed=acc.passed)
+    problems = check_run(store, run_id)
+    if problems:
+        store.finish_run(run_id, status="failed", error="; ".join(problems))
+        raise InfersightError(f"run {run_id} is incomplete: " + "; ".join(problems))
+    store.finish_run(run_id, status="complete")

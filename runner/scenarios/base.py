@@ -1,0 +1,94 @@
+"""The scenario plugin interface and the settings every scenario shares.
+
+Seeds default to MLPerf Inference v4.1's official LoadGen seeds; each random dimension has
+its own. Durations are in milliseconds, timestamps in nanoseconds (`time.perf_counter_ns`).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from runner.cards._base import StrictModel
+from runner.loadgen.interfaces import SampleLibrary, SystemUnderTest
+from runner.loadgen.result import ScenarioResult
+
+__all__ = ["Scenario", "ScenarioSettings", "Progress", "Sink", "warm_up", "sample_order"]
+
+Progress = Callable[[float, str], None]
+Sink = Callable[[dict[str, np.ndarray]], None]
+
+MLPERF_V41_SEEDS = {"qsl_rng_seed": 3066443479025735752, "sample_index_rng_seed": 10688027786191513374,
+                    "schedule_rng_seed": 14962580496156340209}
+
+
+class ScenarioSettings(StrictModel):
+    """Settings shared by every scenario (LoadGen's TestSettings, with units in the names)."""
+
+    min_duration_ms: int = Field(10_000, gt=0, description="Minimum timed duration of the run.")
+    max_duration_ms: int = Field(600_000, gt=0, description="Stop issuing queries after this long.")
+    warmup_duration_ms: int = Field(1_000, ge=0, description="Untimed warm-up before the run (not counted).")
+    qsl_rng_seed: int = Field(MLPERF_V41_SEEDS["qsl_rng_seed"], ge=0,
+                              description="Seed choosing which samples are loaded for the performance run.")
+    sample_index_rng_seed: int = Field(MLPERF_V41_SEEDS["sample_index_rng_seed"], ge=0,
+                                       description="Seed of the order in which loaded samples are queried.")
+    schedule_rng_seed: int = Field(MLPERF_V41_SEEDS["schedule_rng_seed"], ge=0,
+                                   description="Seed of arrival times (server scenario).")
+
+    @model_validator(mode="after")
+    def _durations(self) -> "ScenarioSettings":
+        if self.max_duration_ms < self.min_duration_ms:
+            raise ValueError(f"max_duration_ms ({self.max_duration_ms}) is below min_duration_ms "
+                             f"({self.min_duration_ms})")
+        return self
+
+
+class Scenario(ABC):
+    """A load scenario: drives a system under test with a sample library; knows no model."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[ScenarioSettings]] = ScenarioSettings
+    quick_settings: ClassVar[dict[str, Any]] = {"min_duration_ms": 1_000, "warmup_duration_ms": 200}
+
+    def __init__(self, settings: ScenarioSettings | None = None) -> None:
+        self.settings = settings or self.Settings()
+
+    @abstractmethod
+    def run(self, sut: SystemUnderTest, qsl: SampleLibrary, *, sink: Sink | None = None,
+            progress: Progress | None = None) -> ScenarioResult:
+        """Run the scenario to completion on the calling thread; blocks until done.
+
+        `sink` receives the per-query records incrementally (so a crash keeps what was
+        measured); `progress` receives (fraction done, short text) a few times a second.
+        """
+
+
+def performance_set(qsl: SampleLibrary, seed: int) -> np.ndarray:
+    """Indices of the samples loaded for a performance run, chosen with qsl_rng_seed."""
+    rng = np.random.default_rng(seed)
+    total, count = qsl.total_sample_count, qsl.performance_sample_count
+    return np.sort(rng.permutation(total)[:count]) if count < total else np.arange(total)
+
+
+def sample_order(loaded: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` sample indices drawn uniformly (with replacement) from the loaded set."""
+    rng = np.random.default_rng(seed)
+    return loaded[rng.integers(0, len(loaded), size=count)].astype(np.int64)
+
+
+def warm_up(sut: SystemUnderTest, loaded: np.ndarray, duration_ms: int, per_query: int) -> float:
+    """Issue untimed queries for `duration_ms` (at least 2); return the samples/s observed."""
+    end = time.perf_counter_ns() + duration_ms * 1_000_000
+    start, done, i = time.perf_counter_ns(), 0, 0
+    while i < 2 or time.perf_counter_ns() < end:
+        idx = np.resize(np.roll(loaded, -i * per_query), per_query)
+        sut.issue_query(idx)
+        done += per_query
+        i += 1
+    elapsed = max(time.perf_counter_ns() - start, 1)
+    return done * 1e9 / elapsed

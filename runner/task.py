@@ -1,0 +1,162 @@
+"""The task plugin interface: a task card, model variants with their cards, data and a quality metric.
+
+Tasks live in tasks/<name>/ and are found through the registry (entry point group
+`infersight.tasks`); the runner never imports them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import ValidationError
+
+from runner import registry
+from runner.cards import ModelCard, TaskCard
+from runner.cards._base import format_errors, load_yaml_with_lines, validate_file
+from runner.errors import CardError, ModelFileError, PluginNotFound
+from runner.loadgen.interfaces import SampleLibrary
+
+__all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256"]
+
+
+@dataclass
+class AccuracyResult:
+    """The accuracy log of a run: per-sample predictions and the quality metric against its target."""
+
+    metric: str
+    value: float
+    target: float
+    sample_index: np.ndarray
+    predictions: list[Any]
+    references: list[Any]
+    correct: list[bool] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.target
+
+
+class ArraySampleLibrary(SampleLibrary):
+    """A sample library over in-memory arrays (one array per model input, samples on axis 0)."""
+
+    def __init__(self, inputs: dict[str, np.ndarray], performance_sample_count: int, name: str = "samples"):
+        self.inputs, self.name = inputs, name
+        self._total = len(next(iter(inputs.values())))
+        self._perf = min(performance_sample_count, self._total)
+        self._items = list(inputs.items())
+
+    @property
+    def total_sample_count(self) -> int:
+        return self._total
+
+    @property
+    def performance_sample_count(self) -> int:
+        return self._perf
+
+    def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: arr[indices] for name, arr in self._items}
+
+
+class Task(ABC):
+    """A task plugin. Subclasses set `card_file` and `variants` and implement data and metric."""
+
+    card_file: ClassVar[Path]
+    variants: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def __init__(self) -> None:
+        self.card: TaskCard = load_task_card(self.card_file)
+
+    @property
+    def name(self) -> str:
+        return self.card.metadata.name
+
+    @property
+    def models_dir(self) -> Path:
+        """Where the task's build writes model files and their cards."""
+        return self.card_file.parent / "models"
+
+    def model_card_path(self, variant: str) -> Path:
+        return self.models_dir / f"{self.name}-{variant}.onnx.card.json"
+
+    def model_card(self, variant: str, verify: bool = True) -> tuple[ModelCard, Path]:
+        """The model card of a variant and its model file, checked against the card's sha256."""
+        if variant not in self.variants:
+            raise PluginNotFound(f"task {self.name!r} has no model variant {variant!r}; "
+                                 f"variants: {', '.join(self.variants)}")
+        return load_model_card(self.model_card_path(variant), self.name, verify)
+
+    @abstractmethod
+    def build(self, progress: bool = True) -> list[Path]:
+        """Build every model variant deterministically into models_dir; return the card paths."""
+
+    @abstractmethod
+    def sample_library(self) -> SampleLibrary:
+        """The held-out samples, as model inputs."""
+
+    @abstractmethod
+    def evaluate(self, sample_index: np.ndarray, outputs: list[np.ndarray], model: ModelCard) -> AccuracyResult:
+        """Compute the quality metric from the model outputs of these samples."""
+
+
+def load_task_card(path: Path) -> TaskCard:
+    """Validate a task.yaml: the card itself, then each scenario section against that scenario's settings."""
+    card = validate_file(TaskCard, path)
+    _, lines = load_yaml_with_lines(path)
+    for scenario, overrides in card.scenarios.items():
+        try:
+            cls = registry.get("scenario", scenario)
+        except PluginNotFound as exc:
+            line = lines.get(("scenarios", scenario))
+            raise CardError(f"{path}:{line}: scenarios.{scenario}: {exc}") from None
+        try:
+            cls.Settings.model_validate(overrides or {})
+        except ValidationError as exc:
+            raise CardError(format_errors(exc, str(path), _prefixed(lines, ("scenarios", scenario)))) from None
+    return card
+
+
+def _prefixed(lines: dict[tuple, int], prefix: tuple) -> dict[tuple, int]:
+    return {key[len(prefix):]: line for key, line in lines.items() if key[:len(prefix)] == prefix}
+
+
+def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[ModelCard, Path]:
+    """Read a model card JSON and check its model file exists and matches its sha256."""
+    if not card_path.exists():
+        raise ModelFileError(f"{card_path}: model card not found: the models of task {task!r} are not built; "
+                             f"run `infersight build {task}`")
+    try:
+        card = ModelCard.model_validate(json.loads(card_path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise CardError(f"{card_path}:{exc.lineno}: malformed JSON: {exc.msg}") from None
+    except ValidationError as exc:
+        raise CardError(format_errors(exc, str(card_path))) from None
+    model_path = card_path.parent / card.file
+    if verify:
+        _verify(card, model_path, task)
+    return card, model_path
+
+
+def _verify(card: ModelCard, model_path: Path, task: str) -> None:
+    if not model_path.exists():
+        raise ModelFileError(f"{model_path}: model file missing (named by its model card); "
+                             f"rebuild it with `infersight build {task}`")
+    digest = file_sha256(model_path)
+    if digest != card.sha256:
+        raise ModelFileError(f"{model_path}: model file is corrupt or was changed: sha256 {digest[:16]}... "
+                             f"differs from {card.sha256[:16]}... in its model card; "
+                             f"rebuild it with `infersight build {task}`")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,88 @@
+"""Checks that a run's four cards and two logs are present and consistent (四卡二日志)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from runner.cards import BackendCard, ModelCard, SystemCard, TaskCard, card_hash
+
+__all__ = ["check_run", "CARD_MODELS"]
+
+CARD_MODELS = {"task": TaskCard, "model": ModelCard, "backend": BackendCard, "system": SystemCard}
+
+
+def check_run(store: Any, run_id: int | str) -> list[str]:
+    """Everything missing or inconsistent in a run, one sentence each; empty when it is complete."""
+    run = store.get_run(run_id)
+    problems: list[str] = []
+    cards = {kind: _check_card(store, run, kind, problems) for kind in CARD_MODELS}
+    _check_links(run, cards, problems)
+    _check_perf_log(store, run, problems)
+    _check_accuracy_log(store, run, problems)
+    return problems
+
+
+def _check_card(store: Any, run: dict, kind: str, problems: list[str]) -> Any:
+    digest = run.get(f"{kind}_hash")
+    if not digest:
+        problems.append(f"{kind} card: missing (the run names no {kind} card)")
+        return None
+    try:
+        data = store.get_card(kind, digest)
+    except Exception:  # noqa: BLE001 - any failure to read means the card is missing
+        problems.append(f"{kind} card: {digest[:12]} is not in the store")
+        return None
+    if card_hash(data) != digest:
+        problems.append(f"{kind} card: stored content does not hash to {digest[:12]} (changed after the run)")
+    try:
+        return CARD_MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        problems.append(f"{kind} card: invalid: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+        return None
+
+
+def _check_links(run: dict, cards: dict[str, Any], problems: list[str]) -> None:
+    task, model, backend = cards["task"], cards["model"], cards["backend"]
+    if task and task.metadata.name != run["task_name"]:
+        problems.append(f"task card names task {task.metadata.name!r}, the run {run['task_name']!r}")
+    if model and model.task != run["task_name"]:
+        problems.append(f"model card belongs to task {model.task!r}, not {run['task_name']!r}")
+    if model and task and model.task_version != task.metadata.version:
+        problems.append(f"model card was built for task version {model.task_version}, "
+                        f"the task card is {task.metadata.version}")
+    if model and model.variant != run["model_variant"]:
+        problems.append(f"model card is variant {model.variant!r}, the run says {run['model_variant']!r}")
+    if backend and backend.backend != run["backend_name"]:
+        problems.append(f"backend card is {backend.backend!r}, the run says {run['backend_name']!r}")
+
+
+def _check_perf_log(store: Any, run: dict, problems: list[str]) -> None:
+    rec = store.read_perf_samples(run["id"])
+    n = len(rec["completed_ns"])
+    if n == 0:
+        problems.append("performance log: no per-query records")
+        return
+    expected = (run.get("summary") or {}).get("sample_count")
+    if expected is not None and expected != n:
+        problems.append(f"performance log: {n} records but the summary counts {expected} samples")
+    if np.any(rec["issued_ns"] < rec["scheduled_ns"]) or np.any(rec["completed_ns"] < rec["issued_ns"]):
+        problems.append("performance log: timestamps out of order (need scheduled <= issued <= completed)")
+    if run.get("validity") is None:
+        problems.append("performance log: no validity verdict (the scenario did not finish)")
+
+
+def _check_accuracy_log(store: Any, run: dict, problems: list[str]) -> None:
+    rows = store.read_accuracy_samples(run["id"])
+    if not rows:
+        problems.append("accuracy log: no per-sample predictions")
+        return
+    if run.get("accuracy_value") is None or run.get("accuracy_target") is None:
+        problems.append("accuracy log: no quality metric or target recorded")
+        return
+    flags = [r["correct"] for r in rows if r["correct"] is not None]
+    if flags and abs(float(np.mean(flags)) - run["accuracy_value"]) > 1e-9:
+        problems.append(f"accuracy log: per-sample records give {np.mean(flags):.6f}, "
+                        f"the run records {run['accuracy_value']:.6f}")
