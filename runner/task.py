@@ -117,12 +117,8 @@ def load_task_card(path: Path) -> TaskCard:
         try:
             cls.Settings.model_validate(overrides or {})
         except ValidationError as exc:
-            raise CardError(format_errors(exc, str(path), _prefixed(lines, ("scenarios", scenario)))) from None
+            raise CardError(format_errors(exc, str(path), lines, ("scenarios", scenario))) from None
     return card
-
-
-def _prefixed(lines: dict[tuple, int], prefix: tuple) -> dict[tuple, int]:
-    return {key[len(prefix):]: line for key, line in lines.items() if key[:len(prefix)] == prefix}
 
 
 def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[ModelCard, Path]:

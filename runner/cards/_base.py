@@ -75,11 +75,12 @@ def _collect_lines(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> N
             _collect_lines(item, prefix + (index,), lines)
 
 
-def format_errors(exc: ValidationError, source: str, lines: dict[tuple, int] | None = None) -> str:
+def format_errors(exc: ValidationError, source: str, lines: dict[tuple, int] | None = None,
+                  prefix: tuple = ()) -> str:
     """Turn a pydantic ValidationError into `source:line: field.path: message` lines."""
     out = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = prefix + tuple(err["loc"])
         field = ".".join(str(part) for part in loc) or "(top level)"
         line = _nearest_line(loc, lines or {})
         where = f"{source}:{line}" if line else source

@@ -45,7 +45,7 @@ def min_queries(t: int, p: float, tolerance: float = 0.0, confidence: float = 0.
 
 
 def percentile_estimate(latencies_ns: np.ndarray, p: float, tolerance: float = 0.0,
-                        confidence: float = 0.99) -> tuple[int | None, int]:
+                        confidence: float = 0.99) -> tuple[float | int | None, int]:
     """LoadGen's early-stopping estimate of the p-th percentile latency (single/multi stream).
 
     Finds the largest t such that n >= min_passing(t) + t and returns
@@ -65,4 +65,4 @@ def percentile_estimate(latencies_ns: np.ndarray, p: float, tolerance: float = 0
             hi = mid - 1
     t = lo
     ordered = np.sort(latencies_ns)
-    return int(ordered[n - t]), needed
+    return ordered[n - t].item(), needed

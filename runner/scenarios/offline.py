@@ -30,7 +30,9 @@ class OfflineSettings(ScenarioSettings):
     min_sample_count: int = Field(24_576, gt=0, description="Minimum samples in the query.")
     expected_qps: float | None = Field(None, gt=0, description="Expected samples/s; sizes the query. "
                                                                "Default: measured during warm-up.")
-    warmup_batch_samples: int = Field(256, gt=0, description="Samples per warm-up query.")
+    max_sample_count: int = Field(4_000_000, gt=0, description="Cap on the query size (memory of the "
+                                                                 "per-sample log: 40 bytes a sample).")
+    warmup_batch_samples: int = Field(4096, gt=0, description="Samples per warm-up query (sizes the estimate of expected_qps).")
 
 
 class _Progress:
@@ -89,6 +91,7 @@ class Offline(Scenario):
             measured = warm_up(sut, loaded, s.warmup_duration_ms, s.warmup_batch_samples)
             expected = s.expected_qps or measured
             count = max(s.min_sample_count, math.ceil(expected * s.min_duration_ms / 1e3 * _MARGIN))
+            count = min(count, max(s.max_sample_count, s.min_sample_count))
             order = sample_order(loaded, count, s.sample_index_rng_seed)
             tracker = _Progress(order, time.perf_counter_ns(), sink, progress)
             tracker.issued = time.perf_counter_ns()
@@ -110,6 +113,9 @@ class Offline(Scenario):
                                    "expected_qps": expected, "warmup_samples_per_second": measured,
                                    **latency_summary(rec["completed_ns"] - rec["scheduled_ns"])}
         reasons = _reasons(s, n, duration_ns, sps)
+        if reasons and n >= s.max_sample_count and s.max_sample_count >= s.min_sample_count:
+            reasons.append(f"the query was capped at max_sample_count {s.max_sample_count:,}; raise it "
+                           f"(memory: 40 bytes a sample) or lower min_duration_ms")
         eff = {**s.to_dict(), "expected_qps": expected}
         return ScenarioResult(self.name, "samples_per_second", sps, "samples/s", not reasons, reasons,
                               summary, eff, rec)

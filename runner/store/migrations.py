@@ -1,0 +1,78 @@
+"""Ordered schema migrations, recorded in the schema_version table (sqlite-utils' Migrations pattern).
+
+`MIGRATIONS` is a list of (version, function) pairs applied in order; each function takes
+an open Connection and runs inside the same transaction that records its version, so a
+failed migration leaves nothing behind. Version 1 creates every table from schema.py.
+
+Because version 1 builds the tables as schema.py defines them *now*, a fresh store already
+has every later column: later migrations must be idempotent (use `add_column`, which skips
+a column that exists). To add a migration: change schema.py, append
+`(N, _vN_what_it_does)` here, and note version N in schema.py's history comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, Connection, Engine, func, inspect, select, text
+from sqlalchemy.schema import CreateColumn
+
+from runner.errors import StoreError
+from runner.store.schema import metadata, schema_version
+
+__all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column"]
+
+_PG_LOCK_KEY = 0x1F5E_5107  # advisory lock serialising concurrent migrators on PostgreSQL
+
+
+def _v1_create_tables(conn: Connection) -> None:
+    """Create every table and index of schema.py (skipping any that exist)."""
+    metadata.create_all(conn, checkfirst=True)
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _v1_create_tables),
+]
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def add_column(conn: Connection, table_name: str, column: Column) -> None:
+    """ALTER TABLE ... ADD COLUMN, unless the table already has it (for later migrations)."""
+    existing = {c["name"] for c in inspect(conn).get_columns(table_name)}
+    if column.name in existing:
+        return
+    ddl = CreateColumn(column).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {ddl}")
+
+
+def current_version(conn: Connection) -> int:
+    """Highest applied migration version; 0 for an empty database."""
+    if not inspect(conn).has_table(schema_version.name):
+        return 0
+    return conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one()
+
+
+def apply_migrations(engine: Engine, url: str) -> list[int]:
+    """Apply every pending migration in order, one transaction each; return the versions applied."""
+    applied = []
+    for version, migrate in MIGRATIONS:
+        with engine.execution_options(infersight_write=True).begin() as conn:
+            _lock(conn)
+            current = current_version(conn)
+            if current > LATEST_VERSION:
+                raise StoreError(f"{url}: store has schema version {current}, newer than this "
+                                 f"infersight understands ({LATEST_VERSION}); upgrade infersight")
+            if version <= current:
+                continue
+            migrate(conn)
+            conn.execute(schema_version.insert().values(version=version,
+                                                        applied_at=datetime.now(timezone.utc)))
+            applied.append(version)
+    return applied
+
+
+def _lock(conn: Connection) -> None:
+    """Serialise migrators: SQLite's BEGIN IMMEDIATE already does; PostgreSQL takes an advisory lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})

@@ -1,0 +1,174 @@
+"""Every table of the results store, as SQLAlchemy Core `Table` objects in one MetaData.
+
+Schema version history (the version is the number of the last migration applied,
+see runner/store/migrations.py):
+
+- 1: schema_version; the card tables tasks, models, backends, systems (keyed by hash);
+  runs; perf_samples (columnar chunks of raw little-endian int64 bytes);
+  accuracy_samples (one row per sample).
+
+Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
+canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, String, Table, Text)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
+           "runs", "perf_samples", "accuracy_samples", "PERF_COLUMNS", "JSONText", "UTCDateTime",
+           "canonical_json"]
+
+metadata = MetaData()
+
+
+def _json_default(value: Any) -> Any:
+    """Make numpy scalars and arrays JSON-serialisable; anything else is an error."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store a {type(value).__name__} as JSON: {value!r}")
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no whitespace (the same form runner.cards hashes)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default)
+
+
+class JSONText(TypeDecorator):
+    """Text column holding canonical JSON; Python None is stored as SQL NULL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect) -> str | None:
+        """Encode a Python value as canonical JSON text."""
+        return None if value is None else canonical_json(value)
+
+    def process_result_value(self, value: str | None, dialect) -> Any:
+        """Decode JSON text back into Python values."""
+        return None if value is None else json.loads(value)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetime on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        """Convert an aware datetime to UTC; naive datetimes are refused."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store timezone-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        """Return an aware datetime in UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+
+def _card_table(name: str) -> Table:
+    """A card table: each distinct card stored once, keyed by the sha256 of its canonical JSON."""
+    return Table(
+        name, metadata,
+        Column("hash", String(64), primary_key=True),
+        Column("name", String(255), nullable=False),
+        Column("card", JSONText, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+    )
+
+
+tasks = _card_table("tasks")
+models = _card_table("models")
+backends = _card_table("backends")
+systems = _card_table("systems")
+CARD_TABLES: dict[str, Table] = {"task": tasks, "model": models, "backend": backends, "system": systems}
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("task_name", String(255), nullable=False),
+    Column("task_version", String(64), nullable=False),
+    Column("model_variant", String(255), nullable=False),
+    Column("backend_name", String(255), nullable=False),
+    Column("scenario", String(64), nullable=False),
+    Column("task_hash", String(64), ForeignKey("tasks.hash"), nullable=False),
+    Column("model_hash", String(64), ForeignKey("models.hash"), nullable=False),
+    Column("backend_hash", String(64), ForeignKey("backends.hash"), nullable=False),
+    Column("system_hash", String(64), ForeignKey("systems.hash"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("validity", String(16)),
+    Column("validity_reasons", JSONText),
+    Column("headline_metric", String(255)),
+    Column("headline_value", Float),
+    Column("headline_units", String(64)),
+    Column("summary", JSONText),
+    Column("settings", JSONText),
+    Column("quick", Boolean, nullable=False),
+    Column("compliant", Boolean, nullable=False),
+    Column("accuracy_metric", String(255)),
+    Column("accuracy_value", Float),
+    Column("accuracy_target", Float),
+    Column("accuracy_passed", Boolean),
+    Column("provenance", String(16), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+    Column("search_id", Integer),
+    Column("label", Text),
+)
+Index("ix_runs_started_at", runs.c.started_at)
+Index("ix_runs_task_backend_scenario", runs.c.task_name, runs.c.backend_name, runs.c.scenario)
+Index("ix_runs_status", runs.c.status)
+
+# Per-query records, one row per chunk: each array column holds n little-endian int64 values
+# as raw bytes. Later migrations may add more nullable array columns (streaming timings).
+perf_samples = Table(
+    "perf_samples", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True, autoincrement=False),
+    Column("chunk", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+    Column("sample_index", LargeBinary, nullable=False),
+    Column("query_index", LargeBinary, nullable=False),
+    Column("scheduled_ns", LargeBinary, nullable=False),
+    Column("issued_ns", LargeBinary, nullable=False),
+    Column("completed_ns", LargeBinary, nullable=False),
+)
+PERF_COLUMNS: tuple[str, ...] = tuple(c.name for c in perf_samples.columns
+                                      if isinstance(c.type, LargeBinary))
+
+accuracy_samples = Table(
+    "accuracy_samples", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True, autoincrement=False),
+    Column("sample_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("prediction", JSONText),
+    Column("reference", JSONText),
+    Column("correct", Boolean),
+)

@@ -1,0 +1,347 @@
+"""The results store: cards, runs, per-query performance samples and accuracy records.
+
+Every write is its own transaction, so a process killed mid-run leaves a readable store;
+the next `Store(...)` marks its run aborted and keeps the samples already written.
+Methods block on the database and are meant for the thread that runs the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid as uuidlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import psutil
+from sqlalchemy import Connection, RowMapping, func, select, update
+
+from runner.errors import RunNotFound, StoreError
+from runner.store.engine import display_url, make_engine, resolve_url, translate_errors
+from runner.store.migrations import apply_migrations, current_version
+from runner.store.schema import CARD_TABLES, PERF_COLUMNS, accuracy_samples, perf_samples, runs
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["Store", "RUN_STATUSES", "VALIDITIES", "PROVENANCES", "CHUNK_ROWS"]
+
+RUN_STATUSES = ("running", "complete", "failed", "aborted")
+VALIDITIES = (None, "VALID", "INVALID")
+PROVENANCES = ("measured", "imported")
+CHUNK_ROWS = 1_000_000  # most per-query records in one perf_samples row
+_DTYPE = np.dtype("<i8")
+_UUID_CHARS = frozenset("0123456789abcdef-")
+
+
+def _now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _check(value: Any, allowed: Sequence, what: str) -> None:
+    """Raise ValueError unless value is one of allowed."""
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+
+
+class Store:
+    """A results database at a URL (SQLite file or PostgreSQL), migrated to the latest schema on open."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        self.engine = make_engine(self.url)
+        self.hostname = socket.gethostname()
+        with self._errors():
+            apply_migrations(self.engine, display_url(self.url))
+        self.recover_aborted()
+
+    def __repr__(self) -> str:
+        return f"Store({display_url(self.url)!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    def _errors(self):
+        """Context manager turning database failures into StoreError naming this store."""
+        return translate_errors(self.url)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success."""
+        with self._errors(), self.engine.execution_options(infersight_write=True).begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """One read transaction: a consistent snapshot."""
+        with self._errors(), self.engine.connect() as conn:
+            yield conn
+
+    def schema_version(self) -> int:
+        """Highest migration version applied to this store."""
+        with self._read() as conn:
+            return current_version(conn)
+
+    # -- cards ----------------------------------------------------------------------------------
+
+    def put_card(self, kind: str, card: Mapping[str, Any], card_hash: str, name: str) -> str:
+        """Store a card once under its hash (a second put of the same hash is a no-op); return the hash."""
+        table = self._card_table(kind)
+        with self._write() as conn:
+            exists = conn.execute(select(table.c.hash).where(table.c.hash == card_hash)).first()
+            if exists is None:
+                conn.execute(table.insert().values(hash=card_hash, name=name, card=dict(card),
+                                                   created_at=_now()))
+        return card_hash
+
+    def get_card(self, kind: str, card_hash: str) -> dict[str, Any]:
+        """The card dict stored under a hash; KeyError if there is none."""
+        table = self._card_table(kind)
+        with self._read() as conn:
+            card = conn.execute(select(table.c.card).where(table.c.hash == card_hash)).scalar()
+        if card is None:
+            raise KeyError(f"no {kind} card with hash {card_hash} in {display_url(self.url)}")
+        return card
+
+    @staticmethod
+    def _card_table(kind: str):
+        """The table holding cards of a kind."""
+        _check(kind, tuple(CARD_TABLES), "card kind")
+        return CARD_TABLES[kind]
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def create_run(self, *, task_name: str, task_version: str, model_variant: str, backend_name: str,
+                   scenario: str, card_hashes: Mapping[str, str], settings: Mapping[str, Any],
+                   quick: bool, compliant: bool, provenance: str = "measured", source: str = "",
+                   label: str | None = None) -> int:
+        """Record a new run with status 'running' (this pid and host); return its id."""
+        _check(provenance, PROVENANCES, "provenance")
+        hashes = {f"{kind}_hash": card_hashes[kind] for kind in CARD_TABLES if kind in card_hashes}
+        if len(hashes) != len(CARD_TABLES):
+            raise ValueError(f"card_hashes needs keys {sorted(CARD_TABLES)}, got {sorted(card_hashes)}")
+        values = dict(uuid=str(uuidlib.uuid4()), task_name=task_name, task_version=task_version,
+                      model_variant=model_variant, backend_name=backend_name, scenario=scenario,
+                      status="running", settings=dict(settings), quick=bool(quick),
+                      compliant=bool(compliant), provenance=provenance, source=source, label=label,
+                      hostname=self.hostname, pid=os.getpid(), started_at=_now(), **hashes)
+        with self._write() as conn:
+            self._require_cards(conn, card_hashes)
+            return conn.execute(runs.insert().values(**values)).inserted_primary_key[0]
+
+    def _require_cards(self, conn: Connection, card_hashes: Mapping[str, str]) -> None:
+        """Raise StoreError naming any card hash that is not stored yet."""
+        for kind, table in CARD_TABLES.items():
+            found = conn.execute(select(table.c.hash).where(table.c.hash == card_hashes[kind])).first()
+            if found is None:
+                raise StoreError(f"{display_url(self.url)}: {kind} card {card_hashes[kind]} is not "
+                                 f"stored; put_card it before create_run")
+
+    def finish_run(self, run_id: int, *, status: str, validity: str | None = None,
+                   validity_reasons: Sequence[str] = (), headline_metric: str | None = None,
+                   headline_value: float | None = None, headline_units: str | None = None,
+                   summary: Mapping[str, Any] | None = None, accuracy_metric: str | None = None,
+                   accuracy_value: float | None = None, accuracy_target: float | None = None,
+                   accuracy_passed: bool | None = None, error: str | None = None) -> None:
+        """Record how a run ended (status, validity, headline and accuracy) and when."""
+        _check(status, RUN_STATUSES[1:], "finished status")
+        _check(validity, VALIDITIES, "validity")
+        values = dict(status=status, validity=validity, validity_reasons=list(validity_reasons),
+                      headline_metric=headline_metric, headline_value=_float(headline_value),
+                      headline_units=headline_units, summary=None if summary is None else dict(summary),
+                      accuracy_metric=accuracy_metric, accuracy_value=_float(accuracy_value),
+                      accuracy_target=_float(accuracy_target), error=error, finished_at=_now(),
+                      accuracy_passed=None if accuracy_passed is None else bool(accuracy_passed))
+        with self._write() as conn:
+            if conn.execute(update(runs).where(runs.c.id == run_id).values(**values)).rowcount != 1:
+                raise self._not_found(run_id)
+
+    def mark_aborted(self, run_id: int, reason: str) -> None:
+        """Mark a still-running run aborted with a reason (used on Ctrl-C); finished runs are left as they are."""
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "running")
+                         .values(status="aborted", error=reason, finished_at=_now()))
+
+    def recover_aborted(self) -> list[int]:
+        """Mark aborted the 'running' runs of this host whose process is gone; return their ids."""
+        with self._read() as conn:
+            rows = conn.execute(select(runs.c.id, runs.c.pid, runs.c.started_at).where(
+                runs.c.status == "running", runs.c.hostname == self.hostname)).all()
+        dead = [row for row in rows if not _process_alive(row.pid, row.started_at)]
+        for row in dead:
+            reason = f"process {row.pid} on {self.hostname} ended before the run finished"
+            with self._write() as conn:
+                conn.execute(update(runs).where(runs.c.id == row.id, runs.c.status == "running")
+                             .values(status="aborted", error=reason, finished_at=_now()))
+        return [row.id for row in dead]
+
+    def get_run(self, run_id: int | str) -> dict[str, Any]:
+        """One run as a dict, by integer id, full uuid or a unique uuid prefix of 4+ characters."""
+        with self._read() as conn:
+            if isinstance(run_id, (int, np.integer)) and not isinstance(run_id, bool):
+                row = conn.execute(select(runs).where(runs.c.id == int(run_id))).mappings().first()
+            else:
+                row = self._run_by_text(conn, str(run_id).strip())
+        if row is None:
+            raise self._not_found(run_id)
+        return dict(row)
+
+    def _run_by_text(self, conn: Connection, ref: str) -> RowMapping | None:
+        """Look a run up by uuid, unique uuid prefix, or (all digits) integer id."""
+        key = ref.lower()
+        if len(key) >= 4 and set(key) <= _UUID_CHARS:
+            found = conn.execute(select(runs).where(runs.c.uuid.startswith(key))
+                                 .order_by(runs.c.id).limit(6)).mappings().all()
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                uuids = ", ".join(r["uuid"] for r in found[:5])
+                raise RunNotFound(f"run prefix {ref!r} is ambiguous in {display_url(self.url)}: "
+                                  f"it matches {uuids}{', ...' if len(found) > 5 else ''}")
+        if key.isdigit():
+            return conn.execute(select(runs).where(runs.c.id == int(key))).mappings().first()
+        return None
+
+    def list_runs(self, *, task: str | None = None, backend: str | None = None,
+                  scenario: str | None = None, status: str | None = None,
+                  limit: int | None = 50) -> list[dict[str, Any]]:
+        """Runs matching every filter given, newest first (JSON columns decoded)."""
+        query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        for column, value in ((runs.c.task_name, task), (runs.c.backend_name, backend),
+                              (runs.c.scenario, scenario), (runs.c.status, status)):
+            if value is not None:
+                query = query.where(column == value)
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def _require_run(self, conn: Connection, run_id: int) -> None:
+        """Raise RunNotFound unless a run with this id exists."""
+        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            raise self._not_found(run_id)
+
+    def _not_found(self, run_id: int | str) -> RunNotFound:
+        """The error for a run id or uuid that names no run."""
+        return RunNotFound(f"no run {run_id!r} in {display_url(self.url)} "
+                           f"(give an id, a uuid or a uuid prefix of 4+ characters)")
+
+    # -- per-query performance samples ----------------------------------------------------------
+
+    def append_perf_samples(self, run_id: int, columns: Mapping[str, np.ndarray]) -> None:
+        """Append per-query records (equal-length int64 arrays) as new chunks, in one transaction."""
+        arrays = _perf_arrays(columns)
+        n = len(arrays[PERF_COLUMNS[0]])
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            first = conn.execute(select(func.coalesce(func.max(perf_samples.c.chunk), -1) + 1)
+                                 .where(perf_samples.c.run_id == run_id)).scalar_one()
+            for number, start in enumerate(range(0, n, CHUNK_ROWS), start=first):
+                row = {name: arr[start:start + CHUNK_ROWS].tobytes() for name, arr in arrays.items()}
+                conn.execute(perf_samples.insert(), [dict(row, run_id=run_id, chunk=number,
+                                                          n=min(CHUNK_ROWS, n - start))])
+
+    def read_perf_samples(self, run_id: int) -> dict[str, np.ndarray]:
+        """Every per-query record of a run, chunks concatenated in order (empty arrays if none)."""
+        query = select(perf_samples).where(perf_samples.c.run_id == run_id).order_by(perf_samples.c.chunk)
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in PERF_COLUMNS}
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            for row in conn.execute(query).mappings():
+                for name in PERF_COLUMNS:
+                    parts[name].append(self._decode(row, name))
+        return {name: np.concatenate(chunks).astype(np.int64, copy=False) if chunks
+                else np.empty(0, dtype=np.int64) for name, chunks in parts.items()}
+
+    def _decode(self, row: RowMapping, name: str) -> np.ndarray:
+        """One column of one chunk as an int64 array, checked against the chunk's row count."""
+        data = row[name]
+        if data is None or len(data) != row["n"] * _DTYPE.itemsize:
+            raise StoreError(f"{display_url(self.url)}: perf_samples run {row['run_id']} chunk "
+                             f"{row['chunk']} column {name} is damaged (expected {row['n']} values)")
+        return np.frombuffer(data, dtype=_DTYPE)
+
+    def perf_dataframe(self, run_id: int) -> pandas.DataFrame:
+        """The per-query records of a run as a pandas DataFrame, one row per query."""
+        import pandas
+
+        return pandas.DataFrame(self.read_perf_samples(run_id), columns=list(PERF_COLUMNS))
+
+    # -- accuracy samples -----------------------------------------------------------------------
+
+    def put_accuracy_samples(self, run_id: int, sample_index: Sequence[int], predictions: Sequence,
+                             references: Sequence, correct: Sequence[bool] | None = None) -> None:
+        """Store one accuracy record per sample (prediction, reference as JSON), in one transaction."""
+        n = len(sample_index)
+        if correct is None:
+            correct = [None] * n
+        if not len(predictions) == len(references) == len(correct) == n:
+            raise ValueError(f"accuracy samples need equal lengths, got {n} indices, "
+                             f"{len(predictions)} predictions, {len(references)} references, "
+                             f"{len(correct)} correct flags")
+        rows = [{"run_id": run_id, "sample_index": int(i), "prediction": p, "reference": r,
+                 "correct": None if c is None else bool(c)}
+                for i, p, r, c in zip(sample_index, predictions, references, correct)]
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            if rows:
+                conn.execute(accuracy_samples.insert(), rows)
+
+    def read_accuracy_samples(self, run_id: int) -> list[dict[str, Any]]:
+        """Accuracy records of a run in sample order: sample_index, prediction, reference, correct."""
+        columns = [c for c in accuracy_samples.c if c.name != "run_id"]
+        query = (select(*columns).where(accuracy_samples.c.run_id == run_id)
+                 .order_by(accuracy_samples.c.sample_index))
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def _float(value: float | None) -> float | None:
+    """A plain float (numpy scalars included) or None."""
+    return None if value is None else float(value)
+
+
+def _perf_arrays(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validate per-query columns and convert them to contiguous little-endian int64."""
+    if set(columns) != set(PERF_COLUMNS):
+        raise ValueError(f"perf samples need exactly the columns {list(PERF_COLUMNS)}, "
+                         f"got {sorted(columns)}")
+    arrays = {}
+    for name in PERF_COLUMNS:
+        arr = np.asarray(columns[name])
+        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+            raise ValueError(f"perf samples column {name} must be a 1-d integer array, "
+                             f"got {arr.dtype} with shape {arr.shape}")
+        arrays[name] = np.ascontiguousarray(arr, dtype=_DTYPE)
+    lengths = {name: len(arr) for name, arr in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"perf samples columns differ in length: {lengths}")
+    return arrays
+
+
+def _process_alive(pid: int | None, started_at: datetime) -> bool:
+    """Whether pid is a live (non-zombie) process that began before the run did (not a reused pid)."""
+    if pid is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return proc.create_time() <= started_at.timestamp() + 1.0
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True

@@ -1,0 +1,79 @@
+"""Shared fixtures: a real SQLite store under tmp_path, the built digits models, the repo root."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+INFERSIGHT = [sys.executable, "-m", "infersight"]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.db"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    from runner.store import Store
+
+    s = Store(str(db_path))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def digits_models() -> Path:
+    """The digits models, built once if `make` has not built them already."""
+    from runner import registry
+
+    task = registry.get("task", "digits")()
+    try:
+        task.model_card("fp32")
+        task.model_card("int8")
+    except Exception:  # noqa: BLE001 - not built (or stale): build now
+        task.build(progress=False)
+    return task.models_dir
+
+
+def cli(*args: str, db: Path | None = None, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess."""
+    cmd = [*INFERSIGHT, *args] + (["--db", str(db)] if db else [])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def tiny_model_card():
+    """A model card for a 4-input, 3-class model (for the null backend: no file is read)."""
+    from runner.cards import ModelCard
+
+    return ModelCard.model_validate({
+        "task": "tiny", "task_version": "1.0.0", "name": "tiny", "variant": "fp32", "file": "tiny.onnx",
+        "sha256": "0" * 64, "size_bytes": 1, "precision": "fp32", "opset": 17, "operators": ["Gemm"],
+        "build": {"script": "none", "seed": 0},
+        "inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 4]}],
+        "outputs": [{"name": "y", "dtype": "float32", "shape": ["batch", 3]}],
+        "reference_quality": {"metric": "top1_accuracy", "value": 1.0, "samples": 10, "fp32_reference": 1.0}})
+
+
+@pytest.fixture
+def null_sut(tiny_model_card):
+    """A system under test: the null backend over 100 random 4-float samples."""
+    from runner.backends.null import NullBackend
+    from runner.sut import BackendSUT
+    from runner.task import ArraySampleLibrary
+
+    backend = NullBackend()
+    backend.prepare(tiny_model_card, Path("unused"))
+    qsl = ArraySampleLibrary({"x": np.random.default_rng(0).random((100, 4), dtype=np.float32)}, 50)
+    return BackendSUT(backend, qsl, batch_size=16), qsl
