@@ -168,7 +168,7 @@ def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, 
     from runner.validate import check_run
 
     summary = {**result.summary, "effective_settings": result.effective_settings}
-    store.finish_run(run_id, status="running", validity=result.validity, validity_reasons=result.reasons,
+    store.record_result(run_id, validity=result.validity, validity_reasons=result.reasons,
                      headline_metric=result.headline_metric, headline_value=result.headline_value,
                      headline_units=result.headline_units, summary=summary,
                      accuracy_metric=acc.metric, accuracy_value=acc.value, accuracy_target=acc.target,

@@ -214,7 +214,8 @@ def test_recover_aborted_only_dead_local_processes(store):
 def test_perf_samples_round_trip_in_chunk_order(store):
     run_id = new_run(store)
     empty = store.read_perf_samples(run_id)
-    assert set(empty) == set(PERF_COLUMNS) and all(len(a) == 0 and a.dtype == np.int64 for a in empty.values())
+    assert set(empty) == set(PERF_COLUMNS)
+    assert all(len(a) == 0 and a.dtype == np.int64 for a in empty.values())
     store.append_perf_samples(run_id, perf_columns(3))
     store.append_perf_samples(run_id, perf_columns(2, offset=3))
     back = store.read_perf_samples(run_id)

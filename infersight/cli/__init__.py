@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.text import Text
 
 from infersight import __version__
 from infersight.cli import catalog, inspect, measure
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="infersight", standalone_mode=False)
     except InfersightError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)))
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         err.print("aborted")

@@ -15,7 +15,7 @@ from runner.store import Store
 __all__ = ["db_option", "json_option", "open_store", "emit_json", "out", "err"]
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def db_option(fn):

@@ -1,6 +1,6 @@
 """The results store: cards, runs, per-query samples and accuracy records in SQLite or PostgreSQL."""
 
-from runner.store.engine import DEFAULT_URL, resolve_url
+from runner.store._engine import DEFAULT_URL, resolve_url
 from runner.store.migrations import LATEST_VERSION, MIGRATIONS
 from runner.store.schema import PERF_COLUMNS, metadata
 from runner.store.store import CHUNK_ROWS, PROVENANCES, RUN_STATUSES, VALIDITIES, Store

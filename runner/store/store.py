@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psutil
-from sqlalchemy import Connection, RowMapping, func, select, update
+from sqlalchemy import Connection, RowMapping, Table, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runner.errors import RunNotFound, StoreError
-from runner.store.engine import display_url, make_engine, resolve_url, translate_errors
+from runner.store._engine import display_url, make_engine, resolve_url, translate_errors
 from runner.store.migrations import apply_migrations, current_version
 from runner.store.schema import CARD_TABLES, PERF_COLUMNS, accuracy_samples, perf_samples, runs
 
@@ -55,9 +57,13 @@ class Store:
         self.url = resolve_url(url)
         self.engine = make_engine(self.url)
         self.hostname = socket.gethostname()
-        with self._errors():
-            apply_migrations(self.engine, display_url(self.url))
-        self.recover_aborted()
+        try:
+            with self._errors():
+                apply_migrations(self.engine, display_url(self.url))
+            self.recover_aborted()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def __repr__(self) -> str:
         return f"Store({display_url(self.url)!r})"
@@ -100,11 +106,9 @@ class Store:
     def put_card(self, kind: str, card: Mapping[str, Any], card_hash: str, name: str) -> str:
         """Store a card once under its hash (a second put of the same hash is a no-op); return the hash."""
         table = self._card_table(kind)
+        values = dict(hash=card_hash, name=name, card=dict(card), created_at=_now())
         with self._write() as conn:
-            exists = conn.execute(select(table.c.hash).where(table.c.hash == card_hash)).first()
-            if exists is None:
-                conn.execute(table.insert().values(hash=card_hash, name=name, card=dict(card),
-                                                   created_at=_now()))
+            _insert_if_absent(conn, table, values)
         return card_hash
 
     def get_card(self, kind: str, card_hash: str) -> dict[str, Any]:
@@ -117,7 +121,7 @@ class Store:
         return card
 
     @staticmethod
-    def _card_table(kind: str):
+    def _card_table(kind: str) -> Table:
         """The table holding cards of a kind."""
         _check(kind, tuple(CARD_TABLES), "card kind")
         return CARD_TABLES[kind]
@@ -150,27 +154,35 @@ class Store:
                 raise StoreError(f"{display_url(self.url)}: {kind} card {card_hashes[kind]} is not "
                                  f"stored; put_card it before create_run")
 
-    def finish_run(self, run_id: int, *, status: str, validity: str | None = None,
-                   validity_reasons: Sequence[str] = (), headline_metric: str | None = None,
-                   headline_value: float | None = None, headline_units: str | None = None,
-                   summary: Mapping[str, Any] | None = None, accuracy_metric: str | None = None,
-                   accuracy_value: float | None = None, accuracy_target: float | None = None,
-                   accuracy_passed: bool | None = None, error: str | None = None) -> None:
-        """Record how a run ended (status, validity, headline and accuracy) and when."""
-        _check(status, RUN_STATUSES[1:], "finished status")
+    def record_result(self, run_id: int, *, validity: str | None = None, validity_reasons: Sequence[str] = (),
+                      headline_metric: str | None = None, headline_value: float | None = None,
+                      headline_units: str | None = None, summary: Mapping[str, Any] | None = None,
+                      accuracy_metric: str | None = None, accuracy_value: float | None = None,
+                      accuracy_target: float | None = None, accuracy_passed: bool | None = None) -> None:
+        """Record a run's validity, headline and accuracy; its status is left as it is."""
         _check(validity, VALIDITIES, "validity")
-        values = dict(status=status, validity=validity, validity_reasons=list(validity_reasons),
+        values = dict(validity=validity, validity_reasons=list(validity_reasons),
                       headline_metric=headline_metric, headline_value=_float(headline_value),
                       headline_units=headline_units, summary=None if summary is None else dict(summary),
                       accuracy_metric=accuracy_metric, accuracy_value=_float(accuracy_value),
-                      accuracy_target=_float(accuracy_target), error=error, finished_at=_now(),
+                      accuracy_target=_float(accuracy_target),
                       accuracy_passed=None if accuracy_passed is None else bool(accuracy_passed))
+        self._update(run_id, values)
+
+    def finish_run(self, run_id: int, *, status: str, error: str | None = None, **result: Any) -> None:
+        """Record how a run ended (status, error, and optionally its result fields) and when."""
+        _check(status, RUN_STATUSES[1:], "finished status")
+        if result:
+            self.record_result(run_id, **result)
+        self._update(run_id, dict(status=status, error=error, finished_at=_now()))
+
+    def _update(self, run_id: int, values: dict[str, Any]) -> None:
         with self._write() as conn:
             if conn.execute(update(runs).where(runs.c.id == run_id).values(**values)).rowcount != 1:
                 raise self._not_found(run_id)
 
     def mark_aborted(self, run_id: int, reason: str) -> None:
-        """Mark a still-running run aborted with a reason (used on Ctrl-C); finished runs are left as they are."""
+        """Mark a still-running run aborted with a reason (on Ctrl-C); finished runs stay as they are."""
         with self._write() as conn:
             self._require_run(conn, run_id)
             conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "running")
@@ -307,6 +319,17 @@ class Store:
         with self._read() as conn:
             self._require_run(conn, run_id)
             return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def _insert_if_absent(conn: Connection, table: Table, values: dict[str, Any]) -> None:
+    """Insert a row unless its primary key exists (ON CONFLICT DO NOTHING where the dialect has it)."""
+    dialect_insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}.get(conn.dialect.name)
+    if dialect_insert is not None:
+        conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        return
+    key = [column == values[column.name] for column in table.primary_key.columns]
+    if conn.execute(select(*table.primary_key.columns).where(*key)).first() is None:
+        conn.execute(table.insert().values(**values))
 
 
 def _float(value: float | None) -> float | None:

@@ -17,7 +17,10 @@ __all__ = ["DEFAULT_URL", "resolve_url", "make_engine", "display_url", "translat
 
 DEFAULT_URL = "sqlite:///./infersight.db"
 
+# page_size only takes effect while the file is still empty (it must precede WAL): 64 KiB pages
+# store a million-row perf chunk (40 MB) in ~640 pages instead of ~10,000 4 KiB overflow pages.
 _SQLITE_PRAGMAS = (
+    "PRAGMA page_size=65536",
     "PRAGMA journal_mode=WAL",
     "PRAGMA busy_timeout=30000",
     "PRAGMA synchronous=NORMAL",

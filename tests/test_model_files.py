@@ -1,0 +1,88 @@
+"""Missing and corrupt model files: one clear message, exit 2, nothing written to the store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infersight.cli import main
+from runner import registry
+from runner.store import Store
+from runner.task import file_sha256
+from tasks.digits import DigitsTask
+
+
+@pytest.fixture
+def digits_copy(tmp_path, digits_models):
+    """The digits task with its card and built models copied to tmp_path, registered as `digits`."""
+    src = Path(DigitsTask.card_file)
+    shutil.copy(src, tmp_path / "task.yaml")
+    shutil.copytree(digits_models, tmp_path / "models")
+
+    class DigitsCopy(DigitsTask):
+        card_file = tmp_path / "task.yaml"
+
+    registry.register("task", "digits", DigitsCopy)
+    yield tmp_path / "models"
+    registry.unregister("task", "digits")
+
+
+def _run_cli(args, capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, " ".join(capsys.readouterr().err.split())
+
+
+def _assert_nothing_written(db: Path) -> None:
+    store = Store(str(db))
+    try:
+        assert store.list_runs() == []
+    finally:
+        store.close()
+
+
+def test_missing_model_file(digits_copy, tmp_path, capsys):
+    (digits_copy / "digits-fp32.onnx").unlink()
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and "digits-fp32.onnx: model file missing" in text and "infersight build digits" in text
+    _assert_nothing_written(db)
+
+
+def test_corrupt_model_file_fails_its_sha256(digits_copy, tmp_path, capsys):
+    path = digits_copy / "digits-int8.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--model-variant", "int8", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and "model file is corrupt or was changed" in text
+    _assert_nothing_written(db)
+
+
+def test_unreadable_model_with_matching_card(digits_copy, tmp_path, capsys):
+    path = digits_copy / "digits-fp32.onnx"
+    path.write_bytes(b"this is not an onnx file")
+    card_path = digits_copy / "digits-fp32.onnx.card.json"
+    card = json.loads(card_path.read_text())
+    card["sha256"], card["size_bytes"] = file_sha256(path), path.stat().st_size
+    card_path.write_text(json.dumps(card))
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and "onnxruntime cannot load the model" in text
+    _assert_nothing_written(db)
+
+
+def test_malformed_model_card(digits_copy, tmp_path, capsys):
+    (digits_copy / "digits-fp32.onnx.card.json").write_text('{"task": "digits",')
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(tmp_path / "s.db")], capsys)
+    assert code == 2 and "digits-fp32.onnx.card.json:1: malformed JSON" in text
+
+
+def test_models_not_built(digits_copy, tmp_path, capsys):
+    shutil.rmtree(digits_copy)
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(tmp_path / "s.db")], capsys)
+    assert code == 2 and "are not built; run `infersight build digits`" in text
