@@ -49,7 +49,8 @@ def loadgen(scenario: str, duration_ms: int, offline_samples: int) -> float:
     lg.DestroyQSL(qsl)
     lg.DestroySUT(sut)
     text = Path(out, "mlperf_log_summary.txt").read_text()
-    key = r"Samples per second\s*:\s*([\d.]+)" if scenario == "offline" else r"QPS w/ loadgen overhead\s*:\s*([\d.]+)"
+    number = r"\s*:\s*([0-9.eE+-]+)"
+    key = ("Samples per second" if scenario == "offline" else "QPS w/ loadgen overhead") + number
     return float(re.search(key, text).group(1))
 
 

@@ -16,7 +16,7 @@ __all__ = ["COMMANDS", "render_run"]
 _CARD_KEYS = {
     "task": lambda c: f"{c['metadata']['name']} {c['metadata']['version']} ({c['metadata']['category']}), "
                       f"quality {c['metrics']['quality']['metric']}",
-    "model": lambda c: f"{c['name']} {c['variant']} {c['precision']}, opset {c['opset']}, "
+    "model": lambda c: f"{c['name']} variant {c['variant']} ({c['precision']}), opset {c['opset']}, "
                        f"sha256 {c['sha256'][:12]}..., {c['size_bytes']:,} bytes, built by {c['build']['script']}",
     "backend": lambda c: f"{c['backend']} ({c['runtime']} {c['runtime_version']}) on {c['device']}, "
                          + ", ".join(f"{k}={v}" for k, v in sorted(c["settings"].items())),

@@ -30,6 +30,10 @@ class BarReporter(Reporter):
     def update(self, fraction: float, text: str) -> None:
         self.progress.update(self.task, completed=min(fraction, 1.0), info=text)
 
+    def done(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=1.0)
+
 
 def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
     settings = {}
@@ -83,7 +87,9 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=as_json) as bar:
-        run_id = execute_run(prep, store, BarReporter(bar))
+        reporter = BarReporter(bar)
+        run_id = execute_run(prep, store, reporter)
+        reporter.done()
     if as_json:
         emit_json(store.get_run(run_id))
     else:

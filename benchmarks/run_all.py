@@ -1,0 +1,19 @@
+"""Run every benchmark of the foundation (on demand, never in `make test`): `make bench`.
+
+(a) bench_loadgen: null backend, our runner vs MLCommons LoadGen (offline samples/s, single_stream queries/s)
+(b) bench_onnxruntime: runner offline throughput on digits fp32 vs a bare onnxruntime loop
+(c) bench_store: writing 1,000,000 per-query samples to the store vs plain sqlite3 executemany
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+for name in ("bench_loadgen", "bench_onnxruntime", "bench_store"):
+    print(f"\n== {name} ==", flush=True)
+    sys.argv = [name]
+    runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")
