@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 MODELS := tasks/digits/models/digits-fp32.onnx.card.json
 DEMO_DB ?= infersight.db
 
-.PHONY: setup models demo test bench clean
+.PHONY: setup models demo test bench clean postgres
 
 setup: $(STAMP)
 
@@ -30,7 +30,16 @@ demo: models
 	$(BIN)/infersight runs --db $(DEMO_DB)
 	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
 
-test: models
+# The PostgreSQL server binaries the store tests need (tests/_postgres.py starts a throwaway
+# cluster from them): installed from apt if missing, nothing to do when already there.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "postgresql: $$(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')already installed"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
+test: models postgres
 	$(BIN)/python -m pytest -q
 
 bench: models

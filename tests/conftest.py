@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest_plugins = ["_postgres"]
+
 REPO = Path(__file__).resolve().parent.parent
 INFERSIGHT = [sys.executable, "-m", "infersight"]
 

@@ -15,11 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sqlalchemy import create_engine
 
 from runner.errors import InfersightError, RunNotFound, StoreError
 from runner.store import DEFAULT_URL, LATEST_VERSION, PERF_COLUMNS, Store, resolve_url
-from runner.store.schema import canonical_json, metadata
+from runner.store.schema import canonical_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("task", "model", "backend", "system")
@@ -41,16 +40,11 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, db_path: Path):
-    """An open Store (SQLite on db_path; PostgreSQL at $INFERSIGHT_TEST_PG_URL if set, emptied first)
-    with one card of each kind stored."""
+    """An open Store (SQLite on db_path; PostgreSQL: a fresh database on the session's real server,
+    see tests/_postgres.py) with one card of each kind stored."""
     url = str(db_path)
     if request.param == "postgresql":
-        url = os.environ.get("INFERSIGHT_TEST_PG_URL", "")
-        if not url:
-            pytest.skip("set INFERSIGHT_TEST_PG_URL to a scratch PostgreSQL database to test it")
-        engine = create_engine(url)
-        metadata.drop_all(engine)
-        engine.dispose()
+        url = request.getfixturevalue("pg_store_url")
     with Store(url) as opened:
         for kind in KINDS:
             opened.put_card(kind, {"kind": kind}, HASHES[kind], f"{kind} card")
