@@ -14,7 +14,8 @@ from runner.store import Store
 
 __all__ = ["db_option", "json_option", "open_store", "emit_json", "out", "err"]
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (not a terminal) gets a wide console rather than rich's default of 80 columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 import numpy as np
+from rich import box
 from rich.table import Table
 
 from infersight.cli._common import emit_json, json_option, out, with_store
@@ -29,6 +30,20 @@ def _headline(run: dict[str, Any]) -> str:
     if run.get("headline_value") is None:
         return "-"
     return f"{run['headline_metric']} = {run['headline_value']:,.4g} {run['headline_units']}"
+
+
+def _short_headline(run: dict[str, Any]) -> str:
+    if run.get("headline_value") is None:
+        return "-"
+    name = run["headline_metric"].replace("latency_", "").replace("_ms", "")
+    name = "" if name in ("samples_per_second", "queries_per_second", "tokens_per_second") else name + " "
+    return f"{name}{run['headline_value']:,.4g} {run['headline_units']}"
+
+
+def _short_accuracy(run: dict[str, Any]) -> str:
+    if run.get("accuracy_value") is None:
+        return "-"
+    return f"{run['accuracy_value']:.4f} {'ok' if run['accuracy_passed'] else 'LOW'}"
 
 
 def _accuracy(run: dict[str, Any]) -> str:
@@ -95,10 +110,12 @@ def runs_cmd(task, backend, scenario, status, limit, as_json, store) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "started", "task", "variant", "backend", "scenario", "status", "result", "headline", "accuracy")
+    table = Table("id", "task", "backend", "scenario", "result", "headline", "accuracy",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for r in rows:
-        table.add_row(str(r["id"]), str(r["started_at"])[:19], r["task_name"], r["model_variant"], r["backend_name"],
-                      r["scenario"], r["status"], r.get("validity") or "-", _headline(r), _accuracy(r))
+        result = r.get("validity") or "-" if r["status"] == "complete" else r["status"]
+        table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}",
+                      r["backend_name"], r["scenario"], result, _short_headline(r), _short_accuracy(r))
     out.print(table)
 
 
