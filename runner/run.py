@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from runner import registry
 from runner.backends.base import Backend, distribution_version
-from runner.cards import ModelCard, capture_system
+from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
-from runner.errors import InfersightError, SettingsError
+from runner.errors import CardError, InfersightError, SettingsError
 from runner.loadgen.result import ScenarioResult
 from runner.scenarios.base import Scenario
 from runner.sut import BackendSUT
@@ -65,6 +65,7 @@ class PreparedRun:
     backend: Backend
     scenario: Scenario
     compliant: bool
+    system: SystemCard
 
 
 def prepare_run(req: RunRequest) -> PreparedRun:
@@ -78,7 +79,15 @@ def prepare_run(req: RunRequest) -> PreparedRun:
     model, model_path = task.model_card(req.model_variant)
     settings, compliant = resolve_scenario_settings(task, scenario_cls, req.scenario_settings, req.quick)
     backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
-    return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant)
+    system = _system_card(req.system_extra)
+    return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant, system)
+
+
+def _system_card(extra: dict[str, Any]) -> SystemCard:
+    try:
+        return capture_system(extra)
+    except ValidationError as exc:
+        raise CardError(format_errors(exc, "system card extra fields")) from None
 
 
 def resolve_scenario_settings(task: Task, scenario_cls: type[Scenario], overrides: dict[str, Any],
@@ -129,7 +138,7 @@ def _create_run(prep: PreparedRun, store: Any) -> int:
     req = prep.request
     cards = {"task": (prep.task.card, prep.task.name), "model": (prep.model, prep.model.name),
              "backend": (prep.backend.card(), prep.backend.name),
-             "system": (capture_system(req.system_extra), None)}
+             "system": (prep.system, None)}
     hashes = {}
     for kind, (card, name) in cards.items():
         hashes[kind] = store.put_card(kind, card.to_dict(), card.card_hash(),

@@ -74,6 +74,8 @@ def test_catalog_commands():
     (["run", "digits", "--model-variant", "fp64"], "task 'digits' has no model variant 'fp64'; variants: fp32, int8"),
     (["run", "digits", "--provider", "tpu"], "execution provider(s) tpu not available"),
     (["show", "999"], "999"),
+    (["run", "digits", "--system-extra", "tests/data/bad_system_extra.yaml"],
+     "tests/data/bad_system_extra.yaml:2: power_w: Input should be greater than or equal to 0"),
 ])
 def test_bad_input_gives_one_clear_message_and_exit_2(tmp_path, digits_models, args, message):
     db = tmp_path / "bad.db"

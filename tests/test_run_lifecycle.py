@@ -108,3 +108,11 @@ def test_lowered_minimums_are_not_compliant(store, digits_models):
     req = RunRequest("digits", "null", "offline", scenario_settings={"min_duration_ms": 500})
     run = store.get_run(execute_run(prepare_run(req), store))
     assert run["compliant"] is False and run["quick"] is False
+
+
+def test_user_added_system_fields_reach_the_system_card(store, digits_models):
+    req = RunRequest("digits", "null", "single_stream", quick=True,
+                     system_extra={"price_per_hour_usd": 0.17, "availability": "on-demand"})
+    run = store.get_run(execute_run(prepare_run(req), store))
+    card = store.get_card("system", run["system_hash"])
+    assert card["price_per_hour_usd"] == 0.17 and card["availability"] == "on-demand"

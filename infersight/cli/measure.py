@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from infersight.cli._common import emit_json, err, json_option, out, with_store
 from infersight.cli.inspect import render_run
 from runner import registry
+from runner.cards.system import load_system_extra
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
 
 __all__ = ["COMMANDS"]
@@ -80,9 +82,8 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
             backend_settings[key] = value
     if providers:
         backend_settings["providers"] = list(providers)
-    extra = yaml.safe_load(open(system_extra)) if system_extra else {}
     req = RunRequest(task, backend, scenario, model_variant, backend_settings, _parse_sets(sets),
-                     quick, label, extra or {})
+                     quick, label, _system_extra(system_extra))
     prep = prepare_run(req)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn())
@@ -95,6 +96,10 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
     else:
         render_run(store, store.get_run(run_id), brief=True)
         out.print(f"stored as run {run_id} in {store.url}")
+
+
+def _system_extra(path: str | None) -> dict[str, Any]:
+    return load_system_extra(Path(path)) if path else {}
 
 
 @click.command("build")

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from runner.cards._base import StrictModel
+from runner.cards._base import StrictModel, format_errors, load_yaml_with_lines
+from runner.errors import CardError
 
-__all__ = ["SystemCard", "capture_system", "KEY_PACKAGES"]
+__all__ = ["SystemCard", "capture_system", "load_system_extra", "KEY_PACKAGES"]
 
 IntOrStr = int | str
 
@@ -126,6 +127,18 @@ def capture_system(extra: dict[str, Any] | None = None) -> SystemCard:
     }
     fields.update(extra or {})
     return SystemCard.model_validate(fields)
+
+
+def load_system_extra(path: Path) -> dict[str, Any]:
+    """Read a YAML file of system-card fields to add; errors name the file, line and field."""
+    data, lines = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise CardError(f"{path}:1: expected a mapping of system-card fields")
+    try:
+        capture_system(data)
+    except ValidationError as exc:
+        raise CardError(format_errors(exc, str(path), lines)) from None
+    return data
 
 
 def _cpu_model() -> str:
