@@ -58,14 +58,28 @@ class Scenario(ABC):
     def __init__(self, settings: ScenarioSettings | None = None) -> None:
         self.settings = settings or self.Settings()
 
-    @abstractmethod
     def run(self, sut: SystemUnderTest, qsl: SampleLibrary, *, sink: Sink | None = None,
             progress: Progress | None = None) -> ScenarioResult:
         """Run the scenario to completion on the calling thread; blocks until done.
 
-        `sink` receives the per-query records incrementally (so a crash keeps what was
-        measured); `progress` receives (fraction done, short text) a few times a second.
+        Loads the performance sample set (chosen with qsl_rng_seed), measures, flushes the
+        system under test and unloads the samples. `sink` receives the per-query records
+        incrementally (so a crash keeps what was measured); `progress` receives
+        (fraction done, short text) a few times a second.
         """
+        loaded = performance_set(qsl, self.settings.qsl_rng_seed)
+        qsl.load_samples(loaded)
+        try:
+            result = self.measure(sut, loaded, sink, progress)
+            sut.flush_queries()
+        finally:
+            qsl.unload_samples(loaded)
+        return result
+
+    @abstractmethod
+    def measure(self, sut: SystemUnderTest, loaded: np.ndarray, sink: Sink | None,
+                progress: Progress | None) -> ScenarioResult:
+        """Warm up and measure with the loaded samples (the scenario's own part of `run`)."""
 
 
 def performance_set(qsl: SampleLibrary, seed: int) -> np.ndarray:

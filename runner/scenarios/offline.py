@@ -14,10 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from runner.loadgen.interfaces import SampleLibrary, SystemUnderTest
+from runner.loadgen.interfaces import SystemUnderTest
 from runner.loadgen.result import ScenarioResult, latency_summary
-from runner.scenarios.base import (Progress, Scenario, ScenarioSettings, Sink, performance_set,
-                                   sample_order, warm_up)
+from runner.scenarios.base import Progress, Scenario, ScenarioSettings, Sink, sample_order, warm_up
 
 __all__ = ["Offline", "OfflineSettings"]
 
@@ -82,24 +81,18 @@ class Offline(Scenario):
     quick_settings: ClassVar[dict[str, Any]] = {"min_duration_ms": 1_000, "warmup_duration_ms": 200,
                                                  "min_sample_count": 1_024}
 
-    def run(self, sut: SystemUnderTest, qsl: SampleLibrary, *, sink: Sink | None = None,
-            progress: Progress | None = None) -> ScenarioResult:
+    def measure(self, sut: SystemUnderTest, loaded: np.ndarray, sink: Sink | None,
+                progress: Progress | None) -> ScenarioResult:
         s = self.settings
-        loaded = performance_set(qsl, s.qsl_rng_seed)
-        qsl.load_samples(loaded)
-        try:
-            measured = warm_up(sut, loaded, s.warmup_duration_ms, s.warmup_batch_samples)
-            expected = s.expected_qps or measured
-            count = max(s.min_sample_count, math.ceil(expected * s.min_duration_ms / 1e3 * _MARGIN))
-            count = min(count, max(s.max_sample_count, s.min_sample_count))
-            order = sample_order(loaded, count, s.sample_index_rng_seed)
-            tracker = _Progress(order, time.perf_counter_ns(), sink, progress)
-            tracker.issued = time.perf_counter_ns()
-            sut.issue_query(order, on_batch_done=tracker)
-            sut.flush_queries()
-            tracker.flush()
-        finally:
-            qsl.unload_samples(loaded)
+        measured = warm_up(sut, loaded, s.warmup_duration_ms, s.warmup_batch_samples)
+        expected = s.expected_qps or measured
+        count = max(s.min_sample_count, math.ceil(expected * s.min_duration_ms / 1e3 * _MARGIN))
+        count = min(count, max(s.max_sample_count, s.min_sample_count))
+        tracker = _Progress(sample_order(loaded, count, s.sample_index_rng_seed), time.perf_counter_ns(),
+                            sink, progress)
+        tracker.issued = time.perf_counter_ns()
+        sut.issue_query(tracker.order, on_batch_done=tracker)
+        tracker.flush()
         return self._result(tracker, expected, measured)
 
     def _result(self, tracker: _Progress, expected: float, measured: float) -> ScenarioResult:

@@ -14,10 +14,9 @@ import numpy as np
 from pydantic import Field
 
 from runner.loadgen import early_stopping
-from runner.loadgen.interfaces import SampleLibrary, SystemUnderTest
+from runner.loadgen.interfaces import SystemUnderTest
 from runner.loadgen.result import ScenarioResult, latency_summary
-from runner.scenarios.base import (Progress, Scenario, ScenarioSettings, Sink, performance_set,
-                                   sample_order, warm_up)
+from runner.scenarios.base import Progress, Scenario, ScenarioSettings, Sink, sample_order, warm_up
 
 __all__ = ["SingleStream", "SingleStreamSettings"]
 
@@ -53,19 +52,12 @@ class SingleStream(Scenario):
     quick_settings: ClassVar[dict[str, Any]] = {"min_duration_ms": 1_000, "warmup_duration_ms": 200,
                                                  "min_query_count": 64}
 
-    def run(self, sut: SystemUnderTest, qsl: SampleLibrary, *, sink: Sink | None = None,
-            progress: Progress | None = None) -> ScenarioResult:
+    def measure(self, sut: SystemUnderTest, loaded: np.ndarray, sink: Sink | None,
+                progress: Progress | None) -> ScenarioResult:
         s = self.settings
-        loaded = performance_set(qsl, s.qsl_rng_seed)
-        qsl.load_samples(loaded)
-        try:
-            warm_up(sut, loaded, s.warmup_duration_ms, 1)
-            order = sample_order(loaded, max(s.min_query_count, 1 << 16), s.sample_index_rng_seed)
-            loop = self._timed_loop(sut, order, loaded, sink, progress)
-            sut.flush_queries()
-        finally:
-            qsl.unload_samples(loaded)
-        return self._result(loop)
+        warm_up(sut, loaded, s.warmup_duration_ms, 1)
+        order = sample_order(loaded, max(s.min_query_count, 1 << 16), s.sample_index_rng_seed)
+        return self._result(self._timed_loop(sut, order, loaded, sink, progress))
 
     def _timed_loop(self, sut: SystemUnderTest, order: np.ndarray, loaded: np.ndarray,
                     sink: Sink | None, progress: Progress | None) -> _Loop:
