@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for name in ("bench_loadgen", "bench_onnxruntime", "bench_store"):
+for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

@@ -52,6 +52,7 @@ class RunRequest:
     quick: bool = False
     label: str | None = None
     system_extra: dict[str, Any] = field(default_factory=dict)
+    loadgen: str = "infersight"
 
 
 @dataclass
@@ -75,12 +76,25 @@ def prepare_run(req: RunRequest) -> PreparedRun:
     if req.scenario not in task.card.scenarios:
         raise SettingsError(f"task {task.name!r} does not support scenario {req.scenario!r}; "
                             f"supported: {', '.join(task.card.scenarios)}")
+    _check_loadgen(req)
     backend_cls = registry.get("backend", req.backend)
     model, model_path = task.model_card(req.model_variant)
     settings, compliant = resolve_scenario_settings(task, scenario_cls, req.scenario_settings, req.quick)
     backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
     system = _system_card(req.system_extra)
     return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant, system)
+
+
+def _check_loadgen(req: RunRequest) -> None:
+    if req.loadgen == "infersight":
+        return
+    if req.loadgen != "mlperf":
+        raise SettingsError(f"unknown load generator {req.loadgen!r}; known: infersight, mlperf")
+    from runner.official_loadgen import SUPPORTED, _lg
+
+    _lg()
+    if req.scenario not in SUPPORTED:
+        raise SettingsError(f"--loadgen mlperf supports {', '.join(SUPPORTED)}, not {req.scenario!r}")
 
 
 def _system_card(extra: dict[str, Any]) -> SystemCard:
@@ -144,22 +158,35 @@ def _create_run(prep: PreparedRun, store: Any) -> int:
         hashes[kind] = store.put_card(kind, card.to_dict(), card.card_hash(),
                                       name or getattr(card, "system_name", kind))
     settings = {"scenario": prep.scenario.settings.to_dict(), "backend": prep.backend.effective_settings(),
-                "model_variant": req.model_variant, "quick": req.quick}
+                "model_variant": req.model_variant, "quick": req.quick, "loadgen": req.loadgen}
     return store.create_run(task_name=prep.task.name, task_version=prep.task.card.metadata.version,
                             model_variant=req.model_variant, backend_name=prep.backend.name,
                             scenario=prep.scenario.name, card_hashes=hashes, settings=settings,
                             quick=req.quick, compliant=prep.compliant, provenance="measured",
-                            source=f"infersight {distribution_version('infersight')}", label=req.label)
+                            source=_source(req), label=req.label)
+
+
+def _source(req: RunRequest) -> str:
+    source = f"infersight {distribution_version('infersight')}"
+    if req.loadgen == "mlperf":
+        source += f" via MLCommons LoadGen {distribution_version('mlcommons-loadgen')}"
+    return source
 
 
 def _measure(prep: PreparedRun, store: Any, run_id: int, rep: Reporter) -> None:
     qsl = prep.task.sample_library()
     sut = BackendSUT(prep.backend, qsl)
-    rep.phase(f"{prep.scenario.name}: warm-up and timed run")
-    result = prep.scenario.run(sut, qsl, sink=lambda rec: store.append_perf_samples(run_id, rec),
-                               progress=rep.update)
-    rep.phase("accuracy pass")
-    accuracy = accuracy_pass(prep.task, sut, qsl.total_sample_count, prep.model)
+    sink = lambda rec: store.append_perf_samples(run_id, rec)  # noqa: E731
+    if prep.request.loadgen == "mlperf":
+        from runner.official_loadgen import run_official
+
+        rep.phase(f"{prep.scenario.name} under MLCommons LoadGen: performance and accuracy passes")
+        result, accuracy, _ = run_official(prep, sut, sink)
+    else:
+        rep.phase(f"{prep.scenario.name}: warm-up and timed run")
+        result = prep.scenario.run(sut, qsl, sink=sink, progress=rep.update)
+        rep.phase("accuracy pass")
+        accuracy = accuracy_pass(prep.task, sut, qsl.total_sample_count, prep.model)
     store.put_accuracy_samples(run_id, accuracy.sample_index.tolist(), accuracy.predictions,
                                accuracy.references, accuracy.correct)
     _finish(prep, store, run_id, result, accuracy)

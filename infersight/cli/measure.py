@@ -59,6 +59,8 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
               help="Scenario setting, e.g. --set min_duration_ms=60000 (see `infersight show` for the names).")
 @click.option("--backend-set", "backend_sets", multiple=True, metavar="KEY=VALUE",
               help="Backend setting, e.g. --backend-set graph_optimization_level=basic.")
+@click.option("--loadgen", type=click.Choice(["infersight", "mlperf"]), default="infersight", show_default=True,
+              help="Load generator: ours, or MLCommons' official LoadGen (compliance-grade timing).")
 @click.option("--quick", is_flag=True, help="Short minimums (1 s); the run is marked non-compliant.")
 @click.option("--label", default=None, help="Free text stored with the run.")
 @click.option("--system-extra", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -67,7 +69,7 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @with_store
 def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads: int | None,
             batch_size: int | None, providers: tuple[str, ...], sets: tuple[str, ...],
-            backend_sets: tuple[str, ...], quick: bool, label: str | None, system_extra: str | None,
+            backend_sets: tuple[str, ...], loadgen: str, quick: bool, label: str | None, system_extra: str | None,
             as_json: bool, store) -> None:
     """Measure TASK on a backend under a scenario and store the run with its cards and logs.
 
@@ -75,6 +77,7 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
     Example:
         infersight run digits --backend onnxruntime --scenario single_stream
         infersight run digits --scenario offline --model-variant int8 --threads 1 --quick
+        infersight run digits --scenario single_stream --loadgen mlperf
     """
     backend_settings = _parse_sets(backend_sets)
     for key, value in (("intra_op_threads", threads), ("batch_size", batch_size)):
@@ -83,7 +86,7 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
     if providers:
         backend_settings["providers"] = list(providers)
     req = RunRequest(task, backend, scenario, model_variant, backend_settings, _parse_sets(sets),
-                     quick, label, _system_extra(system_extra))
+                     quick, label, _system_extra(system_extra), loadgen)
     prep = prepare_run(req)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn())

@@ -38,13 +38,18 @@ def empty_records() -> dict[str, np.ndarray]:
 
 
 def latency_summary(latencies_ns: np.ndarray) -> dict[str, float]:
-    """Min, mean, max and the usual percentiles of latencies, in milliseconds."""
-    if len(latencies_ns) == 0:
+    """Min, mean, max and the usual percentiles of latencies, in milliseconds.
+
+    Percentiles follow LoadGen's convention (results.cc): the sorted latency at index
+    min(n - 1, floor(n * p)), so our figures and LoadGen's agree on the same samples.
+    """
+    n = len(latencies_ns)
+    if n == 0:
         return {}
-    lat = latencies_ns.astype(np.float64) / 1e6
-    out = {"latency_min_ms": float(lat.min()), "latency_mean_ms": float(lat.mean()),
-           "latency_max_ms": float(lat.max())}
-    values = np.percentile(lat, PERCENTILES, method="inverted_cdf")
-    for pct, value in zip(PERCENTILES, values):
-        out[f"latency_p{pct:g}_ms".replace(".", "_")] = float(value)
+    ordered = np.sort(latencies_ns)
+    out = {"latency_min_ms": float(ordered[0]) / 1e6, "latency_mean_ms": float(ordered.mean()) / 1e6,
+           "latency_max_ms": float(ordered[-1]) / 1e6}
+    for pct in PERCENTILES:
+        index = min(n - 1, int(n * pct / 100))
+        out[f"latency_p{pct:g}_ms".replace(".", "_")] = float(ordered[index]) / 1e6
     return out

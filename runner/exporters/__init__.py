@@ -1,0 +1,1 @@
+"""Exporters of our runs into outside formats (MLPerf LoadGen's logs)."""

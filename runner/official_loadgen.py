@@ -1,0 +1,168 @@
+"""Run our backend and task under MLCommons' official LoadGen (`infersight run ... --loadgen mlperf`).
+
+For users who need compliance-grade timing: LoadGen (PyPI `mlcommons-loadgen`) schedules the
+queries and writes its own logs; we answer its callbacks with the same system under test and
+sample library our own load generator uses, then read LoadGen's summary back with the MLPerf
+importer's parser. The accuracy log comes from a second LoadGen pass in AccuracyOnly mode: our
+responses carry the output bytes, which LoadGen writes to mlperf_log_accuracy.json and we score.
+Per-query records are our own timestamps taken in the callback (LoadGen does not expose its
+scheduled times), so `scheduled_ns` equals `issued_ns` there.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runner.errors import SettingsError
+from runner.loadgen.result import ScenarioResult, latency_summary
+from runner.scenarios.base import Sink, performance_set, warm_up
+from runner.sut import BackendSUT
+from runner.task import AccuracyResult
+
+__all__ = ["run_official", "loadgen_version", "SUPPORTED"]
+
+SUPPORTED = ("single_stream", "offline")
+
+
+def _lg():
+    try:
+        import mlperf_loadgen
+    except ImportError:
+        raise SettingsError("--loadgen mlperf needs MLCommons LoadGen: pip install mlcommons-loadgen "
+                            "(it comes with `make setup`)") from None
+    return mlperf_loadgen
+
+
+def loadgen_version() -> str:
+    from runner.backends.base import distribution_version
+    return distribution_version("mlcommons-loadgen")
+
+
+class _Bridge:
+    """LoadGen's issue callback in front of our system under test; records per-query timestamps."""
+
+    def __init__(self, lg: Any, sut: BackendSUT, keep_outputs: bool) -> None:
+        self.lg, self.sut, self.keep = lg, sut, keep_outputs
+        self.index: list[np.ndarray] = []
+        self.issued: list[int] = []
+        self.completed: list[tuple[int, int]] = []
+
+    def issue_queries(self, query_samples: list[Any]) -> None:
+        issued = time.perf_counter_ns()
+        index = np.fromiter((q.index for q in query_samples), dtype=np.int64, count=len(query_samples))
+        ids = [q.id for q in query_samples]
+        bs = self.sut.batch_size
+        for lo in range(0, len(index), bs):
+            outputs = self.sut.backend.run_batch(self.sut.qsl.get(index[lo:lo + bs]))
+            self._complete(ids[lo:lo + bs], outputs[0] if self.keep else None)
+            self.completed.append((min(bs, len(index) - lo), time.perf_counter_ns()))
+        self.index.append(index)
+        self.issued.append(issued)
+
+    def _complete(self, ids: list[int], outputs: np.ndarray | None) -> None:
+        lg = self.lg
+        if outputs is None:
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in ids])
+            return
+        rows = [np.ascontiguousarray(row) for row in outputs]  # alive until LoadGen has copied them
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(i, r.ctypes.data, r.nbytes) for i, r in zip(ids, rows)])
+
+    def records(self) -> dict[str, np.ndarray]:
+        counts = [len(i) for i in self.index]
+        issued = np.repeat(np.asarray(self.issued, dtype=np.int64), counts)
+        done = np.repeat(np.asarray([t for _, t in self.completed], dtype=np.int64), [n for n, _ in self.completed])
+        return {"sample_index": np.concatenate(self.index) if self.index else np.empty(0, np.int64),
+                "query_index": np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+                "scheduled_ns": issued, "issued_ns": issued, "completed_ns": done}
+
+
+def _settings(lg: Any, scenario: str, s: Any, expected: float, accuracy: bool) -> Any:
+    ts = lg.TestSettings()
+    ts.mode = lg.TestMode.AccuracyOnly if accuracy else lg.TestMode.PerformanceOnly
+    ts.min_duration_ms, ts.max_duration_ms = s.min_duration_ms, s.max_duration_ms
+    ts.qsl_rng_seed, ts.sample_index_rng_seed = s.qsl_rng_seed, s.sample_index_rng_seed
+    ts.schedule_rng_seed = s.schedule_rng_seed
+    if scenario == "offline":
+        ts.scenario = lg.TestScenario.Offline
+        ts.offline_expected_qps = max(expected, s.min_sample_count * 1000 / s.min_duration_ms / 1.1)
+        ts.min_query_count = 1
+    else:
+        ts.scenario = lg.TestScenario.SingleStream
+        ts.single_stream_expected_latency_ns = max(int(1e9 / expected), 1)
+        ts.single_stream_target_latency_percentile = s.target_latency_percentile / 100
+        ts.min_query_count = s.min_query_count
+    return ts
+
+
+def _start(lg: Any, bridge: _Bridge, qsl: Any, settings: Any, out: Path) -> None:
+    sut = lg.ConstructSUT(bridge.issue_queries, lambda: None)
+    lg_qsl = lg.ConstructQSL(qsl.total_sample_count, qsl.performance_sample_count,
+                             lambda ids: qsl.load_samples(np.asarray(ids)), lambda ids: qsl.unload_samples(np.asarray(ids)))
+    out.mkdir(parents=True, exist_ok=True)
+    log = lg.LogSettings()
+    log.log_output.outdir = str(out)
+    log.log_output.copy_summary_to_stdout = False
+    try:
+        lg.StartTestWithLogSettings(sut, lg_qsl, settings, log)
+    finally:
+        lg.DestroyQSL(lg_qsl)
+        lg.DestroySUT(sut)
+
+
+def run_official(prep: Any, sut: BackendSUT, sink: Sink) -> tuple[ScenarioResult, AccuracyResult, Path]:
+    """Performance and accuracy passes under LoadGen; returns our result, the accuracy and the log folder."""
+    lg, name, s = _lg(), prep.scenario.name, prep.scenario.settings
+    if name not in SUPPORTED:
+        raise SettingsError(f"--loadgen mlperf supports {', '.join(SUPPORTED)}, not {name!r}")
+    per_query = 1 if name == "single_stream" else getattr(s, "warmup_batch_samples", 256)
+    expected = warm_up(sut, performance_set(sut.qsl, s.qsl_rng_seed), s.warmup_duration_ms, per_query)
+    logs = Path(tempfile.mkdtemp(prefix="infersight-loadgen-"))
+    bridge = _Bridge(lg, sut, keep_outputs=False)
+    _start(lg, bridge, sut.qsl, _settings(lg, name, s, expected, False), logs / "performance")
+    records = bridge.records()
+    sink(records)
+    result = _result(prep, logs / "performance", records)
+    accuracy = _accuracy(lg, prep, sut, expected, logs / "accuracy")
+    return result, accuracy, logs
+
+
+def _result(prep: Any, folder: Path, records: dict[str, np.ndarray]) -> ScenarioResult:
+    from runner.importers.mlperf.summary import parse_summary
+
+    text = (folder / "mlperf_log_summary.txt").read_text()
+    parsed = parse_summary(text, str(folder / "mlperf_log_summary.txt"))
+    name, s = prep.scenario.name, prep.scenario.settings
+    if name == "offline":
+        metric, value, units = "samples_per_second", float(parsed["headline"]["value"]), "samples/s"
+    else:
+        pct = f"{s.target_latency_percentile:g}"
+        estimate = parsed["early_stopping"].get("latency", {}).get(pct)
+        metric, value, units = f"latency_p{pct}_ms", None if estimate is None else estimate / 1e6, "ms"
+    valid = parsed["result_validity"] == "VALID"
+    reasons = [f"LoadGen: {cond} not satisfied" for cond, ok in parsed["satisfied"].items() if not ok]
+    reasons += [f"LoadGen recommends: {r}" for r in parsed["recommendations"]]
+    lat = records["completed_ns"] - records["scheduled_ns"]
+    span = int(records["completed_ns"].max() - records["issued_ns"].min())
+    summary = {"query_count": int(len(np.unique(records["query_index"]))), "sample_count": int(len(lat)),
+               "duration_ns": span, "loadgen": "mlperf", "loadgen_version": loadgen_version(),
+               "loadgen_summary": text, **latency_summary(lat)}
+    return ScenarioResult(name, metric, value, units, valid, reasons if not valid else [], summary,
+                          {**s.to_dict(), "loadgen": "mlperf"}, records)
+
+
+def _accuracy(lg: Any, prep: Any, sut: BackendSUT, expected: float, folder: Path) -> AccuracyResult:
+    bridge = _Bridge(lg, sut, keep_outputs=True)
+    _start(lg, bridge, sut.qsl, _settings(lg, prep.scenario.name, prep.scenario.settings, expected, True), folder)
+    entries = json.loads((folder / "mlperf_log_accuracy.json").read_text() or "[]")
+    spec = prep.model.outputs[0]
+    shape = [d if isinstance(d, int) else 1 for d in spec.shape[1:]]
+    by_index = {e["qsl_idx"]: np.frombuffer(bytes.fromhex(e["data"]), dtype=spec.dtype).reshape(shape)
+                for e in entries}
+    index = np.array(sorted(by_index), dtype=np.int64)
+    return prep.task.evaluate(index, [np.stack([by_index[i] for i in index])], prep.model)

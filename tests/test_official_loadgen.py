@@ -1,0 +1,29 @@
+"""`--loadgen mlperf`: our backend and task driven by MLCommons' LoadGen, stored with the same cards."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.errors import SettingsError
+from runner.run import RunRequest, execute_run, prepare_run
+
+
+@pytest.mark.parametrize("scenario, metric", [("single_stream", "latency_p90_ms"), ("offline", "samples_per_second")])
+def test_loadgen_mode_gives_a_complete_run_with_our_cards(store, digits_models, scenario, metric):
+    ours = store.get_run(execute_run(prepare_run(RunRequest("digits", scenario=scenario, quick=True)), store))
+    req = RunRequest("digits", scenario=scenario, quick=True, loadgen="mlperf")
+    run = store.get_run(execute_run(prepare_run(req), store))
+    assert run["status"] == "complete" and run["validity"] == "VALID", run
+    assert run["headline_metric"] == metric and run["headline_value"] > 0
+    assert "MLCommons LoadGen" in run["source"] and run["settings"]["loadgen"] == "mlperf"
+    assert "MLPerf Results Summary" in run["summary"]["loadgen_summary"]
+    for kind in ("task", "model", "backend", "system"):
+        assert run[f"{kind}_hash"] == ours[f"{kind}_hash"]
+    # the accuracy log decoded from LoadGen's mlperf_log_accuracy.json scores like our own pass
+    assert run["accuracy_value"] == pytest.approx(ours["accuracy_value"])
+    assert len(store.read_accuracy_samples(run["id"])) == 360
+
+
+def test_unknown_load_generator_is_refused(digits_models):
+    with pytest.raises(SettingsError, match="unknown load generator 'locust'; known: infersight, mlperf"):
+        prepare_run(RunRequest("digits", loadgen="locust"))
