@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "ModelFileError", "SettingsError", "BackendError",
-           "StoreError", "RunNotFound"]
+           "StoreError", "RunNotFound", "ImportFormatError"]
 
 
 class InfersightError(Exception):
@@ -38,3 +38,16 @@ class StoreError(InfersightError):
 
 class RunNotFound(InfersightError):
     """No stored run matches the given id, uuid or uuid prefix (or a prefix matches several)."""
+
+
+class ImportFormatError(InfersightError):
+    """A file of an outside result (an MLPerf log, system JSON, ...) cannot be read as its format says.
+
+    `file` and `line` (1-based, None for the whole file) say where; the importer turns the error
+    into a skip entry of its report instead of stopping.
+    """
+
+    def __init__(self, file: str, line: int | None, problem: str) -> None:
+        self.file, self.line, self.problem = str(file), line, problem
+        where = f"{self.file}:{line}" if line else self.file
+        super().__init__(f"{where}: {problem}")

@@ -1,4 +1,10 @@
-"""Checks that a run's four cards and two logs are present and consistent (四卡二日志)."""
+"""Checks that a run's four cards and two logs are present and consistent (四卡二日志).
+
+For a run imported from outside (provenance 'imported', e.g. MLPerf), the performance log is
+the published summary as parsed into the run's summary (it must hold the headline, a validity
+verdict and the latency percentiles; there are no per-query records to demand), and the
+accuracy log is the quality figures read from the published accuracy.txt.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,10 @@ def check_run(store: Any, run_id: int | str) -> list[str]:
     problems: list[str] = []
     cards = {kind: _check_card(store, run, kind, problems) for kind in CARD_MODELS}
     _check_links(run, cards, problems)
+    if run.get("provenance") == "imported":
+        _check_imported_perf_log(run, problems)
+        _check_imported_accuracy_log(run, problems)
+        return problems
     _check_perf_log(store, run, problems)
     _check_accuracy_log(store, run, problems)
     return problems
@@ -86,3 +96,22 @@ def _check_accuracy_log(store: Any, run: dict, problems: list[str]) -> None:
     if flags and abs(float(np.mean(flags)) - run["accuracy_value"]) > 1e-9:
         problems.append(f"accuracy log: per-sample records give {np.mean(flags):.6f}, "
                         f"the run records {run['accuracy_value']:.6f}")
+
+
+def _check_imported_perf_log(run: dict, problems: list[str]) -> None:
+    summary = run.get("summary") or {}
+    if run.get("headline_value") is None or not run.get("headline_metric"):
+        problems.append("performance log: the imported summary gives no headline figure")
+    if run.get("validity") is None:
+        problems.append("performance log: the imported summary gives no validity verdict")
+    if not (summary.get("percentiles_ns") or {}).get("latency"):
+        problems.append("performance log: the imported summary holds no latency percentiles")
+
+
+def _check_imported_accuracy_log(run: dict, problems: list[str]) -> None:
+    figures = (run.get("summary") or {}).get("accuracy")
+    if not figures:
+        problems.append("accuracy log: no quality figures (the published accuracy.txt is missing or unreadable)")
+    elif run.get("accuracy_value") is None:
+        problems.append(f"accuracy log: no {run.get('accuracy_metric') or 'headline quality'} figure among "
+                        f"{', '.join(sorted(figures))}")

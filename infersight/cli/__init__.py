@@ -8,7 +8,7 @@ import click
 from rich.text import Text
 
 from infersight import __version__
-from infersight.cli import catalog, inspect, measure
+from infersight.cli import catalog, inspect, interop, measure
 from infersight.cli._common import err
 from runner.errors import InfersightError
 
@@ -29,7 +29,7 @@ def cli() -> None:
     """
 
 
-for module in (measure, inspect, catalog):
+for module in (measure, inspect, catalog, interop):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -43,19 +43,22 @@ def _short_headline(run: dict[str, Any]) -> str:
 def _short_accuracy(run: dict[str, Any]) -> str:
     if run.get("accuracy_value") is None:
         return "-"
-    return f"{run['accuracy_value']:.4f} {'ok' if run['accuracy_passed'] else 'LOW'}"
+    verdict = {True: "ok", False: "LOW"}.get(run["accuracy_passed"], "?")
+    return f"{run['accuracy_value']:.4f} {verdict}"
 
 
 def _accuracy(run: dict[str, Any]) -> str:
     if run.get("accuracy_value") is None:
         return "-"
-    verdict = "meets" if run["accuracy_passed"] else "FAILS"
-    return f"{run['accuracy_metric']} {run['accuracy_value']:.4f} {verdict} target {run['accuracy_target']:.4f}"
+    verdict = {True: "meets", False: "FAILS"}.get(run["accuracy_passed"], "cannot be checked against")
+    target = "-" if run.get("accuracy_target") is None else f"{run['accuracy_target']:.4f}"
+    return f"{run['accuracy_metric']} {run['accuracy_value']:.4f} {verdict} target {target}"
 
 
 def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
     """Print a run: status, validity and why, headline, accuracy; with cards and logs unless brief."""
-    compliance = "" if run["compliant"] else " (non-compliant: " + ("--quick" if run["quick"] else "lowered minimums") + ")"
+    imported = store.get_imported(run["id"]) if run.get("provenance") == "imported" else None
+    compliance = "" if run["compliant"] else " (non-compliant: " + _why_non_compliant(run, imported) + ")"
     out.print(f"[bold]run {run['id']}[/] {run['uuid']}  {run['task_name']} {run['model_variant']} / "
               f"{run['backend_name']} / {run['scenario']}  status: {run['status']}")
     out.print(f"  result: {run.get('validity') or '-'}{compliance}  {_headline(run)}")
@@ -66,14 +69,64 @@ def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
         out.print(f"  error: {run['error']}")
     if brief:
         return
-    out.print(f"  provenance: {run['provenance']} by {run['source']} on {run['hostname']}, "
-              f"{run['started_at']} .. {run['finished_at']}")
+    if imported is not None:
+        out.print(f"  provenance: imported from {run['source']} ({imported['availability']}), "
+                  f"{imported['source_path']}; measured {run['started_at']}, imported {run['finished_at']}")
+    else:
+        out.print(f"  provenance: {run['provenance']} by {run['source']} on {run['hostname']}, "
+                  f"{run['started_at']} .. {run['finished_at']}")
     out.print("[bold]  cards[/]")
     for kind in CARD_MODELS:
         digest = run.get(f"{kind}_hash")
-        line = _CARD_KEYS[kind](store.get_card(kind, digest)) if digest else "MISSING"
+        line = _card_line(kind, store.get_card(kind, digest)) if digest else "MISSING"
         out.print(f"    {kind:8} {digest[:12] if digest else '':12}  {line}")
-    _render_logs(store, run)
+    if imported is not None:
+        _render_imported_logs(run, imported)
+    else:
+        _render_logs(store, run)
+
+
+def _why_non_compliant(run: dict[str, Any], imported: dict[str, Any] | None) -> str:
+    if imported is not None:
+        failed = [f"{t} {v}" for t, v in (imported["compliance"] or {}).items() if v != "PASS"]
+        return "compliance tests " + (", ".join(failed) if failed else "missing")
+    return "--quick" if run["quick"] else "lowered minimums"
+
+
+def _card_line(kind: str, card: dict[str, Any]) -> str:
+    if card.get("origin") == "imported" and kind == "model":
+        fraction = card.get("accuracy_target_fraction")
+        return (f"{card['name']} (imported MLPerf reference model), weights "
+                f"{card.get('weight_data_types') or card.get('precision') or 'not published'}"
+                + (f", accuracy target {fraction:g} of the reference" if fraction else ""))
+    if kind == "system" and "python_version" in card and not card["python_version"]:
+        accelerators = f", {card['accelerators_per_node']}x {card['accelerator_model_name']}"
+        return (f"{card['system_name']}: {card['host_processor_model_name']}, {card['host_processor_core_count']} "
+                f"cores, {card['host_memory_capacity']}{accelerators}, {card['operating_system']}")
+    return _CARD_KEYS[kind](card)
+
+
+def _render_imported_logs(run: dict[str, Any], imported: dict[str, Any]) -> None:
+    s = run.get("summary") or {}
+    out.print("[bold]  logs[/]")
+    pct = (s.get("percentiles_ns") or {}).get("latency") or {}
+    lat = ", ".join(f"p{p} {v / 1e6:.4f} ms" for p, v in pct.items())
+    es = (s.get("early_stopping_ns") or {}).get("latency") or {}
+    estimates = ", ".join(f"p{p} {v / 1e6:.4f} ms" for p, v in es.items())
+    out.print(f"    performance: MLPerf summary, no per-query records; headline from {s.get('headline_source')} "
+              f"{s.get('headline_field')}; latency {lat or '-'}"
+              + (f"; early-stopping estimates {estimates}" if estimates else ""))
+    figures = ", ".join(f"{k} {v:g}" for k, v in (s.get("accuracy") or {}).items())
+    out.print(f"    accuracy: accuracy.txt figures: {figures or '-'}; {_accuracy(run)}")
+    eff = s.get("effective_settings") or {}
+    if eff:
+        out.print(f"    effective settings ({s.get('effective_settings_source')}): "
+                  + ", ".join(f"{k}={v}" for k, v in sorted(eff.items())))
+    verdicts = ", ".join(f"{t} {v}" for t, v in (imported["compliance"] or {}).items())
+    out.print(f"    compliance: {verdicts or 'no compliance tests published'}")
+    power = imported.get("power")
+    if power and power.get("value") is not None:
+        out.print(f"    power: {power['value']:.6g} {power['units']} ({power['readings']} readings)")
 
 
 def _render_logs(store, run: dict[str, Any]) -> None:
@@ -96,19 +149,26 @@ def _render_logs(store, run: dict[str, Any]) -> None:
 @click.option("--backend", default=None, help="Only runs on this backend.")
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @click.option("--status", default=None, type=click.Choice(["running", "complete", "failed", "aborted"]))
+@click.option("--source", default=None, type=click.Choice(["mlperf", "measured"]),
+              help="Only runs imported from MLPerf results (with system, accelerator, model), or measured here.")
 @click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
 @json_option
 @with_store
-def runs_cmd(task, backend, scenario, status, limit, as_json, store) -> None:
+def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> None:
     """List stored runs, newest first.
 
     \b
     Example:
         infersight runs --task digits --scenario offline
+        infersight runs --source mlperf --scenario server
     """
-    rows = store.list_runs(task=task, backend=backend, scenario=scenario, status=status, limit=limit)
+    rows = store.list_runs(task=task, backend=backend, scenario=scenario, status=status, source=source,
+                           limit=limit)
     if as_json:
         emit_json(rows)
+        return
+    if source == "mlperf":
+        out.print(_imported_table(rows))
         return
     table = Table("id", "task", "backend", "scenario", "result", "headline", "accuracy",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
@@ -117,6 +177,19 @@ def runs_cmd(task, backend, scenario, status, limit, as_json, store) -> None:
         table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}",
                       r["backend_name"], r["scenario"], result, _short_headline(r), _short_accuracy(r))
     out.print(table)
+
+
+def _imported_table(rows: list[dict[str, Any]]) -> Table:
+    """Imported runs: where they come from (system, accelerator) and what they measured."""
+    table = Table("id", "submitter", "system", "accelerator", "model", "scenario", "result", "metric", "value",
+                  "units", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for r in rows:
+        imp = r["imported"]
+        value = "-" if r.get("headline_value") is None else f"{r['headline_value']:,.6g}"
+        table.add_row(str(r["id"]), imp["submitter"], imp["system_name"], imp["accelerator"] or "none (CPU)",
+                      imp["model"], r["scenario"], r.get("validity") or "-", r.get("headline_metric") or "-",
+                      value, r.get("headline_units") or "-")
+    return table
 
 
 @click.command("show")
@@ -133,7 +206,8 @@ def show_cmd(run: str, as_json: bool, store) -> None:
     record = store.get_run(run)
     if as_json:
         cards = {k: store.get_card(k, record[f"{k}_hash"]) for k in CARD_MODELS if record.get(f"{k}_hash")}
-        emit_json({**record, "cards": cards})
+        imported = store.get_imported(record["id"]) if record.get("provenance") == "imported" else None
+        emit_json({**record, "cards": cards, **({"imported": imported} if imported else {})})
         return
     render_run(store, record)
 

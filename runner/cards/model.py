@@ -1,17 +1,23 @@
 """The model card: one model file of a task, how it was built, and what it should score.
 
-Written by the task's build script beside the model file (<file>.card.json).
+Written by the task's build script beside the model file (<file>.card.json), or by an importer
+for a model measured elsewhere (origin "imported": an MLPerf reference model such as resnet50 or
+llama2-70b-99, whose file, build and signature are not published).
 Format version history:
   1 (2026-11): file, format, sha256, precision, opset, operators, build, signature, reference quality.
+  1 (2026-12): + origin, weight_data_types, accuracy_target_fraction, other_fields; the file,
+               build, signature and reference quality may be absent for imported models; precision
+               adds bf16, fp8, int4. Added fields are left out of the dict (and hash) at their defaults.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from runner.cards._base import StrictModel
+from runner.cards._compat import omit_added_defaults
 
 __all__ = ["ModelCard", "TensorSpec", "BuildInfo", "ReferenceQuality"]
 
@@ -37,20 +43,46 @@ class ReferenceQuality(StrictModel):
     fp32_reference: float = Field(description="Quality of the fp32 model of the same task (the target's base).")
 
 
+_BUILT_NEEDS = ("file", "format", "sha256", "size_bytes", "precision", "opset", "operators", "build", "inputs",
+                "outputs", "reference_quality")
+
+
 class ModelCard(StrictModel):
     card_version: Literal[1] = 1
     task: str
     task_version: str
     name: str
     variant: str = Field(description="Variant name used on the command line (fp32, int8, ...).")
-    file: str = Field(description="Model file name, relative to the card's folder.")
-    format: Literal["onnx"] = "onnx"
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size_bytes: int = Field(gt=0)
-    precision: Literal["fp32", "fp16", "int8"]
-    opset: int = Field(gt=0)
-    operators: list[str] = Field(description="Operator types in the graph (all from the standard ai.onnx domain).")
-    build: BuildInfo
-    inputs: list[TensorSpec] = Field(min_length=1)
-    outputs: list[TensorSpec] = Field(min_length=1)
-    reference_quality: ReferenceQuality
+    origin: Literal["built", "imported"] = Field(
+        default="built", description="built by a task here, or imported with a result measured elsewhere.")
+    file: str | None = Field(default=None, description="Model file name, relative to the card's folder.")
+    format: Literal["onnx"] | None = "onnx"
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int | None = Field(default=None, gt=0)
+    precision: Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"] | None = None
+    opset: int | None = Field(default=None, gt=0)
+    operators: list[str] = Field(default_factory=list,
+                                 description="Operator types in the graph (all from the standard ai.onnx domain).")
+    build: BuildInfo | None = None
+    inputs: list[TensorSpec] = Field(default_factory=list)
+    outputs: list[TensorSpec] = Field(default_factory=list)
+    reference_quality: ReferenceQuality | None = None
+    weight_data_types: str = Field(default="", description="Weight data types as the submitter wrote them (fp8, INT8, ...).")
+    accuracy_target_fraction: float | None = Field(
+        default=None, gt=0, le=1, description="Quality the model must reach, as a fraction of the reference (0.99, 0.999).")
+    other_fields: dict[str, Any] = Field(default_factory=dict,
+                                         description="Further facts of an imported model (MLPerf measurements JSON).")
+
+    _ADDED: ClassVar[tuple[str, ...]] = ("origin", "weight_data_types", "accuracy_target_fraction", "other_fields")
+
+    @model_validator(mode="after")
+    def _built_has_its_file(self) -> "ModelCard":
+        if self.origin == "built":
+            missing = [name for name in _BUILT_NEEDS if getattr(self, name) in (None, [])]
+            if missing:
+                raise ValueError(f"a built model card needs {', '.join(missing)}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict; fields added after format 1 are left out at their defaults."""
+        return omit_added_defaults(self, super().to_dict(), self._ADDED)

@@ -2,8 +2,11 @@
 
 Captured automatically by `capture_system()`; users may add the optional price, power and
 availability fields (and any MLPerf field) through a YAML file (`--system-extra`).
+Imported results carry their submitter's system JSON through `SystemCard.from_mlperf`, which
+keeps every field: the ones this card knows in their fields, the rest in `other_fields`.
 Format version history:
   1 (2026-11): MLPerf v4.1 system JSON fields, plus host details, package versions, price/power.
+  1 (2026-12): + other_fields (left out of the dict, and hash, while empty).
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import psutil
 from pydantic import Field, ValidationError
 
 from runner.cards._base import StrictModel, format_errors, load_yaml_with_lines
+from runner.cards._compat import omit_added_defaults
 from runner.errors import CardError
 
-__all__ = ["SystemCard", "capture_system", "load_system_extra", "KEY_PACKAGES"]
+__all__ = ["SystemCard", "capture_system", "load_system_extra", "KEY_PACKAGES", "MLPERF_FIELDS"]
 
 IntOrStr = int | str
 
@@ -96,6 +100,45 @@ class SystemCard(StrictModel):
     purchase_price_usd: float | None = Field(default=None, ge=0)
     power_w: float | None = Field(default=None, ge=0, description="Typical power draw under load, watts.")
     availability: str = ""
+    other_fields: dict[str, Any] = Field(default_factory=dict,
+                                         description="Fields of an imported system description this card does not know.")
+
+    _ADDED: ClassVar[tuple[str, ...]] = ("other_fields",)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict; fields added after format 1 are left out at their defaults."""
+        return omit_added_defaults(self, super().to_dict(), self._ADDED)
+
+    @classmethod
+    def from_mlperf(cls, data: dict[str, Any], source: str = "system JSON",
+                    extra: dict[str, Any] | None = None) -> "SystemCard":
+        """A card from an MLPerf system description, losing no field; CardError if a required one is missing.
+
+        MLPerf fields this card knows go to their fields; unknown fields, and known ones whose value
+        has another type than the card's (a list where text is expected, ...), go to `other_fields`
+        unchanged. `extra` sets infersight's own fields (availability, ...).
+        """
+        known, other = {}, {}
+        for key, value in data.items():
+            (known if key in MLPERF_FIELDS else other)[key] = value
+        for _ in range(2):
+            try:
+                return cls.model_validate({**known, **(extra or {}), "other_fields": other})
+            except ValidationError as exc:
+                misfits = {e["loc"][0] for e in exc.errors() if e["loc"] and e["loc"][0] in known
+                           and e["type"] != "missing" and e["loc"][0] not in _REQUIRED}
+                if not misfits:
+                    raise CardError(format_errors(exc, source)) from None
+                other.update({key: known.pop(key) for key in misfits})
+        raise CardError(f"{source}: not a usable system description")
+
+
+_INFERSIGHT_FIELDS = ("card_version", "host_processor_architecture", "host_processor_logical_core_count",
+                      "host_memory_bytes", "python_version", "package_versions", "price_per_hour_usd",
+                      "purchase_price_usd", "power_w", "availability", "other_fields")
+MLPERF_FIELDS = frozenset(info.alias or name for name, info in SystemCard.model_fields.items()
+                          if name not in _INFERSIGHT_FIELDS)
+_REQUIRED = frozenset(info.alias or name for name, info in SystemCard.model_fields.items() if info.is_required())
 
 
 def capture_system(extra: dict[str, Any] | None = None) -> SystemCard:

@@ -3,15 +3,19 @@
 Format version history:
   1 (2026-11): metadata, data (datasets, split, sampling), metrics (quality, performance),
                scenarios (per-scenario setting overrides), constraints.
+  1 (2026-12): data.split may be null (the dataset is used as published); + origin ("local", or
+               "mlperf" for a benchmark imported with MLPerf results), left out of the dict (and
+               hash) while "local".
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from runner.cards._base import StrictModel
+from runner.cards._compat import omit_added_defaults
 
 __all__ = ["TaskCard", "TaskMetadata", "TaskData", "Dataset", "Split", "Sampling", "QualityMetric",
            "QualityTarget", "TaskMetrics", "TaskConstraints"]
@@ -47,7 +51,7 @@ class Sampling(StrictModel):
 
 class TaskData(StrictModel):
     datasets: list[Dataset] = Field(min_length=1)
-    split: Split
+    split: Split | None = Field(default=None, description="Held-out split; null when the dataset is used as published.")
     sampling: Sampling
 
 
@@ -105,3 +109,11 @@ class TaskCard(StrictModel):
     scenarios: dict[str, dict[str, Any]] = Field(
         min_length=1, description="Supported scenarios, each with overrides of that scenario's settings.")
     constraints: TaskConstraints = TaskConstraints()
+    origin: Literal["local", "mlperf"] = Field(
+        default="local", description="local: a task plugin of ours; mlperf: an MLPerf benchmark of imported results.")
+
+    _ADDED: ClassVar[tuple[str, ...]] = ("origin",)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict; fields added after format 1 are left out at their defaults."""
+        return omit_added_defaults(self, super().to_dict(), self._ADDED)

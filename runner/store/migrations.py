@@ -19,7 +19,7 @@ from sqlalchemy import Column, Connection, Engine, func, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
-from runner.store.schema import metadata, schema_version
+from runner.store.schema import imported_runs, metadata, schema_version
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column"]
 
@@ -31,8 +31,14 @@ def _v1_create_tables(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _v2_imported_runs(conn: Connection) -> None:
+    """Add the imported_runs table and its index (a no-op where version 1 already made them)."""
+    metadata.create_all(conn, tables=[imported_runs], checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_create_tables),
+    (2, _v2_imported_runs),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

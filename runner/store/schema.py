@@ -6,6 +6,9 @@ see runner/store/migrations.py):
 - 1: schema_version; the card tables tasks, models, backends, systems (keyed by hash);
   runs; perf_samples (columnar chunks of raw little-endian int64 bytes);
   accuracy_samples (one row per sample).
+- 2: imported_runs: provenance of runs imported from outside (an MLPerf round, division,
+  submitter, system, source folder, compliance verdicts, power, accuracy.txt), one row per
+  imported run, unique by (round, source_path).
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -19,12 +22,12 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
-                        LargeBinary, MetaData, String, Table, Text)
+                        LargeBinary, MetaData, String, Table, Text, UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
-           "runs", "perf_samples", "accuracy_samples", "PERF_COLUMNS", "JSONText", "UTCDateTime",
-           "canonical_json"]
+           "runs", "perf_samples", "accuracy_samples", "imported_runs", "PERF_COLUMNS", "JSONText",
+           "UTCDateTime", "canonical_json"]
 
 metadata = MetaData()
 
@@ -172,3 +175,28 @@ accuracy_samples = Table(
     Column("reference", JSONText),
     Column("correct", Boolean),
 )
+
+# Runs imported from outside (version 2): where each came from. The run itself is a row of `runs`
+# (provenance 'imported'); (round, source_path) identifies the published result, so importing
+# the same tree twice finds it and adds nothing.
+imported_runs = Table(
+    "imported_runs", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True, autoincrement=False),
+    Column("source", String(32), nullable=False),
+    Column("round", String(32), nullable=False),
+    Column("division", String(32), nullable=False),
+    Column("submitter", String(255), nullable=False),
+    Column("availability", String(64), nullable=False),
+    Column("system_name", Text, nullable=False),
+    Column("accelerator", Text, nullable=False),
+    Column("accelerators_per_node", Integer),
+    Column("model", String(255), nullable=False),
+    Column("scenario", String(64), nullable=False),
+    Column("source_path", Text, nullable=False),
+    Column("compliance", JSONText, nullable=False),
+    Column("power", JSONText),
+    Column("accuracy_text", Text),
+    Column("imported_at", UTCDateTime, nullable=False),
+    UniqueConstraint("round", "source_path", name="uq_imported_runs_round_source_path"),
+)
+Index("ix_imported_runs_source_model", imported_runs.c.source, imported_runs.c.model, imported_runs.c.scenario)

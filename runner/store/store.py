@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runner.errors import RunNotFound, StoreError
+from runner.store import _imported
 from runner.store._engine import display_url, make_engine, resolve_url, translate_errors
 from runner.store.migrations import apply_migrations, current_version
 from runner.store.schema import CARD_TABLES, PERF_COLUMNS, accuracy_samples, perf_samples, runs
@@ -229,16 +230,51 @@ class Store:
         return None
 
     def list_runs(self, *, task: str | None = None, backend: str | None = None,
-                  scenario: str | None = None, status: str | None = None,
+                  scenario: str | None = None, status: str | None = None, source: str | None = None,
                   limit: int | None = 50) -> list[dict[str, Any]]:
-        """Runs matching every filter given, newest first (JSON columns decoded)."""
+        """Runs matching every filter given, newest first (JSON columns decoded).
+
+        `source` 'measured' keeps runs measured here; 'mlperf' keeps runs imported from MLPerf
+        results and adds their provenance (round, submitter, system, ...) under 'imported'.
+        """
+        _check(source, (None, *_imported.SOURCES), "source")
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
         for column, value in ((runs.c.task_name, task), (runs.c.backend_name, backend),
                               (runs.c.scenario, scenario), (runs.c.status, status)):
             if value is not None:
                 query = query.where(column == value)
+        if source is not None:
+            query = _imported.list_query(query, source)
         with self._read() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [_imported.nest(row) for row in conn.execute(query).mappings()]
+
+    # -- runs imported from outside -------------------------------------------------------------
+
+    def put_imported_run(self, *, cards: Mapping[str, tuple[Mapping[str, Any], str, str]],
+                         run: Mapping[str, Any], imported: Mapping[str, Any]) -> tuple[int, bool]:
+        """Store an imported run with its cards ({kind: (card, hash, name)}) and provenance, in one
+        transaction; return (run id, True), or (the existing run's id, False) if its (round,
+        source_path) was imported before."""
+        _check(run.get("provenance"), ("imported",), "provenance of an imported run")
+        with self._write() as conn:
+            found = _imported.find(conn, imported["round"], imported["source_path"])
+            if found is not None:
+                return found["run_id"], False
+            for kind, (card, digest, name) in cards.items():
+                _insert_if_absent(conn, self._card_table(kind), dict(hash=digest, name=name, card=dict(card),
+                                                                     created_at=_now()))
+            hashes = {f"{kind}_hash": cards[kind][1] for kind in CARD_TABLES}
+            return _imported.insert(conn, {**run, **hashes}, imported, _now()), True
+
+    def find_imported(self, round_name: str, source_path: str) -> dict[str, Any] | None:
+        """The provenance row of a published result already imported (None if it was not)."""
+        with self._read() as conn:
+            return _imported.find(conn, round_name, source_path)
+
+    def get_imported(self, run_id: int) -> dict[str, Any] | None:
+        """Where an imported run came from (round, submitter, system, ...); None for a measured run."""
+        with self._read() as conn:
+            return _imported.by_run(conn, run_id)
 
     def _require_run(self, conn: Connection, run_id: int) -> None:
         """Raise RunNotFound unless a run with this id exists."""

@@ -1,0 +1,70 @@
+"""`infersight import mlperf PATH`: bring results measured elsewhere into the store."""
+
+from __future__ import annotations
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from infersight.cli._common import emit_json, err, json_option, out, with_store
+from runner.importers import ImportReport, import_tree
+
+__all__ = ["COMMANDS"]
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import results measured elsewhere (MLPerf Inference submissions) as runs in the store.
+
+    \b
+    Example:
+        infersight import mlperf ../shared/data/mlperf/v4.1
+        infersight runs --source mlperf
+    """
+
+
+@import_group.command("mlperf")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--round", "round_name", default=None, metavar="vX.Y",
+              help="MLPerf round (default: the folder name, e.g. v4.1).")
+@json_option
+@with_store
+def mlperf_cmd(path: str, round_name: str | None, as_json: bool, store) -> None:
+    """Import an MLPerf Inference submission tree at PATH (a round, division or submitter folder).
+
+    Each result becomes a run with its four cards, headline, validity, percentiles, early-stopping
+    estimates, effective settings and seeds, compliance verdicts and power figures. Importing the
+    same tree again adds nothing; files that cannot be read are listed with the reason.
+
+    \b
+    Example:
+        infersight import mlperf ../shared/data/mlperf/v4.1
+        infersight import mlperf ../shared/data/mlperf/v4.1/closed/NVIDIA --json
+    """
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("import", total=None, info="")
+
+        def progress(done: int, total: int, current: str) -> None:
+            bar.update(task, completed=done, total=total, info=current)
+
+        report = import_tree(store, path, round_name, progress)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_report(report, store.url)
+
+
+def _print_report(report: ImportReport, url: str) -> None:
+    out.print(f"MLPerf {report.round} from {report.root}: {report.results_found} results found")
+    partly = len(report.skipped) - report.results_skipped
+    out.print(f"imported {report.imported}, already present {report.already_present}, "
+              f"skipped {len(report.skipped)} ({report.results_skipped} results not imported, "
+              f"{partly} files left out of imported results)")
+    for item in report.skipped:
+        out.print(f"  skipped {item.file}: {item.reason}")
+    if report.imported:
+        out.print(f"stored in {url}; list them with: infersight runs --source mlperf")
+
+
+COMMANDS = [import_group]
