@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MODELS := tasks/digits/models/digits-fp32.onnx.card.json
 DEMO_DB ?= infersight.db
+MLPERF  ?= ../shared/data/mlperf/v4.1
 
 .PHONY: setup models demo test bench clean postgres
 
@@ -21,13 +22,16 @@ models: $(MODELS)
 $(MODELS): $(STAMP) tasks/digits/build_model.py tasks/digits/_numpy_cnn.py tasks/digits/task.yaml
 	$(BIN)/infersight build digits
 
-# The main job: measure digits (fp32 and int8) under single_stream and offline into $(DEMO_DB).
+# The main job: measure digits (fp32 and int8) under single_stream and offline into $(DEMO_DB),
+# then import the published MLPerf v4.1 results beside them.
 demo: models
 	$(BIN)/infersight system
 	$(BIN)/infersight run digits --backend onnxruntime --scenario single_stream --db $(DEMO_DB)
 	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --db $(DEMO_DB)
 	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --model-variant int8 --db $(DEMO_DB)
 	$(BIN)/infersight runs --db $(DEMO_DB)
+	if [ -d $(MLPERF) ]; then $(BIN)/infersight import mlperf $(MLPERF) --db $(DEMO_DB); fi
+	$(BIN)/infersight runs --source mlperf --limit 10 --db $(DEMO_DB)
 	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
 
 # The PostgreSQL server binaries the store tests need (tests/_postgres.py starts a throwaway

@@ -1,11 +1,14 @@
-"""`infersight import mlperf PATH`: bring results measured elsewhere into the store."""
+"""`infersight import mlperf PATH` and `infersight export mlperf RUN DIR`: MLPerf formats both ways."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infersight.cli._common import emit_json, err, json_option, out, with_store
+from runner.exporters.mlperf import export_run
 from runner.importers import ImportReport, import_tree
 
 __all__ = ["COMMANDS"]
@@ -67,4 +70,37 @@ def _print_report(report: ImportReport, url: str) -> None:
         out.print(f"stored in {url}; list them with: infersight runs --source mlperf")
 
 
-COMMANDS = [import_group]
+@click.group("export")
+def export_group() -> None:
+    """Export runs in outside formats (MLPerf LoadGen logs).
+
+    \b
+    Example:
+        infersight export mlperf 1 submission/
+    """
+
+
+@export_group.command("mlperf")
+@click.argument("run")
+@click.argument("directory", type=click.Path(file_okay=False))
+@json_option
+@with_store
+def export_mlperf_cmd(run: str, directory: str, as_json: bool, store) -> None:
+    """Write RUN as mlperf_log_summary.txt and mlperf_log_detail.txt in LoadGen's layout under DIRECTORY.
+
+    The tree is open/infersight/{systems,results/<system>/<model>/<Scenario>/performance/run_1,
+    .../accuracy}; figures are recomputed from the per-query records with LoadGen's conventions.
+
+    \b
+    Example:
+        infersight export mlperf 1 submission/
+    """
+    folder = export_run(store, run, Path(directory))
+    if as_json:
+        emit_json({"run": store.get_run(run)["id"], "folder": str(folder),
+                   "files": sorted(str(p) for p in folder.iterdir())})
+    else:
+        out.print(f"wrote {folder}/mlperf_log_summary.txt and mlperf_log_detail.txt")
+
+
+COMMANDS = [import_group, export_group]
