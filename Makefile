@@ -7,7 +7,7 @@ MODELS := tasks/digits/models/digits-fp32.onnx.card.json
 DEMO_DB ?= infersight.db
 MLPERF  ?= ../shared/data/mlperf/v4.1
 
-.PHONY: setup models demo test bench clean postgres
+.PHONY: setup models demo sweep-demo test bench clean postgres chromium
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ demo: models
 	$(BIN)/infersight runs --source mlperf --limit 10 --db $(DEMO_DB)
 	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
 
+# A small shipped sweep (tasks/digits/sweep-demo.yaml: onnxruntime and OpenVINO, fp32 and int8,
+# 1 and 2 cores, single_stream and offline; quick runs, a few minutes on 2 cores) into $(DEMO_DB).
+# Running it again resumes the sweep: finished cells are not measured twice.
+sweep-demo: models
+	$(BIN)/infersight sweep tasks/digits/sweep-demo.yaml --db $(DEMO_DB)
+
 # The PostgreSQL server binaries the store tests need (tests/_postgres.py starts a throwaway
 # cluster from them): installed from apt if missing, nothing to do when already there.
 postgres:
@@ -43,7 +49,16 @@ postgres:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
-test: models postgres
+# Debian's chromium for the report test that opens a report in a real browser with the network
+# blocked (Playwright drives it; `playwright install` is never needed): installed from apt if missing.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then \
+	  echo "chromium: /usr/bin/chromium already installed"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+test: models postgres chromium
 	$(BIN)/python -m pytest -q
 
 bench: models

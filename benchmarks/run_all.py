@@ -3,6 +3,8 @@
 (a) bench_loadgen: null backend, our runner vs MLCommons LoadGen (offline samples/s, single_stream queries/s)
 (b) bench_onnxruntime: runner offline throughput on digits fp32 vs a bare onnxruntime loop
 (c) bench_store: writing 1,000,000 per-query samples to the store vs plain sqlite3 executemany
+(d) bench_backends: the fastest onnxruntime and OpenVINO configurations on digits offline vs bare library loops
+(e) bench_sweep_isolation: start-up of a sweep cell in its own process vs in-process (issue: < 1 s)
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode"):
+for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
+             "bench_sweep_isolation"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InfersightError", "CardError", "PluginNotFound", "ModelFileError", "SettingsError", "BackendError",
+__all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError", "BackendError",
            "StoreError", "RunNotFound", "ImportFormatError"]
 
 
@@ -18,6 +18,10 @@ class CardError(InfersightError):
 
 class PluginNotFound(InfersightError):
     """An unknown task, backend or scenario name; the message lists the known ones."""
+
+
+class PluginUnavailable(InfersightError):
+    """A registered plugin cannot be loaded on this machine (its runtime is not installed or fails to import)."""
 
 
 class ModelFileError(InfersightError):

@@ -90,7 +90,7 @@ def _settings(lg: Any, scenario: str, s: Any, expected: float, accuracy: bool) -
     ts.schedule_rng_seed = s.schedule_rng_seed
     if scenario == "offline":
         ts.scenario = lg.TestScenario.Offline
-        ts.offline_expected_qps = max(expected, s.min_sample_count * 1000 / s.min_duration_ms / 1.1)
+        ts.offline_expected_qps = max(expected * 1.5 / 1.1, s.min_sample_count * 1000 / s.min_duration_ms / 1.1)
         ts.min_query_count = 1
     else:
         ts.scenario = lg.TestScenario.SingleStream

@@ -2,20 +2,24 @@
 
 Our built-ins are declared as entry points in pyproject.toml exactly like third-party plugins.
 Entry points are read lazily (on first use of a kind) and a plugin class is imported only when
-it is asked for. Tests may `register()` a plugin for the duration of a test.
+it is asked for. Tests may `register()` a plugin for the duration of a test. Plugins that are
+not packaged can be named in $INFERSIGHT_EXTRA_PLUGINS ("backend:crash=my_module:CrashBackend",
+several separated by ";"), which child processes inherit (a sweep's isolated cells see them too).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from runner.errors import PluginNotFound
+from runner.errors import PluginNotFound, PluginUnavailable, SettingsError
 
-__all__ = ["KINDS", "PluginInfo", "get", "names", "plugins", "register", "unregister"]
+__all__ = ["KINDS", "EXTRA_ENV", "PluginInfo", "get", "names", "plugins", "register", "unregister"]
 
 KINDS = {"task": "infersight.tasks", "backend": "infersight.backends", "scenario": "infersight.scenarios"}
+EXTRA_ENV = "INFERSIGHT_EXTRA_PLUGINS"
 
 
 @dataclass
@@ -31,9 +35,13 @@ class PluginInfo:
     _loaded: Any = None
 
     def load(self) -> Any:
-        """Import the plugin class (once)."""
+        """Import the plugin class (once); PluginUnavailable if it cannot be imported here."""
         if self._loaded is None:
-            self._loaded = self._entry_point.load()
+            try:
+                self._loaded = self._entry_point.load()
+            except ImportError as exc:
+                raise PluginUnavailable(f"{self.kind} {self.name!r} ({self.target}) cannot be loaded on this "
+                                        f"machine: {exc}") from None
         return self._loaded
 
 
@@ -53,8 +61,25 @@ def _discover(kind: str) -> dict[str, PluginInfo]:
             dist = ep.dist
             found[ep.name] = PluginInfo(ep.name, kind, ep.value, dist.name if dist else "?",
                                         dist.version if dist else "?", ep)
+        found.update(_extra_plugins(kind))
         _cache[kind] = found
     return _cache[kind]
+
+
+def _extra_plugins(kind: str) -> dict[str, PluginInfo]:
+    """Plugins of a kind named in $INFERSIGHT_EXTRA_PLUGINS ("kind:name=module:attribute;...")."""
+    found = {}
+    for item in filter(None, (part.strip() for part in os.environ.get(EXTRA_ENV, "").split(";"))):
+        left, sep, target = item.partition("=")
+        item_kind, _, name = left.strip().partition(":")
+        if not sep or not name or item_kind not in KINDS or ":" not in target:
+            raise SettingsError(f"${EXTRA_ENV}: {item!r}: expected KIND:NAME=MODULE:ATTRIBUTE "
+                                f"with KIND one of {', '.join(KINDS)}")
+        if item_kind == kind:
+            target = target.strip()
+            ep = metadata.EntryPoint(name=name, value=target, group=KINDS[kind])
+            found[name] = PluginInfo(name, kind, target, f"${EXTRA_ENV}", "0", ep)
+    return found
 
 
 def plugins(kind: str) -> list[PluginInfo]:

@@ -20,8 +20,10 @@ from runner import registry
 from runner.backends.base import Backend, distribution_version
 from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
+from runner.cpus import format_cpus, pinned, validate_cpus
 from runner.errors import CardError, InfersightError, SettingsError
 from runner.loadgen.result import ScenarioResult
+from runner.resources import memory_summary, start_run_window
 from runner.scenarios.base import Scenario
 from runner.sut import BackendSUT
 from runner.task import AccuracyResult, Task
@@ -53,6 +55,7 @@ class RunRequest:
     label: str | None = None
     system_extra: dict[str, Any] = field(default_factory=dict)
     loadgen: str = "infersight"
+    cpus: str | list[int] | None = None  # pin the run to these CPUs: "0", "0-1", "0,2" (None: all)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class PreparedRun:
     scenario: Scenario
     compliant: bool
     system: SystemCard
+    cpus: list[int] | None = None
 
 
 def prepare_run(req: RunRequest) -> PreparedRun:
@@ -81,8 +85,9 @@ def prepare_run(req: RunRequest) -> PreparedRun:
     model, model_path = task.model_card(req.model_variant)
     settings, compliant = resolve_scenario_settings(task, scenario_cls, req.scenario_settings, req.quick)
     backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
-    system = _system_card(req.system_extra)
-    return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant, system)
+    cpus = None if req.cpus is None else validate_cpus(req.cpus)
+    system = _system_card(req.system_extra, cpus)
+    return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant, system, cpus)
 
 
 def _check_loadgen(req: RunRequest) -> None:
@@ -97,9 +102,9 @@ def _check_loadgen(req: RunRequest) -> None:
         raise SettingsError(f"--loadgen mlperf supports {', '.join(SUPPORTED)}, not {req.scenario!r}")
 
 
-def _system_card(extra: dict[str, Any]) -> SystemCard:
+def _system_card(extra: dict[str, Any], cpus: list[int] | None) -> SystemCard:
     try:
-        return capture_system(extra)
+        return capture_system(extra, cpus)
     except ValidationError as exc:
         raise CardError(format_errors(exc, "system card extra fields")) from None
 
@@ -124,7 +129,19 @@ def _validate(model: Any, data: dict[str, Any], where: str) -> Any:
 
 
 def execute_run(prep: PreparedRun, store: Any, reporter: Reporter | None = None) -> int:
-    """Measure and store one run; returns its id. Ctrl-C or SIGTERM marks the run aborted."""
+    """Measure and store one run; returns its id. Ctrl-C or SIGTERM marks the run aborted.
+
+    A run with `cpus` pins the process to them from loading the model to teardown, then restores it.
+    """
+    start_run_window()
+    with pinned(prep.cpus) as in_effect:
+        if prep.cpus is not None and in_effect != prep.cpus:
+            raise SettingsError(f"--cpus {format_cpus(prep.cpus)}: the process runs on CPUs "
+                                f"{format_cpus(in_effect)} after pinning (a cpuset or container limit?)")
+        return _execute(prep, store, reporter)
+
+
+def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
     rep = reporter or Reporter()
     rep.phase("loading model")
     prep.backend.prepare(prep.model, prep.model_path)
@@ -203,7 +220,7 @@ def accuracy_pass(task: Task, sut: BackendSUT, total: int, model: ModelCard) -> 
 def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, acc: AccuracyResult) -> None:
     from runner.validate import check_run
 
-    summary = {**result.summary, "effective_settings": result.effective_settings}
+    summary = {**result.summary, **memory_summary(), "effective_settings": result.effective_settings}
     store.record_result(run_id, validity=result.validity, validity_reasons=result.reasons,
                      headline_metric=result.headline_metric, headline_value=result.headline_value,
                      headline_units=result.headline_units, summary=summary,

@@ -10,6 +10,8 @@ from rich import box
 from rich.table import Table
 
 from infersight.cli._common import emit_json, json_option, out, with_store
+from runner.cpus import format_cpus
+from runner.store.sweeps import SweepLog
 from runner.validate import CARD_MODELS, check_run
 
 __all__ = ["COMMANDS", "render_run"]
@@ -21,9 +23,27 @@ _CARD_KEYS = {
                        f"sha256 {c['sha256'][:12]}..., {c['size_bytes']:,} bytes, built by {c['build']['script']}",
     "backend": lambda c: f"{c['backend']} ({c['runtime']} {c['runtime_version']}) on {c['device']}, "
                          + ", ".join(f"{k}={v}" for k, v in sorted(c["settings"].items())),
-    "system": lambda c: f"{c['host_processor_model_name']}, {c['host_processor_core_count']} cores, "
+    "system": lambda c: f"{c['host_processor_model_name']}, {c['host_processor_core_count']} cores{_pinned(c)}, "
                         f"{c['host_memory_capacity']}, {c['operating_system']}, Python {c['python_version']}",
 }
+
+
+def _pinned(card: dict[str, Any]) -> str:
+    if not card.get("cpus_used"):
+        return ""
+    return f" (run pinned to {card['cpu_count_used']} of them: CPUs {format_cpus(card['cpus_used'])})"
+
+
+def _resources(s: dict[str, Any]) -> str:
+    parts = []
+    if s.get("peak_rss_bytes") is not None:
+        parts.append(f"peak RSS {s['peak_rss_bytes'] / 2**20:,.1f} MiB ({s.get('peak_rss_scope', 'run')})")
+    if s.get("cpu_utilisation") is not None:
+        parts.append(f"CPU utilisation {s['cpu_utilisation']:.0%} of {s.get('cpu_cores_available', '?')} "
+                     f"core(s) over the {s.get('cpu_utilisation_span', 'run')}")
+    if s.get("gpu_memory_used_bytes") is not None:
+        parts.append(f"GPU memory {s['gpu_memory_used_bytes'] / 2**20:,.0f} MiB")
+    return ", ".join(parts)
 
 
 def _headline(run: dict[str, Any]) -> str:
@@ -75,6 +95,10 @@ def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
     else:
         out.print(f"  provenance: {run['provenance']} by {run['source']} on {run['hostname']}, "
                   f"{run['started_at']} .. {run['finished_at']}")
+        sweep = SweepLog(store).sweep_of_run(run["id"])
+        if sweep:
+            out.print(f"  sweep: {sweep['name']} (id {sweep['sweep_id']}), cell {sweep['cell_key'][:12]}, "
+                      f"attempt {sweep['attempt']}")
     out.print("[bold]  cards[/]")
     for kind in CARD_MODELS:
         digest = run.get(f"{kind}_hash")
@@ -139,6 +163,8 @@ def _render_logs(store, run: dict[str, Any]) -> None:
               f"{len(np.unique(rec['query_index'])):,} queries, {s.get('duration_ns', 0) / 1e9:.2f} s; {lat}")
     acc = store.read_accuracy_samples(run["id"])
     out.print(f"    accuracy: {len(acc):,} per-sample predictions; {_accuracy(run)}")
+    if _resources(s):
+        out.print(f"    resources: {_resources(s)}")
     eff = (s.get("effective_settings") or {})
     if eff:
         out.print("    effective scenario settings: " + ", ".join(f"{k}={v}" for k, v in sorted(eff.items())))

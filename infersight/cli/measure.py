@@ -61,6 +61,8 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
               help="Backend setting, e.g. --backend-set graph_optimization_level=basic.")
 @click.option("--loadgen", type=click.Choice(["infersight", "mlperf"]), default="infersight", show_default=True,
               help="Load generator: ours, or MLCommons' official LoadGen (compliance-grade timing).")
+@click.option("--cpus", default=None, metavar="LIST",
+              help="Pin the run to these CPUs (0, 0-1, 0,2); the system card records them.")
 @click.option("--quick", is_flag=True, help="Short minimums (1 s); the run is marked non-compliant.")
 @click.option("--label", default=None, help="Free text stored with the run.")
 @click.option("--system-extra", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -69,8 +71,8 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @with_store
 def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads: int | None,
             batch_size: int | None, providers: tuple[str, ...], sets: tuple[str, ...],
-            backend_sets: tuple[str, ...], loadgen: str, quick: bool, label: str | None, system_extra: str | None,
-            as_json: bool, store) -> None:
+            backend_sets: tuple[str, ...], loadgen: str, cpus: str | None, quick: bool, label: str | None,
+            system_extra: str | None, as_json: bool, store) -> None:
     """Measure TASK on a backend under a scenario and store the run with its cards and logs.
 
     \b
@@ -78,6 +80,7 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
         infersight run digits --backend onnxruntime --scenario single_stream
         infersight run digits --scenario offline --model-variant int8 --threads 1 --quick
         infersight run digits --scenario single_stream --loadgen mlperf
+        infersight run digits --backend openvino --scenario offline --cpus 0 --quick
     """
     backend_settings = _parse_sets(backend_sets)
     for key, value in (("intra_op_threads", threads), ("batch_size", batch_size)):
@@ -86,7 +89,7 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
     if providers:
         backend_settings["providers"] = list(providers)
     req = RunRequest(task, backend, scenario, model_variant, backend_settings, _parse_sets(sets),
-                     quick, label, _system_extra(system_extra), loadgen)
+                     quick, label, _system_extra(system_extra), loadgen, cpus)
     prep = prepare_run(req)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn())

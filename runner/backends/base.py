@@ -45,6 +45,15 @@ class Backend(ABC):
         """Version of the inference runtime package this backend drives."""
         return distribution_version(cls.runtime) if cls.runtime else "n/a"
 
+    @classmethod
+    def check_available(cls, settings: BackendSettings) -> None:
+        """Raise SettingsError if this machine cannot run these settings (a missing device or provider).
+
+        Cheap and loads no model: a sweep calls it for every cell before anything runs and skips
+        the cells it refuses, with this message as the reason.
+        """
+        return None
+
     @abstractmethod
     def prepare(self, model: ModelCard, model_path: Path) -> None:
         """Load the model file; raise ModelFileError if it is missing or unreadable."""

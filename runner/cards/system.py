@@ -7,6 +7,8 @@ keeps every field: the ones this card knows in their fields, the rest in `other_
 Format version history:
   1 (2026-11): MLPerf v4.1 system JSON fields, plus host details, package versions, price/power.
   1 (2026-12): + other_fields (left out of the dict, and hash, while empty).
+  1 (2027-01): + cpus_used, cpu_count_used (the cores a pinned run used; left out while None, so an
+               unpinned run's card, and hash, is unchanged); accelerator memory from nvidia-smi.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from pydantic import Field, ValidationError
 
 from runner.cards._base import StrictModel, format_errors, load_yaml_with_lines
 from runner.cards._compat import omit_added_defaults
+from runner.cpus import available_cpus
 from runner.errors import CardError
 
-__all__ = ["SystemCard", "capture_system", "load_system_extra", "KEY_PACKAGES", "MLPERF_FIELDS"]
+__all__ = ["SystemCard", "capture_system", "load_system_extra", "nvidia_gpus", "KEY_PACKAGES", "MLPERF_FIELDS"]
 
 IntOrStr = int | str
 
@@ -100,10 +103,13 @@ class SystemCard(StrictModel):
     purchase_price_usd: float | None = Field(default=None, ge=0)
     power_w: float | None = Field(default=None, ge=0, description="Typical power draw under load, watts.")
     availability: str = ""
+    cpus_used: list[int] | None = Field(default=None, description="CPU ids the run was pinned to "
+                                        "(None: every CPU of the machine).")
+    cpu_count_used: int | None = Field(default=None, ge=1, description="Number of CPUs the run was pinned to.")
     other_fields: dict[str, Any] = Field(default_factory=dict,
                                          description="Fields of an imported system description this card does not know.")
 
-    _ADDED: ClassVar[tuple[str, ...]] = ("other_fields",)
+    _ADDED: ClassVar[tuple[str, ...]] = ("other_fields", "cpus_used", "cpu_count_used")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict; fields added after format 1 are left out at their defaults."""
@@ -135,22 +141,25 @@ class SystemCard(StrictModel):
 
 _INFERSIGHT_FIELDS = ("card_version", "host_processor_architecture", "host_processor_logical_core_count",
                       "host_memory_bytes", "python_version", "package_versions", "price_per_hour_usd",
-                      "purchase_price_usd", "power_w", "availability", "other_fields")
+                      "purchase_price_usd", "power_w", "availability", "other_fields", "cpus_used",
+                      "cpu_count_used")
 MLPERF_FIELDS = frozenset(info.alias or name for name, info in SystemCard.model_fields.items()
                           if name not in _INFERSIGHT_FIELDS)
 _REQUIRED = frozenset(info.alias or name for name, info in SystemCard.model_fields.items() if info.is_required())
 
 
-def capture_system(extra: dict[str, Any] | None = None) -> SystemCard:
+def capture_system(extra: dict[str, Any] | None = None, cpus_used: list[int] | None = None) -> SystemCard:
     """Describe this machine: CPU, memory, accelerators, OS, Python and key package versions.
 
-    Volatile facts (load, free memory, clock speed at this instant) are left out so that the
-    card, and so its hash, is the same for every run on the same machine and software.
+    `cpus_used` names the CPUs a run is pinned to; without it, a process already confined to
+    fewer CPUs than the machine has (taskset, a cpuset) records its affinity. Volatile facts
+    (load, free memory, clock speed at this instant) are left out so that the card, and so its
+    hash, is the same for every run on the same machine and software.
     """
     cpu = _cpu_model()
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     mem = psutil.virtual_memory().total
-    gpus = _nvidia_gpus()
+    gpus = nvidia_gpus()
     fields: dict[str, Any] = {
         "system_name": f"{platform.node() or 'localhost'} ({cpu})",
         "system_type": "datacenter" if gpus else "edge",
@@ -162,14 +171,23 @@ def capture_system(extra: dict[str, Any] | None = None) -> SystemCard:
         "host_memory_capacity": f"{mem / 2**30:.0f} GB",
         "host_memory_bytes": mem,
         "accelerators_per_node": len(gpus),
-        "accelerator_model_name": gpus[0] if gpus else "",
+        "accelerator_model_name": gpus[0][0] if gpus else "",
+        "accelerator_memory_capacity": gpus[0][1] if gpus else "",
         "operating_system": _os_name(),
         "python_version": platform.python_version(),
         "package_versions": _package_versions(),
         "framework": _framework(),
     }
+    fields.update(_cpus_fields(cpus_used))
     fields.update(extra or {})
     return SystemCard.model_validate(fields)
+
+
+def _cpus_fields(cpus_used: list[int] | None) -> dict[str, Any]:
+    if cpus_used is None:
+        affinity = available_cpus()
+        cpus_used = affinity if len(affinity) < (os.cpu_count() or len(affinity)) else None
+    return {} if cpus_used is None else {"cpus_used": list(cpus_used), "cpu_count_used": len(cpus_used)}
 
 
 def load_system_extra(path: Path) -> dict[str, Any]:
@@ -193,16 +211,19 @@ def _cpu_model() -> str:
     return match.group(2).strip() if match else (platform.processor() or platform.machine())
 
 
-def _nvidia_gpus() -> list[str]:
+def nvidia_gpus() -> list[tuple[str, str]]:
+    """(model name, memory capacity) of each NVIDIA GPU, from nvidia-smi."""
     exe = shutil.which("nvidia-smi")
     if not exe:
         return []
     try:
-        out = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout
+        out = subprocess.run([exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [line.strip() for line in out.splitlines() if line.strip()]
+    rows = [line.rsplit(",", 1) for line in out.splitlines() if line.strip()]
+    return [(r[0].strip(), f"{int(r[1]) / 1024:.0f} GB" if len(r) == 2 and r[1].strip().isdigit() else "")
+            for r in rows]
 
 
 def _os_name() -> str:

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from runner.cards._base import StrictModel
 from runner.loadgen.interfaces import SampleLibrary, SystemUnderTest
 from runner.loadgen.result import ScenarioResult
+from runner.resources import CpuMeter
 
 __all__ = ["Scenario", "ScenarioSettings", "Progress", "Sink", "warm_up", "sample_order"]
 
@@ -65,16 +66,25 @@ class Scenario(ABC):
         Loads the performance sample set (chosen with qsl_rng_seed), measures, flushes the
         system under test and unloads the samples. `sink` receives the per-query records
         incrementally (so a crash keeps what was measured); `progress` receives
-        (fraction done, short text) a few times a second.
+        (fraction done, short text) a few times a second. The summary gains the process's CPU
+        utilisation over the timed part (`cpu_utilisation`, see runner.resources).
         """
         loaded = performance_set(qsl, self.settings.qsl_rng_seed)
         qsl.load_samples(loaded)
+        self._cpu, self._timed = CpuMeter(), False
+        self._cpu.start()
         try:
             result = self.measure(sut, loaded, sink, progress)
+            result.summary.update(self._cpu.result("timed part" if self._timed else "warm-up and timed part"))
             sut.flush_queries()
         finally:
             qsl.unload_samples(loaded)
         return result
+
+    def timed_part_starts(self) -> None:
+        """Called by `measure` when warm-up ends: the CPU utilisation in the summary covers what follows."""
+        self._cpu, self._timed = CpuMeter(), True
+        self._cpu.start()
 
     @abstractmethod
     def measure(self, sut: SystemUnderTest, loaded: np.ndarray, sink: Sink | None,
@@ -96,13 +106,15 @@ def sample_order(loaded: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 
 def warm_up(sut: SystemUnderTest, loaded: np.ndarray, duration_ms: int, per_query: int) -> float:
-    """Issue untimed queries for `duration_ms` (at least 2); return the samples/s observed."""
+    """Issue untimed queries for `duration_ms` (at least 2); return the samples/s observed.
+
+    The first query (cold caches, lazy initialisation) is left out of the estimate.
+    """
     end = time.perf_counter_ns() + duration_ms * 1_000_000
-    start, done, i = time.perf_counter_ns(), 0, 0
+    sut.issue_query(np.resize(loaded, per_query))
+    start, done, i = time.perf_counter_ns(), 0, 1
     while i < 2 or time.perf_counter_ns() < end:
-        idx = np.resize(np.roll(loaded, -i * per_query), per_query)
-        sut.issue_query(idx)
+        sut.issue_query(np.resize(np.roll(loaded, -i * per_query), per_query))
         done += per_query
         i += 1
-    elapsed = max(time.perf_counter_ns() - start, 1)
-    return done * 1e9 / elapsed
+    return done * 1e9 / max(time.perf_counter_ns() - start, 1)

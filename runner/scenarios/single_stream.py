@@ -57,6 +57,7 @@ class SingleStream(Scenario):
         s = self.settings
         warm_up(sut, loaded, s.warmup_duration_ms, 1)
         order = sample_order(loaded, max(s.min_query_count, 1 << 16), s.sample_index_rng_seed)
+        self.timed_part_starts()
         return self._result(self._timed_loop(sut, order, loaded, sink, progress))
 
     def _timed_loop(self, sut: SystemUnderTest, order: np.ndarray, loaded: np.ndarray,

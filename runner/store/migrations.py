@@ -19,7 +19,7 @@ from sqlalchemy import Column, Connection, Engine, func, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
-from runner.store.schema import imported_runs, metadata, schema_version
+from runner.store.schema import SWEEP_TABLES, imported_runs, metadata, schema_version
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column"]
 
@@ -36,9 +36,15 @@ def _v2_imported_runs(conn: Connection) -> None:
     metadata.create_all(conn, tables=[imported_runs], checkfirst=True)
 
 
+def _v3_sweeps(conn: Connection) -> None:
+    """Add the sweeps, sweep_cells and sweep_runs tables (a no-op where version 1 already made them)."""
+    metadata.create_all(conn, tables=list(SWEEP_TABLES), checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_create_tables),
     (2, _v2_imported_runs),
+    (3, _v3_sweeps),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -9,6 +9,9 @@ see runner/store/migrations.py):
 - 2: imported_runs: provenance of runs imported from outside (an MLPerf round, division,
   submitter, system, source folder, compliance verdicts, power, accuracy.txt), one row per
   imported run, unique by (round, source_path).
+- 3: sweeps (one row per sweep: name, sweep file and its hash, status), sweep_cells (one row
+  per cell of its matrix: key, resolved request, status and reason, attempts, the run that
+  counts) and sweep_runs (every run a sweep started, failed attempts included, with its cell).
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -26,7 +29,8 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Float, ForeignKey
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
-           "runs", "perf_samples", "accuracy_samples", "imported_runs", "PERF_COLUMNS", "JSONText",
+           "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
+           "SWEEP_TABLES", "PERF_COLUMNS", "JSONText",
            "UTCDateTime", "canonical_json"]
 
 metadata = MetaData()
@@ -200,3 +204,46 @@ imported_runs = Table(
     UniqueConstraint("round", "source_path", name="uq_imported_runs_round_source_path"),
 )
 Index("ix_imported_runs_source_model", imported_runs.c.source, imported_runs.c.model, imported_runs.c.scenario)
+
+# Sweeps (version 3). A sweep is a matrix of runs from a sweep file; each cell is keyed by the hash
+# of its resolved request. A cell's run_id is the run that counts (its latest attempt); every run
+# the sweep started, failed or aborted attempts included, is in sweep_runs with its cell.
+sweeps = Table(
+    "sweeps", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("file_path", Text, nullable=False),
+    Column("file_hash", String(64), nullable=False),
+    Column("spec", JSONText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cell_count", Integer, nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)
+Index("ix_sweeps_name", sweeps.c.name)
+
+sweep_cells = Table(
+    "sweep_cells", metadata,
+    Column("sweep_id", Integer, ForeignKey("sweeps.id"), primary_key=True, autoincrement=False),
+    Column("cell_key", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("request", JSONText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("run_id", Integer, ForeignKey("runs.id")),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+)
+
+sweep_runs = Table(
+    "sweep_runs", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True, autoincrement=False),
+    Column("sweep_id", Integer, ForeignKey("sweeps.id"), nullable=False),
+    Column("cell_key", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+)
+Index("ix_sweep_runs_cell", sweep_runs.c.sweep_id, sweep_runs.c.cell_key)
+SWEEP_TABLES = (sweeps, sweep_cells, sweep_runs)

@@ -12,10 +12,12 @@ import onnxruntime as ort
 from runner.backends.base import Backend
 from runner.backends.onnxruntime.config import OnnxRuntimeSettings
 from runner.cards import ModelCard
+from runner.cards.system import nvidia_gpus
 from runner.errors import ModelFileError, SettingsError
 
 __all__ = ["OnnxRuntimeBackend"]
 
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 _LEVELS = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
@@ -34,13 +36,14 @@ class OnnxRuntimeBackend(Backend):
         return ort.__version__
 
     def prepare(self, model: ModelCard, model_path: Path) -> None:
-        self._check_providers()
+        self.check_available(self.settings)
         self.model = model
         try:
             self._session = ort.InferenceSession(str(model_path), self._session_options(),
                                                  providers=self.settings.providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelFileError(f"{model_path}: onnxruntime cannot load the model: {_first_line(exc)}") from None
+        self._check_no_fallback()
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._run = self._session.run
 
@@ -73,12 +76,25 @@ class OnnxRuntimeBackend(Backend):
         opts.log_severity_level = 3
         return opts
 
-    def _check_providers(self) -> None:
+    @classmethod
+    def check_available(cls, settings: OnnxRuntimeSettings) -> None:
+        """Every execution provider asked for must be available in this onnxruntime build."""
         available = ort.get_available_providers()
-        missing = [p for p in self.settings.providers if p not in available]
+        missing = [p for p in settings.providers if p not in available]
         if missing:
             raise SettingsError(f"backend onnxruntime: execution provider(s) {', '.join(missing)} not available "
                                 f"in onnxruntime {ort.__version__}; available: {', '.join(available)}")
+        gpu = [p for p in settings.providers if p in _GPU_PROVIDERS]
+        if gpu and not nvidia_gpus():
+            raise SettingsError(f"backend onnxruntime: {', '.join(gpu)} needs an NVIDIA GPU and nvidia-smi finds "
+                                f"none on this machine")
+
+    def _check_no_fallback(self) -> None:
+        """onnxruntime may quietly fall back to the CPU when a GPU provider cannot start: refuse that."""
+        asked, used = self.settings.providers[0], self._session.get_providers()
+        if asked not in used:
+            raise SettingsError(f"backend onnxruntime: asked for {asked}, but the session runs on "
+                                f"{', '.join(used)} (onnxruntime fell back; is the GPU usable?)")
 
 
 def _first_line(exc: Exception) -> str:

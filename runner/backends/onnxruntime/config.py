@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
-import psutil
 from pydantic import Field, field_validator
 
 from runner.backends.base import BackendSettings
+from runner.cpus import usable_cores
 
 __all__ = ["OnnxRuntimeSettings", "PROVIDER_ALIASES", "default_threads"]
 
@@ -18,13 +17,14 @@ PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvide
 
 
 def default_threads() -> int:
-    """Physical cores of this machine: the intra-op default, resolved so the card records it."""
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    """The intra-op default, resolved so the card records it: min(physical cores, CPUs the process is pinned to)."""
+    return usable_cores()
 
 
 class OnnxRuntimeSettings(BackendSettings):
     intra_op_threads: int | None = Field(None, ge=1, le=1024,
-                                         description="Threads inside one operator (default: physical cores).")
+                                         description="Threads inside one operator "
+                                                     "(default: physical cores, at most the pinned CPUs).")
     inter_op_threads: int = Field(1, ge=1, le=1024, description="Threads across operators (parallel mode).")
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="onnxruntime graph optimisation level.")
