@@ -23,13 +23,15 @@ $(MODELS): $(STAMP) tasks/digits/build_model.py tasks/digits/_numpy_cnn.py tasks
 	$(BIN)/infersight build digits
 
 # The main job: measure digits (fp32 and int8) under single_stream and offline into $(DEMO_DB),
-# then import the published MLPerf v4.1 results beside them.
+# run the shipped demo sweep (onnxruntime and OpenVINO, 1 and 2 cores), then import the
+# published MLPerf v4.1 results beside them.
 demo: models
 	$(BIN)/infersight system
 	$(BIN)/infersight run digits --backend onnxruntime --scenario single_stream --db $(DEMO_DB)
 	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --db $(DEMO_DB)
 	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --model-variant int8 --db $(DEMO_DB)
-	$(BIN)/infersight runs --db $(DEMO_DB)
+	$(BIN)/infersight sweep tasks/digits/sweep-demo.yaml --db $(DEMO_DB)
+	$(BIN)/infersight runs --limit 30 --db $(DEMO_DB)
 	if [ -d $(MLPERF) ]; then $(BIN)/infersight import mlperf $(MLPERF) --db $(DEMO_DB); fi
 	$(BIN)/infersight runs --source mlperf --limit 10 --db $(DEMO_DB)
 	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
