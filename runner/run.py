@@ -9,7 +9,6 @@ when the four cards and two logs are all present and consistent.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
