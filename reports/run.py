@@ -15,7 +15,7 @@ from typing import Any
 from reports._page import ChartBlock, render_page
 from reports._run_charts import accuracy_chart, imported_charts, measured_charts, per_class_accuracy
 from reports.badges import format_headline
-from runner.validate import CARD_MODELS, check_run
+from runner.validate import CARD_MODELS, check_run, why_non_compliant
 
 __all__ = ["render_run_report", "run_report_context", "flatten"]
 
@@ -95,14 +95,8 @@ def _headline(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validity(run: dict[str, Any], imported: dict[str, Any] | None) -> dict[str, Any]:
-    if imported is not None:
-        tests = (imported.get("compliance") or {}).items()
-        failed = [f"{test} {verdict}" for test, verdict in tests if verdict != "PASS"]
-        why = "compliance tests " + (", ".join(failed) if failed else "missing")
-    else:
-        why = "a --quick run (1 s minimums)" if run.get("quick") else "minimums lowered below the task card's"
     return dict(verdict=run.get("validity") or "no verdict", reasons=list(run.get("validity_reasons") or []),
-                compliant=bool(run.get("compliant")), why_non_compliant=None if run.get("compliant") else why,
+                compliant=bool(run.get("compliant")), why_non_compliant=why_non_compliant(run, imported),
                 status=run.get("status"), error=run.get("error"))
 
 

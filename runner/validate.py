@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from runner.cards import BackendCard, ModelCard, SystemCard, TaskCard, card_hash
 
-__all__ = ["check_run", "CARD_MODELS"]
+__all__ = ["check_run", "why_non_compliant", "CARD_MODELS"]
 
 CARD_MODELS = {"task": TaskCard, "model": ModelCard, "backend": BackendCard, "system": SystemCard}
 
@@ -33,6 +33,17 @@ def check_run(store: Any, run_id: int | str) -> list[str]:
     _check_perf_log(store, run, problems)
     _check_accuracy_log(store, run, problems)
     return problems
+
+
+def why_non_compliant(run: dict[str, Any], imported: dict[str, Any] | None = None) -> str | None:
+    """Why a run is not compliant, in a few words (None when it is): quick, lowered minimums, failed tests."""
+    if run.get("compliant"):
+        return None
+    if imported is not None:
+        failed = [f"{test} {verdict}" for test, verdict in (imported.get("compliance") or {}).items()
+                  if verdict != "PASS"]
+        return "compliance tests " + (", ".join(failed) if failed else "missing")
+    return "a --quick run with 1 s minimums" if run.get("quick") else "minimums lowered below the task card's"
 
 
 def _check_card(store: Any, run: dict, kind: str, problems: list[str]) -> Any:

@@ -12,7 +12,7 @@ from rich.table import Table
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.cpus import format_cpus
 from runner.store.sweeps import SweepLog
-from runner.validate import CARD_MODELS, check_run
+from runner.validate import CARD_MODELS, check_run, why_non_compliant
 
 __all__ = ["COMMANDS", "render_run"]
 
@@ -78,7 +78,8 @@ def _accuracy(run: dict[str, Any]) -> str:
 def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
     """Print a run: status, validity and why, headline, accuracy; with cards and logs unless brief."""
     imported = store.get_imported(run["id"]) if run.get("provenance") == "imported" else None
-    compliance = "" if run["compliant"] else " (non-compliant: " + _why_non_compliant(run, imported) + ")"
+    why = why_non_compliant(run, imported)
+    compliance = f" (non-compliant: {why})" if why else ""
     out.print(f"[bold]run {run['id']}[/] {run['uuid']}  {run['task_name']} {run['model_variant']} / "
               f"{run['backend_name']} / {run['scenario']}  status: {run['status']}")
     out.print(f"  result: {run.get('validity') or '-'}{compliance}  {_headline(run)}")
@@ -108,13 +109,6 @@ def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
         _render_imported_logs(run, imported)
     else:
         _render_logs(store, run)
-
-
-def _why_non_compliant(run: dict[str, Any], imported: dict[str, Any] | None) -> str:
-    if imported is not None:
-        failed = [f"{t} {v}" for t, v in (imported["compliance"] or {}).items() if v != "PASS"]
-        return "compliance tests " + (", ".join(failed) if failed else "missing")
-    return "--quick" if run["quick"] else "lowered minimums"
 
 
 def _card_line(kind: str, card: dict[str, Any]) -> str:

@@ -22,12 +22,12 @@ import numpy as np
 
 from runner.errors import InfersightError
 from runner.loadgen import early_stopping
+from runner.loadgen.result import PERCENTILES, loadgen_percentile
 
 __all__ = ["export_run", "MLPERF_SCENARIOS"]
 
 MLPERF_SCENARIOS = {"single_stream": "SingleStream", "multi_stream": "MultiStream", "server": "Server",
                     "offline": "Offline", "interactive": "Interactive"}
-_PCTS = (50.0, 90.0, 95.0, 97.0, 99.0, 99.9)
 _RULE = "=" * 48
 
 
@@ -68,7 +68,7 @@ def _figures(run: dict[str, Any], rec: dict[str, np.ndarray]) -> dict[str, Any]:
     eff = run["summary"].get("effective_settings", {})
     fig: dict[str, Any] = {"n": n, "queries": queries, "span_ns": span, "eff": eff,
                            "min": int(lat[0]), "max": int(lat[-1]), "mean": int(lat.mean()),
-                           "pct": {p: int(lat[min(n - 1, int(n * p / 100))]) for p in _PCTS}}
+                           "pct": {p: int(loadgen_percentile(lat, p)) for p in PERCENTILES}}
     fig["qps_with"] = queries * 1e9 / span if span else 0.0
     fig["qps_without"] = 1e9 / lat.mean() if lat.mean() else 0.0
     fig["samples_per_second"] = n * 1e9 / span if span else 0.0

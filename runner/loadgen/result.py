@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ScenarioResult", "RECORD_FIELDS", "latency_summary", "empty_records"]
+__all__ = ["ScenarioResult", "RECORD_FIELDS", "PERCENTILES", "latency_summary", "loadgen_percentile",
+           "empty_records"]
 
 RECORD_FIELDS = ("sample_index", "query_index", "scheduled_ns", "issued_ns", "completed_ns")
 PERCENTILES = (50.0, 90.0, 95.0, 97.0, 99.0, 99.9)
@@ -37,11 +38,16 @@ def empty_records() -> dict[str, np.ndarray]:
     return {name: np.empty(0, dtype=np.int64) for name in RECORD_FIELDS}
 
 
+def loadgen_percentile(ordered: np.ndarray, pct: float) -> Any:
+    """LoadGen's percentile (results.cc): the sorted value at index min(n - 1, floor(n * pct / 100))."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
 def latency_summary(latencies_ns: np.ndarray) -> dict[str, float]:
     """Min, mean, max and the usual percentiles of latencies, in milliseconds.
 
-    Percentiles follow LoadGen's convention (results.cc): the sorted latency at index
-    min(n - 1, floor(n * p)), so our figures and LoadGen's agree on the same samples.
+    Percentiles follow LoadGen's convention (`loadgen_percentile`), so our figures and
+    LoadGen's agree on the same samples.
     """
     n = len(latencies_ns)
     if n == 0:
@@ -50,6 +56,5 @@ def latency_summary(latencies_ns: np.ndarray) -> dict[str, float]:
     out = {"latency_min_ms": float(ordered[0]) / 1e6, "latency_mean_ms": float(ordered.mean()) / 1e6,
            "latency_max_ms": float(ordered[-1]) / 1e6}
     for pct in PERCENTILES:
-        index = min(n - 1, int(n * pct / 100))
-        out[f"latency_p{pct:g}_ms".replace(".", "_")] = float(ordered[index]) / 1e6
+        out[f"latency_p{pct:g}_ms".replace(".", "_")] = float(loadgen_percentile(ordered, pct)) / 1e6
     return out
