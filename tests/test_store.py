@@ -223,14 +223,31 @@ def test_perf_samples_round_trip_in_chunk_order(store):
 
 def test_perf_samples_rejects_bad_columns(store):
     run_id = new_run(store)
-    with pytest.raises(ValueError, match="exactly the columns"):
+    with pytest.raises(ValueError, match="need the columns"):
         store.append_perf_samples(run_id, {"sample_index": np.arange(3)})
+    with pytest.raises(ValueError, match="may have"):
+        store.append_perf_samples(run_id, {**perf_columns(3), "tokens_per_s": np.arange(3)})
     with pytest.raises(ValueError, match="differ in length"):
         store.append_perf_samples(run_id, {**perf_columns(3), "issued_ns": np.arange(2)})
     with pytest.raises(ValueError, match="integer array"):
         store.append_perf_samples(run_id, {**perf_columns(3), "issued_ns": np.ones(3)})
     with pytest.raises(RunNotFound):
         store.append_perf_samples(9999, perf_columns(3))
+
+
+def test_perf_samples_optional_columns_round_trip(store):
+    """stream_id / first_token_ns / output_tokens come back when every chunk has them."""
+    plain, streamed = new_run(store), new_run(store)
+    store.append_perf_samples(plain, perf_columns(4))
+    assert set(store.read_perf_samples(plain)) == set(PERF_COLUMNS)
+    extra = {"stream_id": np.array([0, 1, 0, 1]), "first_token_ns": np.arange(4) * 7,
+             "output_tokens": np.full(4, 16)}
+    store.append_perf_samples(streamed, {**perf_columns(4), **extra})
+    store.append_perf_samples(streamed, {**perf_columns(4), **extra})
+    back = store.read_perf_samples(streamed)
+    assert back["stream_id"].tolist() == [0, 1, 0, 1] * 2
+    assert back["output_tokens"].sum() == 128
+    assert list(store.perf_dataframe(streamed).columns)[-3:] == ["stream_id", "first_token_ns", "output_tokens"]
 
 
 def test_perf_samples_million_rows(store):

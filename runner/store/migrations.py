@@ -19,7 +19,8 @@ from sqlalchemy import Column, Connection, Engine, func, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
-from runner.store.schema import SWEEP_TABLES, imported_runs, metadata, schema_version
+from runner.store.schema import (OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, metadata, peak_searches,
+                                 perf_samples, schema_version)
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column"]
 
@@ -41,10 +42,18 @@ def _v3_sweeps(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(SWEEP_TABLES), checkfirst=True)
 
 
+def _v4_streams_and_searches(conn: Connection) -> None:
+    """Add the optional per-query columns of perf_samples and the peak_searches table."""
+    for name in OPTIONAL_PERF_COLUMNS:
+        add_column(conn, perf_samples.name, perf_samples.c[name].copy())
+    metadata.create_all(conn, tables=[peak_searches], checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_create_tables),
     (2, _v2_imported_runs),
     (3, _v3_sweeps),
+    (4, _v4_streams_and_searches),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

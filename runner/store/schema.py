@@ -12,6 +12,9 @@ see runner/store/migrations.py):
 - 3: sweeps (one row per sweep: name, sweep file and its hash, status), sweep_cells (one row
   per cell of its matrix: key, resolved request, status and reason, attempts, the run that
   counts) and sweep_runs (every run a sweep started, failed attempts included, with its cell).
+- 4: optional per-query columns of perf_samples (stream_id for multi_stream, first_token_ns and
+  output_tokens for streaming generation; NULL in runs that do not record them) and
+  peak_searches (one row per peak-QPS search; its probes are runs with runs.search_id set).
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -30,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
-           "SWEEP_TABLES", "PERF_COLUMNS", "JSONText",
+           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "JSONText",
            "UTCDateTime", "canonical_json"]
 
 metadata = MetaData()
@@ -167,9 +170,14 @@ perf_samples = Table(
     Column("scheduled_ns", LargeBinary, nullable=False),
     Column("issued_ns", LargeBinary, nullable=False),
     Column("completed_ns", LargeBinary, nullable=False),
+    Column("stream_id", LargeBinary),        # version 4: which concurrent stream issued the query
+    Column("first_token_ns", LargeBinary),   # version 4: streaming generation, first token's arrival
+    Column("output_tokens", LargeBinary),    # version 4: streaming generation, tokens generated
 )
 PERF_COLUMNS: tuple[str, ...] = tuple(c.name for c in perf_samples.columns
-                                      if isinstance(c.type, LargeBinary))
+                                      if isinstance(c.type, LargeBinary) and not c.nullable)
+OPTIONAL_PERF_COLUMNS: tuple[str, ...] = tuple(c.name for c in perf_samples.columns
+                                               if isinstance(c.type, LargeBinary) and c.nullable)
 
 accuracy_samples = Table(
     "accuracy_samples", metadata,
@@ -247,3 +255,20 @@ sweep_runs = Table(
 )
 Index("ix_sweep_runs_cell", sweep_runs.c.sweep_id, sweep_runs.c.cell_key)
 SWEEP_TABLES = (sweeps, sweep_cells, sweep_runs)
+
+# Peak-QPS searches (version 4): one row per `infersight run --scenario server --find-peak`. Each
+# probe is an ordinary run whose search_id points here; `result` holds the probes' target QPS,
+# validity and P(VALID) per QPS tried, and the peak found.
+peak_searches = Table(
+    "peak_searches", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_name", String(255), nullable=False),
+    Column("backend_name", String(255), nullable=False),
+    Column("scenario", String(64), nullable=False),
+    Column("request", JSONText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("result", JSONText),
+    Column("hostname", String(255), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)

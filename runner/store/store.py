@@ -25,7 +25,8 @@ from runner.errors import RunNotFound, StoreError
 from runner.store import _imported
 from runner.store._engine import display_url, make_engine, resolve_url, translate_errors
 from runner.store.migrations import apply_migrations, current_version
-from runner.store.schema import CARD_TABLES, PERF_COLUMNS, accuracy_samples, perf_samples, runs
+from runner.store.schema import (CARD_TABLES, OPTIONAL_PERF_COLUMNS, PERF_COLUMNS, accuracy_samples,
+                                 perf_samples, runs)
 
 if TYPE_CHECKING:
     import pandas
@@ -289,7 +290,11 @@ class Store:
     # -- per-query performance samples ----------------------------------------------------------
 
     def append_perf_samples(self, run_id: int, columns: Mapping[str, np.ndarray]) -> None:
-        """Append per-query records (equal-length int64 arrays) as new chunks, in one transaction."""
+        """Append per-query records (equal-length int64 arrays) as new chunks, in one transaction.
+
+        The columns are PERF_COLUMNS plus any of OPTIONAL_PERF_COLUMNS (stream_id, first_token_ns,
+        output_tokens); a run should give the same optional columns in every append.
+        """
         arrays = _perf_arrays(columns)
         n = len(arrays[PERF_COLUMNS[0]])
         with self._write() as conn:
@@ -302,16 +307,25 @@ class Store:
                                                           n=min(CHUNK_ROWS, n - start))])
 
     def read_perf_samples(self, run_id: int) -> dict[str, np.ndarray]:
-        """Every per-query record of a run, chunks concatenated in order (empty arrays if none)."""
+        """Every per-query record of a run, chunks concatenated in order (empty arrays if none).
+
+        Optional columns (OPTIONAL_PERF_COLUMNS) are included when every chunk of the run has them.
+        """
         query = select(perf_samples).where(perf_samples.c.run_id == run_id).order_by(perf_samples.c.chunk)
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in PERF_COLUMNS}
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in PERF_COLUMNS + OPTIONAL_PERF_COLUMNS}
+        rows = 0
         with self._read() as conn:
             self._require_run(conn, run_id)
             for row in conn.execute(query).mappings():
+                rows += 1
                 for name in PERF_COLUMNS:
                     parts[name].append(self._decode(row, name))
+                for name in OPTIONAL_PERF_COLUMNS:
+                    if row[name] is not None:
+                        parts[name].append(self._decode(row, name))
         return {name: np.concatenate(chunks).astype(np.int64, copy=False) if chunks
-                else np.empty(0, dtype=np.int64) for name, chunks in parts.items()}
+                else np.empty(0, dtype=np.int64) for name, chunks in parts.items()
+                if name in PERF_COLUMNS or (rows and len(chunks) == rows)}
 
     def _decode(self, row: RowMapping, name: str) -> np.ndarray:
         """One column of one chunk as an int64 array, checked against the chunk's row count."""
@@ -325,7 +339,7 @@ class Store:
         """The per-query records of a run as a pandas DataFrame, one row per query."""
         import pandas
 
-        return pandas.DataFrame(self.read_perf_samples(run_id), columns=list(PERF_COLUMNS))
+        return pandas.DataFrame(self.read_perf_samples(run_id))
 
     # -- accuracy samples -----------------------------------------------------------------------
 
@@ -375,11 +389,12 @@ def _float(value: float | None) -> float | None:
 
 def _perf_arrays(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Validate per-query columns and convert them to contiguous little-endian int64."""
-    if set(columns) != set(PERF_COLUMNS):
-        raise ValueError(f"perf samples need exactly the columns {list(PERF_COLUMNS)}, "
-                         f"got {sorted(columns)}")
+    missing, unknown = set(PERF_COLUMNS) - set(columns), set(columns) - set(PERF_COLUMNS + OPTIONAL_PERF_COLUMNS)
+    if missing or unknown:
+        raise ValueError(f"perf samples need the columns {list(PERF_COLUMNS)} and may have "
+                         f"{list(OPTIONAL_PERF_COLUMNS)}, got {sorted(columns)}")
     arrays = {}
-    for name in PERF_COLUMNS:
+    for name in PERF_COLUMNS + tuple(c for c in OPTIONAL_PERF_COLUMNS if c in columns):
         arr = np.asarray(columns[name])
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
             raise ValueError(f"perf samples column {name} must be a 1-d integer array, "
