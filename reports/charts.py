@@ -16,7 +16,8 @@ import pandas as pd
 from reports._page import ChartBlock
 
 __all__ = ["MAX_POINTS", "WIDTH", "HEIGHT", "block", "latency_histogram", "latency_cdf", "latency_over_time",
-           "throughput_timeline", "percentile_bars", "accuracy_dots", "thin_indices", "nice_width"]
+           "throughput_timeline", "percentile_bars", "accuracy_dots", "thin_indices", "nice_width",
+           "latency_cdfs", "throughput_vs_latency"]
 
 MAX_POINTS = 5000  # most rows of data in one chart
 WIDTH, HEIGHT = 600, 190  # px: with axes under 690 px, inside A4 portrait between 12 mm margins (703 px)
@@ -106,6 +107,38 @@ def latency_cdf(latency_ms: np.ndarray, marks: Mapping[str, float]) -> alt.Layer
         tooltip=[alt.Tooltip("latency_ms:Q", format=".4g"), alt.Tooltip("fraction:Q", format=".4f")])
     chart = line + _percentile_rules(marks, "x") if marks else line
     return chart.properties(width=WIDTH, height=HEIGHT)
+
+
+def latency_cdfs(series: Mapping[str, np.ndarray]) -> alt.Chart:
+    """Empirical CDFs of several runs' latencies overlaid (one colour per label), each thinned like
+    `latency_cdf`; a log latency axis when any tail reaches past 3x its median."""
+    parts, log = [], False
+    for label, latency_ms in series.items():
+        ordered = np.sort(np.asarray(latency_ms, dtype=float))
+        if not len(ordered):
+            continue
+        idx = thin_indices(len(ordered), MAX_POINTS // max(len(series), 1))
+        parts.append(_frame(latency_ms=ordered[idx], fraction=(idx + 1) / len(ordered)).assign(run=label))
+        log |= bool(ordered[0] > 0 and ordered[-1] > 3 * ordered[len(ordered) // 2])
+    data = pd.concat(parts, ignore_index=True) if parts else _frame(latency_ms=[], fraction=[]).assign(run=[])
+    scale = alt.Scale(type="log", nice=False) if log else alt.Scale(zero=False)
+    return alt.Chart(data).mark_line(interpolate="step-after").encode(
+        x=alt.X("latency_ms:Q", title="latency (ms, log scale)" if log else "latency (ms)", scale=scale),
+        y=alt.Y("fraction:Q", title="fraction of queries at or below", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("run:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=600)),
+        tooltip=["run:N", alt.Tooltip("latency_ms:Q", format=".4g"), alt.Tooltip("fraction:Q", format=".4f")],
+    ).properties(width=WIDTH, height=HEIGHT + 60)
+
+
+def throughput_vs_latency(frame: pd.DataFrame, color: str = "system") -> alt.Chart:
+    """One point per run: p99 latency (ms) against throughput (samples/s), both on log scales,
+    coloured by `color`; `frame` has columns latency_ms, throughput, run, and the colour column."""
+    return alt.Chart(frame).mark_point(filled=True, size=60, opacity=0.8).encode(
+        x=alt.X("latency_ms:Q", title="p99 latency (ms, log scale)", scale=alt.Scale(type="log")),
+        y=alt.Y("throughput:Q", title="throughput (samples/s, log scale)", scale=alt.Scale(type="log")),
+        color=alt.Color(f"{color}:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
+        tooltip=[c for c in frame.columns],
+    ).properties(width=WIDTH, height=HEIGHT + 110)
 
 
 def _latency_axis(latency_ms: np.ndarray, field: str) -> alt.Y:

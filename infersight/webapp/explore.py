@@ -1,0 +1,74 @@
+"""The Explore page: filter the stored runs, see throughput against p99 latency for all of them, and
+overlay the latency CDFs of chosen measured runs (per-query logs; imported runs have none)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from infersight.webapp._data import runs_table, store
+from reports import charts
+
+__all__ = ["page", "filter_runs", "figures"]
+
+FILTERS = {"task_name": "task", "scenario": "scenario", "backend_name": "backend", "system": "system",
+           "provenance": "provenance"}
+MAX_CDFS = 8
+
+
+def filter_runs(table: pd.DataFrame, chosen: dict[str, list[str]]) -> pd.DataFrame:
+    """Rows of `table` whose every filtered column is one of the chosen values (empty choice: any)."""
+    keep = np.ones(len(table), dtype=bool)
+    for column, values in chosen.items():
+        if values:
+            keep &= table[column].isin(values).to_numpy()
+    return table[keep]
+
+
+def figures(url: str, ids: list[int]) -> pd.DataFrame:
+    """p99 latency and throughput of runs from their stored summaries (rows lacking either are left out)."""
+    rows = []
+    for run_id in ids:
+        run = store(url).get_run(int(run_id))
+        summary = run.get("summary") or {}
+        latency, throughput = summary.get("latency_p99_ms"), summary.get("samples_per_second")
+        if latency and throughput:
+            rows.append({"run": int(run_id), "latency_ms": float(latency), "throughput": float(throughput)})
+    return pd.DataFrame(rows, columns=["run", "latency_ms", "throughput"])
+
+
+def page(url: str) -> None:
+    st.title("Explore")
+    table = runs_table(url)
+    if table.empty:
+        st.info(f"No runs in {url} yet.")
+        return
+    cols = st.columns(len(FILTERS))
+    chosen = {column: cols[i].multiselect(label, sorted(table[column].dropna().astype(str).unique()),
+                                          key=f"explore_{column}")
+              for i, (column, label) in enumerate(FILTERS.items())}
+    shown = filter_runs(table, chosen)
+    st.caption(f"{len(shown):,} of {len(table):,} runs")
+    st.dataframe(shown, hide_index=True, width="stretch")
+    points = figures(url, shown["id"].tolist()).merge(
+        shown.rename(columns={"id": "run"})[["run", "system", "backend_name", "scenario", "task_name"]], on="run")
+    if points.empty:
+        st.caption("None of these runs records both a p99 latency and a throughput.")
+    else:
+        st.subheader("Throughput against p99 latency")
+        st.altair_chart(charts.throughput_vs_latency(points), width="stretch")
+    measured = shown[shown["provenance"] == "measured"]
+    if measured.empty:
+        return
+    st.subheader("Latency CDFs")
+    labels = {int(r.id): f"{r.id}: {r.task_name} {r.model_variant} / {r.backend_name} / {r.scenario}"
+              for r in measured.itertuples()}
+    picked = st.multiselect("Runs (measured here; at most 8)", list(labels), default=list(labels)[:3],
+                            format_func=labels.get, max_selections=MAX_CDFS, key="explore_cdf_runs")
+    series = {}
+    for run_id in picked:
+        rec = store(url).read_perf_samples(int(run_id))
+        series[labels[run_id]] = (rec["completed_ns"] - rec["scheduled_ns"]) / 1e6
+    if series:
+        st.altair_chart(charts.latency_cdfs(series), width="stretch")

@@ -1,0 +1,61 @@
+"""The Runs page: every stored run, and a drill-down into one run's cards, settings, logs and charts
+(the same content as the HTML run report, from reports.run.run_report_context)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from infersight.webapp._data import runs_table, store
+from reports.run import run_report_context
+
+__all__ = ["page"]
+
+
+def page(url: str) -> None:
+    st.title("Runs")
+    table = runs_table(url)
+    if table.empty:
+        st.info(f"No runs in {url} yet: measure one with `infersight run digits --scenario offline` "
+                f"or import MLPerf results with `infersight import mlperf PATH`.")
+        return
+    st.dataframe(table, hide_index=True, width="stretch")
+    labels = {int(r.id): f"{r.id}: {r.task_name} {r.model_variant} / {r.backend_name} / {r.scenario} / {r.system}"
+              for r in table.itertuples()}
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="run_id")
+    _detail(url, int(run_id))
+
+
+def _detail(url: str, run_id: int) -> None:
+    context, charts = run_report_context(store(url), run_id)
+    run, head, validity = context["run"], context["headline"], context["validity"]
+    st.subheader(context["title"])
+    cols = st.columns(3)
+    cols[0].metric(head["metric"], head["text"], help=head["how"])
+    cols[1].metric("validity", validity["verdict"], help=validity["why_non_compliant"])
+    acc = context["accuracy"]
+    value = "n/a" if acc["value"] is None else f"{acc['value']:.4g}"
+    cols[2].metric(acc["metric"] or "accuracy", value, help=f"target {acc['target']}: {acc['verdict']}")
+    for reason in validity["reasons"]:
+        st.warning(reason)
+    for problem in context["completeness"]:
+        st.error(problem)
+    for chart in charts:
+        st.vega_lite_chart(chart.spec, width="stretch")
+        if chart.caption:
+            st.caption(chart.caption)
+    for note in context["chart_notes"]:
+        st.caption(note)
+    with st.expander("Settings and seeds"):
+        st.dataframe(_rows(context["settings_rows"] + context["seed_rows"]), hide_index=True)
+    with st.expander("Provenance"):
+        st.dataframe(_rows(context["provenance_rows"]), hide_index=True)
+    for card in context["cards"]:
+        with st.expander(f"{card['kind']} card {str(card['hash'] or '')[:12]}"):
+            st.dataframe(_rows(card["rows"]), hide_index=True)
+    perf = store(url).perf_dataframe(run_id)
+    st.download_button("Performance log (CSV)", perf.to_csv(index=False), f"run-{run_id}-perf.csv",
+                       "text/csv", disabled=perf.empty)
+
+
+def _rows(rows: list[tuple[str, object]]) -> dict[str, list[str]]:
+    return {"field": [k for k, _ in rows], "value": [str(v) for _, v in rows]}
