@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-MODELS := tasks/digits/models/digits-fp32.onnx.card.json
+MODELS := tasks/digits/models/digits-fp32.onnx.card.json tasks/charlm/models/charlm-fp32.onnx.card.json
 DEMO_DB ?= infersight.db
 MLPERF  ?= ../shared/data/mlperf/v4.1
 
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 
 models: $(MODELS)
 
-$(MODELS): $(STAMP) tasks/digits/build_model.py tasks/digits/_numpy_cnn.py tasks/digits/task.yaml
+tasks/digits/models/digits-fp32.onnx.card.json: $(STAMP) tasks/digits/build_model.py tasks/digits/_numpy_cnn.py tasks/digits/task.yaml
 	$(BIN)/infersight build digits
+
+tasks/charlm/models/charlm-fp32.onnx.card.json: $(STAMP) tasks/charlm/build_model.py tasks/charlm/_numpy_gru.py tasks/charlm/_corpus.py tasks/charlm/task.yaml
+	$(BIN)/infersight build charlm
 
 # The main job: measure digits (fp32 and int8) under single_stream and offline into $(DEMO_DB),
 # run the shipped demo sweep (onnxruntime and OpenVINO, 1 and 2 cores), then import the

@@ -5,6 +5,8 @@
 (c) bench_store: writing 1,000,000 per-query samples to the store vs plain sqlite3 executemany
 (d) bench_backends: the fastest onnxruntime and OpenVINO configurations on digits offline vs bare library loops
 (e) bench_sweep_isolation: start-up of a sweep cell in its own process vs in-process (issue: < 1 s)
+(f) bench_multi_stream: multi_stream query latency on the null backend vs LoadGen's MultiStream; 1/2/4 streams
+(g) bench_interactive: the interactive scenario's overhead per generated token on the null backend (issue: < 20 us)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
-             "bench_sweep_isolation"):
+             "bench_sweep_isolation", "bench_multi_stream", "bench_interactive"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

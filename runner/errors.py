@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError", "BackendError",
-           "StoreError", "RunNotFound", "ImportFormatError"]
+           "StoreError", "RunNotFound", "ImportFormatError", "EngineError"]
 
 
 class InfersightError(Exception):
@@ -55,3 +55,8 @@ class ImportFormatError(InfersightError):
         self.file, self.line, self.problem = str(file), line, problem
         where = f"{self.file}:{line}" if line else self.file
         super().__init__(f"{where}: {problem}")
+
+
+class EngineError(InfersightError):
+    """A decision-engine request that cannot be answered as asked: an unknown task, scenario, metric or
+    objective, a bad or contradictory bound, a malformed price catalogue (the message names file and line)."""

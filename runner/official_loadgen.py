@@ -25,9 +25,9 @@ from runner.scenarios.base import Sink, performance_set, warm_up
 from runner.sut import BackendSUT
 from runner.task import AccuracyResult
 
-__all__ = ["run_official", "loadgen_version", "SUPPORTED"]
+__all__ = ["run_official", "loadgen_version", "check_settings", "SUPPORTED"]
 
-SUPPORTED = ("single_stream", "offline")
+SUPPORTED = ("single_stream", "multi_stream", "offline")
 
 
 def _lg():
@@ -37,6 +37,14 @@ def _lg():
         raise SettingsError("--loadgen mlperf needs MLCommons LoadGen: pip install mlcommons-loadgen "
                             "(it comes with `make setup`)") from None
     return mlperf_loadgen
+
+
+def check_settings(scenario: str, settings: Any) -> None:
+    """Refuse settings LoadGen cannot run (several concurrent streams: LoadGen's MultiStream has one)."""
+    streams = getattr(settings, "streams", 1)
+    if streams > 1:
+        raise SettingsError(f"--loadgen mlperf runs {scenario} with one stream (LoadGen's MultiStream), "
+                            f"not streams={streams}; use our load generator for several streams")
 
 
 def loadgen_version() -> str:
@@ -92,6 +100,12 @@ def _settings(lg: Any, scenario: str, s: Any, expected: float, accuracy: bool) -
         ts.scenario = lg.TestScenario.Offline
         ts.offline_expected_qps = max(expected * 1.5 / 1.1, s.min_sample_count * 1000 / s.min_duration_ms / 1.1)
         ts.min_query_count = 1
+    elif scenario == "multi_stream":
+        ts.scenario = lg.TestScenario.MultiStream
+        ts.multi_stream_samples_per_query = s.samples_per_query
+        ts.multi_stream_expected_latency_ns = max(int(s.samples_per_query * 1e9 / expected), 1)
+        ts.multi_stream_target_latency_percentile = s.target_latency_percentile / 100
+        ts.min_query_count = s.min_query_count
     else:
         ts.scenario = lg.TestScenario.SingleStream
         ts.single_stream_expected_latency_ns = max(int(1e9 / expected), 1)
@@ -120,7 +134,8 @@ def run_official(prep: Any, sut: BackendSUT, sink: Sink) -> tuple[ScenarioResult
     lg, name, s = _lg(), prep.scenario.name, prep.scenario.settings
     if name not in SUPPORTED:
         raise SettingsError(f"--loadgen mlperf supports {', '.join(SUPPORTED)}, not {name!r}")
-    per_query = 1 if name == "single_stream" else getattr(s, "warmup_batch_samples", 256)
+    per_query = {"single_stream": 1, "multi_stream": getattr(s, "samples_per_query", 8)}.get(
+        name, getattr(s, "warmup_batch_samples", 256))
     expected = warm_up(sut, performance_set(sut.qsl, s.qsl_rng_seed), s.warmup_duration_ms, per_query)
     logs = Path(tempfile.mkdtemp(prefix="infersight-loadgen-"))
     bridge = _Bridge(lg, sut, keep_outputs=False)

@@ -20,7 +20,7 @@ from runner.backends.base import Backend, distribution_version
 from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
 from runner.cpus import format_cpus, pinned, validate_cpus
-from runner.errors import CardError, InfersightError, SettingsError
+from runner.errors import BackendError, CardError, InfersightError, SettingsError
 from runner.loadgen.result import ScenarioResult
 from runner.resources import memory_summary, start_run_window
 from runner.scenarios.base import Scenario
@@ -81,8 +81,15 @@ def prepare_run(req: RunRequest) -> PreparedRun:
                             f"supported: {', '.join(task.card.scenarios)}")
     _check_loadgen(req)
     backend_cls = registry.get("backend", req.backend)
+    if getattr(scenario_cls, "streaming", False) and backend_cls.run_stream is Backend.run_stream:
+        raise BackendError(f"scenario {req.scenario!r} streams tokens, but backend {req.backend!r} cannot "
+                           f"stream (it does not implement run_stream); use a backend that streams")
     model, model_path = task.model_card(req.model_variant)
     settings, compliant = resolve_scenario_settings(task, scenario_cls, req.scenario_settings, req.quick)
+    if req.loadgen == "mlperf":
+        from runner.official_loadgen import check_settings
+
+        check_settings(req.scenario, settings)
     backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
     cpus = None if req.cpus is None else validate_cpus(req.cpus)
     system = _system_card(req.system_extra, cpus)

@@ -36,10 +36,12 @@ class AccuracyResult:
     predictions: list[Any]
     references: list[Any]
     correct: list[bool] | None = None
+    higher_is_better: bool = True
 
     @property
     def passed(self) -> bool:
-        return self.value >= self.target
+        """The metric meets its target: at least the target, or at most it for a lower-is-better metric."""
+        return self.value >= self.target if self.higher_is_better else self.value <= self.target
 
 
 class ArraySampleLibrary(SampleLibrary):

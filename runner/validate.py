@@ -91,6 +91,11 @@ def _check_perf_log(store: Any, run: dict, problems: list[str]) -> None:
         problems.append(f"performance log: {n} records but the summary counts {expected} samples")
     if np.any(rec["issued_ns"] < rec["scheduled_ns"]) or np.any(rec["completed_ns"] < rec["issued_ns"]):
         problems.append("performance log: timestamps out of order (need scheduled <= issued <= completed)")
+    if run.get("scenario") == "interactive" and not {"first_token_ns", "output_tokens"} <= set(rec):
+        problems.append("performance log: a streaming run needs first_token_ns and output_tokens for every request")
+    elif "first_token_ns" in rec and (np.any(rec["first_token_ns"] < rec["issued_ns"])
+                                      or np.any(rec["completed_ns"] < rec["first_token_ns"])):
+        problems.append("performance log: first-token times out of order (need issued <= first token <= completed)")
     if run.get("validity") is None:
         problems.append("performance log: no validity verdict (the scenario did not finish)")
 

@@ -44,6 +44,20 @@ def digits_models() -> Path:
     return task.models_dir
 
 
+@pytest.fixture(scope="session")
+def charlm_models() -> Path:
+    """The charlm models, built once if `make` has not built them already."""
+    from runner import registry
+
+    task = registry.get("task", "charlm")()
+    try:
+        task.model_card("fp32")
+        task.model_card("int8")
+    except Exception:  # noqa: BLE001 - not built (or stale): build now
+        task.build(progress=False)
+    return task.models_dir
+
+
 def cli(*args: str, db: Path | None = None, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess."""
     cmd = [*INFERSIGHT, *args] + (["--db", str(db)] if db else [])

@@ -7,6 +7,7 @@ from typing import Any
 import click
 import numpy as np
 from rich import box
+from rich.padding import Padding
 from rich.table import Table
 
 from infersight.cli._common import emit_json, json_option, out, with_store
@@ -147,6 +148,19 @@ def _render_imported_logs(run: dict[str, Any], imported: dict[str, Any]) -> None
         out.print(f"    power: {power['value']:.6g} {power['units']} ({power['readings']} readings)")
 
 
+def _streaming(s: dict[str, Any]) -> str:
+    """TTFT/TPOT/inter-token percentiles and throughput of a streaming (interactive) run."""
+    parts = [f"{s.get('output_tokens', 0):,} tokens in {s.get('session_count', 0):,} sessions, "
+             f"{s.get('tokens_per_second', 0):,.1f} tokens/s, {s.get('requests_per_second', 0):,.2f} requests/s"]
+    for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("itl", "inter-token")):
+        if f"{key}_p50_ms" in s:
+            parts.append(f"{label} p50 {s[f'{key}_p50_ms']:.4g} / p99 {s[f'{key}_p99_ms']:.4g} ms"
+                         + (f" ({s[f'{key}_over_bound']:,} over the bound)" if f"{key}_over_bound" in s else ""))
+    if "context_tokens_mean" in s:
+        parts.append(f"context mean {s['context_tokens_mean']:,.1f} / max {s['context_tokens_max']:,} tokens")
+    return "; ".join(parts)
+
+
 def _render_logs(store, run: dict[str, Any]) -> None:
     rec = store.read_perf_samples(run["id"])
     s = run.get("summary") or {}
@@ -155,6 +169,9 @@ def _render_logs(store, run: dict[str, Any]) -> None:
                                                           ("99", "latency_p99_ms")) if k in s)
     out.print(f"    performance: {len(rec['completed_ns']):,} per-sample records in "
               f"{len(np.unique(rec['query_index'])):,} queries, {s.get('duration_ns', 0) / 1e9:.2f} s; {lat}")
+    _render_fairness(s.get("fairness") or {})
+    if "ttft_p50_ms" in s:
+        out.print(f"    streaming: {_streaming(s)}")
     acc = store.read_accuracy_samples(run["id"])
     out.print(f"    accuracy: {len(acc):,} per-sample predictions; {_accuracy(run)}")
     if _resources(s):
@@ -162,6 +179,25 @@ def _render_logs(store, run: dict[str, Any]) -> None:
     eff = (s.get("effective_settings") or {})
     if eff:
         out.print("    effective scenario settings: " + ", ".join(f"{k}={v}" for k, v in sorted(eff.items())))
+
+
+def _render_fairness(f: dict[str, Any]) -> None:
+    """The fairness collector of a run with several concurrent streams (multi_stream): one row per stream."""
+    if len(f.get("per_stream") or []) < 2:
+        return
+    ms = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    table = Table("stream", "queries", "queries/s", "mean ms", "p50 ms", "p90 ms", "p99 ms",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for p in f["per_stream"]:
+        table.add_row(str(p["stream"]), f"{p['query_count']:,}", f"{p['queries_per_second']:,.1f}",
+                      ms(p["latency_mean_ms"]), ms(p["latency_p50_ms"]), ms(p["latency_p90_ms"]), ms(p["latency_p99_ms"]))
+    jain = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    ratio = f.get("worst_to_best_p99")
+    out.print(f"    fairness over {len(f['per_stream'])} streams: Jain's index {jain(f.get('jain_index_throughput'))} "
+              f"(throughput), {jain(f.get('jain_index_mean_latency'))} (mean latency); worst stream "
+              f"{f.get('worst_stream', '-')} (p99 {ms(f.get('worst_p99_ms'))} ms, "
+              f"{'-' if ratio is None else f'{ratio:.2f}'}x the best stream {f.get('best_stream', '-')})")
+    out.print(Padding(table, (0, 0, 0, 6), expand=False))
 
 
 @click.command("runs")

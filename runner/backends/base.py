@@ -1,8 +1,11 @@
 """The backend (inference engine) plugin interface.
 
 Lifecycle: `Backend(settings)` -> `prepare(model_card, model_path)` -> `run_batch` / `run_stream`
-any number of times -> `teardown()`. Every method is called on the load generator's thread
-and blocks until done; `run_batch` is the hot path and must not allocate more than it needs.
+any number of times -> `teardown()`. Every method blocks until done; `run_batch` is the hot path and
+must not allocate more than it needs. `prepare` and `teardown` run on the load generator's thread;
+concurrent scenarios (server, multi_stream with several streams, interactive) call `run_batch` and
+`run_stream` from several worker threads at once, so a backend keeps per-thread state where its
+runtime needs it (an OpenVINO infer request serves one thread at a time).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ Format version history:
   1 (2026-12): + origin, weight_data_types, accuracy_target_fraction, other_fields; the file,
                build, signature and reference quality may be absent for imported models; precision
                adds bf16, fp8, int4. Added fields are left out of the dict (and hash) at their defaults.
+  1 (2026-12): + generation (how to stream a generative model: token input, logits output, state
+               input -> output pairs, vocabulary size); left out of the dict (and hash) while absent.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import Field, model_validator
 from runner.cards._base import StrictModel
 from runner.cards._compat import omit_added_defaults
 
-__all__ = ["ModelCard", "TensorSpec", "BuildInfo", "ReferenceQuality"]
+__all__ = ["ModelCard", "TensorSpec", "BuildInfo", "ReferenceQuality", "GenerationSpec", "StatePair"]
 
 
 class TensorSpec(StrictModel):
@@ -41,6 +43,36 @@ class ReferenceQuality(StrictModel):
     value: float = Field(description="Quality of this file on the held-out split, measured at build time.")
     samples: int = Field(gt=0)
     fp32_reference: float = Field(description="Quality of the fp32 model of the same task (the target's base).")
+
+
+class StatePair(StrictModel):
+    input: str = Field(description="State input of the model; zeros (dynamic dimensions as 1) before the first step.")
+    output: str = Field(description="Output holding the state after a step; fed back into `input` at the next step.")
+
+
+class GenerationSpec(StrictModel):
+    """How a backend streams a generative model: the whole context in one step (prefill), then one step
+    per generated token, each fed the previous token and the state outputs of the step before."""
+
+    token_input: str = Field(description="Input of token ids, int64 [batch, time].")
+    logits_output: str = Field(description="Output of next-token logits [batch, time, vocab]; the last time step "
+                                           "gives the next token (greedy: its argmax).")
+    state: list[StatePair] = Field(default_factory=list,
+                                   description="Recurrent state or KV-cache pairs carried from step to step.")
+    vocab_size: int = Field(gt=0, description="Number of token ids (the logits' last dimension).")
+
+    def check_against(self, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> list[str]:
+        """Problems with the names against a model's signature (every input must be the tokens or a state)."""
+        ins, outs = {t.name: t for t in inputs}, {t.name for t in outputs}
+        state_in = [p.input for p in self.state]
+        problems = [f"input {n!r} is not in the model's inputs" for n in [self.token_input, *state_in] if n not in ins]
+        problems += [f"output {n!r} is not in the model's outputs"
+                     for n in [self.logits_output, *(p.output for p in self.state)] if n not in outs]
+        problems += [f"model input {n!r} is neither the token input nor a state input"
+                     for n in ins if n != self.token_input and n not in state_in]
+        if self.token_input in ins and ins[self.token_input].dtype != "int64":
+            problems.append(f"token input {self.token_input!r} must be int64, not {ins[self.token_input].dtype}")
+        return problems
 
 
 _BUILT_NEEDS = ("file", "format", "sha256", "size_bytes", "precision", "opset", "operators", "build", "inputs",
@@ -72,8 +104,11 @@ class ModelCard(StrictModel):
         default=None, gt=0, le=1, description="Quality the model must reach, as a fraction of the reference (0.99, 0.999).")
     other_fields: dict[str, Any] = Field(default_factory=dict,
                                          description="Further facts of an imported model (MLPerf measurements JSON).")
+    generation: GenerationSpec | None = Field(
+        default=None, description="How to stream the model (generative models only; backends' run_stream reads it).")
 
-    _ADDED: ClassVar[tuple[str, ...]] = ("origin", "weight_data_types", "accuracy_target_fraction", "other_fields")
+    _ADDED: ClassVar[tuple[str, ...]] = ("origin", "weight_data_types", "accuracy_target_fraction", "other_fields",
+                                         "generation")
 
     @model_validator(mode="after")
     def _built_has_its_file(self) -> "ModelCard":
@@ -81,6 +116,10 @@ class ModelCard(StrictModel):
             missing = [name for name in _BUILT_NEEDS if getattr(self, name) in (None, [])]
             if missing:
                 raise ValueError(f"a built model card needs {', '.join(missing)}")
+        if self.generation is not None and self.inputs:
+            problems = self.generation.check_against(self.inputs, self.outputs)
+            if problems:
+                raise ValueError("generation: " + "; ".join(problems))
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,13 +8,33 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SampleLibrary", "SystemUnderTest", "BatchDone"]
+from runner.errors import BackendError
+
+__all__ = ["SampleLibrary", "SystemUnderTest", "BatchDone", "TokenDone", "StreamQuery"]
 
 BatchDone = Callable[[int], None]
+TokenDone = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamQuery:
+    """One turn of a conversation, as the load generator asks for it (it never sees tokens).
+
+    `session` names the conversation, `turn` counts from 0, `sample_index` is the sample whose
+    prompt this turn adds, `max_new_tokens` how many tokens to generate, and `max_context_tokens`
+    the window the context is cut to (its most recent tokens are kept).
+    """
+
+    session: int
+    turn: int
+    sample_index: int
+    max_new_tokens: int
+    max_context_tokens: int
 
 
 class SampleLibrary(ABC):
@@ -61,6 +81,21 @@ class SystemUnderTest(ABC):
         the load generator can timestamp partial completions (offline). With `keep_outputs`
         the per-batch outputs are returned in order (the accuracy pass); otherwise None.
         """
+
+    def issue_stream(self, query: StreamQuery, on_token: TokenDone) -> int:
+        """Process one streaming query (a conversation turn); blocks until its last token.
+
+        Called on one of the load generator's worker threads (several at once for different
+        sessions). The system builds the turn's context itself from the session's history and
+        calls `on_token()` on the calling thread as soon as each token exists, so the load
+        generator timestamps it. Returns the number of tokens in the context that was fed to
+        the model. Default: a clear error (this system cannot stream).
+        """
+        raise BackendError(f"system under test {self.name!r} cannot stream (issue_stream is not "
+                           f"implemented); use a scenario without streaming")
+
+    def end_session(self, session: int) -> None:  # noqa: B027 - optional hook
+        """Forget a conversation's history (its last turn is done); default: no-op. Thread-safe."""
 
     def flush_queries(self) -> None:  # noqa: B027 - optional hook
         """Called once after the last query (LoadGen's FlushQueries); default: no-op."""

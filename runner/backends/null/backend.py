@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,7 +21,8 @@ class NullBackend(Backend):
     """Answers every batch at once with zeros shaped like the model's outputs.
 
     Measures the runner's own overhead (compare with MLPerf LoadGen's null SUT) and lets
-    scenario tests run in milliseconds. The model file is not read.
+    scenario tests run in milliseconds. The model file is not read. It streams too: token 0,
+    `max_new_tokens` times, at once.
     """
 
     name: ClassVar[str] = "null"
@@ -33,6 +35,10 @@ class NullBackend(Backend):
     def run_batch(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         n = len(next(iter(inputs.values())))
         return [z[:n] for z in self._zeros]
+
+    def run_stream(self, inputs: Mapping[str, np.ndarray]) -> Iterator[list[np.ndarray]]:
+        """Yield `max_new_tokens` items of [int64 array (1,) holding token 0], each at once."""
+        yield from repeat([np.zeros(1, dtype=np.int64)], int(inputs["max_new_tokens"][0]))
 
 
 def _static(dims: list[int | str]) -> tuple[int, ...]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import onnxruntime as ort
 
+from runner.backends._stream import greedy_stream, stream_request
 from runner.backends.base import Backend
 from runner.backends.onnxruntime.config import OnnxRuntimeSettings
 from runner.cards import ModelCard
@@ -49,6 +50,13 @@ class OnnxRuntimeBackend(Backend):
 
     def run_batch(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         return self._run(self._outputs, inputs)
+
+    def run_stream(self, inputs: Mapping[str, np.ndarray]) -> Iterator[list[np.ndarray]]:
+        """Greedy generation as the model card's generation spec says: prefill on the first next(), then one
+        session run per further token with the state outputs fed back. Bad requests raise BackendError at once."""
+        spec, feeds, count = stream_request(self.name, self.model, inputs)
+        names, run = [spec.logits_output, *(p.output for p in spec.state)], self._run
+        return greedy_stream(lambda f: run(names, f), spec, feeds, count)
 
     def teardown(self) -> None:
         self._session = None

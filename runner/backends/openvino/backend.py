@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
+from runner.backends._stream import greedy_stream, stream_request
 from runner.backends.base import Backend
 from runner.backends.openvino.config import OpenVinoSettings
 from runner.cards import ModelCard
@@ -65,26 +67,59 @@ class OpenVinoBackend(Backend):
         self._requests = [compiled.create_infer_request() for _ in range(count)]
         self._infer = self._requests[0].infer
         self._compiled = compiled
+        self._stream_requests = threading.local()
+        self._owner = threading.get_ident()
 
     def run_batch(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        if threading.get_ident() != self._owner:  # concurrent scenarios: an infer request serves one thread
+            return self._run_split(inputs, self._thread_requests())
         if len(self._requests) == 1:
             result = self._infer(inputs, share_inputs=True)
             return [result[o] for o in self._outputs]
-        return self._run_split(inputs)
+        return self._run_split(inputs, self._requests)
 
-    def _run_split(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    def _thread_requests(self) -> list[ov.InferRequest]:
+        """The calling thread's own infer requests (as many as the thread that prepared the model has)."""
+        requests = getattr(self._stream_requests, "batch", None)
+        if requests is None:
+            requests = self._stream_requests.batch = [self._compiled.create_infer_request()
+                                                      for _ in self._requests]
+        return requests
+
+    def _run_split(self, inputs: Mapping[str, np.ndarray], requests: list[ov.InferRequest]) -> list[np.ndarray]:
         """Split the batch across the infer requests (one per stream), run them together, join in order."""
         n = len(next(iter(inputs.values())))
-        bounds = np.linspace(0, n, min(n, len(self._requests)) + 1).astype(int)
-        used = self._requests[:len(bounds) - 1]
+        bounds = np.linspace(0, n, min(n, len(requests)) + 1).astype(int)
+        used = requests[:len(bounds) - 1]
         for req, lo, hi in zip(used, bounds[:-1], bounds[1:]):
             req.start_async({k: v[lo:hi] for k, v in inputs.items()}, share_inputs=True)
         for req in used:
             req.wait()
         return [np.concatenate([req.get_tensor(o).data for req in used]) for o in self._outputs]
 
+    def run_stream(self, inputs: Mapping[str, np.ndarray]) -> Iterator[list[np.ndarray]]:
+        """Greedy generation as the model card's generation spec says, on an infer request of the calling
+        thread: prefill on the first next(), then one infer per further token with the state outputs fed back."""
+        spec, feeds, count = stream_request(self.name, self.model, inputs)
+        ports = [self._compiled.output(n) for n in (spec.logits_output, *(p.output for p in spec.state))]
+        infer = self._stream_request().infer
+
+        def step(f: dict[str, np.ndarray]) -> list[np.ndarray]:
+            result = infer(f, share_outputs=False)
+            return [result[port] for port in ports]
+
+        return greedy_stream(step, spec, feeds, count)
+
+    def _stream_request(self) -> ov.InferRequest:
+        """This thread's infer request for streaming (an infer request serves one thread at a time)."""
+        request = getattr(self._stream_requests, "request", None)
+        if request is None:
+            request = self._stream_requests.request = self._compiled.create_infer_request()
+        return request
+
     def teardown(self) -> None:
         self._requests, self._infer, self._compiled = [], None, None
+        self._stream_requests = threading.local()
 
     def device(self) -> str:
         return self.settings.device.lower()

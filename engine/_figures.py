@@ -1,0 +1,168 @@
+"""The figures of one stored run, in the candidates' columns and units (used by engine.candidates).
+
+Measured runs carry their figures in the run summary (`samples_per_second`, `latency_p99_ms`, ...);
+runs imported from MLPerf carry LoadGen's summary (`mlperf_summary`, `percentiles_ns`) plus the
+importer's headline, accuracy and power. Both come out as the same dict of floats (NaN when a
+figure does not exist for the run), with the accuracy reference and power source beside them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from runner.importers.mlperf.benchmarks import benchmark_of
+
+__all__ = ["FIGURES", "run_figures", "system_label", "settings_text", "summary_cis"]
+
+# candidates column -> what it holds (units in the names).
+FIGURES = {
+    "samples_per_s": "inferences per second: samples/s (Offline), queries/s = samples/s (Server)",
+    "tokens_per_s": "generated tokens per second (LLM tasks)",
+    "p50_ms": "p50 latency, ms", "p90_ms": "p90 latency, ms", "p99_ms": "p99 latency, ms",
+    "ttft_ms": "p99 time to first token, ms", "tpot_ms": "p99 time per output token, ms",
+    "accuracy": "quality figure in the task's metric units", "accuracy_ratio": "accuracy / reference",
+    "power_w": "measured average power during the run, W",
+}
+_NAN = float("nan")
+# summary key (measured runs) -> column; the first present wins.
+_MEASURED = {
+    "samples_per_s": ("samples_per_second", "queries_per_second"),
+    "tokens_per_s": ("tokens_per_second",),
+    "p50_ms": ("latency_p50_ms",), "p90_ms": ("latency_p90_ms",), "p99_ms": ("latency_p99_ms",),
+    "ttft_ms": ("ttft_p99_ms", "ttft_ms_p99", "time_to_first_token_p99_ms"),
+    "tpot_ms": ("tpot_p99_ms", "tpot_ms_p99", "time_per_output_token_p99_ms"),
+    "power_w": ("power_w", "avg_power_w"),
+}
+# aliases a summary["ci"] may use for our columns.
+_CI_KEYS = {**{key: column for column, keys in _MEASURED.items() for key in keys},
+            **{column: column for column in FIGURES}, "throughput": "samples_per_s", "accuracy": "accuracy",
+            "p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "ttft": "ttft_ms", "tpot": "tpot_ms"}
+
+
+def _num(value: Any) -> float:
+    """A finite float, else NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _NAN
+    return float(value) if math.isfinite(value) else _NAN
+
+
+def run_figures(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> dict:
+    """Figures of one run (FIGURES columns, NaN where absent) plus accuracy_metric, accuracy_reference, power_source."""
+    summary = run.get("summary") or {}
+    out = _imported_figures(run, summary, imported) if imported is not None else _measured_figures(summary)
+    accuracy = _num(run.get("accuracy_value"))
+    reference = _reference(run, model_card, imported)
+    out.update(accuracy=accuracy, accuracy_metric=run.get("accuracy_metric") or "",
+               accuracy_reference=reference, accuracy_ratio=accuracy / reference if reference > 0 else _NAN)
+    out["power_source"] = ("measured (MLPerf power)" if imported is not None else "measured") \
+        if out["power_w"] == out["power_w"] else ""
+    return out
+
+
+def _measured_figures(summary: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for column, keys in _MEASURED.items():
+        out[column] = next((_num(summary[k]) for k in keys if _num(summary.get(k)) == _num(summary.get(k))), _NAN)
+    return out
+
+
+def _imported_figures(run: dict[str, Any], summary: dict[str, Any], imported: dict[str, Any]) -> dict[str, float]:
+    values = summary.get("mlperf_summary") or {}
+    percentiles = summary.get("percentiles_ns") or {}
+    units, headline = run.get("headline_units"), _num(run.get("headline_value"))
+    out = {column: _num(summary.get(f"latency_{column}")) for column in ("p50_ms", "p90_ms", "p99_ms")}
+    out["tokens_per_s"] = headline if units == "Tokens/s" else _NAN
+    out["samples_per_s"] = _imported_rate(run["scenario"], units, headline, values, summary)
+    out["ttft_ms"] = _num((percentiles.get("first token latency") or {}).get("99")) / 1e6
+    out["tpot_ms"] = _num((percentiles.get("time to output token") or {}).get("99")) / 1e6
+    power = imported.get("power") or {}
+    out["power_w"] = _num(power.get("avg_power_w"))
+    return out
+
+
+def _imported_rate(scenario: str, units: str | None, headline: float, values: dict, summary: dict) -> float:
+    """Samples/s of an imported result: the headline where it is one, else LoadGen's own figures."""
+    if units in ("Samples/s", "Queries/s"):
+        return headline
+    if scenario == "server":
+        return _num(values.get("completed samples per second"))
+    if scenario == "offline":
+        return _num(values.get("samples per second"))
+    if scenario == "single_stream" and _num(values.get("qps w/ loadgen overhead")) > 0:
+        return _num(values["qps w/ loadgen overhead"])
+    per_query = _num((summary.get("test_parameters") or {}).get("samples_per_query"))
+    mean_ns = _num(values.get("mean latency (ns)"))
+    per_query = per_query if scenario == "multi_stream" and per_query > 0 else 1.0
+    return per_query * 1e9 / mean_ns if mean_ns > 0 else _NAN
+
+
+def _reference(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> float:
+    """The reference quality the accuracy ratio divides by: the fp32 model's (measured) or the benchmark's."""
+    if imported is not None:
+        found = benchmark_of(str(imported.get("model", "")))
+        refs = dict(found[0].quality_targets) if found else {}
+        return _num(refs.get(run.get("accuracy_metric")))
+    quality = (model_card or {}).get("reference_quality") or {}
+    return _num(quality.get("fp32_reference", quality.get("value")))
+
+
+def system_label(system_card: dict[str, Any], imported: dict[str, Any] | None) -> str:
+    """The system's name as the catalogue knows it: the MLPerf system name, or for runs measured here
+    the system card's name plus the CPUs the run could use ('vm (AMD EPYC) [1 CPU]'), so runs pinned
+    to 1 and to 2 cores are distinct systems."""
+    if imported is not None:
+        return str(imported.get("system_name") or system_card.get("system_name", "?"))
+    count = system_card.get("cpu_count_used") or system_card.get("host_processor_logical_core_count") \
+        or system_card.get("host_processor_core_count")
+    name = system_card.get("system_name", "?")
+    return f"{name} [{count} CPU{'s' if count != 1 else ''}]" if count else str(name)
+
+
+def settings_text(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> str:
+    """The settings that tell configurations of one system and backend apart, as short text."""
+    backend = (run.get("settings") or {}).get("backend") or {}
+    if imported is not None:
+        precision = (model_card or {}).get("precision") or ""
+        return ", ".join(p for p in (precision, str(backend.get("framework", ""))) if p)
+    parts = []
+    for key, value in sorted(backend.items()):
+        if key == "providers":
+            value = "+".join(str(p).replace("ExecutionProvider", "") for p in value)
+        parts.append(f"{key}={value}")
+    if run.get("quick"):
+        parts.append("quick")
+    return ", ".join(parts)
+
+
+def summary_cis(run: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """CI bounds a run's summary carries under "ci" ({figure: {lo, hi} or [lo, hi]}), keyed by our columns.
+
+    Keys may be our column names (p99_ms), the summary's figure names (latency_p99_ms,
+    samples_per_second) or short names (p99, throughput); bounds may be spelled lo/hi, low/high,
+    lower/upper or ci_low/ci_high, or be a two-element list. Anything else is ignored.
+    """
+    found = (run.get("summary") or {}).get("ci")
+    out: dict[str, tuple[float, float]] = {}
+    if not isinstance(found, dict):
+        return out
+    for key, value in found.items():
+        column = _CI_KEYS.get(str(key))
+        bounds = _bounds(value)
+        if column and bounds:
+            out[column] = bounds
+    return out
+
+
+def _bounds(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        lo, hi = _num(value[0]), _num(value[1])
+    elif isinstance(value, dict):
+        pair = next(((value[a], value[b]) for a, b in (("lo", "hi"), ("low", "high"), ("lower", "upper"),
+                                                       ("ci_low", "ci_high")) if a in value and b in value), None)
+        if pair is None:
+            return None
+        lo, hi = _num(pair[0]), _num(pair[1])
+    else:
+        return None
+    return (lo, hi) if lo == lo and hi == hi and lo <= hi else None
