@@ -7,6 +7,7 @@
 (e) bench_sweep_isolation: start-up of a sweep cell in its own process vs in-process (issue: < 1 s)
 (f) bench_multi_stream: multi_stream query latency on the null backend vs LoadGen's MultiStream; 1/2/4 streams
 (g) bench_interactive: the interactive scenario's overhead per generated token on the null backend (issue: < 20 us)
+(h) bench_charlm_stream: onnxruntime run_stream on charlm fp32 vs a bare onnxruntime prefill + decode loop (us/token)
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
-             "bench_sweep_isolation", "bench_multi_stream", "bench_interactive"):
+             "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
+             "bench_charlm_stream"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

@@ -23,7 +23,7 @@ from runner.cards._base import StrictModel
 from runner.errors import EngineError
 
 __all__ = ["Metric", "METRICS", "OBJECTIVE_ALIASES", "OPTION_BOUNDS", "Bound", "Constraints", "Objective",
-           "parse_bound", "parse_objective", "metric"]
+           "parse_bound", "parse_objective", "metric", "validation_message"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,17 @@ class Constraints(StrictModel):
         try:
             return cls(bounds=tuple(found))
         except ValidationError as exc:
-            raise EngineError(_messages(exc)) from None
+            raise EngineError(validation_message(exc)) from None
+
+    def with_value(self, index: int, value: float) -> Constraints:
+        """These constraints with bound `index` moved to `value`; EngineError if that is invalid or contradictory."""
+        bounds = list(self.bounds)
+        old = bounds[index]
+        bounds[index] = _bound({"metric": old.metric, "op": old.op, "value": value}, old.name)
+        try:
+            return Constraints(bounds=tuple(bounds))
+        except ValidationError as exc:
+            raise EngineError(validation_message(exc)) from None
 
     def __iter__(self):
         return iter(self.bounds)
@@ -195,10 +205,10 @@ def _bound(data: dict[str, Any], source: str) -> Bound:
     try:
         return Bound.model_validate(data)
     except ValidationError as exc:
-        raise EngineError(f"{source}: {_messages(exc)}") from None
+        raise EngineError(f"{source}: {validation_message(exc)}") from None
 
 
-def _messages(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError) -> str:
     """The messages of a ValidationError, without pydantic's 'Value error, ' prefix."""
     return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
 
@@ -287,4 +297,4 @@ def parse_objective(text: str | Objective) -> Objective:
     try:
         return Objective(weights=weights)
     except ValidationError as exc:
-        raise EngineError(f"objective {text!r}: {_messages(exc)}") from None
+        raise EngineError(f"objective {text!r}: {validation_message(exc)}") from None

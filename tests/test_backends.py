@@ -56,10 +56,16 @@ def test_impossible_settings_are_rejected():
             OnnxRuntimeSettings(**bad)
 
 
-def test_backends_without_streaming_say_so(digits_models, digits):
-    for backend in (_prepared(digits), NullBackend()):
-        with pytest.raises(BackendError, match="cannot stream"):
-            next(iter(backend.run_stream({})))
+def test_streaming_a_model_without_a_generation_spec_says_so(digits_models, digits):
+    """digits' model card has no generation spec: onnxruntime refuses to stream it, by name."""
+    with pytest.raises(BackendError, match="generation spec"):
+        next(iter(_prepared(digits).run_stream({"tokens": np.zeros((1, 4), np.int64),
+                                                 "max_new_tokens": np.array([2])})))
+
+
+def test_the_null_backend_streams_zeros_at_once():
+    tokens = list(NullBackend().run_stream({"tokens": np.zeros((1, 4), np.int64), "max_new_tokens": np.array([3])}))
+    assert len(tokens) == 3 and all(t[0].tolist() == [0] for t in tokens)
 
 
 def test_null_backend_answers_with_zeros_of_the_model_shape(digits_models, digits):

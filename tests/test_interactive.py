@@ -104,7 +104,7 @@ def test_conversations_are_seeded_and_within_their_ranges():
     turns = [t for c in a for t in c.turns]
     assert {len(c.turns) for c in a} == {2, 3, 4, 5}
     assert {t.max_new_tokens for t in turns} == set(range(3, 10))
-    assert set(t.sample_index for t in turns) <= set(loaded.tolist())
+    assert {t.sample_index for t in turns} <= set(loaded.tolist())
     assert all(c.turns[0].think_ns == 0 for c in a) and all(t.think_ns > 0 for c in a for t in c.turns[1:])
     arrivals = np.array([c.arrival_ns for c in a])
     assert np.all(np.diff(arrivals) > 0) and arrivals[0] > 0
@@ -113,7 +113,7 @@ def test_conversations_are_seeded_and_within_their_ranges():
 
 
 def test_the_system_builds_contexts_that_grow_turn_by_turn(stream_sut):
-    sut, qsl = stream_sut
+    sut, _ = stream_sut
     prompts = _prompts()
     ticks = []
     q = lambda turn, sample, new, window=1000: StreamQuery(7, turn, sample, new, window)  # noqa: E731

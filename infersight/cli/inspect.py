@@ -12,6 +12,7 @@ from rich.table import Table
 
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.cpus import format_cpus
+from runner.store.searches import SearchLog
 from runner.store.sweeps import SweepLog
 from runner.validate import CARD_MODELS, check_run, why_non_compliant
 
@@ -101,6 +102,11 @@ def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
         if sweep:
             out.print(f"  sweep: {sweep['name']} (id {sweep['sweep_id']}), cell {sweep['cell_key'][:12]}, "
                       f"attempt {sweep['attempt']}")
+        search = SearchLog(store).search_of_run(run["id"]) if run.get("search_id") else None
+        if search:
+            peak = (search.get("result") or {}).get("peak_qps")
+            out.print(f"  peak search: probe of search {search['id']} ({search['status']}), peak target QPS "
+                      f"{'-' if peak is None else f'{peak:,.6g}'}")
     out.print("[bold]  cards[/]")
     for kind in CARD_MODELS:
         digest = run.get(f"{kind}_hash")
@@ -150,8 +156,8 @@ def _render_imported_logs(run: dict[str, Any], imported: dict[str, Any]) -> None
 
 def _streaming(s: dict[str, Any]) -> str:
     """TTFT/TPOT/inter-token percentiles and throughput of a streaming (interactive) run."""
-    parts = [f"{s.get('output_tokens', 0):,} tokens in {s.get('session_count', 0):,} sessions, "
-             f"{s.get('tokens_per_second', 0):,.1f} tokens/s, {s.get('requests_per_second', 0):,.2f} requests/s"]
+    parts = [(f"{s.get('output_tokens', 0):,} tokens in {s.get('session_count', 0):,} sessions, "
+              f"{s.get('tokens_per_second', 0):,.1f} tokens/s, {s.get('requests_per_second', 0):,.2f} requests/s")]
     for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("itl", "inter-token")):
         if f"{key}_p50_ms" in s:
             parts.append(f"{label} p50 {s[f'{key}_p50_ms']:.4g} / p99 {s[f'{key}_p99_ms']:.4g} ms"
@@ -172,6 +178,13 @@ def _render_logs(store, run: dict[str, Any]) -> None:
     _render_fairness(s.get("fairness") or {})
     if "ttft_p50_ms" in s:
         out.print(f"    streaming: {_streaming(s)}")
+    if run["scenario"] == "server" and s.get("query_count"):
+        out.print(f"    server: target {s['target_qps']:,.6g} QPS, achieved {s['achieved_qps']:,.0f}; "
+                  f"{s['within_bound_fraction']:.2%} of {s['query_count']:,} queries within {s['latency_bound_ms']:g} ms "
+                  f"({s['over_bound_count']:,} over); queueing delay mean {s['queueing_delay_mean_ms']:.4g} ms, "
+                  f"p99 {s['queueing_delay_p99_ms']:.4g} ms")
+        if s.get("recommendation"):
+            out.print(f"    recommendation: {s['recommendation']}")
     acc = store.read_accuracy_samples(run["id"])
     out.print(f"    accuracy: {len(acc):,} per-sample predictions; {_accuracy(run)}")
     if _resources(s):

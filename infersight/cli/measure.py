@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
+from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from infersight.cli._common import emit_json, err, json_option, out, with_store
 from infersight.cli.inspect import render_run
 from runner import registry
 from runner.cards.system import load_system_extra
+from runner.peak import Probe, SearchReporter, run_peak_search
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
 
 __all__ = ["COMMANDS"]
@@ -64,6 +68,18 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--cpus", default=None, metavar="LIST",
               help="Pin the run to these CPUs (0, 0-1, 0,2); the system card records them.")
 @click.option("--quick", is_flag=True, help="Short minimums (1 s); the run is marked non-compliant.")
+@click.option("--target-qps", type=float, default=None,
+              help="Server: target QPS (shortcut for --set target_qps=Q); with --find-peak, the first QPS tried.")
+@click.option("--find-peak", is_flag=True,
+              help="Server: search for the highest target QPS that stays VALID (every probe is a stored run).")
+@click.option("--repeats-near-edge", type=int, default=3, show_default=True,
+              help="--find-peak: runs per QPS near the knee; P(VALID) = valid / runs.")
+@click.option("--valid-threshold", type=float, default=1.0, show_default=True,
+              help="--find-peak: P(VALID) a QPS needs to count as VALID.")
+@click.option("--peak-tolerance", type=float, default=0.02, show_default=True,
+              help="--find-peak: stop when the bracket is this narrow, relative to its lower end.")
+@click.option("--min-qps", type=float, default=None, help="--find-peak: never probe below this QPS.")
+@click.option("--max-qps", type=float, default=None, help="--find-peak: never probe above this QPS.")
 @click.option("--label", default=None, help="Free text stored with the run.")
 @click.option("--system-extra", type=click.Path(exists=True, dir_okay=False), default=None,
               help="YAML file of system-card fields to add (price_per_hour_usd, power_w, ...).")
@@ -71,8 +87,10 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @with_store
 def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads: int | None,
             batch_size: int | None, providers: tuple[str, ...], sets: tuple[str, ...],
-            backend_sets: tuple[str, ...], loadgen: str, cpus: str | None, quick: bool, label: str | None,
-            system_extra: str | None, as_json: bool, store) -> None:
+            backend_sets: tuple[str, ...], loadgen: str, cpus: str | None, quick: bool, target_qps: float | None,
+            find_peak: bool, repeats_near_edge: int, valid_threshold: float, peak_tolerance: float,
+            min_qps: float | None, max_qps: float | None, label: str | None, system_extra: str | None,
+            as_json: bool, store) -> None:
     """Measure TASK on a backend under a scenario and store the run with its cards and logs.
 
     \b
@@ -81,6 +99,8 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
         infersight run digits --scenario offline --model-variant int8 --threads 1 --quick
         infersight run digits --scenario single_stream --loadgen mlperf
         infersight run digits --backend openvino --scenario offline --cpus 0 --quick
+        infersight run digits --scenario server --target-qps 2000
+        infersight run digits --scenario server --find-peak --quick --repeats-near-edge 3
     """
     backend_settings = _parse_sets(backend_sets)
     for key, value in (("intra_op_threads", threads), ("batch_size", batch_size)):
@@ -88,8 +108,16 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
             backend_settings[key] = value
     if providers:
         backend_settings["providers"] = list(providers)
-    req = RunRequest(task, backend, scenario, model_variant, backend_settings, _parse_sets(sets),
+    scenario_settings = _parse_sets(sets)
+    if target_qps is not None:
+        scenario_settings["target_qps"] = target_qps
+    req = RunRequest(task, backend, scenario, model_variant, backend_settings, scenario_settings,
                      quick, label, _system_extra(system_extra), loadgen, cpus)
+    if find_peak:
+        peak = {"start_qps": target_qps, "repeats_near_edge": repeats_near_edge, "valid_threshold": valid_threshold,
+                "tolerance": peak_tolerance, "min_qps": min_qps, "max_qps": max_qps}
+        _find_peak(req, store, {k: v for k, v in peak.items() if v is not None}, as_json)
+        return
     prep = prepare_run(req)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn())
@@ -102,6 +130,60 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
     else:
         render_run(store, store.get_run(run_id), brief=True)
         out.print(f"stored as run {run_id} in {store.url}")
+
+
+class SearchBar(BarReporter, SearchReporter):
+    """One progress bar for the probe being run, and a line per finished probe."""
+
+    def phase(self, text: str) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task(text, total=1.0, info="")
+        else:
+            self.progress.reset(self.task, description=text, info="")
+
+    def probe_done(self, probe: Probe, result: dict[str, Any]) -> None:
+        self.progress.console.print(f"probe {len(result['probes'])}: {_probe_line(probe)}")
+
+
+def _probe_line(p: Probe | dict[str, Any]) -> str:
+    p = p if isinstance(p, dict) else asdict(p)
+    figures = [f"p99 {p['latency_ms']:.4g} ms" if p.get("latency_ms") is not None else None,
+               f"{p['over_bound']:,} over bound" if p.get("over_bound") is not None else None,
+               f"achieved {p['achieved_qps']:,.0f} QPS" if p.get("achieved_qps") is not None else None]
+    return (f"target {p['target_qps']:,.6g} QPS {'VALID' if p['valid'] else 'INVALID'} (run {p['run_id']}; "
+            + ", ".join(f for f in figures if f) + ")")
+
+
+def _find_peak(req: RunRequest, store, settings: dict[str, Any], as_json: bool) -> None:
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        search = run_peak_search(req, store, settings, SearchBar(bar))
+    if as_json:
+        emit_json(search)
+        return
+    render_search(search)
+
+
+def render_search(search: dict[str, Any]) -> None:
+    """Print a peak search: its P(VALID) table, its probes and the peak."""
+    result = search.get("result") or {}
+    table = Table("target QPS", "runs", "VALID", "P(VALID)", "probe runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for row in result.get("table", []):
+        ids = [str(p["run_id"]) for p in result["probes"] if p["target_qps"] == row["target_qps"]]
+        table.add_row(f"{row['target_qps']:,.6g}", str(row["runs"]), str(row["valid"]), f"{row['p_valid']:.2f}",
+                      ", ".join(ids))
+    out.print(table)
+    peak = result.get("peak_qps")
+    compliance = "" if result.get("compliant") else " (non-compliant: quick or lowered minimums)"
+    out.print(f"peak search {search['id']} {search['status']}: peak target QPS "
+              f"{'none found' if peak is None else f'{peak:,.6g}'}{compliance}; bracket "
+              + " .. ".join("-" if q is None else f"{q:,.6g}" for q in result.get("bracket", [None, None])))
+    if result.get("knee_flips"):
+        out.print("  the knee flips: P(VALID) strictly between 0 and 1 at "
+                  + ", ".join(f"{q:,.6g}" for q in result["flipping_qps"]) + " QPS")
+    if result.get("note"):
+        out.print(f"  note: {result['note']}")
 
 
 def _system_extra(path: str | None) -> dict[str, Any]:

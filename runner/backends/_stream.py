@@ -62,12 +62,15 @@ def greedy_stream(step: Step, spec: GenerationSpec, feeds: dict[str, np.ndarray]
     """Yield `count` items [token id int64 (1,)]: prefill on the first next(), then one model step per token."""
     if count == 0:
         return
-    state_inputs = [p.input for p in spec.state]
+    token_input, state_inputs = spec.token_input, [p.input for p in spec.state]
     outputs = step(feeds)
+    feeds = dict(feeds)  # from here on: the last token and the state, updated in place
     for produced in range(1, count + 1):
         token = np.array([outputs[0][0, -1].argmax()], dtype=np.int64)
         yield [token]
         if produced == count:
             return
-        feeds = {spec.token_input: token.reshape(1, 1), **dict(zip(state_inputs, outputs[1:]))}
+        feeds[token_input] = token.reshape(1, 1)
+        for name, value in zip(state_inputs, outputs[1:]):
+            feeds[name] = value
         outputs = step(feeds)

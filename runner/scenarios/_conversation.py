@@ -85,5 +85,5 @@ class ConversationSource:
         think = np.zeros(n)
         if s.think_time_ms > 0 and n > 1:
             think[1:] = self._schedule.exponential(s.think_time_ms * 1e6, size=n - 1)
-        turns = tuple(Turn(int(i), int(k), int(t)) for i, k, t in zip(samples, tokens, think))
+        turns = tuple(Turn(int(i), int(k), int(t)) for i, k, t in zip(samples, tokens, think, strict=True))
         return Conversation(session, arrival, turns)

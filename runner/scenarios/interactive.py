@@ -31,7 +31,7 @@ from pydantic import Field, model_validator
 from runner.loadgen import early_stopping
 from runner.loadgen.interfaces import StreamQuery, SystemUnderTest
 from runner.loadgen.result import ScenarioResult, latency_summary, loadgen_percentile
-from runner.scenarios._conversation import ConversationSource
+from runner.scenarios._conversation import Conversation, ConversationSource
 from runner.scenarios.base import Progress, Scenario, ScenarioSettings, Sink
 
 __all__ = ["Interactive", "InteractiveSettings", "stream_figures", "inter_token_gaps", "bound_check",
@@ -96,8 +96,8 @@ def inter_token_gaps(token_times_ns: list[int] | np.ndarray) -> np.ndarray:
 def bound_check(values_ns: np.ndarray, bound_ns: float, p: float, confidence: float) -> tuple[int, int, bool]:
     """(over-bound count t, requests early stopping needs with t over, whether the p-th percentile is shown in bound)."""
     over, n = int(np.count_nonzero(values_ns > bound_ns)), len(values_ns)
-    return over, early_stopping.min_queries(over, p, 0.0, confidence), early_stopping.passes(n - over, over, p, 0.0,
-                                                                                            confidence)
+    needed = early_stopping.min_queries(over, p, 0.0, confidence)
+    return over, needed, early_stopping.passes(n - over, over, p, 0.0, confidence)
 
 
 class _Shared:
@@ -158,7 +158,7 @@ class Interactive(Scenario):
             shared.errors.append(exc)
             shared.stop.set()
 
-    def _conversation(self, sut: SystemUnderTest, conv: Any, shared: _Shared) -> None:
+    def _conversation(self, sut: SystemUnderTest, conv: Conversation, shared: _Shared) -> None:
         """Send a session's turns in order: each scheduled at the previous completion + think time."""
         window = self.settings.max_context_tokens
         scheduled = time.perf_counter_ns() if conv.arrival_ns is None else shared.start + conv.arrival_ns

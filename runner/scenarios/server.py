@@ -16,11 +16,14 @@ for its scheduled time (sleeping, then polling with sleep(0) so the GIL stays fr
 to the system under test (backends such as onnxruntime release the GIL while they compute) and
 timestamp it into preallocated arrays. The calling thread only watches: progress a few times a
 second, records to the sink every 2 s, and (with `stop_when_invalid`) stops issuing once the
-over-bound queries make the run INVALID whatever follows.
+over-bound queries make the run INVALID whatever follows. While timing, the GIL switch interval
+is lowered to 1 ms (and restored after), so a thread running Python code cannot hold a due
+worker back for Python's default 5 ms.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from array import array
@@ -44,6 +47,8 @@ _LEAD_NS = 1_000_000         # the schedule starts this long after the workers a
 _SLEEP_NS = 150_000          # a worker this far ahead of a query's time sleeps (releasing the GIL) ...
 _SPIN_NS = 80_000            # ... until this close to it, then polls with sleep(0)
 _MAX_SLEEP_NS = 100_000_000  # and wakes at least every 0.1 s to see whether the run was stopped
+_SWITCH_S = 0.001            # the GIL switch interval while timing (Python's default, 5 ms, lets any
+                             # thread running Python code delay a due worker by up to 5 ms)
 
 # The workers' clock and sleep. Tests substitute a fake clock (with a system under test that
 # advances it) to simulate a system of known capacity deterministically.
@@ -151,11 +156,16 @@ class Server(Scenario):
                                   max_query_count=s.max_query_count)
         order = sample_order(loaded, len(offsets), s.sample_index_rng_seed)
         workers = s.concurrency or len(available_cpus())
-        self.timed_part_starts()
-        st = _State(offsets, order, _clock() + _LEAD_NS, workers)
-        _Watch(self.settings, st, sink, progress).run([threading.Thread(
-            target=_worker, args=(w, st, sut.issue_query), name=f"server-worker-{w}", daemon=True)
-            for w in range(workers)])
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(min(previous, _SWITCH_S))
+        try:
+            self.timed_part_starts()
+            st = _State(offsets, order, _clock() + _LEAD_NS, workers)
+            _Watch(self.settings, st, sink, progress).run([threading.Thread(
+                target=_worker, args=(w, st, sut.issue_query), name=f"server-worker-{w}", daemon=True)
+                for w in range(workers)])
+        finally:
+            sys.setswitchinterval(previous)
         rec = st.records(0, st.n)
         return self._result(rec, st, workers, warmup_qps)
 

@@ -58,7 +58,7 @@ def load_split(seed: int = SPLIT_SEED, test_fraction: float = TEST_FRACTION) -> 
     """(training ids, held-out ids): the topics picked by a seeded permutation are held out."""
     texts = topics()
     names = list(texts)
-    held = int(round(test_fraction * len(names)))
+    held = round(test_fraction * len(names))
     if not 0 < held < len(names):
         raise ValueError(f"test_fraction {test_fraction} holds out {held} of {len(names)} topics")
     chosen = set(np.random.default_rng(seed).permutation(len(names))[:held].tolist())

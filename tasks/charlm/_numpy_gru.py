@@ -25,15 +25,17 @@ F32 = np.float32
 
 
 def init_params(rng: np.random.Generator, vocab: int, embed: int = EMBED, hidden: int = HIDDEN) -> dict[str, np.ndarray]:
-    """Embedding N(0, 1); GRU and output weights uniform(+-1/sqrt(fan_in)) (PyTorch's GRU default); biases 0."""
-    def uniform(shape: tuple[int, ...], fan_in: int) -> np.ndarray:
-        bound = 1.0 / np.sqrt(fan_in)
+    """Embedding N(0, 1); GRU and output weights uniform(+-1/sqrt(hidden)) (PyTorch's GRU and Linear bounds);
+    biases 0. Drawn in a fixed order from `rng`."""
+    bound = 1.0 / np.sqrt(hidden)
+
+    def uniform(*shape: int) -> np.ndarray:
         return rng.uniform(-bound, bound, shape).astype(F32)
 
     return {"emb": rng.standard_normal((vocab, embed)).astype(F32),
-            "W": uniform((3 * hidden, embed), hidden), "R": uniform((3 * hidden, hidden), hidden),
+            "W": uniform(3 * hidden, embed), "R": uniform(3 * hidden, hidden),
             "Wb": np.zeros(3 * hidden, F32), "Rb": np.zeros(3 * hidden, F32),
-            "Wo": uniform((hidden, vocab), hidden), "bo": np.zeros(vocab, F32)}
+            "Wo": uniform(hidden, vocab), "bo": np.zeros(vocab, F32)}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -55,8 +56,8 @@ class OnnxRuntimeBackend(Backend):
         """Greedy generation as the model card's generation spec says: prefill on the first next(), then one
         session run per further token with the state outputs fed back. Bad requests raise BackendError at once."""
         spec, feeds, count = stream_request(self.name, self.model, inputs)
-        names, run = [spec.logits_output, *(p.output for p in spec.state)], self._run
-        return greedy_stream(lambda f: run(names, f), spec, feeds, count)
+        names = [spec.logits_output, *(p.output for p in spec.state)]
+        return greedy_stream(functools.partial(self._run, names), spec, feeds, count)
 
     def teardown(self) -> None:
         self._session = None

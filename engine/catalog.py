@@ -1,0 +1,207 @@
+"""The price and power catalogue: a user-editable YAML or CSV file of system name -> prices and power.
+
+YAML (format version 1):
+
+    version: 1
+    defaults: {lifetime_years: 4, tariff_usd_per_kwh: 0.15, utilisation: 0.7, example: true}
+    systems:
+      - system_name: NVIDIA H200 (8x H200-SXM-141GB, TensorRT)   # as `infersight runs` shows it
+        purchase_price_usd: 300000
+        lifetime_years: 4
+        tdp_w: 10200
+        example: true
+
+CSV: one row per system, a header of CatalogEntry's field names (system_name first); no defaults.
+An entry matches candidates by `system_name`, or by `system_id` where it gives one (MLPerf's
+'<submitter>/<system folder>', for names several submissions share). Validation is strict: unknown
+fields, negative or zero prices, a purchase price without a lifetime, duplicate systems and entries
+that give neither price nor power are errors naming the file and line.
+Format version history: 1 (2027-01): first version.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+
+from runner.cards._base import StrictModel, format_errors, load_yaml_with_lines
+from runner.errors import CardError, EngineError
+
+__all__ = ["CatalogEntry", "CatalogDefaults", "Catalog", "load_catalog", "EXAMPLE_CATALOG", "price_columns"]
+
+EXAMPLE_CATALOG = Path(__file__).resolve().parent / "catalog_example.yaml"
+
+
+class CatalogEntry(StrictModel):
+    """Prices and power of one system (units in the names)."""
+
+    system_name: str = Field(min_length=1, description="The system's name as the candidates show it.")
+    system_id: str | None = Field(default=None, description="MLPerf '<submitter>/<system folder>' where several "
+                                                           "systems share a system_name.")
+    price_per_hour_usd: float | None = Field(default=None, gt=0, description="Rental price per hour, USD.")
+    purchase_price_usd: float | None = Field(default=None, gt=0, description="Purchase price, USD.")
+    lifetime_years: float | None = Field(default=None, gt=0, le=30, description="Amortisation period, years.")
+    power_w: float | None = Field(default=None, gt=0, description="Typical power under load, watts.")
+    tdp_w: float | None = Field(default=None, gt=0, description="Thermal design power, watts (used when no "
+                                                              "measured or typical power is known).")
+    example: bool = Field(default=False, description="The figures are examples, not quotes.")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _gives_something(self) -> CatalogEntry:
+        if all(v is None for v in (self.price_per_hour_usd, self.purchase_price_usd, self.power_w, self.tdp_w)):
+            raise ValueError("gives no price_per_hour_usd, purchase_price_usd, power_w or tdp_w")
+        return self
+
+
+class CatalogDefaults(StrictModel):
+    """Assumptions for every entry: lifetime where an entry gives none, tariff and utilisation."""
+
+    lifetime_years: float | None = Field(default=None, gt=0, le=30)
+    tariff_usd_per_kwh: float | None = Field(default=None, ge=0)
+    utilisation: float | None = Field(default=None, gt=0, le=1)
+    example: bool = False
+
+
+class Catalog(StrictModel):
+    """A validated catalogue; `source` (not a field) is the file it was read from."""
+
+    version: Literal[1] = 1
+    defaults: CatalogDefaults = CatalogDefaults()
+    systems: tuple[CatalogEntry, ...] = ()
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        """The file this catalogue was read from ('' when built in code)."""
+        return self._source
+
+    @property
+    def is_example(self) -> bool:
+        """Whether any figure used from it is marked as an example."""
+        return self.defaults.example or any(e.example for e in self.systems)
+
+    def lookup(self, system_name: str, system_id: str | None = None) -> CatalogEntry | None:
+        """The entry for a system: the one naming its system_id, else the one naming its system_name."""
+        by_id = next((e for e in self.systems if system_id and e.system_id == system_id), None)
+        return by_id or next((e for e in self.systems if e.system_name == system_name and not e.system_id), None)
+
+    def lifetime(self, entry: CatalogEntry) -> float | None:
+        """An entry's lifetime in years, or the default."""
+        return entry.lifetime_years if entry.lifetime_years is not None else self.defaults.lifetime_years
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalogue (.yaml/.yml or .csv); EngineError naming file:line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"{path}: no such catalogue file")
+    try:
+        data, lines = _read_csv(path) if path.suffix.lower() == ".csv" else load_yaml_with_lines(path)
+    except CardError as exc:
+        raise EngineError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise EngineError(f"{path}:1: expected a mapping with 'systems' (a list of entries)")
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as exc:
+        raise EngineError(format_errors(exc, str(path), lines)) from None
+    _check(catalog, str(path), lines)
+    catalog._source = str(path)
+    return catalog
+
+
+def _read_csv(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    """CSV rows as {'systems': [...]} with the line of every cell; empty cells are left out."""
+    known = set(CatalogEntry.model_fields)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            unknown = [c for c in reader.fieldnames or [] if c not in known]
+            if unknown or "system_name" not in (reader.fieldnames or []):
+                problem = f"unknown column(s) {', '.join(unknown)}" if unknown else "no system_name column"
+                raise EngineError(f"{path}:1: {problem}; the columns are {', '.join(CatalogEntry.model_fields)}")
+            rows, lines = [], {}
+            for index, row in enumerate(reader):
+                if None in row:
+                    raise EngineError(f"{path}:{reader.line_num}: more cells than columns")
+                rows.append({k: v.strip() for k, v in row.items() if v is not None and v.strip()})
+                lines[("systems", index)] = reader.line_num
+                lines.update({("systems", index, k): reader.line_num for k in row})
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise EngineError(f"{path}: cannot read as CSV: {exc}") from None
+    return {"systems": rows}, lines
+
+
+def _check(catalog: Catalog, source: str, lines: dict[tuple, int]) -> None:
+    """Cross-entry checks: duplicate systems, purchase prices without a lifetime."""
+    problems, seen = [], {}
+    for index, entry in enumerate(catalog.systems):
+        where = f"{source}:{lines.get(('systems', index), '?')}"
+        key = (entry.system_name, entry.system_id)
+        if key in seen:
+            problems.append(f"{where}: systems.{index}: {entry.system_name!r} is listed twice (first at line "
+                            f"{lines.get(('systems', seen[key]), '?')})")
+        seen.setdefault(key, index)
+        if entry.purchase_price_usd is not None and catalog.lifetime(entry) is None:
+            problems.append(f"{where}: systems.{index}.purchase_price_usd: needs lifetime_years (in the entry or "
+                            f"under defaults) to be amortised")
+    if problems:
+        raise EngineError("\n".join(problems))
+
+
+def price_columns(frame: pd.DataFrame, catalog: Catalog | None) -> dict[str, np.ndarray]:
+    """Per candidate: price_per_hour_usd, purchase_price_usd, lifetime_years, power_w (+ _lo/_hi),
+    price_source, power_source, price_example. The catalogue wins over the system card's own price
+    fields; power is the measured figure, else the catalogue's power_w, the card's power_w, the
+    catalogue's tdp_w, in that order. Lookups run once per distinct system."""
+    codes, ids = pd.factorize(frame["system_id"], sort=False)
+    names = frame["system"].to_numpy()[_first_index(codes, len(ids))]
+    entries = [catalog.lookup(n, i) if catalog is not None else None for n, i in zip(names, ids)]
+    field = lambda get: np.array([np.nan if e is None or get(e) is None else get(e) for e in entries],  # noqa: E731
+                                 dtype=float)[codes]
+    lifetime = field(lambda e: catalog.lifetime(e)) if catalog is not None else np.full(len(frame), np.nan)
+    hourly, purchase = field(lambda e: e.price_per_hour_usd), field(lambda e: e.purchase_price_usd)
+    from_catalog = np.isfinite(hourly) | np.isfinite(purchase)
+    card_hourly = frame["card_price_per_hour_usd"].to_numpy(dtype=float)
+    card_purchase = frame["card_purchase_price_usd"].to_numpy(dtype=float)
+    from_card = ~from_catalog & (np.isfinite(card_hourly) | np.isfinite(card_purchase))
+    label = f"catalogue {Path(catalog.source).name}" if catalog is not None and catalog.source else "catalogue"
+    example = np.array([e is not None and (e.example or catalog.defaults.example) for e in entries])[codes]
+    out = {"price_per_hour_usd": np.where(from_catalog, hourly, card_hourly),
+           "purchase_price_usd": np.where(from_catalog, purchase, card_purchase),
+           "lifetime_years": lifetime,
+           "price_source": np.select([from_catalog & example, from_catalog, from_card],
+                                     [label + " (EXAMPLE figure)", label, "system card"], ""),
+           "price_example": from_catalog & example}
+    out.update(_power(frame, field(lambda e: e.power_w), field(lambda e: e.tdp_w), label))
+    return out
+
+
+def _first_index(codes: np.ndarray, count: int) -> np.ndarray:
+    """The first row of each code (codes from pd.factorize, 0..count-1)."""
+    first = np.full(count, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return first
+
+
+def _power(frame: pd.DataFrame, typical: np.ndarray, tdp: np.ndarray, label: str) -> dict[str, np.ndarray]:
+    measured = frame["power_w"].to_numpy(dtype=float)
+    card = frame["card_power_w"].to_numpy(dtype=float)
+    choices = [(measured, frame["power_source"].to_numpy(dtype=object)), (typical, f"{label} power_w"),
+               (card, "system card power_w"), (tdp, f"{label} tdp_w")]
+    value, source = np.full(len(frame), np.nan), np.full(len(frame), "", dtype=object)
+    for figure, name in reversed(choices):
+        known = np.isfinite(figure)
+        value = np.where(known, figure, value)
+        source = np.where(known, name, source)
+    is_measured = np.isfinite(measured)
+    lo = np.where(is_measured, frame["power_w_lo"].to_numpy(dtype=float), value)
+    hi = np.where(is_measured, frame["power_w_hi"].to_numpy(dtype=float), value)
+    return {"power_w": value, "power_w_lo": np.where(np.isfinite(lo), lo, value),
+            "power_w_hi": np.where(np.isfinite(hi), hi, value), "power_source": source}

@@ -1,0 +1,83 @@
+"""What-if sensitivity: the recommendation again with one bound, price, tariff or load moved.
+
+Each bound is moved by -50%, -10%, +10%, +50% of itself; so is the price (hourly and purchase) of
+each of the leading systems (the winner's and the next distinct systems in rank order), the
+electricity tariff where one is set, and the target load where one is given. Every row says the
+winner it gives and whether that differs from the answer as asked. A move that makes the bounds
+contradictory or invalid is reported as such rather than evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from engine._evaluate import Evaluation, Options, evaluate
+from engine.constraints import Constraints, Objective
+from engine.cost import CostModel
+from runner.errors import EngineError
+
+__all__ = ["FACTORS", "what_if"]
+
+FACTORS = (0.5, 0.9, 1.1, 1.5)
+COLUMNS = ["parameter", "change", "value", "winner", "winner_changed", "ranked"]
+
+
+def what_if(frame: pd.DataFrame, constraints: Constraints, objective: Objective, prices: dict[str, np.ndarray],
+            model: CostModel, target_load: float | None, options: Options, base: Evaluation,
+            systems: int = 3) -> pd.DataFrame:
+    """One row per moved parameter (COLUMNS); see the module doc."""
+    labels = frame["candidate"].to_numpy()
+    base_winner = base.winner()
+    base_label = None if base_winner is None else str(labels[base_winner])
+    rows = []
+
+    def run(parameter: str, factor: float, value: float, make: Callable[[], Evaluation]) -> None:
+        try:
+            ev = make()
+        except EngineError as exc:
+            rows.append([parameter, f"{factor - 1:+.0%}", value, f"(not evaluated: {exc})", False, 0])
+            return
+        winner = ev.winner()
+        label = None if winner is None else str(labels[winner])
+        rows.append([parameter, f"{factor - 1:+.0%}", value, label or "(none)", label != base_label,
+                     int(ev.eligible.sum())])
+
+    for j, bound in enumerate(constraints.bounds):
+        for factor in FACTORS:
+            moved = bound.value * factor
+            run(bound.text(), factor, moved,
+                lambda: evaluate(frame, constraints.with_value(j, moved).bounds, objective, prices, model, target_load, options))
+    for system in _leading_systems(frame, base, systems):
+        for factor in FACTORS:
+            run(f"price of {system}", factor, factor,
+                lambda: evaluate(frame, constraints.bounds, objective, _scaled(frame, prices, system, factor), model,
+                                 target_load, options))
+    if model.tariff_usd_per_kwh:
+        for factor in FACTORS:
+            moved = model.tariff_usd_per_kwh * factor
+            run("tariff_usd_per_kwh", factor, moved,
+                lambda: evaluate(frame, constraints.bounds, objective, prices,
+                                 model.model_copy(update={"tariff_usd_per_kwh": moved}), target_load, options))
+    if target_load:
+        for factor in FACTORS:
+            run("target load (inferences/s)", factor, target_load * factor,
+                lambda: evaluate(frame, constraints.bounds, objective, prices, model, target_load * factor, options))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _leading_systems(frame: pd.DataFrame, base: Evaluation, count: int) -> list[str]:
+    """The systems of the best-ranked candidates, distinct, best first."""
+    systems = frame["system"].to_numpy()[base.order()]
+    return list(dict.fromkeys(systems))[:count]
+
+
+def _scaled(frame: pd.DataFrame, prices: dict[str, np.ndarray], system: str, factor: float) -> dict[str, np.ndarray]:
+    """Prices with one system's hourly and purchase price multiplied by `factor`."""
+    rows = frame["system"].to_numpy() == system
+    out = dict(prices)
+    for key in ("price_per_hour_usd", "purchase_price_usd"):
+        out[key] = np.where(rows, prices[key] * factor, prices[key])
+    return out

@@ -1,0 +1,223 @@
+"""`infersight recommend`: the best option under your constraints, ranked with ties, explained and costed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+
+from infersight.cli._common import emit_json, json_option, out, with_store
+from runner.errors import EngineError
+
+__all__ = ["COMMANDS"]
+
+# (flag, engine.constraints.OPTION_BOUNDS keyword, help): the unit is in the name.
+_BOUND_OPTIONS = (
+    ("--max-p50-ms", "max_p50_ms", "Most p50 latency, ms."),
+    ("--max-p90-ms", "max_p90_ms", "Most p90 latency, ms."),
+    ("--max-p99-ms", "max_p99_ms", "Most p99 latency, ms."),
+    ("--max-ttft-ms", "max_ttft_ms", "Most p99 time to first token, ms."),
+    ("--max-tpot-ms", "max_tpot_ms", "Most p99 time per output token, ms."),
+    ("--min-throughput", "min_throughput_per_s", "Least throughput per unit, samples/s (QPS in Server)."),
+    ("--min-tokens-per-s", "min_tokens_per_s", "Least token throughput per unit, tokens/s."),
+    ("--min-accuracy", "min_accuracy", "Least accuracy in the task's own metric units (76.1 for resnet50's acc "
+                                       "in %, 0.98 for digits' top-1 fraction)."),
+    ("--min-accuracy-ratio", "min_accuracy_ratio", "Least accuracy as a fraction of the reference (0.99 = 99%)."),
+    ("--max-power-w", "max_power_w", "Most power, W (of the whole plan with --target-qps)."),
+    ("--max-cost-per-million-usd", "max_cost_per_million_usd", "Most cost per million inferences, USD."),
+    ("--max-cost-per-hour-usd", "max_cost_per_hour_usd", "Most cost per hour, USD (of the whole plan with "
+                                                          "--target-qps)."),
+    ("--max-units", "max_units", "Most units in the capacity plan (needs --target-qps)."),
+)
+
+
+def _bound_options(fn):
+    """The constraint options, one per OPTION_BOUNDS keyword."""
+    for flag, name, text in reversed(_BOUND_OPTIONS):
+        fn = click.option(flag, name, type=float, default=None, help=text)(fn)
+    return fn
+
+
+@click.command("recommend")
+@click.option("--task", required=True, help="Task: a local task (digits, charlm) or an MLPerf benchmark (resnet50, "
+                                            "bert, llama2-70b, ...).")
+@click.option("--scenario", required=True, help="Scenario: single_stream, multi_stream, server, offline, interactive.")
+@_bound_options
+@click.option("--where", "where", multiple=True, metavar="BOUND",
+              help="A bound with its unit, repeatable: 'p99 <= 15 ms', 'throughput >= 2e4 /s', 'power <= 2 kW'.")
+@click.option("--objective", default="cost", show_default=True,
+              help="cost (per million inferences), throughput, throughput_per_usd, throughput_per_watt, latency "
+                   "(p99), p50, p90, accuracy, power, ... or a mix: 'mix:cost=0.7,p99=0.3'.")
+@click.option("--target-qps", type=float, default=None, help="Target load, inferences/s: plan units and cost for it.")
+@click.option("--headroom", type=float, default=0.2, show_default=True, help="Spare capacity above the target load.")
+@click.option("--n-plus-one/--no-n-plus-one", default=True, show_default=True, help="Add one spare unit to the plan.")
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
+              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, engine/catalog_example.yaml).")
+@click.option("--tariff-usd-per-kwh", type=float, default=None, help="Electricity price (default: the catalogue's).")
+@click.option("--utilisation", type=float, default=None, help="Fraction of paid hours serving load (default: the "
+                                                              "catalogue's, else 1).")
+@click.option("--include-uncertain", is_flag=True, help="Rank candidates whose verdict on some bound is uncertain too.")
+@click.option("--pareto", default=None, metavar="X,Y", help="Print the Pareto frontier over two metrics, e.g. "
+                                                            "cost,p99 or throughput,power.")
+@click.option("--what-if", "what_if", is_flag=True, help="Show how the answer moves with each bound, price, tariff "
+                                                         "and the load at -50%, -10%, +10%, +50%.")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Rows to show per table.")
+@json_option
+@with_store
+def recommend_cmd(task: str, scenario: str, where: tuple[str, ...], objective: str, target_qps: float | None,
+                  headroom: float, n_plus_one: bool, catalog_path: str | None, tariff_usd_per_kwh: float | None,
+                  utilisation: float | None, include_uncertain: bool, pareto: str | None, what_if: bool, top: int,
+                  as_json: bool, store, **bounds: float | None) -> None:
+    """Recommend the best system, backend and settings for TASK under SCENARIO and your constraints: a ranked
+    answer (options that cannot be told apart share a rank), P(meets) per constraint, the binding
+    constraint, why each excluded option failed and by how much, a capacity plan, and what-if.
+
+    \b
+    Example:
+        infersight recommend --task resnet50 --scenario server --max-p99-ms 15 --min-accuracy-ratio 0.99 --objective cost
+        infersight recommend --task resnet50 --scenario server --max-p99-ms 15 --target-qps 20000 --what-if
+        infersight recommend --task digits --scenario offline --where 'throughput >= 4000 /s' --objective throughput
+        infersight recommend --task resnet50 --scenario offline --pareto cost,throughput --json
+    """
+    from engine import EXAMPLE_CATALOG, Constraints, cost_model_for, load_catalog, recommend
+    from engine.candidates import load
+
+    constraints = Constraints.build(list(where), **bounds)
+    axes = _axes(pareto)
+    catalog = load_catalog(catalog_path or EXAMPLE_CATALOG)
+    model = cost_model_for(catalog, tariff_usd_per_kwh=tariff_usd_per_kwh, utilisation=utilisation,
+                           headroom=headroom, n_plus_one=n_plus_one)
+    frame = load(store, task, scenario)
+    rec = recommend(frame, constraints, objective, catalog, target_load=target_qps, cost=model, pareto=axes,
+                    what_if=what_if, include_uncertain=include_uncertain)
+    if as_json:
+        emit_json({"task": task, "scenario": scenario, "candidates": len(frame), "catalog": catalog.source,
+                   "catalog_is_example": catalog.is_example, **rec.to_dict(limit=top)})
+        return
+    _print(rec, frame, task, scenario, catalog, top, pareto is not None)
+
+
+def _axes(pareto: str | None) -> tuple[str, str] | None:
+    if pareto is None:
+        return None
+    parts = [p.strip() for p in pareto.split(",") if p.strip()]
+    if len(parts) != 2:
+        raise EngineError(f"--pareto takes two metrics separated by a comma (e.g. cost,p99), not {pareto!r}")
+    return parts[0], parts[1]
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:,.{digits}g}"
+
+
+def _with_ci(value: float, lo: float, hi: float) -> str:
+    text = _num(value)
+    if math.isfinite(lo) and math.isfinite(hi) and (lo != value or hi != value):
+        text += f" [{_num(lo, 3)}, {_num(hi, 3)}]"
+    return text
+
+
+def _runs(row: dict[str, Any]) -> str:
+    if row["provenance"] == "imported":
+        return f"{row['source']} {row['submitter']}, run {row['run_ids']}"
+    return f"measured, run{'s' if row['n_runs'] > 1 else ''} {row['run_ids']}"
+
+
+def _print(rec, frame, task: str, scenario: str, catalog, top: int, show_frontier: bool) -> None:
+    from engine import METRICS
+
+    measured = int((frame["provenance"] == "measured").sum())
+    out.print(f"[bold]{task} {scenario}[/]: {len(frame)} candidates ({measured} measured here, "
+              f"{len(frame) - measured} imported from MLPerf); constraints: {', '.join(rec.constraints.texts()) or 'none'}; "
+              f"objective: {rec.objective.text()} ({_better(rec.objective)})")
+    if catalog.is_example:
+        out.print(f"[yellow]prices: EXAMPLE catalogue {Path(catalog.source).name}: every figure in it is an example, "
+                  f"not a quote; pass --catalog FILE with your own[/]")
+    shown = list(dict.fromkeys(METRICS[b.metric].column for b in rec.constraints))
+    _ranked_table(rec, shown, top)
+    out.print("[bold]Why[/]")
+    for line in rec.explanation.lines:
+        out.print(f"  {line}")
+    if rec.capacity:
+        c = rec.capacity
+        out.print(f"[bold]Capacity plan[/] for {_num(c['target_load_per_s'])} inferences/s with {c['headroom']:.0%} "
+                  f"headroom{' and N+1' if c['n_plus_one'] else ''}: {_num(c['units'])} x {c['candidate']} "
+                  f"(units {_num(c['units_lo'])}..{_num(c['units_hi'])} over the throughput CI), "
+                  f"{_num(c['cost_per_hour_usd'])} USD/h, {_num(c['purchase_usd'])} USD to buy, "
+                  f"{_num(c['power_w'])} W")
+    _excluded_table(rec, top)
+    if show_frontier:
+        _frontier_table(rec, top)
+    if rec.what_if is not None:
+        _what_if_table(rec)
+    out.print("[bold]Assumptions[/]")
+    for line in rec.assumptions:
+        out.print(f"  {line}")
+
+
+def _better(objective) -> str:
+    return "higher is better" if objective.is_mix or objective.metric.better == "higher" else "lower is better"
+
+
+def _ranked_table(rec, shown: list[str], top: int) -> None:
+    ranked = rec.ranked
+    if ranked.empty:
+        out.print("[bold red]No candidate meets all constraints.[/]")
+        return
+    unit = "score" if rec.objective.is_mix else rec.objective.metric.unit
+    table = Table("rank", "candidate", f"{rec.objective.text()} ({unit}) [CI]", "P(all)",
+                  *(c for c in shown if c != rec.objective.metric.column), "cost/M USD", "units", "source",
+                  box=box.SIMPLE_HEAD)
+    for row in ranked.head(top).to_dict("records"):
+        rank = f"{int(row['rank'])}{'=' if row['tied'] else ''}"
+        table.add_row(rank, row["candidate"], _with_ci(row["objective"], row["objective_lo"], row["objective_hi"]),
+                      f"{row['p_all']:.2f}",
+                      *(_with_ci(row[c], row[f"{c}_lo"], row[f"{c}_hi"]) for c in shown
+                        if c != rec.objective.metric.column),
+                      _num(row["cost_per_million_usd"]), _num(row["units"]), _runs(row))
+    out.print(f"[bold]Ranked[/] ({len(ranked)}; '=' marks a tie: objective CIs overlap)")
+    out.print(table)
+
+
+def _excluded_table(rec, top: int) -> None:
+    excluded = rec.excluded
+    if excluded.empty:
+        return
+    out.print(f"[bold]Excluded[/] ({len(excluded)}, nearest first)")
+    for row in excluded.head(top).to_dict("records"):
+        reasons = "; ".join(rec.why_excluded(row["candidate"]))
+        out.print(f"  {row['candidate']} [{row['status']}]: {reasons} ({_runs(row)})")
+    if len(excluded) > top:
+        out.print(f"  ... and {len(excluded) - top} more (--top N shows more, --json lists them)")
+
+
+def _frontier_table(rec, top: int) -> None:
+    from engine import METRICS
+
+    x, y = (METRICS[a] for a in rec.pareto_axes)
+    out.print(f"[bold]Pareto frontier[/] of the ranked candidates: {x.label} ({x.better} is better) vs "
+              f"{y.label} ({y.better} is better): {len(rec.frontier)} point(s)")
+    table = Table("candidate", f"{x.name} ({x.unit})", f"{y.name} ({y.unit})", "rank", box=box.SIMPLE_HEAD)
+    for row in rec.frontier.head(top).to_dict("records"):
+        table.add_row(row["candidate"], _num(row[x.column]), _num(row[y.column]), _num(row["rank"]))
+    out.print(table)
+
+
+def _what_if_table(rec) -> None:
+    changed = int(rec.what_if["winner_changed"].sum())
+    out.print(f"[bold]What-if[/]: the winner changes in {changed} of {len(rec.what_if)} moves")
+    table = Table("parameter", "change", "value", "winner", "ranked", box=box.SIMPLE_HEAD)
+    for row in rec.what_if.to_dict("records"):
+        style = "bold yellow" if row["winner_changed"] else None
+        table.add_row(row["parameter"], row["change"], _num(row["value"]), row["winner"], str(row["ranked"]),
+                      style=style)
+    out.print(table)
+
+
+COMMANDS = [recommend_cmd]
