@@ -35,7 +35,7 @@ from engine._figures import FIGURES, run_figures, settings_text, summary_cis, sy
 from runner.errors import EngineError
 from runner.store.schema import runs as runs_table
 
-__all__ = ["load", "available", "aggregate", "CANDIDATE_COLUMNS", "FIGURES", "SCENARIOS", "MLPERF_PREFIX"]
+__all__ = ["load", "available", "aggregate", "from_records", "CANDIDATE_COLUMNS", "FIGURES", "SCENARIOS", "MLPERF_PREFIX"]
 
 SCENARIOS = ("single_stream", "multi_stream", "server", "offline", "interactive")
 MLPERF_PREFIX = "mlperf-"
@@ -191,8 +191,42 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     dup = labels.duplicated(keep=False)
     labels[dup] = labels[dup] + " [" + frame.loc[dup, "system_id"] + "]"
     dup = labels.duplicated(keep=False)
-    labels[dup] = labels[dup] + " #" + frame.loc[dup, "config_key"].str[:6]
+    keys = frame["config_key"].astype(str).str[:6]
+    keys = keys.where(keys != "", pd.Series(np.arange(len(frame)), index=frame.index).astype(str))
+    labels[dup] = labels[dup] + " #" + keys[dup]
     return labels
+
+
+def from_records(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """A candidates frame from rows that give only some columns (hand-built sets, synthetic data, uploads).
+
+    Each row needs `system`; missing figures are NaN, missing `_lo`/`_hi` bounds equal the figure
+    (a point estimate), `system_id` defaults to `system`, `candidate` to a label made of the rest.
+    """
+    frame = pd.DataFrame(records).copy()
+    if "system" not in frame:
+        raise EngineError("candidate rows need a 'system' column")
+    defaults = {"backend": "", "settings": "", "model_variant": "", "task": "", "scenario": "", "accelerator": "",
+                "accelerators": 0, "provenance": "measured", "source": "", "submitter": "", "run_ids": "",
+                "n_runs": 1, "compliant": True, "quick": False, "ci_source": "none (point estimates)",
+                "accuracy_metric": "", "accuracy_reference": math.nan, "power_source": "", "config_key": ""}
+    for column, value in defaults.items():
+        if column not in frame:
+            frame[column] = value
+    for column in [c for c in CANDIDATE_COLUMNS if c.startswith("card_")] + list(FIGURES):
+        if column not in frame:
+            frame[column] = math.nan
+    for column in FIGURES:
+        for side in ("_lo", "_hi"):
+            if column + side not in frame:
+                frame[column + side] = frame[column]
+    frame["power_source"] = np.where(frame["power_w"].notna() & (frame["power_source"] == ""), "measured",
+                                     frame["power_source"])
+    if "system_id" not in frame:
+        frame["system_id"] = frame["system"]
+    if "candidate" not in frame:
+        frame["candidate"] = _labels(frame)
+    return frame.reindex(columns=list(dict.fromkeys(CANDIDATE_COLUMNS + list(frame.columns))))
 
 
 def available(store: Any) -> pd.DataFrame:

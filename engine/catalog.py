@@ -75,6 +75,7 @@ class Catalog(StrictModel):
     defaults: CatalogDefaults = CatalogDefaults()
     systems: tuple[CatalogEntry, ...] = ()
     _source: str = PrivateAttr(default="")
+    _index: tuple[dict[str, CatalogEntry], dict[str, CatalogEntry]] | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str:
@@ -88,8 +89,11 @@ class Catalog(StrictModel):
 
     def lookup(self, system_name: str, system_id: str | None = None) -> CatalogEntry | None:
         """The entry for a system: the one naming its system_id, else the one naming its system_name."""
-        by_id = next((e for e in self.systems if system_id and e.system_id == system_id), None)
-        return by_id or next((e for e in self.systems if e.system_name == system_name and not e.system_id), None)
+        if self._index is None:
+            self._index = ({e.system_id: e for e in reversed(self.systems) if e.system_id},
+                           {e.system_name: e for e in reversed(self.systems) if not e.system_id})
+        by_id, by_name = self._index
+        return (by_id.get(system_id) if system_id else None) or by_name.get(system_name)
 
     def lifetime(self, entry: CatalogEntry) -> float | None:
         """An entry's lifetime in years, or the default."""

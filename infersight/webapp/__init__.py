@@ -24,9 +24,9 @@ def store_url() -> str:
 
 
 def _pages() -> dict[str, Callable[[str], None]]:
-    from infersight.webapp import explore, runs
+    from infersight.webapp import explore, recommend, runs
 
-    return {"Explore": explore.page, "Runs": runs.page}
+    return {"Recommend": recommend.page, "Explore": explore.page, "Runs": runs.page}
 
 
 PAGES = _pages()
