@@ -8,6 +8,7 @@
 (f) bench_multi_stream: multi_stream query latency on the null backend vs LoadGen's MultiStream; 1/2/4 streams
 (g) bench_interactive: the interactive scenario's overhead per generated token on the null backend (issue: < 20 us)
 (h) bench_charlm_stream: onnxruntime run_stream on charlm fp32 vs a bare onnxruntime prefill + decode loop (us/token)
+(i) bench_server: null-backend peak VALID QPS at a 15 ms p99 bound vs LoadGen's; Poisson fidelity (KS) at 10k QPS
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
              "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
-             "bench_charlm_stream"):
+             "bench_charlm_stream", "bench_server"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

@@ -17,7 +17,7 @@ from engine.constraints import METRICS, Bound, Constraints, Objective, parse_bou
 from engine.cost import CostModel
 from engine.explain import Explanation
 from engine.pareto import frontier, frontier_mask
-from engine.recommend import Recommendation, cost_model_for, recommend
+from engine.recommendation import Recommendation, cost_model_for, recommend
 
 __all__ = ["recommend", "Recommendation", "Explanation", "Constraints", "Bound", "Objective", "METRICS",
            "parse_bound", "parse_objective", "CostModel", "cost_model_for", "Catalog", "CatalogEntry",

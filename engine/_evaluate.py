@@ -7,6 +7,7 @@ answer from the result, and engine.whatif calls it again with a bound, price or 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,8 @@ class Evaluation:
 
     values: dict[str, Triple]
     bounds: tuple[Bound, ...]
-    p: np.ndarray             # (n, k) P(meets bound j)
-    verdict: np.ndarray       # (n, k) codes into ranking.VERDICTS
+    p: np.ndarray             # (k, n) P(candidate i meets bound j) at [j, i]
+    verdict: np.ndarray       # (k, n) codes into ranking.VERDICTS
     status: np.ndarray        # (n,) codes into STATUSES
     objective: Triple
     loss: np.ndarray
@@ -50,15 +51,29 @@ class Evaluation:
     rank: np.ndarray          # (n,) float, NaN where not ranked
     unit_cost_per_hour_usd: np.ndarray
 
-    def order(self) -> np.ndarray:
-        """Indices of the ranked candidates, best first (rank, then loss)."""
+    @cached_property
+    def shortfalls(self) -> tuple[np.ndarray, np.ndarray]:
+        """(absolute, relative) shortfall of every candidate on every bound, shape (k, n), in the bound's unit
+        and as a fraction of the bound; negative = slack left."""
+        n, k = len(self.status), len(self.bounds)
+        absolute, relative = np.empty((k, n)), np.empty((k, n))
+        for j, bound in enumerate(self.bounds):
+            value = self.values[METRICS[bound.metric].column][0]
+            absolute[j] = value - bound.value if bound.upper else bound.value - value
+            relative[j] = absolute[j] / bound.value
+        return absolute, relative
+
+    @cached_property
+    def ordered(self) -> np.ndarray:
+        """Indices of the ranked candidates, best first (rank, then loss, then position)."""
         idx = np.flatnonzero(self.eligible)
         return idx[np.lexsort((self.loss[idx], self.rank[idx]))]
 
     def winner(self) -> int | None:
-        """Index of the best-ranked candidate (the best estimate among rank 1), None when none is ranked."""
-        idx = np.flatnonzero(self.eligible)
-        return int(idx[np.lexsort((self.loss[idx], self.rank[idx]))[0]]) if idx.size else None
+        """Index of the best-ranked candidate: the best estimate, which is always of rank 1; None when none is ranked."""
+        if not self.eligible.any():
+            return None
+        return int(np.argmin(np.where(self.eligible, self.loss, np.inf)))
 
 
 def _triple(frame: pd.DataFrame, column: str) -> Triple:
@@ -78,14 +93,14 @@ def evaluate(frame: pd.DataFrame, bounds: tuple[Bound, ...], objective: Objectiv
                                 prices["purchase_price_usd"], prices["lifetime_years"], model, target_load)
     values.update(derived.columns)
     n, k = len(frame), len(bounds)
-    p = np.empty((n, k))
+    p = np.empty((k, n))
     for j, bound in enumerate(bounds):
         column = METRICS[bound.metric].column
-        p[:, j] = p_meets(*values[column], bound.value, bound.upper, options.confidence)
+        p[j] = p_meets(*values[column], bound.value, bound.upper, options.confidence)
         if f"{column}_boot" in frame:
             draws = p_meets_draws(list(frame[f"{column}_boot"]), bound.value, bound.upper)
-            p[:, j] = np.where(np.isnan(draws), p[:, j], draws)
-    verdict = verdicts(p, options.meets_at, options.fails_at) if k else np.zeros((n, 0), dtype=np.int8)
+            p[j] = np.where(np.isnan(draws), p[j], draws)
+    verdict = verdicts(p, options.meets_at, options.fails_at) if k else np.zeros((0, n), dtype=np.int8)
     status = _status(verdict, n)
     allowed = (status == MEETS) | (options.include_uncertain & (status == UNCERTAIN))
     objective_triple, loss, loss_lo, loss_hi = _objective(objective, values, allowed)
@@ -98,13 +113,20 @@ def evaluate(frame: pd.DataFrame, bounds: tuple[Bound, ...], objective: Objectiv
                       derived.unit_cost_per_hour_usd)
 
 
+# verdict code -> severity (meets < uncertain < unknown < fails), and back
+_SEVERITY = np.array([0, 1, 3, 2], dtype=np.int8)
+_FROM_SEVERITY = np.array([MEETS, UNCERTAIN, UNKNOWN, FAILS], dtype=np.int8)
+
+
 def _status(verdict: np.ndarray, n: int) -> np.ndarray:
     """A candidate's status: fails if any bound fails, else unknown if a figure is missing, else
     uncertain if any bound is, else meets."""
-    if verdict.shape[1] == 0:
+    if verdict.shape[0] == 0:
         return np.zeros(n, dtype=np.int8)
-    anyof = lambda code: (verdict == code).any(axis=1)  # noqa: E731
-    return np.select([anyof(FAILS), anyof(UNKNOWN), anyof(UNCERTAIN)], [FAILS, UNKNOWN, UNCERTAIN], MEETS)
+    severity = _SEVERITY[verdict[0]]
+    for row in verdict[1:]:
+        np.maximum(severity, _SEVERITY[row], out=severity)
+    return _FROM_SEVERITY[severity]
 
 
 def _objective(objective: Objective, values: dict[str, Triple], allowed: np.ndarray):

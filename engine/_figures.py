@@ -48,15 +48,13 @@ def _num(value: Any) -> float:
 
 
 def run_figures(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> dict:
-    """Figures of one run (FIGURES columns, NaN where absent) plus accuracy_metric, accuracy_reference, power_source."""
+    """Figures of one run (FIGURES columns, NaN where absent) plus accuracy_metric and accuracy_reference."""
     summary = run.get("summary") or {}
     out = _imported_figures(run, summary, imported) if imported is not None else _measured_figures(summary)
     accuracy = _num(run.get("accuracy_value"))
     reference = _reference(run, model_card, imported)
     out.update(accuracy=accuracy, accuracy_metric=run.get("accuracy_metric") or "",
                accuracy_reference=reference, accuracy_ratio=accuracy / reference if reference > 0 else _NAN)
-    out["power_source"] = ("measured (MLPerf power)" if imported is not None else "measured") \
-        if out["power_w"] == out["power_w"] else ""
     return out
 
 

@@ -13,7 +13,7 @@ Columns (CANDIDATE_COLUMNS): identity (candidate, task, scenario, system, system
 model_variant, accelerator, accelerators), provenance (provenance, source, submitter, run_ids,
 n_runs, compliant, quick, ci_source), figures with `_lo`/`_hi` (FIGURES: samples_per_s,
 tokens_per_s, p50_ms, p90_ms, p99_ms, ttft_ms, tpot_ms, accuracy, accuracy_ratio, power_w),
-accuracy_metric, accuracy_reference, power_source, and the system card's own price and power
+accuracy_metric, accuracy_reference, and the system card's own price and power
 fields (card_price_per_hour_usd, card_purchase_price_usd, card_power_w).
 """
 
@@ -35,15 +35,18 @@ from engine._figures import FIGURES, run_figures, settings_text, summary_cis, sy
 from runner.errors import EngineError
 from runner.store.schema import runs as runs_table
 
-__all__ = ["load", "available", "aggregate", "from_records", "CANDIDATE_COLUMNS", "FIGURES", "SCENARIOS", "MLPERF_PREFIX"]
+__all__ = ["load", "available", "aggregate", "from_records", "CANDIDATE_COLUMNS", "CATEGORICAL", "FIGURES", "SCENARIOS", "MLPERF_PREFIX"]
 
 SCENARIOS = ("single_stream", "multi_stream", "server", "offline", "interactive")
 MLPERF_PREFIX = "mlperf-"
 _IDENTITY = ["candidate", "task", "scenario", "system", "system_id", "backend", "settings", "model_variant", "accelerator",
              "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant", "quick",
-             "ci_source", "accuracy_metric", "accuracy_reference", "power_source", "card_price_per_hour_usd",
+             "ci_source", "accuracy_metric", "accuracy_reference", "card_price_per_hour_usd",
              "card_purchase_price_usd", "card_power_w", "config_key"]
 CANDIDATE_COLUMNS = _IDENTITY + [f"{c}{s}" for c in FIGURES for s in ("", "_lo", "_hi")]
+# repetitive text columns are categoricals: selecting rows of 100,000 candidates then moves integer codes
+CATEGORICAL = ("task", "scenario", "system", "system_id", "backend", "settings", "model_variant", "accelerator",
+               "provenance", "source", "submitter", "ci_source", "accuracy_metric")
 CisFunction = Callable[[dict[str, Any]], dict[str, tuple[float, float]]]
 
 
@@ -162,8 +165,13 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         out.append(row)
     frame = pd.DataFrame(out)
     frame["candidate"] = _labels(frame)
-    return frame.reindex(columns=CANDIDATE_COLUMNS).sort_values(["system", "backend", "candidate"],
-                                                                 ignore_index=True)
+    frame = frame.reindex(columns=CANDIDATE_COLUMNS).sort_values(["system", "backend", "candidate"], ignore_index=True)
+    return _categorical(frame)
+
+
+def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
+    """The CATEGORICAL columns as pandas categoricals."""
+    return frame.astype({c: "category" for c in CATEGORICAL if c in frame and frame[c].dtype != "category"})
 
 
 def _combine(group: pd.DataFrame, column: str) -> dict[str, float]:
@@ -209,7 +217,7 @@ def from_records(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     defaults = {"backend": "", "settings": "", "model_variant": "", "task": "", "scenario": "", "accelerator": "",
                 "accelerators": 0, "provenance": "measured", "source": "", "submitter": "", "run_ids": "",
                 "n_runs": 1, "compliant": True, "quick": False, "ci_source": "none (point estimates)",
-                "accuracy_metric": "", "accuracy_reference": math.nan, "power_source": "", "config_key": ""}
+                "accuracy_metric": "", "accuracy_reference": math.nan, "config_key": ""}
     for column, value in defaults.items():
         if column not in frame:
             frame[column] = value
@@ -220,13 +228,11 @@ def from_records(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
         for side in ("_lo", "_hi"):
             if column + side not in frame:
                 frame[column + side] = frame[column]
-    frame["power_source"] = np.where(frame["power_w"].notna() & (frame["power_source"] == ""), "measured",
-                                     frame["power_source"])
     if "system_id" not in frame:
         frame["system_id"] = frame["system"]
     if "candidate" not in frame:
         frame["candidate"] = _labels(frame)
-    return frame.reindex(columns=list(dict.fromkeys(CANDIDATE_COLUMNS + list(frame.columns))))
+    return _categorical(frame.reindex(columns=list(dict.fromkeys(CANDIDATE_COLUMNS + list(frame.columns)))))
 
 
 def available(store: Any) -> pd.DataFrame:

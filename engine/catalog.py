@@ -89,11 +89,27 @@ class Catalog(StrictModel):
 
     def lookup(self, system_name: str, system_id: str | None = None) -> CatalogEntry | None:
         """The entry for a system: the one naming its system_id, else the one naming its system_name."""
+        by_id, by_name = self._lookup_index()
+        return (by_id.get(system_id) if system_id else None) or by_name.get(system_name)
+
+    def _lookup_index(self) -> tuple[dict[str, CatalogEntry], dict[str, CatalogEntry]]:
+        """Entries by system_id and by system_name (built once)."""
         if self._index is None:
             self._index = ({e.system_id: e for e in reversed(self.systems) if e.system_id},
                            {e.system_name: e for e in reversed(self.systems) if not e.system_id})
-        by_id, by_name = self._index
-        return (by_id.get(system_id) if system_id else None) or by_name.get(system_name)
+        return self._index
+
+    def figures(self, names: list[str], ids: list[str | None]) -> np.ndarray:
+        """(len(names), 6) floats per system: price_per_hour_usd, purchase_price_usd, lifetime_years, power_w,
+        tdp_w, example (1.0/0.0); NaN where unknown or not in the catalogue."""
+        (by_id, by_name), example, lifetime = self._lookup_index(), self.defaults.example, self.defaults.lifetime_years
+        out = []
+        for name, system_id in zip(names, ids):
+            e = (by_id.get(system_id) if system_id else None) or by_name.get(name)
+            out.append((np.nan,) * 6 if e is None else (
+                e.price_per_hour_usd, e.purchase_price_usd, lifetime if e.lifetime_years is None else e.lifetime_years,
+                e.power_w, e.tdp_w, e.example or example))
+        return np.array(out, dtype=float).reshape(len(out), 6)
 
     def lifetime(self, entry: CatalogEntry) -> float | None:
         """An entry's lifetime in years, or the default."""
@@ -159,53 +175,49 @@ def _check(catalog: Catalog, source: str, lines: dict[tuple, int]) -> None:
         raise EngineError("\n".join(problems))
 
 
-def price_columns(frame: pd.DataFrame, catalog: Catalog | None) -> dict[str, np.ndarray]:
-    """Per candidate: price_per_hour_usd, purchase_price_usd, lifetime_years, power_w (+ _lo/_hi),
-    price_source, power_source, price_example. The catalogue wins over the system card's own price
-    fields; power is the measured figure, else the catalogue's power_w, the card's power_w, the
-    catalogue's tdp_w, in that order. Lookups run once per distinct system."""
+def price_columns(frame: pd.DataFrame, catalog: Catalog | None) -> dict[str, Any]:
+    """Per candidate: price_per_hour_usd, purchase_price_usd, lifetime_years, power_w (+ _lo/_hi) as float
+    arrays, price_example (bool), price_source and power_source (categoricals). The catalogue wins over the
+    system card's own price fields; power is the measured figure, else the catalogue's power_w, the card's
+    power_w, the catalogue's tdp_w, in that order. Lookups run once per distinct system."""
     codes, ids = pd.factorize(frame["system_id"], sort=False)
-    names = frame["system"].to_numpy()[_first_index(codes, len(ids))]
-    entries = [catalog.lookup(n, i) if catalog is not None else None for n, i in zip(names, ids)]
-    field = lambda get: np.array([np.nan if e is None or get(e) is None else get(e) for e in entries],  # noqa: E731
-                                 dtype=float)[codes]
-    lifetime = field(lambda e: catalog.lifetime(e)) if catalog is not None else np.full(len(frame), np.nan)
-    hourly, purchase = field(lambda e: e.price_per_hour_usd), field(lambda e: e.purchase_price_usd)
+    names = frame["system"].take(_first_index(codes, len(ids))).tolist()
+    rows = catalog.figures(names, list(ids)) if catalog is not None else np.full((len(ids), 6), np.nan)
+    hourly, purchase, lifetime, typical, tdp, example = (np.take(column, codes) for column in rows.reshape(-1, 6).T)
     from_catalog = np.isfinite(hourly) | np.isfinite(purchase)
     card_hourly = frame["card_price_per_hour_usd"].to_numpy(dtype=float)
     card_purchase = frame["card_purchase_price_usd"].to_numpy(dtype=float)
     from_card = ~from_catalog & (np.isfinite(card_hourly) | np.isfinite(card_purchase))
     label = f"catalogue {Path(catalog.source).name}" if catalog is not None and catalog.source else "catalogue"
-    example = np.array([e is not None and (e.example or catalog.defaults.example) for e in entries])[codes]
+    example = (example == 1.0) & from_catalog
+    source = np.select([example, from_catalog, from_card], [1, 2, 3], 0)
     out = {"price_per_hour_usd": np.where(from_catalog, hourly, card_hourly),
            "purchase_price_usd": np.where(from_catalog, purchase, card_purchase),
-           "lifetime_years": lifetime,
-           "price_source": np.select([from_catalog & example, from_catalog, from_card],
-                                     [label + " (EXAMPLE figure)", label, "system card"], ""),
-           "price_example": from_catalog & example}
-    out.update(_power(frame, field(lambda e: e.power_w), field(lambda e: e.tdp_w), label))
+           "lifetime_years": lifetime, "price_example": example,
+           "price_source": pd.Categorical.from_codes(source, ["", label + " (EXAMPLE figure)", label, "system card"])}
+    out.update(_power(frame, typical, tdp, label))
     return out
 
 
 def _first_index(codes: np.ndarray, count: int) -> np.ndarray:
     """The first row of each code (codes from pd.factorize, 0..count-1)."""
-    first = np.full(count, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes)))
+    first = np.zeros(count, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # repeated indices: the last write (first row) wins
     return first
 
 
-def _power(frame: pd.DataFrame, typical: np.ndarray, tdp: np.ndarray, label: str) -> dict[str, np.ndarray]:
+def _power(frame: pd.DataFrame, typical: np.ndarray, tdp: np.ndarray, label: str) -> dict[str, Any]:
     measured = frame["power_w"].to_numpy(dtype=float)
     card = frame["card_power_w"].to_numpy(dtype=float)
-    choices = [(measured, frame["power_source"].to_numpy(dtype=object)), (typical, f"{label} power_w"),
-               (card, "system card power_w"), (tdp, f"{label} tdp_w")]
-    value, source = np.full(len(frame), np.nan), np.full(len(frame), "", dtype=object)
-    for figure, name in reversed(choices):
+    value, source = np.full(len(frame), np.nan), np.zeros(len(frame), dtype=np.int8)
+    for code, figure in reversed(list(enumerate((measured, typical, card, tdp), start=1))):
         known = np.isfinite(figure)
         value = np.where(known, figure, value)
-        source = np.where(known, name, source)
+        source = np.where(known, code, source)
     is_measured = np.isfinite(measured)
     lo = np.where(is_measured, frame["power_w_lo"].to_numpy(dtype=float), value)
     hi = np.where(is_measured, frame["power_w_hi"].to_numpy(dtype=float), value)
+    names = ["", "measured", f"{label} power_w", "system card power_w", f"{label} tdp_w"]
     return {"power_w": value, "power_w_lo": np.where(np.isfinite(lo), lo, value),
-            "power_w_hi": np.where(np.isfinite(hi), hi, value), "power_source": source}
+            "power_w_hi": np.where(np.isfinite(hi), hi, value),
+            "power_source": pd.Categorical.from_codes(source, names)}

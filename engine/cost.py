@@ -83,8 +83,10 @@ def derive(throughput: tuple[np.ndarray, np.ndarray, np.ndarray], power: tuple[n
     throughput_per_usd, throughput_per_watt, plus plan_purchase_usd) with bounds from the figures' CIs."""
     thr, thr_lo, thr_hi = throughput
     pw, pw_lo, pw_hi = power
-    cost = {key: unit_cost_per_hour(price_per_hour, purchase_price, lifetime_years, p, model)
-            for key, p in (("v", pw), ("lo", pw_lo), ("hi", pw_hi))}
+    cost = {"v": unit_cost_per_hour(price_per_hour, purchase_price, lifetime_years, pw, model)}
+    for key, p in (("lo", pw_lo), ("hi", pw_hi)):  # without a power CI the bounds cost the same
+        same = p is pw or np.array_equal(p, pw, equal_nan=True)
+        cost[key] = cost["v"] if same else unit_cost_per_hour(price_per_hour, purchase_price, lifetime_years, p, model)
     if target_load is None:
         ones = np.ones_like(thr)
         units = (ones, ones, ones)

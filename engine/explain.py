@@ -18,7 +18,9 @@ from engine._evaluate import NO_OBJECTIVE, STATUSES, Evaluation, Options
 from engine.constraints import METRICS, Bound, Objective
 from engine.ranking import FAILS, UNKNOWN, VERDICTS, required_bound
 
-__all__ = ["Explanation", "explain", "shortfalls", "excluded_reasons", "describe_value"]
+__all__ = ["Explanation", "explain", "excluded_reasons", "describe_value"]
+
+_NAMES = 50  # candidates named in a list (tied with the winner)
 
 
 @dataclass
@@ -27,7 +29,8 @@ class Explanation:
 
     winner: str | None = None
     binding: dict[str, Any] | None = None
-    tied_with: list[str] = field(default_factory=list)
+    tied_count: int = 0
+    tied_with: list[str] = field(default_factory=list)  # the first _NAMES of them, best estimate first
     excluded_by: dict[str, int] = field(default_factory=dict)
     nearest_misses: list[dict[str, Any]] = field(default_factory=list)
     relax: list[dict[str, Any]] = field(default_factory=list)
@@ -35,7 +38,7 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict."""
-        return {"winner": self.winner, "binding": self.binding, "tied_with": self.tied_with,
+        return {"winner": self.winner, "binding": self.binding, "tied_count": self.tied_count, "tied_with": self.tied_with,
                 "excluded_by": self.excluded_by, "nearest_misses": self.nearest_misses, "relax": self.relax,
                 "lines": self.lines}
 
@@ -47,40 +50,30 @@ def describe_value(value: float, bound: Bound) -> str:
     return f"{value:.4g}{unit}"
 
 
-def shortfalls(ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
-    """(absolute, relative) shortfall of every candidate on every bound, shape (n, k); negative = slack."""
-    n, k = len(ev.status), len(ev.bounds)
-    absolute, relative = np.empty((n, k)), np.empty((n, k))
-    for j, bound in enumerate(ev.bounds):
-        value = ev.values[METRICS[bound.metric].column][0]
-        absolute[:, j] = value - bound.value if bound.upper else bound.value - value
-        relative[:, j] = absolute[:, j] / bound.value
-    return absolute, relative
-
-
 def _needed(ev: Evaluation, options: Options) -> np.ndarray:
-    """Relative relaxation of each bound each candidate needs to meet it (<= 0: none); inf for unknown."""
-    out = np.empty((len(ev.status), len(ev.bounds)))
+    """Relative relaxation of each bound each candidate needs to meet it, shape (k, n) (<= 0: none; inf: the
+    figure is unknown)."""
+    out = np.empty((len(ev.bounds), len(ev.status)))
     for j, bound in enumerate(ev.bounds):
         value, lo, hi = ev.values[METRICS[bound.metric].column]
         loosest = required_bound(value, lo, hi, bound.upper, options.meets_at, options.confidence)
         rel = (loosest - bound.value) / bound.value if bound.upper else (bound.value - loosest) / bound.value
-        out[:, j] = np.where(np.isnan(value), np.inf, rel)
+        out[j] = np.where(np.isnan(value), np.inf, rel)
     return out
 
 
 def excluded_reasons(ev: Evaluation, i: int, frame: pd.DataFrame, objective: Objective) -> list[str]:
     """Why candidate i is not ranked: each bound it fails (or cannot be checked against), by how much."""
-    absolute, relative = shortfalls(ev)
+    absolute, relative = ev.shortfalls
     out = []
     for j, bound in enumerate(ev.bounds):
-        code = ev.verdict[i, j]
+        code = ev.verdict[j, i]
         if code == UNKNOWN:
             out.append(f"{bound.text()}: no {METRICS[bound.metric].label} figure")
         elif code != 0:
             value = ev.values[METRICS[bound.metric].column][0][i]
-            out.append(f"{bound.text()}: {VERDICTS[code]} (P = {ev.p[i, j]:.2f}) at {describe_value(value, bound)}, "
-                       f"short by {describe_value(absolute[i, j], bound)} ({relative[i, j]:+.1%})")
+            out.append(f"{bound.text()}: {VERDICTS[code]} (P = {ev.p[j, i]:.2f}) at {describe_value(value, bound)}, "
+                       f"short by {describe_value(absolute[j, i], bound)} ({relative[j, i]:+.1%})")
     if ev.status[i] == NO_OBJECTIVE:
         out.append(_no_objective(frame, i, objective))
     return out
@@ -99,10 +92,9 @@ def explain(ev: Evaluation, frame: pd.DataFrame, objective: Objective, options: 
             limit: int = 3) -> Explanation:
     """The explanation of one evaluation (see the module doc)."""
     out = Explanation()
-    labels = frame["candidate"].to_numpy()
-    absolute, relative = shortfalls(ev)
-    failing = (ev.verdict != 0) if len(ev.bounds) else np.zeros((len(labels), 0), dtype=bool)
-    out.excluded_by = {b.text(): int(failing[:, j].sum()) for j, b in enumerate(ev.bounds)}
+    labels = frame["candidate"]
+    absolute, relative = ev.shortfalls
+    out.excluded_by = {b.text(): int(np.count_nonzero(ev.verdict[j])) for j, b in enumerate(ev.bounds)}
     winner = ev.winner()
     if winner is not None:
         _explain_winner(out, ev, labels, winner, absolute, relative)
@@ -114,57 +106,59 @@ def explain(ev: Evaluation, frame: pd.DataFrame, objective: Objective, options: 
     return out
 
 
-def _explain_winner(out: Explanation, ev: Evaluation, labels: np.ndarray, winner: int, absolute: np.ndarray,
+def _explain_winner(out: Explanation, ev: Evaluation, labels: pd.Series, winner: int, absolute: np.ndarray,
                     relative: np.ndarray) -> None:
-    out.winner = str(labels[winner])
+    out.winner = str(labels.iloc[winner])
     tied = np.flatnonzero(ev.eligible & (ev.rank == ev.rank[winner]))
-    out.tied_with = [str(labels[i]) for i in tied if i != winner]
+    tied = tied[tied != winner]
+    out.tied_count = int(tied.size)
+    out.tied_with = [str(s) for s in labels.take(tied[np.argsort(ev.loss[tied], kind="stable")][:_NAMES])]
     out.lines.append(f"Winner: {out.winner}.")
-    if out.tied_with:
-        out.lines.append(f"Tied with {len(out.tied_with)} other(s) whose objective CIs overlap it (cannot be told "
-                         f"apart): {', '.join(out.tied_with[:5])}{', ...' if len(out.tied_with) > 5 else ''}.")
+    if out.tied_count:
+        out.lines.append(f"Tied with {out.tied_count} other(s) whose objective CIs overlap it (cannot be told "
+                         f"apart): {', '.join(out.tied_with[:5])}{', ...' if out.tied_count > 5 else ''}.")
     if ev.bounds:
-        j = int(np.argmax(relative[winner]))  # the smallest slack binds
+        j = int(np.argmax(relative[:, winner]))  # the smallest slack binds
         bound = ev.bounds[j]
         out.binding = {"bound": bound.text(), "value": float(ev.values[METRICS[bound.metric].column][0][winner]),
-                       "slack": float(-absolute[winner, j]), "slack_rel": float(-relative[winner, j]),
-                       "p_meets": float(ev.p[winner, j])}
-        out.lines.append(f"Binding constraint: {bound.text()} (it has {describe_value(-absolute[winner, j], bound)}, "
-                         f"{-relative[winner, j]:.1%}, of slack at {describe_value(out.binding['value'], bound)}; "
-                         f"P(meets) = {ev.p[winner, j]:.2f}).")
+                       "slack": float(-absolute[j, winner]), "slack_rel": float(-relative[j, winner]),
+                       "p_meets": float(ev.p[j, winner])}
+        out.lines.append(f"Binding constraint: {bound.text()} (it has {describe_value(-absolute[j, winner], bound)}, "
+                         f"{-relative[j, winner]:.1%}, of slack at {describe_value(out.binding['value'], bound)}; "
+                         f"P(meets) = {ev.p[j, winner]:.2f}).")
 
 
 def _explain_none(out: Explanation, ev: Evaluation, frame: pd.DataFrame, objective: Objective, options: Options,
-                  labels: np.ndarray, limit: int) -> None:
+                  labels: pd.Series, limit: int) -> None:
     no_objective = np.flatnonzero(ev.status == NO_OBJECTIVE)
     if no_objective.size:
-        systems = sorted(set(frame["system"].to_numpy()[no_objective]))
+        systems = sorted(set(frame["system"].take(no_objective)))
         out.lines.append(f"No candidate can be ranked: {no_objective.size} meet every constraint but have no "
                          f"{objective.text()} figure (systems: {', '.join(systems[:8])}).")
         return
     out.lines.append("No candidate meets all constraints.")
     needed = _needed(ev, options)
-    score = np.where(needed > 0, needed, 0.0).sum(axis=1)
+    score = np.where(needed > 0, needed, 0.0).sum(axis=0)
     order = np.argsort(score, kind="stable")[:limit]
     for i in order[np.isfinite(score[order])]:
-        changes = [_relaxation(ev.bounds[j], needed[i, j]) for j in range(len(ev.bounds)) if needed[i, j] > 0]
-        out.nearest_misses.append({"candidate": str(labels[i]), "total_relaxation": float(score[i]),
+        changes = [_relaxation(ev.bounds[j], needed[j, i]) for j in range(len(ev.bounds)) if needed[j, i] > 0]
+        out.nearest_misses.append({"candidate": str(labels.iloc[i]), "total_relaxation": float(score[i]),
                                    "relax": changes, "status": str(STATUSES[ev.status[i]])})
-        out.lines.append(f"Nearest miss: {labels[i]}: relax " + "; ".join(
+        out.lines.append(f"Nearest miss: {labels.iloc[i]}: relax " + "; ".join(
             f"{c['bound']} to {c['to_text']} ({c['by_rel']:+.1%})" for c in changes) + ".")
     for j, bound in enumerate(ev.bounds):
-        others = np.delete(needed, j, axis=1) <= 0 if len(ev.bounds) > 1 else np.ones((len(labels), 0), dtype=bool)
-        alone = np.flatnonzero(others.all(axis=1) & (needed[:, j] > 0) & np.isfinite(needed[:, j]))
+        others = np.delete(needed, j, axis=0) <= 0
+        alone = np.flatnonzero(others.all(axis=0) & (needed[j] > 0) & np.isfinite(needed[j]))
         if alone.size:
-            best = alone[np.argmin(needed[alone, j])]
-            change = _relaxation(bound, needed[best, j])
-            change.update(admits=int(alone.size), first=str(labels[best]))
+            best = alone[np.argmin(needed[j, alone])]
+            change = _relaxation(bound, needed[j, best])
+            change.update(admits=int(alone.size), first=str(labels.iloc[best]))
             out.relax.append(change)
             out.lines.append(f"Relaxing only {bound.text()} to {change['to_text']} ({change['by_rel']:+.1%}) admits "
-                             f"{labels[best]}.")
+                             f"{labels.iloc[best]}.")
     if not out.relax and not out.nearest_misses:
         out.lines.append("No candidate has every figure the constraints ask about: "
-                         + "; ".join(f"{b.text()} cannot be checked for {int((ev.verdict[:, j] == UNKNOWN).sum())}"
+                         + "; ".join(f"{b.text()} cannot be checked for {int((ev.verdict[j] == UNKNOWN).sum())}"
                                      for j, b in enumerate(ev.bounds)) + ".")
     elif ev.status.size and (ev.status == FAILS).all() and not out.relax:
         out.lines.append("No single bound can be relaxed alone to admit a candidate.")

@@ -82,4 +82,7 @@ def rank_with_ties(loss: np.ndarray, loss_lo: np.ndarray, loss_hi: np.ndarray) -
     loss = np.asarray(loss, dtype=float)
     lo = np.where(np.isfinite(loss_lo), np.minimum(loss_lo, loss), loss)
     hi = np.where(np.isfinite(loss_hi), np.maximum(loss_hi, loss), loss)
-    return 1 + np.searchsorted(np.sort(hi), lo, side="left")
+    order = np.argsort(lo)  # sorted queries make the binary searches cache-friendly
+    rank = np.empty(len(lo), dtype=np.int64)
+    rank[order] = np.searchsorted(np.sort(hi), lo[order], side="left")
+    return rank + 1

@@ -29,9 +29,9 @@ def what_if(frame: pd.DataFrame, constraints: Constraints, objective: Objective,
             model: CostModel, target_load: float | None, options: Options, base: Evaluation,
             systems: int = 3) -> pd.DataFrame:
     """One row per moved parameter (COLUMNS); see the module doc."""
-    labels = frame["candidate"].to_numpy()
+    labels = frame["candidate"]
     base_winner = base.winner()
-    base_label = None if base_winner is None else str(labels[base_winner])
+    base_label = None if base_winner is None else str(labels.iloc[base_winner])
     rows = []
 
     def run(parameter: str, factor: float, value: float, make: Callable[[], Evaluation]) -> None:
@@ -41,7 +41,7 @@ def what_if(frame: pd.DataFrame, constraints: Constraints, objective: Objective,
             rows.append([parameter, f"{factor - 1:+.0%}", value, f"(not evaluated: {exc})", False, 0])
             return
         winner = ev.winner()
-        label = None if winner is None else str(labels[winner])
+        label = None if winner is None else str(labels.iloc[winner])
         rows.append([parameter, f"{factor - 1:+.0%}", value, label or "(none)", label != base_label,
                      int(ev.eligible.sum())])
 
@@ -70,13 +70,13 @@ def what_if(frame: pd.DataFrame, constraints: Constraints, objective: Objective,
 
 def _leading_systems(frame: pd.DataFrame, base: Evaluation, count: int) -> list[str]:
     """The systems of the best-ranked candidates, distinct, best first."""
-    systems = frame["system"].to_numpy()[base.order()]
+    systems = frame["system"].take(base.ordered[:1000])
     return list(dict.fromkeys(systems))[:count]
 
 
 def _scaled(frame: pd.DataFrame, prices: dict[str, np.ndarray], system: str, factor: float) -> dict[str, np.ndarray]:
     """Prices with one system's hourly and purchase price multiplied by `factor`."""
-    rows = frame["system"].to_numpy() == system
+    rows = (frame["system"] == system).to_numpy(dtype=bool)
     out = dict(prices)
     for key in ("price_per_hour_usd", "purchase_price_usd"):
         out[key] = np.where(rows, prices[key] * factor, prices[key])

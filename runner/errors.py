@@ -44,6 +44,11 @@ class RunNotFound(InfersightError):
     """No stored run matches the given id, uuid or uuid prefix (or a prefix matches several)."""
 
 
+class AnalysisError(InfersightError):
+    """Data the statistics layer cannot analyse as asked (too few samples or runs, NaNs, an empty
+    history, runs whose checked metadata differs): the message says what and how to fix it."""
+
+
 class ImportFormatError(InfersightError):
     """A file of an outside result (an MLPerf log, system JSON, ...) cannot be read as its format says.
 

@@ -230,6 +230,7 @@ def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, 
     from runner.validate import check_run
 
     summary = {**result.summary, **memory_summary(), "effective_settings": result.effective_settings}
+    summary["ci"] = _within_run_cis(store, run_id, result)
     store.record_result(run_id, validity=result.validity, validity_reasons=result.reasons,
                      headline_metric=result.headline_metric, headline_value=result.headline_value,
                      headline_units=result.headline_units, summary=summary,
@@ -240,3 +241,19 @@ def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, 
         store.finish_run(run_id, status="failed", error="; ".join(problems))
         raise InfersightError(f"run {run_id} is incomplete: " + "; ".join(problems))
     store.finish_run(run_id, status="complete")
+
+
+def _within_run_cis(store: Any, run_id: int, result: ScenarioResult) -> dict[str, Any]:
+    """The run's within-run confidence intervals (analysis.ci.run_cis) for its summary.
+
+    The one call from runner/ into the statistics layer (imported here, when a run finishes).
+    A failure is recorded in place of the intervals and never loses the run; `infersight
+    analyze` computes them again from the performance log.
+    """
+    try:
+        from analysis.ci import run_cis
+
+        target = result.effective_settings.get("target_latency_percentile")
+        return run_cis(store.read_perf_samples(run_id), target_percentile=target)
+    except Exception as exc:  # noqa: BLE001 - statistics must never cost a measured run
+        return {"error": f"{type(exc).__name__}: {exc}"}

@@ -28,7 +28,7 @@ from engine._figures import FIGURES
 from engine.catalog import Catalog, price_columns
 from engine.constraints import METRICS, Constraints, Objective, metric, parse_objective, validation_message
 from engine.cost import CostModel
-from engine.explain import Explanation, excluded_reasons, explain, shortfalls
+from engine.explain import Explanation, excluded_reasons, explain
 from engine.pareto import frontier
 from engine.ranking import UNKNOWN
 from engine.whatif import what_if as run_what_if
@@ -42,8 +42,13 @@ _DERIVED = ("cost_per_hour_usd", "cost_per_million_usd", "units", "power_total_w
 _IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_variant", "task", "scenario",
              "accelerator", "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant",
              "quick", "ci_source", "accuracy_metric", "accuracy_reference"]
+_EXCLUDED_IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_variant", "provenance",
+                      "source", "submitter", "run_ids"]
 _PRICES = ("price_per_hour_usd", "purchase_price_usd", "lifetime_years", "price_source", "price_example",
            "power_source")
+_LABELS = ("price_source", "price_example", "power_source")
+# derived figures shown without CI columns (their CI is the objective's when one is the objective)
+_NO_CI = ("power_total_w", "plan_purchase_usd", "throughput_per_usd", "throughput_per_watt")
 
 
 @dataclass
@@ -72,8 +77,7 @@ class Recommendation:
 
     def why_excluded(self, candidate: str) -> list[str]:
         """The reasons one candidate is not ranked (empty for a ranked one); KeyError for an unknown name."""
-        labels = self._frame["candidate"].to_numpy()
-        found = np.flatnonzero(labels == candidate)
+        found = np.flatnonzero((self._frame["candidate"] == candidate).to_numpy())
         if not found.size:
             raise KeyError(f"no candidate {candidate!r}")
         i = int(found[0])
@@ -142,9 +146,7 @@ def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str
     prices = price_columns(candidates, catalog)
     ev = evaluate(candidates, constraints.bounds, objective, prices, model, target_load, options)
     _check_prices(candidates, constraints, objective, ev, catalog)
-    table = _table(candidates, ev, prices, objective)
-    ranked = table.take(ev.order()).reset_index(drop=True)
-    excluded = _excluded(table, ev)
+    ranked, excluded = _tables(candidates, ev, prices, objective)
     axes = _pareto_axes(pareto, objective)
     return Recommendation(
         ranked=ranked, excluded=excluded, frontier=frontier(ranked, *axes), pareto_axes=axes,
@@ -185,25 +187,56 @@ def _check_prices(frame: pd.DataFrame, constraints: Constraints, objective: Obje
                           f"{', '.join(repr(s) for s in systems[:6])}{', ...' if len(systems) > 6 else ''}")
 
 
-def _table(frame: pd.DataFrame, ev: Evaluation, prices: dict[str, np.ndarray], objective: Objective) -> pd.DataFrame:
-    """Every candidate with its identity, figures, prices, derived costs, P per bound and status."""
-    data: dict[str, Any] = {c: frame[c].to_numpy() for c in _IDENTITY if c in frame}
-    data.update(rank=ev.rank, tied=np.zeros(len(frame), dtype=bool), status=STATUSES[ev.status])
-    data.update(objective=ev.objective[0], objective_lo=ev.objective[1], objective_hi=ev.objective[2])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        data["p_all"] = np.prod(ev.p, axis=1) if ev.p.shape[1] else np.ones(len(frame))
-    for j, name in enumerate(_bound_columns(ev)):
-        data[name] = ev.p[:, j]
+def _tables(frame: pd.DataFrame, ev: Evaluation, prices: dict[str, Any],
+            objective: Objective) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ranked, excluded). Ranked, best first: identity, rank and tie, objective with CI, P per bound and
+    overall, every figure and derived cost with its CI, prices and their sources. Excluded, nearest first:
+    identity, status, the bound each fails worst and by how much, P per bound, and the figures the bounds
+    and objective name (EXCLUDED_FIGURES); its other figures are in the candidates frame."""
+    numbers: dict[str, Any] = {"rank": ev.rank, "objective": ev.objective[0], "objective_lo": ev.objective[1],
+                               "objective_hi": ev.objective[2],
+                               "p_all": np.prod(ev.p, axis=0) if len(ev.p) else np.ones(len(frame))}
+    numbers.update({name: ev.p[j] for j, name in enumerate(_bound_columns(ev))})
     for column in (*FIGURES, *_DERIVED):
-        value, lo, hi = ev.values[column]
-        data.update({column: value, f"{column}_lo": lo, f"{column}_hi": hi})
-    data.update({k: prices[k] for k in _PRICES})
-    data["unit_cost_per_hour_usd"] = ev.unit_cost_per_hour_usd
-    if ev.eligible.any():
-        ranks = ev.rank[ev.eligible]
-        counts = np.bincount(ranks.astype(np.int64))
-        data["tied"] = np.where(ev.eligible, counts[np.nan_to_num(ev.rank).astype(np.int64)] > 1, False)
-    return pd.DataFrame(data)
+        names = (column, f"{column}_lo", f"{column}_hi") if column not in _NO_CI else (column,)
+        numbers.update(zip(names, ev.values[column]))
+    numbers.update({k: prices[k] for k in _PRICES if k not in _LABELS},
+                   unit_cost_per_hour_usd=ev.unit_cost_per_hour_usd)
+    labels = {k: prices[k] for k in _LABELS}
+    labels.update(status=pd.Categorical.from_codes(ev.status, STATUSES), tied=_tied(ev))
+    ranked = _rows(frame, ev.ordered, _IDENTITY, numbers, labels)
+    excluded_rows, failed = _excluded_order(ev)
+    named = {METRICS[b.metric].column for b in ev.bounds} | {METRICS[n].column for n in objective.weights}
+    keep = [k for k in numbers if k.removesuffix("_lo").removesuffix("_hi") in named or k.startswith("p_")
+            or k in ("objective", "cost_per_million_usd", "unit_cost_per_hour_usd")]
+    excluded = _rows(frame, excluded_rows, _EXCLUDED_IDENTITY, {k: numbers[k] for k in keep},
+                     {"status": labels["status"]})
+    return ranked, pd.concat([excluded, failed], axis=1)
+
+
+def _rows(frame: pd.DataFrame, rows: np.ndarray, identity: list[str], numbers: dict[str, np.ndarray],
+          labels: dict[str, Any]) -> pd.DataFrame:
+    """The candidates at `rows`: identity columns, float columns, then labels (categoricals, booleans)."""
+    identity = frame[[c for c in identity if c in frame]].take(rows).reset_index(drop=True)
+    taken = {k: v.take(rows) if isinstance(v, pd.Categorical) else np.asarray(v)[rows] for k, v in labels.items()}
+    return pd.concat([identity, _gather(numbers, rows), pd.DataFrame(taken)], axis=1)
+
+
+def _gather(columns: dict[str, np.ndarray], rows: np.ndarray) -> pd.DataFrame:
+    """Float columns taken at `rows` into one 2-D block (one allocation, no copy when framed)."""
+    block = np.empty((len(columns), len(rows)))
+    for j, values in enumerate(columns.values()):
+        np.take(np.asarray(values, dtype=float), rows, out=block[j])
+    return pd.DataFrame(block.T, columns=list(columns), copy=False)
+
+
+def _tied(ev: Evaluation) -> np.ndarray:
+    """Whether each ranked candidate shares its rank with another."""
+    if not ev.eligible.any():
+        return np.zeros(len(ev.rank), dtype=bool)
+    ranks = np.nan_to_num(ev.rank).astype(np.int64)
+    counts = np.bincount(ranks[ev.eligible])
+    return ev.eligible & (counts[ranks] > 1)
 
 
 def _bound_columns(ev: Evaluation) -> list[str]:
@@ -215,25 +248,28 @@ def _bound_columns(ev: Evaluation) -> list[str]:
     return names
 
 
-def _excluded(table: pd.DataFrame, ev: Evaluation) -> pd.DataFrame:
-    """The candidates not ranked, nearest first, with the bound each fails worst and by how much."""
+def _excluded_order(ev: Evaluation) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows not ranked, nearest first (smallest worst relative shortfall), and for each the bound it
+    fails worst (`failed`), by how much (`shortfall` in the bound's unit, `shortfall_rel`)."""
     idx = np.flatnonzero(~ev.eligible)
-    out = table.take(idx).reset_index(drop=True)
-    if not len(ev.bounds):
-        out["failed"], out["shortfall"], out["shortfall_rel"] = "no objective figure", np.nan, np.nan
-        return out
-    absolute, relative = shortfalls(ev)
-    failing = ev.verdict[idx] != 0
-    score = np.where(failing, np.where(ev.verdict[idx] == UNKNOWN, np.inf, relative[idx]), -np.inf)
-    worst = np.argmax(score, axis=1)
-    rows = np.arange(len(idx))
-    texts = np.array([b.text() for b in ev.bounds], dtype=object)
     no_objective = ev.status[idx] == NO_OBJECTIVE
-    out["failed"] = np.where(no_objective, "no objective figure", texts[worst])
-    out["shortfall"] = np.where(no_objective, np.nan, absolute[idx][rows, worst])
-    out["shortfall_rel"] = np.where(no_objective, np.nan, relative[idx][rows, worst])
-    order = np.lexsort((out["candidate"].to_numpy(), np.nan_to_num(score[rows, worst], posinf=np.inf)))
-    return out.take(order).reset_index(drop=True)
+    if not len(ev.bounds):
+        failed = pd.Categorical(["no objective figure"] * len(idx))
+        return idx, pd.DataFrame({"failed": failed, "shortfall": np.nan, "shortfall_rel": np.nan})
+    absolute, relative = (m[:, idx] for m in ev.shortfalls)
+    verdict = ev.verdict[:, idx]
+    score = np.where(verdict != 0, np.where(verdict == UNKNOWN, np.inf, relative), -np.inf)
+    worst = np.argmax(score, axis=0)
+    columns = np.arange(len(idx))
+    order = np.argsort(score[worst, columns], kind="stable")  # idx ascending breaks ties
+    worst, columns, no_objective = worst[order], order, no_objective[order]
+    texts = [b.text() for b in ev.bounds] + ["no objective figure"]
+    names = list(dict.fromkeys(texts))  # two equal bounds share one category
+    codes = np.array([names.index(text) for text in texts])[np.where(no_objective, len(ev.bounds), worst)]
+    return idx[order], pd.DataFrame({
+        "failed": pd.Categorical.from_codes(codes, names),
+        "shortfall": np.where(no_objective, np.nan, absolute[worst, columns]),
+        "shortfall_rel": np.where(no_objective, np.nan, relative[worst, columns])})
 
 
 def _pareto_axes(pareto: tuple[str, str] | None, objective: Objective) -> tuple[str, str]:

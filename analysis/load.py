@@ -1,0 +1,156 @@
+"""The thin layer that reads the store for the statistics: run frames, configurations, records, CIs.
+
+A configuration is the set of runs with the same four card hashes (task, model, backend, system),
+scenario and requested settings: `config_key` hashes exactly those, so two runs with the same key
+are replicas (DESIGN.md section 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import samples as S
+from analysis.ci import CI_VERSION, run_cis
+from analysis._checks import names
+from runner.errors import AnalysisError
+from runner.store.schema import canonical_json
+
+__all__ = ["config_key", "runs_frame", "run_figure", "config_runs", "resolve_side", "within_run_frame",
+           "run_ci", "run_records", "system_label", "FRAME_COLUMNS", "CHECKED_METADATA"]
+
+CHECKED_METADATA = ("task_name", "task_version", "model_hash")
+FRAME_COLUMNS = ("run_id", "uuid", "config_key", "task", "task_version", "model_variant", "backend", "scenario",
+                 "system", "host", "day", "started_at", "metric", "value", "units", "provenance", "validity",
+                 "quick", "compliant", "model_hash", "status")
+
+
+def config_key(run: Mapping[str, Any]) -> str:
+    """16 hex digits identifying a run's configuration: card hashes, scenario and requested settings."""
+    ident = {kind: run.get(f"{kind}_hash") for kind in ("task", "model", "backend", "system")}
+    ident.update(scenario=run.get("scenario"), settings=run.get("settings") or {})
+    return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:16]
+
+
+def system_label(card: Mapping[str, Any] | None) -> str:
+    """A system's name for grouping (stable across software updates, unlike its card hash)."""
+    if not card:
+        return "unknown system"
+    name = card.get("system_name") or card.get("host_processor_model_name") or "unknown system"
+    return f"{name} [{card['cpu_count_used']} CPUs]" if card.get("cpu_count_used") else name
+
+
+def run_figure(run: Mapping[str, Any], metric: str | None = None) -> float | None:
+    """A run's figure: its headline value, or the summary's `metric` when another is named."""
+    if metric is None or metric == run.get("headline_metric"):
+        return run.get("headline_value")
+    value = (run.get("summary") or {}).get(metric)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _row(run: Mapping[str, Any], systems: dict[str, str], metric: str | None) -> dict[str, Any]:
+    started = pd.Timestamp(run["started_at"])
+    return {"run_id": run["id"], "uuid": run["uuid"], "config_key": config_key(run), "task": run["task_name"],
+            "task_version": run["task_version"], "model_variant": run["model_variant"],
+            "backend": run["backend_name"], "scenario": run["scenario"], "system": systems[run["system_hash"]],
+            "host": run.get("hostname"), "day": started.date().isoformat(), "started_at": started,
+            "metric": metric or run.get("headline_metric"), "value": run_figure(run, metric),
+            "units": run.get("headline_units") if metric in (None, run.get("headline_metric")) else None,
+            "provenance": run.get("provenance"), "validity": run.get("validity"), "quick": run.get("quick"),
+            "compliant": run.get("compliant"), "model_hash": run.get("model_hash"), "status": run.get("status")}
+
+
+def runs_frame(store: Any, *, task: str | None = None, backend: str | None = None, scenario: str | None = None,
+               source: str | None = None, status: str | None = "complete", metric: str | None = None,
+               runs: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per run with a figure (FRAME_COLUMNS), oldest first; `frame.attrs["excluded"]` counts the
+    matching runs left out because they have no figure (no headline, or no `metric` in their summary)."""
+    rows = list(runs) if runs is not None else store.list_runs(task=task, backend=backend, scenario=scenario,
+                                                               status=status, source=source, limit=None)
+    systems: dict[str, str] = {}
+    for run in rows:
+        digest = run["system_hash"]
+        if digest not in systems:
+            try:
+                systems[digest] = system_label(store.get_card("system", digest))
+            except KeyError:
+                systems[digest] = f"system {digest[:12]}"
+    frame = pd.DataFrame([_row(r, systems, metric) for r in rows], columns=list(FRAME_COLUMNS))
+    kept = frame[frame["value"].notna()].sort_values(["started_at", "run_id"], kind="stable").reset_index(drop=True)
+    kept.attrs["excluded"] = int(len(frame) - len(kept))
+    return kept
+
+
+def config_runs(store: Any, run: Mapping[str, Any], status: str | None = "complete") -> list[dict[str, Any]]:
+    """Every run (complete by default) with the same configuration as `run`, oldest first."""
+    key = config_key(run)
+    same = store.list_runs(task=run["task_name"], backend=run["backend_name"], scenario=run["scenario"],
+                           status=status, limit=None)
+    return sorted((r for r in same if config_key(r) == key), key=lambda r: (r["started_at"], r["id"]))
+
+
+def resolve_side(store: Any, ref: str) -> list[dict[str, Any]]:
+    """The runs a reference names: a run (id or uuid prefix), or `config:KEY` (a key prefix) for every
+    complete run of that configuration."""
+    if not ref.startswith("config:"):
+        return [store.get_run(ref)]
+    prefix = ref.removeprefix("config:").strip().lower()
+    if len(prefix) < 4:
+        raise AnalysisError(f"{ref!r}: give at least 4 hex digits of a configuration key (see `infersight analyze RUN`)")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for run in store.list_runs(status="complete", limit=None):
+        key = config_key(run)
+        if key.startswith(prefix):
+            found.setdefault(key, []).append(run)
+    if not found:
+        raise AnalysisError(f"{ref!r}: no complete run has a configuration key starting {prefix!r}")
+    if len(found) > 1:
+        raise AnalysisError(f"{ref!r} is ambiguous: it matches configurations {names(sorted(found))}")
+    return sorted(next(iter(found.values())), key=lambda r: (r["started_at"], r["id"]))
+
+
+def run_records(store: Any, run: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    if run.get("provenance") == "imported":
+        return None
+    rec = store.read_perf_samples(run["id"])
+    return rec if len(rec["completed_ns"]) else None
+
+
+def within_run_frame(store: Any, runs: Iterable[Mapping[str, Any]], metric: str | None = None,
+                     batches: int = 16) -> pd.DataFrame:
+    """Within-run observations for reproducibility: the figure over contiguous batches of each run
+    (`analysis.samples.batch_figures`) with run, host and day, and the run's own figure as run_value;
+    a run without per-query records (imported) gives one row, its figure."""
+    rows = []
+    for run in runs:
+        name = metric or run["headline_metric"]
+        figure = run_figure(run, name)
+        if figure is None:
+            raise AnalysisError(f"run {run['id']} has no {name} figure")
+        rec = run_records(store, run)
+        values = S.batch_figures(rec, name, batches) if rec is not None else [figure]
+        day = pd.Timestamp(run["started_at"]).date().isoformat()
+        rows += [{"value": float(v), "run": str(run["id"]), "host": run.get("hostname"), "day": day,
+                  "run_value": float(figure)} for v in values]
+    return pd.DataFrame(rows, columns=["value", "run", "host", "day", "run_value"])
+
+
+def run_ci(store: Any, run: Mapping[str, Any], *, confidence: float = 0.95,
+           recompute: bool = False) -> tuple[dict[str, Any] | None, str]:
+    """(the run's within-run CIs, where they come from): stored with the run when it finished, or
+    computed now from its performance log (older runs, another confidence, or `recompute`)."""
+    stored = (run.get("summary") or {}).get("ci")
+    if (not recompute and isinstance(stored, dict) and stored.get("version") == CI_VERSION
+            and stored.get("confidence") == confidence):
+        return stored, "stored with the run"
+    rec = run_records(store, run)
+    if rec is None:
+        why = ("imported result: MLPerf publishes no per-query records" if run.get("provenance") == "imported"
+               else "the run has no per-query records")
+        return None, why
+    target = ((run.get("summary") or {}).get("effective_settings") or {}).get("target_latency_percentile")
+    return run_cis(rec, confidence=confidence, target_percentile=target), "computed from the performance log"

@@ -1,0 +1,186 @@
+"""Trends of run figures over time, by period (a quarter by default), per task/scenario/system/backend.
+
+Per group, the runs of each period are summarised by their geometric mean, and over the periods:
+- Theil-Sen slope (Theil 1950, Sen 1968; `scipy.stats.theilslopes`) of the log figure per period,
+  with its CI, reported as a relative change per period;
+- the Mann-Kendall test (Mann 1945, Kendall 1975), implemented here: S = sum_{i<j} sign(x_j - x_i),
+  Var(S) = [n(n-1)(2n+5) - sum_t t(t-1)(2t+5)] / 18 over groups of t tied values,
+  Z = (S - sign(S)) / sqrt(Var S) (continuity correction), p = 2 (1 - Phi(|Z|)) (Gilbert 1987, 16.4);
+- OLS of the log figure on the period, with Newey-West HAC standard errors (maxlags
+  floor(4 (n/100)^(2/9))) when the Breusch-Godfrey test finds serially correlated residuals;
+- period-over-period change: ratio of consecutive geometric means with the Welch interval on
+  logs (`analysis.compare.ratio_of_geometric_means`) when both periods have 2+ runs;
+- change points over the run series (`analysis.changepoints.detect`) and outlier runs
+  (`analysis.outliers.generalized_esd`), flagged, never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.diagnostic import acorr_breusch_godfrey
+
+from analysis import changepoints
+from analysis._checks import finite, lower_is_better, names, positive
+from analysis.compare import ratio_of_geometric_means
+from analysis.outliers import generalized_esd
+from runner.errors import AnalysisError
+
+__all__ = ["MannKendall", "mann_kendall", "theil_sen", "ols_trend", "period_table", "trend", "PERIODS",
+           "GROUP_COLUMNS"]
+
+PERIODS = {"quarter": "Q", "month": "M", "year": "Y", "week": "W", "day": "D"}
+GROUP_COLUMNS = ("task", "model_variant", "scenario", "system", "backend", "metric")
+
+
+@dataclass(frozen=True)
+class MannKendall:
+    """Mann-Kendall S, Var(S) with the ties correction, Z, two-sided p, Kendall's tau and the direction."""
+
+    s: int
+    var_s: float
+    z: float
+    p_value: float
+    tau: float
+    n: int
+    trend: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mann_kendall(values: Any, alpha: float = 0.05) -> MannKendall:
+    """Mann-Kendall trend test of a series in time order (normal approximation, ties corrected)."""
+    x = finite(values, "series for Mann-Kendall", 3).astype(np.float64)
+    n = len(x)
+    s = int(sum(np.sign(x[i + 1:] - x[i]).sum() for i in range(n - 1)))
+    _, ties = np.unique(x, return_counts=True)
+    var_s = (n * (n - 1) * (2 * n + 5) - float((ties * (ties - 1) * (2 * ties + 5)).sum())) / 18
+    z = 0.0 if s == 0 or var_s == 0 else (s - math.copysign(1, s)) / math.sqrt(var_s)
+    p = float(2 * stats.norm.sf(abs(z)))
+    direction = "none" if p >= alpha else ("increasing" if s > 0 else "decreasing")
+    return MannKendall(s, var_s, z, p, s / (n * (n - 1) / 2), n, direction)
+
+
+def theil_sen(x: Any, y: Any, confidence: float = 0.95) -> dict[str, float]:
+    """Theil-Sen slope of y on x with Sen's CI (scipy.stats.theilslopes) and the median intercept."""
+    xv, yv = finite(x, "Theil-Sen x", 2).astype(float), finite(y, "Theil-Sen y", 2).astype(float)
+    res = stats.theilslopes(yv, xv, alpha=confidence)
+    return {"slope": float(res.slope), "intercept": float(res.intercept), "low": float(res.low_slope),
+            "high": float(res.high_slope), "confidence": confidence}
+
+
+def ols_trend(x: Any, y: Any, confidence: float = 0.95, alpha: float = 0.05) -> dict[str, Any]:
+    """OLS slope of y on x; Newey-West HAC errors when Breusch-Godfrey rejects serial independence."""
+    xv, yv = finite(x, "OLS x", 3).astype(float), finite(y, "OLS y", 3).astype(float)
+    design = sm.add_constant(xv)
+    fit = sm.OLS(yv, design).fit()
+    bg_p = None
+    if len(yv) >= 5:
+        bg_p = float(acorr_breusch_godfrey(fit, nlags=1)[1])
+    cov = "nonrobust"
+    if bg_p is not None and bg_p < alpha:
+        maxlags = max(1, math.floor(4 * (len(yv) / 100) ** (2 / 9)))
+        fit = sm.OLS(yv, design).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+        cov = f"HAC (Newey-West, {maxlags} lag{'s' if maxlags > 1 else ''})"
+    low, high = fit.conf_int(1 - confidence)[1]
+    return {"slope": float(fit.params[1]), "se": float(fit.bse[1]), "low": float(low), "high": float(high),
+            "p_value": float(fit.pvalues[1]), "covariance": cov, "breusch_godfrey_p": bg_p}
+
+
+def _periods(times: pd.Series, by: str) -> pd.PeriodIndex:
+    freq = PERIODS.get(by, by)
+    ts = pd.to_datetime(times, utc=True).dt.tz_convert(None)
+    try:
+        return pd.PeriodIndex(ts.dt.to_period(freq))
+    except ValueError:
+        raise AnalysisError(f"unknown period {by!r}; use one of {', '.join(PERIODS)} or a pandas period alias") from None
+
+
+def period_table(df: pd.DataFrame, by: str = "quarter", value: str = "value", time: str = "started_at") -> pd.DataFrame:
+    """One row per period with runs: period, ordinal offset from the first, runs, geometric mean, median."""
+    logs = np.log(positive(df[value].to_numpy(), f"{value} of the runs"))
+    frame = pd.DataFrame({"period": _periods(df[time], by), "log": logs})
+    grouped = frame.groupby("period", sort=True)["log"]
+    table = pd.DataFrame({"runs": grouped.size(), "gmean": np.exp(grouped.mean()),
+                          "median": np.exp(grouped.median())}).reset_index()
+    table["index"] = [p.ordinal - table["period"].iloc[0].ordinal for p in table["period"]]
+    return table
+
+
+def _period_changes(df: pd.DataFrame, periods: pd.PeriodIndex, table: pd.DataFrame, value: str,
+                    confidence: float) -> list[dict[str, Any]]:
+    changes = []
+    for prev, cur in zip(table["period"].iloc[:-1], table["period"].iloc[1:]):
+        a, b = df[value].to_numpy()[periods == prev], df[value].to_numpy()[periods == cur]
+        row: dict[str, Any] = {"from": str(prev), "to": str(cur), "ratio": float(np.exp(np.log(b).mean() - np.log(a).mean()))}
+        if min(len(a), len(b)) >= 2 and (np.ptp(a) > 0 or np.ptp(b) > 0):
+            ci, _ = ratio_of_geometric_means(a, b, confidence)
+            row.update(low=ci.low, high=ci.high)
+        else:
+            row.update(low=None, high=None, note="a CI needs 2+ runs in both periods")
+        changes.append(row)
+    return changes
+
+
+def _series_checks(values: np.ndarray) -> dict[str, Any]:
+    logs = np.log(values)
+    out: dict[str, Any] = {"change_points": [], "outlier_runs": []}
+    if len(logs) >= 2 * changepoints.MIN_SIZE:
+        out["change_points"] = [c.to_dict() for c in changepoints.detect(logs)]
+    if len(logs) >= 6:
+        out["outlier_runs"] = generalized_esd(logs, max_outliers=max(1, len(logs) // 10)).outliers
+    return out
+
+
+def trend_of_group(df: pd.DataFrame, by: str = "quarter", value: str = "value", time: str = "started_at",
+                   confidence: float = 0.95) -> dict[str, Any]:
+    """The trend analysis of one group's runs (see the module docstring)."""
+    if df.empty:
+        raise AnalysisError("trend: the history is empty (no runs with a figure)")
+    df = df.sort_values(time, kind="stable")
+    periods = _periods(df[time], by)
+    table = period_table(df, by, value, time)
+    out: dict[str, Any] = {"by": by, "runs": len(df), "periods": [
+        {"period": str(r.period), "runs": int(r.runs), "gmean": float(r.gmean), "median": float(r.median)}
+        for r in table.itertuples()], "notes": []}
+    out["period_changes"] = _period_changes(df, periods, table, value, confidence)
+    if len(table) >= 3:
+        x, logs = table["index"].to_numpy(float), np.log(table["gmean"].to_numpy())
+        ts = theil_sen(x, logs, confidence)
+        out["theil_sen"] = {**ts, "change_per_period": math.expm1(ts["slope"]), "change_low": math.expm1(ts["low"]),
+                            "change_high": math.expm1(ts["high"])}
+        out["mann_kendall"] = mann_kendall(table["gmean"].to_numpy(), 1 - confidence).to_dict()
+        out["ols"] = ols_trend(x, logs, confidence, 1 - confidence)
+    else:
+        out["notes"].append(f"{len(table)} period(s) with runs: slope and trend tests need 3")
+    checks = _series_checks(df[value].to_numpy(dtype=float))
+    out["change_points"] = checks["change_points"]
+    out["outlier_runs"] = [df["run_id"].iloc[i].item() if "run_id" in df else int(i) for i in checks["outlier_runs"]]
+    return out
+
+
+def trend(df: pd.DataFrame, by: str = "quarter", *, group_by: Sequence[str] = GROUP_COLUMNS, value: str = "value",
+          time: str = "started_at", confidence: float = 0.95) -> list[dict[str, Any]]:
+    """Trends per group (task, variant, scenario, system, backend, metric by default), one dict each."""
+    missing = [c for c in (value, time) if c not in df.columns]
+    if missing:
+        raise AnalysisError(f"trend: no column {names(missing)}")
+    if df.empty:
+        raise AnalysisError("trend: the history is empty (no runs with a figure match)")
+    keys = [c for c in group_by if c in df.columns]
+    results = []
+    for key, group in (df.groupby(keys, sort=True, dropna=False) if keys else [((), df)]):
+        key = key if isinstance(key, tuple) else (key,)
+        entry = {"group": dict(zip(keys, key))}
+        if "metric" in entry["group"]:
+            entry["lower_is_better"] = lower_is_better(entry["group"]["metric"], group.get("units", pd.Series([None])).iloc[0])
+        results.append({**entry, **trend_of_group(group, by, value, time, confidence)})
+    return results

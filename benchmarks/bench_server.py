@@ -1,0 +1,176 @@
+"""Benchmark: the server scenario with the null backend, our load generator vs MLCommons LoadGen.
+
+(a) Peak QPS at a 15 ms p99 bound: the highest target QPS whose server run is VALID, found by the
+    same bracketing and bisection for both load generators, interleaved step by step in one
+    process (same minimum duration and query count, same null system answering at once);
+    printed as the ratio ours / LoadGen (the issue asks for >= 1).
+(b) Poisson fidelity at 10k QPS: the Kolmogorov-Smirnov p-value of the *issued* inter-arrival
+    times against the exponential distribution (the issue asks for p > 0.01) and the achieved
+    issue rate over the target (within 1%); LoadGen's figures (issue times taken in its
+    callback) beside ours. A system under test that takes c seconds to accept a query makes
+    gaps below c impossible, a deficit of about c x QPS in the CDF that the KS test detects once
+    the run is long enough (for the null backend's ~1.6 us: beyond ~10,000 gaps), so the figures
+    are given for the null backend and for a no-op SUT (the load generator's own precision).
+
+Run: `.venv/bin/python benchmarks/bench_server.py [--duration-ms 2000] [--tolerance 0.03]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from runner.backends.null import NullBackend
+from runner.cards import ModelCard
+from runner.loadgen.interfaces import SystemUnderTest
+from runner.scenarios.server import Server, ServerSettings
+from runner.sut import BackendSUT
+from runner.task import ArraySampleLibrary
+
+SAMPLES = 1024
+BOUND_MS = 15.0
+
+
+def _null_sut() -> BackendSUT:
+    card = ModelCard.model_validate({
+        "task": "null", "task_version": "1.0.0", "name": "null", "variant": "fp32", "file": "none",
+        "sha256": "0" * 64, "size_bytes": 1, "precision": "fp32", "opset": 17, "operators": ["Identity"],
+        "build": {"script": "none", "seed": 0},
+        "inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 1]}],
+        "outputs": [{"name": "y", "dtype": "float32", "shape": ["batch", 1]}],
+        "reference_quality": {"metric": "none", "value": 0, "samples": 1, "fp32_reference": 0}})
+    backend = NullBackend()
+    backend.prepare(card, Path("none"))
+    return BackendSUT(backend, ArraySampleLibrary({"x": np.zeros((SAMPLES, 1), np.float32)}, SAMPLES))
+
+
+class _NoopSUT(SystemUnderTest):
+    """A system under test that accepts a query and returns at once: the load generator alone."""
+
+    def __init__(self, qsl: ArraySampleLibrary) -> None:
+        self.qsl = qsl
+
+    def issue_query(self, sample_indices, on_batch_done=None, keep_outputs=False):
+        return None
+
+
+def ours(qps: float, duration_ms: int, min_queries: int, concurrency: int | None = None,
+         noop: bool = False) -> tuple[bool, np.ndarray, float]:
+    """(VALID?, issued timestamps, the schedule's own rate) of one of our server runs on the null backend."""
+    sut = _null_sut()
+    sut = _NoopSUT(sut.qsl) if noop else sut
+    s = ServerSettings(target_qps=qps, latency_bound_ms=BOUND_MS, min_duration_ms=duration_ms,
+                       min_query_count=min_queries, warmup_duration_ms=200, concurrency=concurrency)
+    result = Server(s).run(sut, sut.qsl, sink=lambda r: None)
+    return result.valid, np.sort(result.records["issued_ns"]), result.summary["scheduled_qps"]
+
+
+def loadgen(qps: float, duration_ms: int, min_queries: int) -> tuple[bool, np.ndarray, None]:
+    """(VALID?, issue-callback timestamps, None: its schedule is not exposed) of one LoadGen server run."""
+    import mlperf_loadgen as lg
+
+    issued: list[int] = []
+
+    def issue(query_samples):
+        issued.append(time.perf_counter_ns())
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in query_samples])
+
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(SAMPLES, SAMPLES, lambda s: None, lambda s: None)
+    s = lg.TestSettings()
+    s.scenario, s.mode = lg.TestScenario.Server, lg.TestMode.PerformanceOnly
+    s.server_target_qps, s.server_target_latency_ns = qps, int(BOUND_MS * 1e6)
+    s.min_duration_ms, s.min_query_count = duration_ms, min_queries
+    out = tempfile.mkdtemp(prefix="lg-server-")
+    log = lg.LogSettings()
+    log.log_output.outdir, log.log_output.copy_summary_to_stdout = out, False
+    lg.StartTestWithLogSettings(sut, qsl, s, log)
+    lg.DestroyQSL(qsl)
+    lg.DestroySUT(sut)
+    text = Path(out, "mlperf_log_summary.txt").read_text()
+    return re.search(r"Result is : (\w+)", text).group(1) == "VALID", np.asarray(issued, dtype=np.int64), None
+
+
+class Bisection:
+    """Bracket (double / halve) then bisect to a relative tolerance: the highest VALID QPS seen."""
+
+    def __init__(self, start: float, tolerance: float) -> None:
+        self.lo: float | None = None
+        self.hi: float | None = None
+        self.next, self.tol = start, tolerance
+
+    def done(self) -> bool:
+        return self.lo is not None and self.hi is not None and (self.hi - self.lo) / self.lo <= self.tol
+
+    def record(self, qps: float, valid: bool) -> None:
+        if valid:
+            self.lo = qps
+        else:
+            self.hi = qps
+        if self.hi is None:
+            self.next = 2 * qps
+        elif self.lo is None:
+            self.next = qps / 2
+        else:
+            ratio = self.hi / self.lo
+            self.next = math.sqrt(self.lo * self.hi) if ratio > 2 else (self.lo + self.hi) / 2
+
+
+def peak_qps(args: argparse.Namespace) -> None:
+    searches = {"infersight": (ours, Bisection(args.start_qps, args.tolerance)),
+                "LoadGen": (loadgen, Bisection(args.start_qps, args.tolerance))}
+    while not all(b.done() for _, b in searches.values()):
+        for name, (fn, b) in searches.items():  # interleaved, so drift hits both alike
+            if b.done():
+                continue
+            qps = b.next
+            valid = fn(qps, args.duration_ms, args.min_queries)[0]
+            b.record(qps, valid)
+            print(f"  {name:10} {qps:>12,.0f} QPS  {'VALID' if valid else 'INVALID'}", flush=True)
+    a, b = searches["infersight"][1].lo or 0.0, searches["LoadGen"][1].lo or 0.0
+    print(f"(a) peak VALID QPS at p99 <= {BOUND_MS:g} ms, null SUT (within {args.tolerance:.0%}): "
+          f"infersight {a:,.0f}   LoadGen {b:,.0f}   ratio {a / b if b else float('nan'):.2f}x")
+
+
+def fidelity(args: argparse.Namespace) -> None:
+    qps, mean_ns = 10_000.0, 1e9 / 10_000
+    print(f"(b) Poisson fidelity at {qps:,.0f} QPS, {args.fidelity_ms / 1e3:g} s runs: KS test of the issued "
+          f"inter-arrival times against exponential(mean {mean_ns / 1e3:g} us), over the whole run and over its "
+          f"first 10,000 gaps; D = the largest CDF gap, at the inter-arrival time shown")
+    runs = (("infersight, null backend, default workers", lambda: ours(qps, args.fidelity_ms, 1)),
+            ("infersight, null backend, 1 worker", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1)),
+            ("infersight, no-op SUT, 1 worker", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1, noop=True)),
+            ("LoadGen, null SUT", lambda: loadgen(qps, args.fidelity_ms, 1)))
+    for name, fn in runs:
+        _, issued, scheduled_qps = fn()
+        gaps = np.diff(issued)
+        whole = stats.kstest(gaps, "expon", args=(0, mean_ns))
+        first = stats.kstest(gaps[:10_000], "expon", args=(0, mean_ns)).pvalue
+        rate = (len(issued) - 1) / ((issued[-1] - issued[0]) / 1e9)
+        print(f"  {name:42} {len(gaps):>8,} gaps  KS p = {whole.pvalue:<9.3g} (D {whole.statistic:.4f} at "
+              f"{whole.statistic_location / 1e3:5.1f} us)  first 10,000: p = {first:<9.3g} "
+              f"issue rate / target = {rate / qps:.4f}"
+              + (f" (/ its schedule's rate {rate / scheduled_qps:.4f})" if scheduled_qps else ""), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration-ms", type=int, default=2000, help="min duration of each peak probe")
+    parser.add_argument("--min-queries", type=int, default=100, help="min query count of each peak probe")
+    parser.add_argument("--start-qps", type=float, default=50_000)
+    parser.add_argument("--tolerance", type=float, default=0.03)
+    parser.add_argument("--fidelity-ms", type=int, default=10_000, help="duration of the 10k QPS fidelity runs")
+    args = parser.parse_args(argv)
+    peak_qps(args)
+    fidelity(args)
+
+
+if __name__ == "__main__":
+    main()
