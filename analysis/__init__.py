@@ -28,7 +28,7 @@ _EXPORTS = {
     "analyze_run": "views", "compare_refs": "views", "repro_of_config": "views", "trends": "views",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)  # noqa: PLE0605 - the lazily imported names below
 
 
 def __getattr__(name: str) -> Any:

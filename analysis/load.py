@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from analysis import samples as S
-from analysis.ci import CI_VERSION, run_cis
 from analysis._checks import names
+from analysis.ci import CI_VERSION, run_cis
 from runner.errors import AnalysisError
 from runner.store.schema import canonical_json
 
-__all__ = ["config_key", "runs_frame", "run_figure", "config_runs", "resolve_side", "within_run_frame",
+__all__ = ["config_key", "runs_frame", "run_figure", "config_runs", "resolve_side", "within_run_frame", "observations",
            "run_ci", "run_records", "system_label", "FRAME_COLUMNS", "CHECKED_METADATA"]
 
 CHECKED_METADATA = ("task_name", "task_version", "model_hash")
@@ -120,34 +120,41 @@ def run_records(store: Any, run: Mapping[str, Any]) -> dict[str, np.ndarray] | N
     return rec if len(rec["completed_ns"]) else None
 
 
-def within_run_frame(store: Any, runs: Iterable[Mapping[str, Any]], metric: str | None = None,
-                     batches: int = 16) -> pd.DataFrame:
-    """Within-run observations for reproducibility: the figure over contiguous batches of each run
+OBSERVATION_COLUMNS = ("value", "run", "host", "day", "run_value")
+
+
+def observations(run: Mapping[str, Any], records: Mapping[str, np.ndarray] | None, metric: str | None = None,
+                 batches: int = 16) -> list[dict[str, Any]]:
+    """Within-run observations of one run for reproducibility: its figure over contiguous batches
     (`analysis.samples.batch_figures`) with run, host and day, and the run's own figure as run_value;
     a run without per-query records (imported) gives one row, its figure."""
-    rows = []
-    for run in runs:
-        name = metric or run["headline_metric"]
-        figure = run_figure(run, name)
-        if figure is None:
-            raise AnalysisError(f"run {run['id']} has no {name} figure")
-        rec = run_records(store, run)
-        values = S.batch_figures(rec, name, batches) if rec is not None else [figure]
-        day = pd.Timestamp(run["started_at"]).date().isoformat()
-        rows += [{"value": float(v), "run": str(run["id"]), "host": run.get("hostname"), "day": day,
-                  "run_value": float(figure)} for v in values]
-    return pd.DataFrame(rows, columns=["value", "run", "host", "day", "run_value"])
+    name = metric or run["headline_metric"]
+    figure = run_figure(run, name)
+    if figure is None:
+        raise AnalysisError(f"run {run['id']} has no {name} figure")
+    values = S.batch_figures(records, name, batches) if records is not None else [figure]
+    day = pd.Timestamp(run["started_at"]).date().isoformat()
+    return [{"value": float(v), "run": str(run["id"]), "host": run.get("hostname"), "day": day,
+             "run_value": float(figure)} for v in values]
 
 
-def run_ci(store: Any, run: Mapping[str, Any], *, confidence: float = 0.95,
-           recompute: bool = False) -> tuple[dict[str, Any] | None, str]:
+def within_run_frame(store: Any, runs: Iterable[Mapping[str, Any]], metric: str | None = None,
+                     batches: int = 16) -> pd.DataFrame:
+    """`observations` of every run, as one frame (OBSERVATION_COLUMNS)."""
+    rows = [row for run in runs for row in observations(run, run_records(store, run), metric, batches)]
+    return pd.DataFrame(rows, columns=list(OBSERVATION_COLUMNS))
+
+
+def run_ci(store: Any, run: Mapping[str, Any], *, confidence: float = 0.95, recompute: bool = False,
+           records: Mapping[str, np.ndarray] | None = None) -> tuple[dict[str, Any] | None, str]:
     """(the run's within-run CIs, where they come from): stored with the run when it finished, or
-    computed now from its performance log (older runs, another confidence, or `recompute`)."""
+    computed now from its performance log (older runs, another confidence, or `recompute`);
+    `records`, when the caller has read them already, saves reading them again."""
     stored = (run.get("summary") or {}).get("ci")
     if (not recompute and isinstance(stored, dict) and stored.get("version") == CI_VERSION
             and stored.get("confidence") == confidence):
         return stored, "stored with the run"
-    rec = run_records(store, run)
+    rec = records if records is not None else run_records(store, run)
     if rec is None:
         why = ("imported result: MLPerf publishes no per-query records" if run.get("provenance") == "imported"
                else "the run has no per-query records")

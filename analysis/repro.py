@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from scipy import stats
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from analysis._checks import finite, names, positive, require
 from analysis.ci import CI
@@ -80,6 +80,23 @@ def _nested_labels(df: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
     return out
 
 
+def _separable(labels: pd.DataFrame, levels: list[str]) -> tuple[list[str], list[str]]:
+    """Levels that can be estimated: more than one group, and more groups than the level above
+    (a day with one run each cannot be told apart from the run); notes for the others."""
+    kept, notes = [], []
+    for i, lv in enumerate(levels):
+        groups = labels[lv].nunique()
+        inner = labels[levels[i + 1]].nunique() if i + 1 < len(levels) else None
+        if groups < 2:
+            notes.append(f"level {lv!r} has one value only: left out")
+        elif inner is not None and inner == groups:
+            notes.append(f"each {lv} holds one {levels[i + 1]}: their variances cannot be told apart, "
+                         f"so {lv!r} is counted in {levels[i + 1]!r}")
+        else:
+            kept.append(lv)
+    return kept, notes
+
+
 def variance_components(df: pd.DataFrame, value: str = "value", levels: tuple[str, ...] = ("run",)) -> VarianceComponents:
     """REML variance components of `value` for nested random levels (outermost first) plus the residual."""
     missing = [c for c in (value, *levels) if c not in df.columns]
@@ -87,8 +104,7 @@ def variance_components(df: pd.DataFrame, value: str = "value", levels: tuple[st
         raise AnalysisError(f"variance components: no column {names(missing)} (have {names(list(df.columns))})")
     y = finite(df[value].to_numpy(), f"variance components of {value}", 3)
     labels = _nested_labels(df, list(levels))
-    kept = [lv for lv in levels if labels[lv].nunique() > 1]
-    notes = [f"level {lv!r} has one value only: left out" for lv in levels if lv not in kept]
+    kept, notes = _separable(labels, list(levels))
     if not kept:
         raise AnalysisError(f"variance components: every level ({names(list(levels))}) has a single value; "
                             f"needs at least 2 groups")
@@ -97,18 +113,42 @@ def variance_components(df: pd.DataFrame, value: str = "value", levels: tuple[st
         raise AnalysisError(f"variance components: one observation per {kept[-1]}: the within-{kept[-1]} "
                             f"variance cannot be separated (needs repeated observations in a group)")
     data = pd.DataFrame({"y": y, **{lv: labels[lv].to_numpy() for lv in kept}})
+    comps, mean, converged, _, fit_notes = _reml(data, kept)
+    comps = {**{lv: comps.get(lv, 0.0) for lv in kept}, RESIDUAL: comps[RESIDUAL]}
+    return VarianceComponents(mean, comps, len(y), {lv: int(labels[lv].nunique()) for lv in kept}, converged,
+                              notes + fit_notes)
+
+
+def _reml(data: pd.DataFrame, kept: list[str]) -> tuple[dict[str, float], float, bool, float, list[str]]:
+    """(components, mean, converged, REML log-likelihood, notes) of y ~ 1 with nested random intercepts.
+
+    statsmodels inverts the Hessian for standard errors after fitting and fails when a component
+    sits on the boundary (0); then each level is dropped in turn (its variance 0) and the restricted
+    fit with the highest REML likelihood kept: the maximum on that boundary.
+    """
+    if not kept:
+        return {RESIDUAL: float(data["y"].var(ddof=1))}, float(data["y"].mean()), True, -math.inf, []
     vc = {lv: f"0 + C({lv})" for lv in kept[1:]}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = sm.MixedLM.from_formula("y ~ 1", groups=kept[0], re_formula="1", vc_formula=vc or None, data=data)
-        fit = model.fit(reml=True, method=["bfgs", "lbfgs"], gtol=1e-10)  # tight: the defaults stop ~1e-4 short
-    notes += sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)})
+        try:
+            fit = model.fit(reml=True, method=["bfgs", "lbfgs"], gtol=1e-10)  # tight: the defaults stop ~1e-4 short
+        except np.linalg.LinAlgError:
+            fit = None
+    if fit is None:
+        options = [(_reml(data, [k for k in kept if k != lv]), lv) for lv in kept]
+        (comps, mean, converged, llf, notes), lv = max(options, key=lambda o: o[0][3])
+        return {**comps, lv: 0.0}, mean, converged, llf, notes + [f"{lv} variance on the boundary: 0"]
     comps = {kept[0]: max(0.0, float(np.asarray(fit.cov_re)[0, 0]))}
     comps.update({name: max(0.0, float(v)) for name, v in zip(model.exog_vc.names, fit.vcomp)})
-    comps = {lv: comps[lv] for lv in kept}
     comps[RESIDUAL] = float(fit.scale)
-    return VarianceComponents(float(fit.fe_params.iloc[0]), comps, len(y),
-                              {lv: int(labels[lv].nunique()) for lv in kept}, bool(fit.converged), notes)
+    # statsmodels warns "on the boundary" for any variance under 0.01 in absolute terms (every log-scale
+    # fit); say it only for a component that is 0 next to the others
+    notes = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)
+                    and "boundary" not in str(w.message)})
+    notes += [f"{lv} variance on the boundary: 0" for lv in kept if comps[lv] <= 1e-9 * sum(comps.values())]
+    return comps, float(fit.fe_params.iloc[0]), bool(fit.converged), float(fit.llf), notes
 
 
 def icc_ci(values: Any, groups: Any, confidence: float = 0.95) -> CI:

@@ -84,7 +84,7 @@ def ols_trend(x: Any, y: Any, confidence: float = 0.95, alpha: float = 0.05) -> 
     fit = sm.OLS(yv, design).fit()
     bg_p = None
     if len(yv) >= 5:
-        bg_p = float(acorr_breusch_godfrey(fit, nlags=1)[1])
+        bg_p = float(acorr_breusch_godfrey(fit, nlags=1, result_object=True).lmpval)
     cov = "nonrobust"
     if bg_p is not None and bg_p < alpha:
         maxlags = max(1, math.floor(4 * (len(yv) / 100) ** (2 / 9)))

@@ -1,13 +1,16 @@
 """Store-level analyses shared by the CLI, the reports and the app: each returns a JSON-able dict.
 
 `analyze_run` (a run's CIs), `compare_refs` (runs or configurations), `repro_of_runs` and
-`repro_of_config` (reproducibility of replicas), `trends` (history by period), `headline_ci`.
+`repro_of_config` (reproducibility of replicas), `trends` (history by period), `headline_ci`,
+and `analyze_store` (all of it over a whole store, each run read once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pandas as pd
 
 from analysis import load
 from analysis._checks import lower_is_better, names
@@ -18,7 +21,7 @@ from analysis.trend import trend
 from runner.errors import AnalysisError
 
 __all__ = ["analyze_run", "headline_ci", "compare_refs", "repro_of_runs", "repro_of_config", "trends",
-           "run_brief"]
+           "analyze_store", "run_brief"]
 
 _THROUGHPUT_KEYS = {"samples": "samples_per_second", "tokens": "tokens_per_second"}
 
@@ -165,3 +168,35 @@ def trends(store: Any, *, by: str = "quarter", task: str | None = None, scenario
         raise AnalysisError(f"trend: the history is empty: no complete runs with a headline figure ({asked})")
     return {"by": by, "runs": len(frame), "excluded_runs": frame.attrs.get("excluded", 0),
             "groups": trend(frame, by, confidence=confidence)}
+
+
+def analyze_store(store: Any, *, task: str | None = None, by: str = "quarter", confidence: float = 0.95,
+                  tolerance: float = DEFAULT_TOLERANCE, batches: int = 16) -> dict[str, Any]:
+    """The whole survey of a store, each run's records read once: every complete run's CIs, the
+    reproducibility of every configuration with 2+ runs, and the trends. Runs too short for batch
+    figures, and configurations that cannot be analysed, are listed under "skipped" with the reason."""
+    runs = store.list_runs(task=task, status="complete", limit=None)
+    cis: dict[int, Any] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    skipped: dict[str, str] = {}
+    for run in runs:
+        rec = load.run_records(store, run)
+        cis[run["id"]] = load.run_ci(store, run, confidence=confidence, records=rec)[0]
+        if run.get("headline_value") is None:
+            continue
+        try:
+            rows.setdefault(load.config_key(run), []).extend(load.observations(run, rec, None, batches))
+        except AnalysisError as exc:
+            skipped[f"run {run['id']}"] = str(exc)
+    repro = {}
+    for key, obs in rows.items():
+        frame = pd.DataFrame(obs, columns=list(load.OBSERVATION_COLUMNS))
+        if frame["run"].nunique() < 2:
+            continue
+        try:
+            repro[key] = reproducibility(frame, tolerance=tolerance, confidence=confidence)
+        except AnalysisError as exc:
+            skipped[f"configuration {key}"] = str(exc)
+    history = load.runs_frame(store, runs=runs)
+    groups = trend(history, by, confidence=confidence) if not history.empty else []
+    return {"runs": len(runs), "cis": cis, "reproducibility": repro, "trends": groups, "skipped": skipped}

@@ -39,7 +39,8 @@ def synthetic(n: int, systems: int, seed: int = 0) -> tuple[pd.DataFrame, Catalo
     p99 = rng.lognormal(np.log(10), 0.5, n)
     spread = rng.uniform(0.01, 0.08, n)
     data = {"system": np.char.add("system-", system.astype(str)), "backend": rng.choice(["onnxruntime", "openvino"], n),
-            "model_variant": rng.choice(["fp32", "int8"], n), "settings": np.char.add("threads=", (system % 8).astype(str)),
+            "model_variant": rng.choice(["fp32", "int8"], n),
+            "settings": np.char.add("threads=", (system % 8).astype(str)),
             "candidate": np.char.add("candidate-", np.arange(n).astype(str)),
             "samples_per_s": thr, "samples_per_s_lo": thr * (1 - spread), "samples_per_s_hi": thr * (1 + spread),
             "p50_ms": p99 * 0.4, "p90_ms": p99 * 0.7, "p99_ms": p99, "p99_ms_lo": p99 * (1 - spread),
@@ -85,7 +86,10 @@ def main() -> None:
     args = parser.parse_args()
     frame, catalog = synthetic(args.candidates, args.systems)
     constraints = Constraints.build(max_p99_ms=15, min_accuracy_ratio=0.99, min_throughput_per_s=1000)
-    ask = lambda: recommend(frame, constraints, "cost", catalog, target_load=20_000)  # noqa: E731
+
+    def ask():
+        return recommend(frame, constraints, "cost", catalog, target_load=20_000)
+
     rec = ask()  # warm-up, and a sanity check against the baseline
     naive = baseline(frame, catalog)
     print(f"{len(frame):,} candidates on {args.systems:,} systems: {len(rec.ranked):,} ranked "
@@ -93,7 +97,8 @@ def main() -> None:
           f"winner {rec.explanation.winner}; frontier {len(rec.frontier)} points")
     engine_times = timed(ask, args.repeat)
     base_times = timed(lambda: baseline(frame, catalog), args.repeat)
-    print(f"recommend:       median {statistics.median(engine_times) * 1e3:7.1f} ms, p95 {p95(engine_times) * 1e3:7.1f} ms"
+    print(f"recommend:       median {statistics.median(engine_times) * 1e3:7.1f} ms, "
+          f"p95 {p95(engine_times) * 1e3:7.1f} ms"
           f" over {args.repeat} calls (issue: p95 < 100 ms)")
     print(f"pandas baseline: median {statistics.median(base_times) * 1e3:7.1f} ms, p95 {p95(base_times) * 1e3:7.1f} ms"
           f" (filter + sort only)")

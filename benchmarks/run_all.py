@@ -9,6 +9,9 @@
 (g) bench_interactive: the interactive scenario's overhead per generated token on the null backend (issue: < 20 us)
 (h) bench_charlm_stream: onnxruntime run_stream on charlm fp32 vs a bare onnxruntime prefill + decode loop (us/token)
 (i) bench_server: null-backend peak VALID QPS at a 15 ms p99 bound vs LoadGen's; Poisson fidelity (KS) at 10k QPS
+(j) bench_engine: engine.recommend over 100,000 candidates vs a pandas filter + sort (issue: p95 < 100 ms)
+(k) bench_analysis: percentile CIs of 10M samples vs np.percentile (issue: < 1 s); a full analysis of a
+    1,000-run, 10M-sample store vs reading its records (issue: < 10 s)
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
              "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
-             "bench_charlm_stream", "bench_server"):
+             "bench_charlm_stream", "bench_server", "bench_engine", "bench_analysis"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

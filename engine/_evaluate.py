@@ -1,6 +1,6 @@
 """The vectorised core of a recommendation: figures, costs, P(meets) per bound, status, objective and ranks.
 
-`evaluate` is pure numpy over the candidates' columns (no per-row Python): engine.recommend builds its
+`evaluate` is pure numpy over the candidates' columns (no per-row Python): engine.recommendation builds its
 answer from the result, and engine.whatif calls it again with a bound, price or load moved.
 """
 
@@ -70,7 +70,7 @@ class Evaluation:
         return idx[np.lexsort((self.loss[idx], self.rank[idx]))]
 
     def winner(self) -> int | None:
-        """Index of the best-ranked candidate: the best estimate, which is always of rank 1; None when none is ranked."""
+        """Index of the best-ranked candidate: the best estimate (always of rank 1); None when none is ranked."""
         if not self.eligible.any():
             return None
         return int(np.argmin(np.where(self.eligible, self.loss, np.inf)))
@@ -134,8 +134,7 @@ def _objective(objective: Objective, values: dict[str, Triple], allowed: np.ndar
     each metric scaled to [0, 1] over the allowed candidates (1 = best), bounds mapped the same way."""
     if not objective.is_mix:
         m = objective.metric
-        value, lo, hi = values[m.column]
-        lo, hi = np.where(np.isfinite(lo), lo, value), np.where(np.isfinite(hi), hi, value)
+        value, lo, hi = _filled(values[m.column])
         if m.better == "lower":
             return (value, lo, hi), value, lo, hi
         return (value, lo, hi), -value, -hi, -lo
@@ -143,16 +142,25 @@ def _objective(objective: Objective, values: dict[str, Triple], allowed: np.ndar
     total_lo, total_hi = total.copy(), total.copy()
     for name, weight in objective.weights.items():
         m = METRICS[name]
-        value, lo, hi = values[m.column]
-        lo, hi = np.where(np.isfinite(lo), lo, value), np.where(np.isfinite(hi), hi, value)
-        pool = value[allowed & np.isfinite(value)]
-        best, worst = (pool.min(), pool.max()) if pool.size else (np.nan, np.nan)
-        if m.better == "higher":
-            best, worst = worst, best
-        span = best - worst if pool.size and best != worst else np.nan
-        scale = (lambda x: (x - worst) / span) if span == span else (lambda x: np.where(np.isfinite(x), 1.0, np.nan))
-        score, s_a, s_b = scale(value), scale(lo), scale(hi)
+        value, lo, hi = _filled(values[m.column])
+        score, s_a, s_b = _scores((value, lo, hi), value[allowed & np.isfinite(value)], m.better == "higher")
         total = total + weight * score
         total_lo = total_lo + weight * np.minimum(s_a, s_b)
         total_hi = total_hi + weight * np.maximum(s_a, s_b)
     return (total, total_lo, total_hi), -total, -total_hi, -total_lo
+
+
+def _filled(triple: Triple) -> Triple:
+    """A figure with missing CI bounds replaced by the estimate."""
+    value, lo, hi = triple
+    return value, np.where(np.isfinite(lo), lo, value), np.where(np.isfinite(hi), hi, value)
+
+
+def _scores(triple: Triple, pool: np.ndarray, higher_is_better: bool) -> Triple:
+    """Each array scaled linearly so the pool's worst is 0 and its best 1 (all 1 when the pool is flat)."""
+    if pool.size == 0:
+        return tuple(np.full_like(x, np.nan) for x in triple)
+    best, worst = (pool.max(), pool.min()) if higher_is_better else (pool.min(), pool.max())
+    if best == worst:
+        return tuple(np.where(np.isfinite(x), 1.0, np.nan) for x in triple)
+    return tuple((x - worst) / (best - worst) for x in triple)

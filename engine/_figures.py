@@ -3,7 +3,7 @@
 Measured runs carry their figures in the run summary (`samples_per_second`, `latency_p99_ms`, ...);
 runs imported from MLPerf carry LoadGen's summary (`mlperf_summary`, `percentiles_ns`) plus the
 importer's headline, accuracy and power. Both come out as the same dict of floats (NaN when a
-figure does not exist for the run), with the accuracy reference and power source beside them.
+figure does not exist for the run), with the accuracy metric and reference beside them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.importers.mlperf.benchmarks import benchmark_of
 
-__all__ = ["FIGURES", "run_figures", "system_label", "settings_text", "summary_cis"]
+__all__ = ["FIGURES", "run_figures", "system_label", "settings_text", "ci_columns"]
 
 # candidates column -> what it holds (units in the names).
 FIGURES = {
@@ -25,19 +25,14 @@ FIGURES = {
     "power_w": "measured average power during the run, W",
 }
 _NAN = float("nan")
-# summary key (measured runs) -> column; the first present wins.
+# summary key (measured runs) -> column; the first present wins. A Server run's throughput is its
+# headline instead: the target QPS it met the latency bound at (as MLPerf's), not the QPS it happened to see.
 _MEASURED = {
     "samples_per_s": ("samples_per_second", "queries_per_second"),
     "tokens_per_s": ("tokens_per_second",),
     "p50_ms": ("latency_p50_ms",), "p90_ms": ("latency_p90_ms",), "p99_ms": ("latency_p99_ms",),
-    "ttft_ms": ("ttft_p99_ms", "ttft_ms_p99", "time_to_first_token_p99_ms"),
-    "tpot_ms": ("tpot_p99_ms", "tpot_ms_p99", "time_per_output_token_p99_ms"),
-    "power_w": ("power_w", "avg_power_w"),
+    "ttft_ms": ("ttft_p99_ms",), "tpot_ms": ("tpot_p99_ms",), "power_w": (),
 }
-# aliases a summary["ci"] may use for our columns.
-_CI_KEYS = {**{key: column for column, keys in _MEASURED.items() for key in keys},
-            **{column: column for column in FIGURES}, "throughput": "samples_per_s", "accuracy": "accuracy",
-            "p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "ttft": "ttft_ms", "tpot": "tpot_ms"}
 
 
 def _num(value: Any) -> float:
@@ -50,7 +45,7 @@ def _num(value: Any) -> float:
 def run_figures(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> dict:
     """Figures of one run (FIGURES columns, NaN where absent) plus accuracy_metric and accuracy_reference."""
     summary = run.get("summary") or {}
-    out = _imported_figures(run, summary, imported) if imported is not None else _measured_figures(summary)
+    out = _imported_figures(run, summary, imported) if imported is not None else _measured_figures(run, summary)
     accuracy = _num(run.get("accuracy_value"))
     reference = _reference(run, model_card, imported)
     out.update(accuracy=accuracy, accuracy_metric=run.get("accuracy_metric") or "",
@@ -58,10 +53,14 @@ def run_figures(run: dict[str, Any], model_card: dict[str, Any] | None, imported
     return out
 
 
-def _measured_figures(summary: dict[str, Any]) -> dict[str, float]:
+def _measured_figures(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, float]:
+    """The first finite figure among each column's summary keys (a Server run's throughput: its headline)."""
     out = {}
     for column, keys in _MEASURED.items():
-        out[column] = next((_num(summary[k]) for k in keys if _num(summary.get(k)) == _num(summary.get(k))), _NAN)
+        found = [_num(summary.get(k)) for k in keys]
+        out[column] = next((v for v in found if not math.isnan(v)), _NAN)
+    if run.get("scenario") == "server" and run.get("headline_metric") == "queries_per_second":
+        out["samples_per_s"] = _num(run.get("headline_value"))
     return out
 
 
@@ -133,34 +132,20 @@ def settings_text(run: dict[str, Any], model_card: dict[str, Any] | None, import
     return ", ".join(parts)
 
 
-def summary_cis(run: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """CI bounds a run's summary carries under "ci" ({figure: {lo, hi} or [lo, hi]}), keyed by our columns.
-
-    Keys may be our column names (p99_ms), the summary's figure names (latency_p99_ms,
-    samples_per_second) or short names (p99, throughput); bounds may be spelled lo/hi, low/high,
-    lower/upper or ci_low/ci_high, or be a two-element list. Anything else is ignored.
-    """
-    found = (run.get("summary") or {}).get("ci")
-    out: dict[str, tuple[float, float]] = {}
-    if not isinstance(found, dict):
-        return out
-    for key, value in found.items():
-        column = _CI_KEYS.get(str(key))
-        bounds = _bounds(value)
-        if column and bounds:
-            out[column] = bounds
+def ci_columns(ci: dict[str, Any] | None) -> dict[str, tuple[float, float]]:
+    """Our columns' (lo, hi) from a run's within-run CIs as analysis.ci.run_cis gives them (and stores in
+    the run summary under "ci"): latency_ms.p50/p90/p99, throughput.samples_per_second and
+    tokens_per_second, ttft_ms.p99, tpot_ms.p99. Unbounded intervals (a bound None) are left out."""
+    if not isinstance(ci, dict):
+        return {}
+    places = {f"p{p}_ms": ("latency_ms", f"p{p}") for p in (50, 90, 99)}
+    places.update(samples_per_s=("throughput", "samples_per_second"), tokens_per_s=("throughput", "tokens_per_second"),
+                  ttft_ms=("ttft_ms", "p99"), tpot_ms=("tpot_ms", "p99"))
+    out = {}
+    for column, (block, key) in places.items():
+        found = (ci.get(block) or {}).get(key) if isinstance(ci.get(block), dict) else None
+        if isinstance(found, dict):
+            lo, hi = _num(found.get("low")), _num(found.get("high"))
+            if not (math.isnan(lo) or math.isnan(hi)) and lo <= hi:
+                out[column] = (lo, hi)
     return out
-
-
-def _bounds(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        lo, hi = _num(value[0]), _num(value[1])
-    elif isinstance(value, dict):
-        pair = next(((value[a], value[b]) for a, b in (("lo", "hi"), ("low", "high"), ("lower", "upper"),
-                                                       ("ci_low", "ci_high")) if a in value and b in value), None)
-        if pair is None:
-            return None
-        lo, hi = _num(pair[0]), _num(pair[1])
-    else:
-        return None
-    return (lo, hi) if lo == lo and hi == hi and lo <= hi else None

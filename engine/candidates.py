@@ -3,10 +3,11 @@
 `load(store, task, scenario)` reads the complete, VALID runs of a task and scenario (measured here,
 and imported from MLPerf: task `resnet50` finds the runs of `mlperf-resnet50`), takes each run's
 figures (engine._figures), and aggregates the runs of one configuration (same card hashes and
-settings) into one row: the median of each figure, with the between-run CI as its uncertainty
-(median +- t(0.975, n-1) s / sqrt(n): the run is the unit of replication). A configuration with
-one run keeps that run's CI where one is known (`cis(run)`, by default the run summary's "ci"),
-else it is a point estimate (lo = hi = value). Every row names its source runs (`run_ids`) and
+settings: analysis.load.config_key) into one row: the median of each figure, with the between-run CI
+as its uncertainty (median +- t(0.975, n-1) s / sqrt(n), not below 0: the run is the unit of replication). A
+configuration with one run keeps that run's within-run CIs where known (`cis(run)`, by default
+analysis.load.run_ci: stored with the run, or computed from its performance log), else it is a point
+estimate (lo = hi = value); imported MLPerf results are point estimates. Every row names its source runs (`run_ids`) and
 provenance, so each figure traces back to the runs it came from.
 
 Columns (CANDIDATE_COLUMNS): identity (candidate, task, scenario, system, system_id, backend, settings,
@@ -20,8 +21,6 @@ fields (card_price_per_hour_usd, card_purchase_price_usd, card_power_w).
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -31,17 +30,19 @@ import pandas as pd
 from scipy import stats
 from sqlalchemy import func, select
 
-from engine._figures import FIGURES, run_figures, settings_text, summary_cis, system_label
-from runner.errors import EngineError
+from analysis.load import config_key, run_ci
+from engine._figures import FIGURES, ci_columns, run_figures, settings_text, system_label
+from runner.errors import EngineError, InfersightError
 from runner.store.schema import runs as runs_table
 
-__all__ = ["load", "available", "aggregate", "from_records", "CANDIDATE_COLUMNS", "CATEGORICAL", "FIGURES", "SCENARIOS", "MLPERF_PREFIX"]
+__all__ = ["load", "available", "aggregate", "from_records", "run_cis_of", "CANDIDATE_COLUMNS", "CATEGORICAL",
+           "FIGURES", "SCENARIOS", "MLPERF_PREFIX"]
 
 SCENARIOS = ("single_stream", "multi_stream", "server", "offline", "interactive")
 MLPERF_PREFIX = "mlperf-"
-_IDENTITY = ["candidate", "task", "scenario", "system", "system_id", "backend", "settings", "model_variant", "accelerator",
-             "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant", "quick",
-             "ci_source", "accuracy_metric", "accuracy_reference", "card_price_per_hour_usd",
+_IDENTITY = ["candidate", "task", "scenario", "system", "system_id", "backend", "settings", "model_variant",
+             "accelerator", "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant",
+             "quick", "ci_source", "accuracy_metric", "accuracy_reference", "card_price_per_hour_usd",
              "card_purchase_price_usd", "card_power_w", "config_key"]
 CANDIDATE_COLUMNS = _IDENTITY + [f"{c}{s}" for c in FIGURES for s in ("", "_lo", "_hi")]
 # repetitive text columns are categoricals: selecting rows of 100,000 candidates then moves integer codes
@@ -52,7 +53,7 @@ CisFunction = Callable[[dict[str, Any]], dict[str, tuple[float, float]]]
 
 def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None) -> pd.DataFrame:
     """The candidates of `task` under `scenario` (see the module doc); EngineError saying what data exists
-    when there is none. `cis(run) -> {column: (lo, hi)}` gives per-run CIs (default: summary_cis)."""
+    when there is none. `cis(run) -> {column: (lo, hi)}` gives per-run CIs (default: run_cis_of(store))."""
     scenario = scenario.strip().lower()
     if scenario not in SCENARIOS:
         raise EngineError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
@@ -70,7 +71,8 @@ def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None
     if not valid:
         raise EngineError(f"none of the {len(runs)} runs of {task!r} {scenario} is VALID (runs "
                           f"{', '.join(str(r['id']) for r in runs[:10])}); see `infersight show RUN` for why")
-    rows = [_run_row(store, run, base, _CardCache(store), cis or summary_cis) for run in valid]
+    cards = _CardCache(store)
+    rows = [_run_row(store, run, base, cards, cis or run_cis_of(store)) for run in valid]
     frame = aggregate(pd.DataFrame(rows))
     frame.attrs["invalid_run_ids"] = [r["id"] for r in runs if r.get("validity") != "VALID"]
     return frame
@@ -111,6 +113,8 @@ def _run_row(store: Any, run: dict[str, Any], task: str, cards: _CardCache, cis:
            "card_purchase_price_usd": _float(system.get("purchase_price_usd")),
            "card_power_w": _float(system.get("power_w")), "config_key": _config_key(run), **figures}
     for column, (lo, hi) in cis(run).items():
+        if column == "samples_per_s" and run["scenario"] == "server":
+            continue  # a Server run's throughput is the target QPS it met, not a measured rate with a CI
         if column in FIGURES:
             row[f"{column}_lo"], row[f"{column}_hi"] = lo, hi
     return row
@@ -130,12 +134,21 @@ def _source(run: dict[str, Any], imported: dict[str, Any] | None, system: dict[s
 
 
 def _config_key(run: dict[str, Any]) -> str:
-    """Runs with equal keys are replicas of one configuration: same cards, scenario and settings."""
-    parts = [run[k] for k in ("task_hash", "model_hash", "backend_hash", "system_hash", "scenario", "model_variant")]
-    if run.get("provenance") == "imported":
-        parts.append(run["uuid"])
-    parts.append(json.dumps(run.get("settings") or {}, sort_keys=True, default=str))
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
+    """Runs with equal keys are replicas of one configuration (analysis.load.config_key: same cards,
+    scenario and settings); every imported result is a configuration of its own."""
+    return f"imported-{run['uuid']}" if run.get("provenance") == "imported" else config_key(run)
+
+
+def run_cis_of(store: Any) -> CisFunction:
+    """Per-run CIs by our columns from analysis.load.run_ci (none for imported runs or on failure)."""
+    def cis(run: dict[str, Any]) -> dict[str, tuple[float, float]]:
+        if run.get("provenance") == "imported":
+            return {}
+        try:
+            return ci_columns(run_ci(store, run)[0])
+        except InfersightError:
+            return {}
+    return cis
 
 
 def _float(value: Any) -> float:
@@ -158,7 +171,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         row.update(config_key=key, n_runs=len(group), run_ids=",".join(str(i) for i in sorted(group["run_id"])),
                    compliant=bool(group["compliant"].all()), quick=bool(group["quick"].any()))
         row["ci_source"] = "between runs" if len(group) > 1 else \
-            ("run summary" if any(f"{c}_lo" in group and group[f"{c}_lo"].notna().any() for c in FIGURES)
+            ("within run" if any(f"{c}_lo" in group and group[f"{c}_lo"].notna().any() for c in FIGURES)
              else "none (point estimates)")
         for column in FIGURES:
             row.update(_combine(group, column))
@@ -181,12 +194,12 @@ def _combine(group: pd.DataFrame, column: str) -> dict[str, float]:
     if finite.size == 0:
         return {column: math.nan, f"{column}_lo": math.nan, f"{column}_hi": math.nan}
     median = float(np.median(finite))
-    if finite.size > 1:
+    if finite.size > 1:  # every figure is non-negative: a t interval reaching below 0 stops at 0
         half = stats.t.ppf(0.975, finite.size - 1) * finite.std(ddof=1) / math.sqrt(finite.size)
-        return {column: median, f"{column}_lo": median - half, f"{column}_hi": median + half}
+        return {column: median, f"{column}_lo": max(median - half, 0.0), f"{column}_hi": median + half}
     lo = group[f"{column}_lo"].iloc[0] if f"{column}_lo" in group else math.nan
     hi = group[f"{column}_hi"].iloc[0] if f"{column}_hi" in group else math.nan
-    if not (lo == lo and hi == hi):
+    if math.isnan(lo) or math.isnan(hi):
         lo = hi = median
     return {column: median, f"{column}_lo": float(lo), f"{column}_hi": float(hi)}
 

@@ -56,7 +56,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _M("throughput_per_watt", "throughput_per_watt", "samples/s per W", "higher", "throughput per watt"),
 )}
 OBJECTIVE_ALIASES = {"cost": "cost_per_million", "latency": "p99", "latency_p50": "p50", "latency_p90": "p90",
-                     "latency_p99": "p99", "perf_per_dollar": "throughput_per_usd", "perf_per_watt": "throughput_per_watt"}
+                     "latency_p99": "p99", "perf_per_dollar": "throughput_per_usd",
+                     "perf_per_watt": "throughput_per_watt"}
 
 # keyword option -> (metric, op): the unit is in the option's name.
 OPTION_BOUNDS: dict[str, tuple[str, str]] = {
@@ -84,7 +85,8 @@ _UNITS: dict[str, dict[str, float]] = {
     "samples/s per USD/h": {"": 1.0},
     "samples/s per W": {"": 1.0},
 }
-_BOUND = re.compile(r"^\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|<|>|=<|=>)\s*(?P<value>[-+0-9.eE]+)\s*(?P<unit>.*?)\s*$")
+_BOUND = re.compile(r"^\s*(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=|<|>|=<|=>)\s*(?P<value>[-+0-9.eE]+)"
+                    r"\s*(?P<unit>.*?)\s*$")
 # (lower percentile, higher percentile): the first never exceeds the second.
 _ORDERED = (("p50", "p90"), ("p90", "p99"), ("p50", "p99"), ("ttft", "p99"))
 

@@ -54,16 +54,18 @@ def unit_cost_per_hour(price_per_hour: np.ndarray, purchase_price: np.ndarray, l
 
 
 def cost_per_million(cost_per_hour: np.ndarray, inferences_per_s: np.ndarray) -> np.ndarray:
-    """USD per million inferences at a rate of `inferences_per_s` (NaN where the rate is not positive)."""
+    """USD per million inferences at a rate of `inferences_per_s`: infinite at rate 0 (a CI's lower bound
+    may reach it), NaN where the rate is unknown or negative."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(inferences_per_s > 0, inferences_per_s, np.nan)
+        rate = np.where(inferences_per_s >= 0, inferences_per_s, np.nan)
         return cost_per_hour / (rate * 3600.0) * 1e6
 
 
 def units_needed(target_load: float, throughput: np.ndarray, headroom: float, n_plus_one: bool) -> np.ndarray:
-    """Units to serve `target_load` inferences/s with `headroom`, plus a spare (N+1); NaN without throughput."""
+    """Units to serve `target_load` inferences/s with `headroom`, plus a spare (N+1); infinite at throughput 0,
+    NaN where it is unknown."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(throughput > 0, throughput, np.nan)
+        rate = np.where(throughput >= 0, throughput, np.nan)
         units = np.ceil(np.round(target_load * (1.0 + headroom) / rate, 9))  # 2.0000000001 units is 2
     return units + (1.0 if n_plus_one else 0.0)
 

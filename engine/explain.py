@@ -38,7 +38,8 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict."""
-        return {"winner": self.winner, "binding": self.binding, "tied_count": self.tied_count, "tied_with": self.tied_with,
+        return {"winner": self.winner, "binding": self.binding, "tied_count": self.tied_count,
+                "tied_with": self.tied_with,
                 "excluded_by": self.excluded_by, "nearest_misses": self.nearest_misses, "relax": self.relax,
                 "lines": self.lines}
 
@@ -72,8 +73,12 @@ def excluded_reasons(ev: Evaluation, i: int, frame: pd.DataFrame, objective: Obj
             out.append(f"{bound.text()}: no {METRICS[bound.metric].label} figure")
         elif code != 0:
             value = ev.values[METRICS[bound.metric].column][0][i]
-            out.append(f"{bound.text()}: {VERDICTS[code]} (P = {ev.p[j, i]:.2f}) at {describe_value(value, bound)}, "
-                       f"short by {describe_value(absolute[j, i], bound)} ({relative[j, i]:+.1%})")
+            head = f"{bound.text()}: {VERDICTS[code]} (P = {ev.p[j, i]:.2f}) at {describe_value(value, bound)}"
+            if absolute[j, i] > 0:
+                out.append(f"{head}, short by {describe_value(absolute[j, i], bound)} ({relative[j, i]:+.1%})")
+            else:
+                out.append(f"{head}: the estimate meets it by {describe_value(-absolute[j, i], bound)} "
+                           f"({-relative[j, i]:.1%}) but its CI reaches past it")
     if ev.status[i] == NO_OBJECTIVE:
         out.append(_no_objective(frame, i, objective))
     return out
@@ -94,7 +99,8 @@ def explain(ev: Evaluation, frame: pd.DataFrame, objective: Objective, options: 
     out = Explanation()
     labels = frame["candidate"]
     absolute, relative = ev.shortfalls
-    out.excluded_by = {b.text(): int(np.count_nonzero(ev.verdict[j])) for j, b in enumerate(ev.bounds)}
+    out.excluded_by = {b.text(): int(np.count_nonzero((ev.verdict[j] != 0) & ~ev.eligible))
+                       for j, b in enumerate(ev.bounds)}
     winner = ev.winner()
     if winner is not None:
         _explain_winner(out, ev, labels, winner, absolute, relative)
@@ -123,9 +129,9 @@ def _explain_winner(out: Explanation, ev: Evaluation, labels: pd.Series, winner:
         out.binding = {"bound": bound.text(), "value": float(ev.values[METRICS[bound.metric].column][0][winner]),
                        "slack": float(-absolute[j, winner]), "slack_rel": float(-relative[j, winner]),
                        "p_meets": float(ev.p[j, winner])}
-        out.lines.append(f"Binding constraint: {bound.text()} (it has {describe_value(-absolute[j, winner], bound)}, "
-                         f"{-relative[j, winner]:.1%}, of slack at {describe_value(out.binding['value'], bound)}; "
-                         f"P(meets) = {ev.p[j, winner]:.2f}).")
+        out.lines.append(f"Binding constraint: {bound.text()}: at {describe_value(out.binding['value'], bound)} the "
+                         f"winner has {describe_value(-absolute[j, winner], bound)} ({-relative[j, winner]:.1%}) of "
+                         f"slack left, the least of its bounds; P(meets) = {ev.p[j, winner]:.2f}.")
 
 
 def _explain_none(out: Explanation, ev: Evaluation, frame: pd.DataFrame, objective: Objective, options: Options,
@@ -157,9 +163,9 @@ def _explain_none(out: Explanation, ev: Evaluation, frame: pd.DataFrame, objecti
             out.lines.append(f"Relaxing only {bound.text()} to {change['to_text']} ({change['by_rel']:+.1%}) admits "
                              f"{labels.iloc[best]}.")
     if not out.relax and not out.nearest_misses:
-        out.lines.append("No candidate has every figure the constraints ask about: "
-                         + "; ".join(f"{b.text()} cannot be checked for {int((ev.verdict[j] == UNKNOWN).sum())}"
-                                     for j, b in enumerate(ev.bounds)) + ".")
+        unknown = [(b, int((ev.verdict[j] == UNKNOWN).sum())) for j, b in enumerate(ev.bounds)]
+        out.lines.append("No candidate has every figure the constraints ask about: " + "; ".join(
+            f"{b.text()} cannot be checked for {count}" for b, count in unknown if count) + ".")
     elif ev.status.size and (ev.status == FAILS).all() and not out.relax:
         out.lines.append("No single bound can be relaxed alone to admit a candidate.")
 

@@ -1,8 +1,9 @@
 """The Pareto frontier over two objectives, in O(n log n).
 
 A candidate is on the frontier when no other candidate is at least as good on both objectives and
-strictly better on one. Sort by the first objective (then the second), sweep once keeping the best
-second objective seen so far: a point is on the frontier when it beats that strictly. Identical
+strictly better on one. Points right of the lowest point or above the leftmost one are dominated by
+it and dropped first (O(n)); sort the rest by the first objective (then the second) and sweep once
+keeping the best second objective seen so far: a point is on the frontier when it beats that strictly. Identical
 points do not dominate each other, so duplicates of a frontier point are on it too. Candidates with a
 missing (NaN) value on either objective are never on it.
 """
@@ -23,9 +24,15 @@ def frontier_mask(x: np.ndarray, y: np.ndarray, x_lower_is_better: bool = True,
     x = np.asarray(x, dtype=float) * (1.0 if x_lower_is_better else -1.0)
     y = np.asarray(y, dtype=float) * (1.0 if y_lower_is_better else -1.0)
     mask = np.zeros(len(x), dtype=bool)
-    valid = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
-    if valid.size == 0:
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.any():
         return mask
+    # O(n) prefilter: a point right of the lowest point, or above the leftmost one, is dominated by it
+    low_y = np.min(y[finite])
+    left_x = np.min(x[finite])
+    x_of_low = np.min(x[finite & (y == low_y)])
+    y_of_left = np.min(y[finite & (x == left_x)])
+    valid = np.flatnonzero(finite & (x <= x_of_low) & (y <= y_of_left))
     order = valid[np.lexsort((y[valid], x[valid]))]
     xs, ys = x[order], y[order]
     best_before = np.concatenate(([np.inf], np.minimum.accumulate(ys)[:-1]))

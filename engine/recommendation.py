@@ -9,8 +9,8 @@
     rec.what_if       # sensitivity to bounds, prices, tariff and load (with what_if=True)
     rec.to_dict()     # all of it as JSON-compatible data
 
-Everything runs vectorised over the candidates frame (engine._evaluate); 100,000 candidates answer in
-well under 100 ms (benchmarks/bench_engine.py).
+Everything runs vectorised over the candidates frame (engine._evaluate), no per-candidate Python; the
+issue asks for < 100 ms (p95) at 100,000 candidates, which benchmarks/bench_engine.py measures.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_v
              "accelerator", "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant",
              "quick", "ci_source", "accuracy_metric", "accuracy_reference"]
 _EXCLUDED_IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_variant", "provenance",
-                      "source", "submitter", "run_ids"]
+                      "source", "submitter", "run_ids", "n_runs"]
 _PRICES = ("price_per_hour_usd", "purchase_price_usd", "lifetime_years", "price_source", "price_example",
            "power_source")
 _LABELS = ("price_source", "price_example", "power_source")
@@ -120,7 +120,8 @@ def cost_model_for(catalog: Catalog | None, **overrides: Any) -> CostModel:
     base = {}
     if catalog is not None:
         defaults = catalog.defaults
-        base = {k: getattr(defaults, k) for k in ("tariff_usd_per_kwh", "utilisation") if getattr(defaults, k) is not None}
+        base = {k: getattr(defaults, k) for k in ("tariff_usd_per_kwh", "utilisation")
+                if getattr(defaults, k) is not None}
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return CostModel(**base)
@@ -181,18 +182,19 @@ def _check_prices(frame: pd.DataFrame, constraints: Constraints, objective: Obje
                                                                    if b.metric in _COST_METRICS]
     if asked and not np.isfinite(ev.unit_cost_per_hour_usd).any():
         systems = sorted(set(frame["system"]))
-        where = f"the catalogue {catalog.source}" if catalog is not None and catalog.source else "no catalogue"
-        raise EngineError(f"{', '.join(asked)} needs prices, and none of the {len(systems)} systems has one in "
-                          f"{where} (nor in its system card): add price_per_hour_usd or purchase_price_usd for "
+        where = f"in the catalogue {catalog.source}" if catalog is not None and catalog.source else \
+            "(no catalogue was given)"
+        raise EngineError(f"{', '.join(asked)} needs prices, and none of the {len(systems)} systems has one "
+                          f"{where} or its system card: add price_per_hour_usd or purchase_price_usd for "
                           f"{', '.join(repr(s) for s in systems[:6])}{', ...' if len(systems) > 6 else ''}")
 
 
 def _tables(frame: pd.DataFrame, ev: Evaluation, prices: dict[str, Any],
             objective: Objective) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(ranked, excluded). Ranked, best first: identity, rank and tie, objective with CI, P per bound and
-    overall, every figure and derived cost with its CI, prices and their sources. Excluded, nearest first:
-    identity, status, the bound each fails worst and by how much, P per bound, and the figures the bounds
-    and objective name (EXCLUDED_FIGURES); its other figures are in the candidates frame."""
+    overall, every figure and derived cost (with CI columns except _NO_CI's), prices and their sources.
+    Excluded, nearest first: identity, status, the bound each fails worst and by how much, P per bound,
+    and only the figures the bounds and objective name; the rest are in the candidates frame."""
     numbers: dict[str, Any] = {"rank": ev.rank, "objective": ev.objective[0], "objective_lo": ev.objective[1],
                                "objective_hi": ev.objective[2],
                                "p_all": np.prod(ev.p, axis=0) if len(ev.p) else np.ones(len(frame))}
@@ -298,9 +300,9 @@ def _capacity(ranked: pd.DataFrame, target_load: float | None, model: CostModel)
 
 def _assumptions(ranked: pd.DataFrame, catalog: Catalog | None, model: CostModel, target_load: float | None,
                  options: Options) -> list[str]:
-    out = [f"A bound is met when P(meets) >= {options.meets_at:g}, failed when P <= {options.fails_at:g}, "
-           f"uncertain between (P from each figure's {options.confidence:.0%} CI, split-normal); candidates whose "
-           f"objective CIs overlap share a rank."]
+    out = [(f"A bound is met when P(meets) >= {options.meets_at:g}, failed when P <= {options.fails_at:g}, "
+            f"uncertain between (P from each figure's {options.confidence:.0%} CI, split-normal); candidates whose "
+            f"objective CIs overlap share a rank.")]
     if catalog is not None and catalog.is_example:
         out.append(f"Prices and power from {catalog.source or 'the catalogue'}: its figures are EXAMPLES, not "
                    f"quotes; pass your own catalogue for a real decision.")
@@ -309,7 +311,7 @@ def _assumptions(ranked: pd.DataFrame, catalog: Catalog | None, model: CostModel
     out.append(f"Cost: utilisation {model.utilisation:.0%} of paid hours; {tariff}; purchase prices amortised "
                f"linearly over their lifetime.")
     if target_load is not None:
-        out.append(f"Capacity: {target_load:g} inferences/s x (1 + {model.headroom:.0%} headroom)"
+        out.append(f"Capacity: {target_load:,.6g} inferences/s x (1 + {model.headroom:.0%} headroom)"
                    f"{', plus one spare unit (N+1)' if model.n_plus_one else ''}; cost and power are the plan's.")
     if not ranked.empty and (ranked["provenance"] == "imported").any():
         out.append("Imported MLPerf figures are point estimates (MLPerf publishes no per-query records); Server "

@@ -9,7 +9,8 @@ contradictory or invalid is reported as such rather than evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -32,40 +33,42 @@ def what_if(frame: pd.DataFrame, constraints: Constraints, objective: Objective,
     labels = frame["candidate"]
     base_winner = base.winner()
     base_label = None if base_winner is None else str(labels.iloc[base_winner])
+    asked = {"bounds": constraints, "prices": prices, "model": model, "load": target_load}
     rows = []
-
-    def run(parameter: str, factor: float, value: float, make: Callable[[], Evaluation]) -> None:
+    for parameter, factor, value, changes in _moves(frame, constraints, prices, model, target_load, base, systems):
+        moved = {**asked, **changes}
         try:
-            ev = make()
+            bounds = moved["bounds"]() if callable(moved["bounds"]) else moved["bounds"]
+            ev = evaluate(frame, bounds.bounds, objective, moved["prices"], moved["model"], moved["load"], options)
         except EngineError as exc:
             rows.append([parameter, f"{factor - 1:+.0%}", value, f"(not evaluated: {exc})", False, 0])
-            return
+            continue
         winner = ev.winner()
         label = None if winner is None else str(labels.iloc[winner])
         rows.append([parameter, f"{factor - 1:+.0%}", value, label or "(none)", label != base_label,
                      int(ev.eligible.sum())])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
+
+def _moves(frame: pd.DataFrame, constraints: Constraints, prices: dict[str, np.ndarray], model: CostModel,
+           target_load: float | None, base: Evaluation, systems: int) -> Iterator[tuple[str, float, float, dict]]:
+    """(parameter, factor, new value, what changes) for every move; a moved bound is built when evaluated,
+    as moving it may make the bounds contradictory."""
     for j, bound in enumerate(constraints.bounds):
         for factor in FACTORS:
-            moved = bound.value * factor
-            run(bound.text(), factor, moved,
-                lambda: evaluate(frame, constraints.with_value(j, moved).bounds, objective, prices, model, target_load, options))
+            yield bound.text(), factor, bound.value * factor, {
+                "bounds": functools.partial(constraints.with_value, j, bound.value * factor)}
     for system in _leading_systems(frame, base, systems):
         for factor in FACTORS:
-            run(f"price of {system}", factor, factor,
-                lambda: evaluate(frame, constraints.bounds, objective, _scaled(frame, prices, system, factor), model,
-                                 target_load, options))
+            yield f"price of {system} (factor)", factor, factor, {"prices": _scaled(frame, prices, system, factor)}
     if model.tariff_usd_per_kwh:
         for factor in FACTORS:
-            moved = model.tariff_usd_per_kwh * factor
-            run("tariff_usd_per_kwh", factor, moved,
-                lambda: evaluate(frame, constraints.bounds, objective, prices,
-                                 model.model_copy(update={"tariff_usd_per_kwh": moved}), target_load, options))
+            tariff = model.tariff_usd_per_kwh * factor
+            yield "tariff_usd_per_kwh", factor, tariff, {
+                "model": model.model_copy(update={"tariff_usd_per_kwh": tariff})}
     if target_load:
         for factor in FACTORS:
-            run("target load (inferences/s)", factor, target_load * factor,
-                lambda: evaluate(frame, constraints.bounds, objective, prices, model, target_load * factor, options))
-    return pd.DataFrame(rows, columns=COLUMNS)
+            yield "target load (inferences/s)", factor, target_load * factor, {"load": target_load * factor}
 
 
 def _leading_systems(frame: pd.DataFrame, base: Evaluation, count: int) -> list[str]:

@@ -21,7 +21,7 @@ import jinja2
 
 from runner.backends.base import distribution_version
 
-__all__ = ["ChartBlock", "render_page", "vega_javascript", "environment"]
+__all__ = ["ChartBlock", "render_page", "vega_javascript", "environment", "significant", "signed_percent"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
     env.filters["number"] = format_cell
+    env.filters["sig"] = significant
+    env.filters["pct"] = signed_percent
     return env
 
 
@@ -95,6 +97,20 @@ def format_cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(format_cell(v) for v in value) or "-"
     return str(value)
+
+
+def significant(value: Any, digits: int = 4) -> str:
+    """A figure to `digits` significant digits, thousands separated from 1,000 up; None as a dash."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
+
+
+def signed_percent(ratio: Any, minus_one: bool = False) -> str:
+    """A fraction as a signed percentage ('+4.2%'); with minus_one, a ratio's change (1.042 -> '+4.2%')."""
+    if ratio is None or (isinstance(ratio, float) and ratio != ratio):
+        return "-"
+    return f"{(ratio - 1 if minus_one else ratio):+.1%}"
 
 
 def render_page(template: str, context: dict[str, Any], charts: list[ChartBlock]) -> str:

@@ -17,7 +17,7 @@ from reports._page import ChartBlock
 
 __all__ = ["MAX_POINTS", "WIDTH", "HEIGHT", "block", "latency_histogram", "latency_cdf", "latency_over_time",
            "throughput_timeline", "percentile_bars", "accuracy_dots", "thin_indices", "nice_width",
-           "latency_cdfs", "throughput_vs_latency"]
+           "latency_cdfs", "throughput_vs_latency", "pareto_chart"]
 
 MAX_POINTS = 5000  # most rows of data in one chart
 WIDTH, HEIGHT = 600, 190  # px: with axes under 690 px, inside A4 portrait between 12 mm margins (703 px)
@@ -139,6 +139,21 @@ def throughput_vs_latency(frame: pd.DataFrame, color: str = "system") -> alt.Cha
         color=alt.Color(f"{color}:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
         tooltip=[c for c in frame.columns],
     ).properties(width=WIDTH, height=HEIGHT + 110)
+
+
+def pareto_chart(frame: pd.DataFrame, frontier: pd.DataFrame, x: str, y: str) -> alt.LayerChart:
+    """Every ranked candidate as a point, the frontier's points joined by a line, on two engine metrics
+    (`engine.METRICS` names, log scales); the Recommend page and the decision report both draw it."""
+    from engine import METRICS
+
+    cx, cy = METRICS[x].column, METRICS[y].column
+    data = frame[["candidate", cx, cy]].dropna()
+    front = frontier[["candidate", cx, cy]].dropna().sort_values(cx)
+    ax = alt.X(f"{cx}:Q", title=f"{METRICS[x].label} ({METRICS[x].unit})", scale=alt.Scale(type="log"))
+    ay = alt.Y(f"{cy}:Q", title=f"{METRICS[y].label} ({METRICS[y].unit})", scale=alt.Scale(type="log"))
+    points = alt.Chart(data).mark_point(color=MUTED, filled=True, size=50).encode(x=ax, y=ay, tooltip=list(data))
+    line = alt.Chart(front).mark_line(point=True, color=ACCENT).encode(x=ax, y=ay, tooltip=list(front))
+    return (points + line).properties(height=320)
 
 
 def _latency_axis(latency_ms: np.ndarray, field: str) -> alt.Y:

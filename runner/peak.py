@@ -144,12 +144,7 @@ class PeakSearch:
                     self.hi = q
         else:
             self.hi = q
-            while self.lo is None and q > s.min_qps:
-                q = max(q / 2, s.min_qps)
-                if self._passes(q, 1):
-                    self.lo = q
-                else:
-                    self.hi = q
+            self._bracket_down()
 
     def _bisect(self) -> bool:
         """Narrow the bracket, then confirm its lower end; True when the search must go on."""
@@ -161,6 +156,8 @@ class PeakSearch:
             ratio = self.hi / self.lo
             mid = math.sqrt(self.lo * self.hi) if ratio > 2 else (self.lo + self.hi) / 2
             mid = float(f"{mid:.6g}")
+            if not self.lo < mid < self.hi:  # the bracket is as narrow as 6 significant digits go
+                break
             repeats = s.repeats_near_edge if ratio - 1 <= s.edge_width else 1
             if self._passes(mid, repeats):
                 self.lo = mid
@@ -185,6 +182,7 @@ class PeakSearch:
         return total > 0 and valid / total >= self.s.valid_threshold
 
     def _bracket_down(self) -> None:
+        """Halve from the INVALID upper end until a QPS is VALID (or min_qps is reached)."""
         q = self.hi
         while self.lo is None and q > self.s.min_qps:
             q = max(q / 2, self.s.min_qps)

@@ -93,3 +93,37 @@ def null_sut(tiny_model_card):
     backend.prepare(tiny_model_card, Path("unused"))
     qsl = ArraySampleLibrary({"x": np.random.default_rng(0).random((100, 4), dtype=np.float32)}, 50)
     return BackendSUT(backend, qsl, batch_size=16), qsl
+
+
+# Quarters the app fixture's fp32 offline runs are dated in (a mocked clock), so the Trends page has a history.
+APP_QUARTERS = ("2025-02-14", "2025-05-15", "2025-08-14", "2025-11-13")
+
+
+@pytest.fixture(scope="session")
+def app_db(tmp_path_factory, digits_models) -> dict:
+    """The app's fixture store: the published MLPerf v4.1 results (../shared) plus quick digits runs:
+    fp32 offline once in each of APP_QUARTERS (the store's clock mocked), int8 offline twice and fp32
+    single_stream once (now). Returns {"db": path, "fp32": [ids], "int8": [ids], "single_stream": id}."""
+    from datetime import datetime, timezone
+
+    from runner.importers import import_tree
+    from runner.run import RunRequest, execute_run, prepare_run
+    from runner.store import Store, store as store_module
+
+    mlperf = REPO.parent / "shared/data/mlperf/v4.1"
+    assert (mlperf / "summary_results.json").is_file(), f"MLPerf v4.1 results not found at {mlperf}"
+    db = tmp_path_factory.mktemp("app") / "app.db"
+    ids: dict = {"db": db, "fp32": [], "int8": []}
+    with Store(str(db)) as s:
+        import_tree(s, mlperf)
+        real_now = store_module._now
+        for day in APP_QUARTERS:
+            start, base = real_now(), datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc)
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(store_module, "_now", lambda: base + (real_now() - start))
+                ids["fp32"].append(execute_run(prepare_run(RunRequest("digits", scenario="offline", quick=True)), s))
+        for _ in range(2):
+            request = RunRequest("digits", scenario="offline", model_variant="int8", quick=True)
+            ids["int8"].append(execute_run(prepare_run(request), s))
+        ids["single_stream"] = execute_run(prepare_run(RunRequest("digits", scenario="single_stream", quick=True)), s)
+    return ids

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.compare import benjamini_hochberg, compare, compare_many, ratio_of_geometric_means
+from analysis.compare import (
+    benjamini_hochberg,
+    compare,
+    compare_many,
+    ratio_of_geometric_means,
+)
 from runner.errors import AnalysisError
 
 # Benjamini & Hochberg (1995), J. R. Statist. Soc. B 57(1), section 4: 15 p-values from a study of

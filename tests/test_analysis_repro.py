@@ -126,3 +126,28 @@ def test_bad_input():
         variance_components(pd.DataFrame({"y": [1.0, np.nan, 2.0, 3.0], "g": [0, 0, 1, 1]}), "y", ("g",))
     with pytest.raises(AnalysisError, match="one observation per g"):
         variance_components(pd.DataFrame({"y": [1.0, 2.0, 3.0], "g": [0, 1, 2]}), "y", ("g",))
+
+
+def test_a_component_on_the_boundary_is_zero():
+    # identical group means: the between-group REML variance is 0 and the residual the plain variance
+    # (where statsmodels cannot invert its Hessian, the restricted fit on the boundary is taken instead)
+    df = pd.DataFrame({"y": [1.0, 2.0, 3.0] * 3, "g": np.repeat([0, 1, 2], 3)})
+    vc = variance_components(df, "y", ("g",))
+    assert vc.components["g"] == pytest.approx(0.0, abs=1e-4)
+    assert vc.components["within"] == pytest.approx(0.75, rel=1e-4)
+
+
+def test_boundary_fit_of_batch_figures():
+    # batch p90s of three runs from one distribution: no run-to-run variance; statsmodels' Hessian
+    # is singular here, and the boundary fit gives run 0 and the plain variance within
+    from analysis.samples import batch_figures
+
+    rows = []
+    for i in range(3):
+        lat = (np.random.default_rng(20 + i).lognormal(0, 0.1, 2000) * 1e6).astype(np.int64)
+        done = np.cumsum(lat)
+        rec = {"query_index": np.arange(2000), "scheduled_ns": done - lat, "completed_ns": done}
+        rows += [(np.log(v), f"r{i}") for v in batch_figures(rec, "latency_p90_ms", 16)]
+    df = pd.DataFrame(rows, columns=["y", "run"])
+    vc = variance_components(df, "y", ("run",))
+    assert vc.components["run"] == 0.0 and vc.components["within"] == pytest.approx(df["y"].var(ddof=1))

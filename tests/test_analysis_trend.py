@@ -57,11 +57,19 @@ def test_nile_has_one_change_point_after_1898():
     assert [c.index for c in detect(volume, jump=5) if c.confirmed] == [30]
 
 
-def test_spurious_candidates_are_not_confirmed():
-    x = np.random.default_rng(3).normal(100, 1, 120)
-    found = detect(x, penalty=1.0)  # a low penalty proposes many candidates
-    assert found and not any(c.confirmed for c in found)
-    assert all(c.q_value >= c.welch_p for c in found)
+def test_noise_rarely_confirms_a_change_point():
+    # 200 series of independent noise: confirming with the split selection repeated under permutation
+    # keeps the false alarms near alpha (each series may propose candidates, few survive)
+    rng = np.random.default_rng(3)
+    alarms = sum(any(c.confirmed for c in detect(rng.normal(100, 1, 60))) for _ in range(200))
+    assert alarms / 200 <= 0.08
+
+
+def test_a_clear_shift_is_found_where_it_is():
+    x = np.random.default_rng(4).normal(0, 1, 80)
+    x[50:] += 3
+    (cp,) = [c for c in detect(x) if c.confirmed]
+    assert cp.index == 50 and cp.q_value < 0.01
 
 
 def test_generalized_esd_matches_nist():

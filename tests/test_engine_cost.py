@@ -48,7 +48,9 @@ def test_no_price_or_no_power_for_a_tariff_is_no_cost():
 def test_cost_per_million_inferences():
     # 1.10 USD/h at 1,000 inferences/s = 3.6 M inferences per hour -> 1.10 / 3.6 = 0.30556 USD per million
     assert cost_per_million(one(1.10), one(1000))[0] == pytest.approx(1.10 / 3.6)
-    assert np.isnan(cost_per_million(one(1.0), one(0))[0])
+    assert cost_per_million(one(1.0), one(0))[0] == np.inf  # a throughput CI reaching 0: no upper cost bound
+    assert np.isnan(cost_per_million(one(1.0), NAN)[0])
+    assert units_needed(100, one(0), 0.2, True)[0] == np.inf
 
 
 @pytest.mark.parametrize("target, throughput, headroom, n_plus_one, units", [

@@ -20,8 +20,10 @@ def priced(*entries: tuple[str, float]) -> Catalog:
 
 def test_candidates_whose_objective_cis_overlap_are_tied():
     frame = from_records([
-        {"candidate": "A", "system": "a", "samples_per_s": 1000.0, "samples_per_s_lo": 900.0, "samples_per_s_hi": 1100.0},
-        {"candidate": "B", "system": "b", "samples_per_s": 950.0, "samples_per_s_lo": 850.0, "samples_per_s_hi": 1050.0},
+        {"candidate": "A", "system": "a", "samples_per_s": 1000.0, "samples_per_s_lo": 900.0,
+         "samples_per_s_hi": 1100.0},
+        {"candidate": "B", "system": "b", "samples_per_s": 950.0, "samples_per_s_lo": 850.0,
+         "samples_per_s_hi": 1050.0},
         {"candidate": "C", "system": "c", "samples_per_s": 500.0, "samples_per_s_lo": 480.0, "samples_per_s_hi": 520.0},
     ])
     rec = recommend(frame, Constraints(), "throughput")
@@ -139,12 +141,13 @@ def test_what_if_reports_when_the_winner_changes():
     rec = recommend(frame, Constraints.build(max_p99_ms=10), "cost", priced(("a", 1.0), ("b", 1.05)), what_if=True)
     assert rec.explanation.winner == "A"
     moves = {(r["parameter"], r["change"]): r for r in rec.what_if.to_dict("records")}
-    assert moves[("price of a", "+10%")]["winner"] == "B" and moves[("price of a", "+10%")]["winner_changed"]
-    assert not moves[("price of a", "-10%")]["winner_changed"]
+    dearer = moves[("price of a (factor)", "+10%")]
+    assert dearer["winner"] == "B" and dearer["winner_changed"] and dearer["value"] == pytest.approx(1.1)
+    assert not moves[("price of a (factor)", "-10%")]["winner_changed"]
     assert moves[("p99 <= 10 ms", "-10%")]["winner"] == "B"       # 9 ms excludes A (9.5 ms)
     assert moves[("p99 <= 10 ms", "-50%")]["winner"] == "(none)"  # 5 ms excludes both
     assert not moves[("p99 <= 10 ms", "+50%")]["winner_changed"]
-    assert moves[("price of b", "-10%")]["winner"] == "B"         # 0.945 < 1.0
+    assert moves[("price of b (factor)", "-10%")]["winner"] == "B"  # 0.945 < 1.0
 
 
 def test_a_weighted_mix_trades_objectives_off():

@@ -116,7 +116,10 @@ def test_replicas_are_aggregated_and_pinned_cores_are_distinct_systems(filled):
     assert row["samples_per_s"] == pytest.approx(np.median(values))
     assert (row["samples_per_s_lo"], row["samples_per_s_hi"]) == pytest.approx((lo, hi))
     assert row["accuracy_ratio"] == pytest.approx(1.0) and not row["compliant"] and row["quick"]
-    assert two.iloc[0]["run_ids"] == str(measured["two"]) and two.iloc[0]["ci_source"] == "none (point estimates)"
+    # one run: its within-run CI (analysis.ci, stored in its summary when it finished)
+    ci = store.get_run(measured["two"])["summary"]["ci"]["throughput"]["samples_per_second"]
+    assert two.iloc[0]["run_ids"] == str(measured["two"]) and two.iloc[0]["ci_source"] == "within run"
+    assert (two.iloc[0]["samples_per_s_lo"], two.iloc[0]["samples_per_s_hi"]) == (ci["low"], ci["high"])
     int8 = frame[frame["model_variant"] == "int8"].iloc[0]
     fp32_reference = store.get_card("model", store.get_run(measured["int8"])["model_hash"])["reference_quality"]
     assert int8["accuracy_ratio"] == pytest.approx(store.get_run(measured["int8"])["accuracy_value"]
@@ -142,8 +145,8 @@ def test_per_run_cis_plug_in(filled):
     store, measured = filled
     frame = load(store, "digits", "offline", cis=lambda run: {"p99_ms": (1.0, 2.0), "nonsense": (0, 1)})
     two = frame[frame["run_ids"] == str(measured["two"])].iloc[0]
-    assert (two["p99_ms_lo"], two["p99_ms_hi"]) == (1.0, 2.0) and two["ci_source"] == "run summary"
-    assert math.isclose(two["samples_per_s_lo"], two["samples_per_s"])
+    assert (two["p99_ms_lo"], two["p99_ms_hi"]) == (1.0, 2.0) and two["ci_source"] == "within run"
+    assert math.isclose(two["samples_per_s_lo"], two["samples_per_s"])  # this cis() gives none for throughput
 
 
 def test_what_the_store_holds_and_bad_requests(filled):

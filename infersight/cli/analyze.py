@@ -242,7 +242,7 @@ def repro_cmd(task: str | None, config_run: str | None, replicas: int, metric: s
     """
     if (task is None) == (config_run is None):
         raise click.UsageError("give a TASK to measure replicas of, or --config RUN to analyse stored ones")
-    kwargs = dict(metric=metric, tolerance=tolerance, confidence=confidence)
+    kwargs = {"metric": metric, "tolerance": tolerance, "confidence": confidence}
     if config_run is not None:
         result = views.repro_of_config(store, config_run, **kwargs)
     else:

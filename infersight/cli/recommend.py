@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from infersight.cli._common import emit_json, json_option, out, with_store
@@ -24,13 +25,13 @@ _BOUND_OPTIONS = (
     ("--max-tpot-ms", "max_tpot_ms", "Most p99 time per output token, ms."),
     ("--min-throughput", "min_throughput_per_s", "Least throughput per unit, samples/s (QPS in Server)."),
     ("--min-tokens-per-s", "min_tokens_per_s", "Least token throughput per unit, tokens/s."),
-    ("--min-accuracy", "min_accuracy", "Least accuracy in the task's own metric units (76.1 for resnet50's acc "
-                                       "in %, 0.98 for digits' top-1 fraction)."),
+    ("--min-accuracy", "min_accuracy", ("Least accuracy in the task's own metric units (76.1 for resnet50's acc "
+                                        "in %, 0.98 for digits' top-1 fraction).")),
     ("--min-accuracy-ratio", "min_accuracy_ratio", "Least accuracy as a fraction of the reference (0.99 = 99%)."),
     ("--max-power-w", "max_power_w", "Most power, W (of the whole plan with --target-qps)."),
     ("--max-cost-per-million-usd", "max_cost_per_million_usd", "Most cost per million inferences, USD."),
-    ("--max-cost-per-hour-usd", "max_cost_per_hour_usd", "Most cost per hour, USD (of the whole plan with "
-                                                          "--target-qps)."),
+    ("--max-cost-per-hour-usd", "max_cost_per_hour_usd", ("Most cost per hour, USD (of the whole plan with "
+                                                           "--target-qps).")),
     ("--max-units", "max_units", "Most units in the capacity plan (needs --target-qps)."),
 )
 
@@ -56,7 +57,8 @@ def _bound_options(fn):
 @click.option("--headroom", type=float, default=0.2, show_default=True, help="Spare capacity above the target load.")
 @click.option("--n-plus-one/--no-n-plus-one", default=True, show_default=True, help="Add one spare unit to the plan.")
 @click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
-              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, engine/catalog_example.yaml).")
+              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, "
+                   "engine/catalog_example.yaml).")
 @click.option("--tariff-usd-per-kwh", type=float, default=None, help="Electricity price (default: the catalogue's).")
 @click.option("--utilisation", type=float, default=None, help="Fraction of paid hours serving load (default: the "
                                                               "catalogue's, else 1).")
@@ -72,13 +74,13 @@ def recommend_cmd(task: str, scenario: str, where: tuple[str, ...], objective: s
                   headroom: float, n_plus_one: bool, catalog_path: str | None, tariff_usd_per_kwh: float | None,
                   utilisation: float | None, include_uncertain: bool, pareto: str | None, what_if: bool, top: int,
                   as_json: bool, store, **bounds: float | None) -> None:
-    """Recommend the best system, backend and settings for TASK under SCENARIO and your constraints: a ranked
+    """Recommend the best system, backend and settings for a task and scenario under your constraints: a ranked
     answer (options that cannot be told apart share a rank), P(meets) per constraint, the binding
     constraint, why each excluded option failed and by how much, a capacity plan, and what-if.
 
     \b
     Example:
-        infersight recommend --task resnet50 --scenario server --max-p99-ms 15 --min-accuracy-ratio 0.99 --objective cost
+        infersight recommend --task resnet50 --scenario server --max-p99-ms 15 --min-accuracy-ratio 0.99
         infersight recommend --task resnet50 --scenario server --max-p99-ms 15 --target-qps 20000 --what-if
         infersight recommend --task digits --scenario offline --where 'throughput >= 4000 /s' --objective throughput
         infersight recommend --task resnet50 --scenario offline --pareto cost,throughput --json
@@ -111,9 +113,10 @@ def _axes(pareto: str | None) -> tuple[str, str] | None:
 
 
 def _num(value: Any, digits: int = 4) -> str:
+    """A figure for a table: thousands separated from 1,000 up, else `digits` significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value:,.{digits}g}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
 
 
 def _with_ci(value: float, lo: float, hi: float) -> str:
@@ -132,24 +135,27 @@ def _runs(row: dict[str, Any]) -> str:
 def _print(rec, frame, task: str, scenario: str, catalog, top: int, show_frontier: bool) -> None:
     from engine import METRICS
 
-    measured = int((frame["provenance"] == "measured").sum())
-    out.print(f"[bold]{task} {scenario}[/]: {len(frame)} candidates ({measured} measured here, "
-              f"{len(frame) - measured} imported from MLPerf); constraints: {', '.join(rec.constraints.texts()) or 'none'}; "
-              f"objective: {rec.objective.text()} ({_better(rec.objective)})")
+    measured, plural = int((frame["provenance"] == "measured").sum()), "s" if len(frame) != 1 else ""
+    out.print(escape(f"{task} {scenario}: {len(frame)} candidate{plural} ({measured} measured here, "
+                     f"{len(frame) - measured} imported from MLPerf); constraints: "
+                     f"{', '.join(rec.constraints.texts()) or 'none'}; objective: {rec.objective.text()} "
+                     f"({_better(rec.objective)})"))
     if catalog.is_example:
-        out.print(f"[yellow]prices: EXAMPLE catalogue {Path(catalog.source).name}: every figure in it is an example, "
-                  f"not a quote; pass --catalog FILE with your own[/]")
+        out.print(f"[yellow]prices: EXAMPLE catalogue {escape(Path(catalog.source).name)}: every figure in it is an "
+                  f"example, not a quote; pass --catalog FILE with your own[/]")
     shown = list(dict.fromkeys(METRICS[b.metric].column for b in rec.constraints))
     _ranked_table(rec, shown, top)
     out.print("[bold]Why[/]")
-    for line in rec.explanation.lines:
-        out.print(f"  {line}")
+    for number, line in enumerate(rec.explanation.lines):
+        style = "bold red" if number == 0 and rec.ranked.empty else "default"
+        out.print(f"  [{style}]{escape(line)}[/]")
     if rec.capacity:
         c = rec.capacity
         out.print(f"[bold]Capacity plan[/] for {_num(c['target_load_per_s'])} inferences/s with {c['headroom']:.0%} "
-                  f"headroom{' and N+1' if c['n_plus_one'] else ''}: {_num(c['units'])} x {c['candidate']} "
+                  f"headroom{' and N+1' if c['n_plus_one'] else ''}: {_num(c['units'])} x {escape(c['candidate'])} "
                   f"(units {_num(c['units_lo'])}..{_num(c['units_hi'])} over the throughput CI), "
-                  f"{_num(c['cost_per_hour_usd'])} USD/h, {_num(c['purchase_usd'])} USD to buy, "
+                  f"{_num(c['cost_per_hour_usd'])} USD/h, "
+                  f"{'rented' if c['purchase_usd'] is None else _num(c['purchase_usd']) + ' USD to buy'}, "
                   f"{_num(c['power_w'])} W")
     _excluded_table(rec, top)
     if show_frontier:
@@ -158,7 +164,7 @@ def _print(rec, frame, task: str, scenario: str, catalog, top: int, show_frontie
         _what_if_table(rec)
     out.print("[bold]Assumptions[/]")
     for line in rec.assumptions:
-        out.print(f"  {line}")
+        out.print(f"  {escape(line)}")
 
 
 def _better(objective) -> str:
@@ -167,21 +173,22 @@ def _better(objective) -> str:
 
 def _ranked_table(rec, shown: list[str], top: int) -> None:
     ranked = rec.ranked
-    if ranked.empty:
-        out.print("[bold red]No candidate meets all constraints.[/]")
+    if ranked.empty:  # the explanation says so, with the nearest misses
         return
     unit = "score" if rec.objective.is_mix else rec.objective.metric.unit
-    table = Table("rank", "candidate", f"{rec.objective.text()} ({unit}) [CI]", "P(all)",
-                  *(c for c in shown if c != rec.objective.metric.column), "cost/M USD", "units", "source",
-                  box=box.SIMPLE_HEAD)
+    own = None if rec.objective.is_mix else rec.objective.metric.column
+    figures = [c for c in shown if c != own]
+    extra = [c for c in ("cost_per_million_usd", "units") if c != own and (c != "units" or rec.target_load)]
+    table = Table("rank", "candidate", f"{rec.objective.text()} ({unit}) [CI]", "P(all)", *figures, *extra,
+                  "source", box=box.SIMPLE_HEAD)
     for row in ranked.head(top).to_dict("records"):
         rank = f"{int(row['rank'])}{'=' if row['tied'] else ''}"
-        table.add_row(rank, row["candidate"], _with_ci(row["objective"], row["objective_lo"], row["objective_hi"]),
-                      f"{row['p_all']:.2f}",
-                      *(_with_ci(row[c], row[f"{c}_lo"], row[f"{c}_hi"]) for c in shown
-                        if c != rec.objective.metric.column),
-                      _num(row["cost_per_million_usd"]), _num(row["units"]), _runs(row))
-    out.print(f"[bold]Ranked[/] ({len(ranked)}; '=' marks a tie: objective CIs overlap)")
+        objective = _with_ci(row["objective"], row["objective_lo"], row["objective_hi"])
+        table.add_row(rank, escape(row["candidate"]), objective,
+                      f"{row['p_all']:.2f}", *(_with_ci(row[c], row[f"{c}_lo"], row[f"{c}_hi"]) for c in figures),
+                      *(_num(row[c]) for c in extra), escape(_runs(row)))
+    out.print(f"[bold]Ranked[/] ({len(ranked)}; '=' marks a tie: objective CIs overlap, so the order within a rank "
+              f"is not significant)")
     out.print(table)
 
 
@@ -192,7 +199,7 @@ def _excluded_table(rec, top: int) -> None:
     out.print(f"[bold]Excluded[/] ({len(excluded)}, nearest first)")
     for row in excluded.head(top).to_dict("records"):
         reasons = "; ".join(rec.why_excluded(row["candidate"]))
-        out.print(f"  {row['candidate']} [{row['status']}]: {reasons} ({_runs(row)})")
+        out.print("  " + escape(f"{row['candidate']} ({row['status']}): {reasons} ({_runs(row)})"))
     if len(excluded) > top:
         out.print(f"  ... and {len(excluded) - top} more (--top N shows more, --json lists them)")
 
@@ -205,18 +212,21 @@ def _frontier_table(rec, top: int) -> None:
               f"{y.label} ({y.better} is better): {len(rec.frontier)} point(s)")
     table = Table("candidate", f"{x.name} ({x.unit})", f"{y.name} ({y.unit})", "rank", box=box.SIMPLE_HEAD)
     for row in rec.frontier.head(top).to_dict("records"):
-        table.add_row(row["candidate"], _num(row[x.column]), _num(row[y.column]), _num(row["rank"]))
+        table.add_row(escape(row["candidate"]), _num(row[x.column]), _num(row[y.column]), _num(row["rank"]))
     out.print(table)
 
 
 def _what_if_table(rec) -> None:
-    changed = int(rec.what_if["winner_changed"].sum())
-    out.print(f"[bold]What-if[/]: the winner changes in {changed} of {len(rec.what_if)} moves")
-    table = Table("parameter", "change", "value", "winner", "ranked", box=box.SIMPLE_HEAD)
-    for row in rec.what_if.to_dict("records"):
-        style = "bold yellow" if row["winner_changed"] else None
-        table.add_row(row["parameter"], row["change"], _num(row["value"]), row["winner"], str(row["ranked"]),
-                      style=style)
+    moves = rec.what_if
+    changed = moves[moves["winner_changed"]]
+    out.print(f"[bold]What-if[/]: {len(moves)} moves (each bound, the leading systems' prices, the tariff and the "
+              f"load by -50%, -10%, +10%, +50%); the winner changes in {len(changed)}")
+    if changed.empty:
+        return
+    table = Table("parameter", "change", "value", "winner then", "ranked", box=box.SIMPLE_HEAD)
+    for row in changed.to_dict("records"):
+        table.add_row(escape(row["parameter"]), row["change"], _num(row["value"]), escape(row["winner"]),
+                      str(row["ranked"]))
     out.print(table)
 
 

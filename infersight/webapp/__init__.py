@@ -24,9 +24,10 @@ def store_url() -> str:
 
 
 def _pages() -> dict[str, Callable[[str], None]]:
-    from infersight.webapp import explore, recommend, runs
+    from infersight.webapp import compare, explore, recommend, runs, trends
 
-    return {"Recommend": recommend.page, "Explore": explore.page, "Runs": runs.page}
+    return {"Recommend": recommend.page, "Explore": explore.page, "Compare": compare.page, "Trends": trends.page,
+            "Runs": runs.page}
 
 
 PAGES = _pages()

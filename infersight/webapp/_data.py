@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis import load
 from runner.store import Store
 
-__all__ = ["store", "runs_table", "RUN_COLUMNS"]
+__all__ = ["store", "runs_table", "history", "latencies_ms", "RUN_COLUMNS"]
 
 RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "validity",
                "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
@@ -40,6 +42,22 @@ def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
             row["system"] = names[digest]
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS) if rows else pd.DataFrame(columns=RUN_COLUMNS)
     return frame
+
+
+@st.cache_data(ttl=30, show_spinner="reading the history")
+def history(url: str, metric: str | None = None, task: str | None = None, scenario: str | None = None,
+            source: str | None = None) -> pd.DataFrame:
+    """Complete runs with a figure, oldest first (analysis.load.runs_frame: configuration key, system
+    label, metric and value); `metric` None: each run's headline figure."""
+    return load.runs_frame(store(url), task=task, scenario=scenario, source=source, metric=metric)
+
+
+@st.cache_data(ttl=300, show_spinner="reading the performance log")
+def latencies_ms(url: str, run_id: int) -> np.ndarray | None:
+    """Latency of every sample of a measured run in ms (completion minus scheduled time, as the run
+    summary's percentiles); None for a run without per-query records (imported from MLPerf)."""
+    rec = load.run_records(store(url), store(url).get_run(int(run_id)))
+    return None if rec is None else (rec["completed_ns"] - rec["scheduled_ns"]) / 1e6
 
 
 def _system_name(s: Store, digest: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
 from engine.candidates import available, load
 from infersight.webapp._data import store
+from reports.charts import pareto_chart
 from runner.errors import InfersightError
 
 __all__ = ["page", "pareto_chart", "OBJECTIVES"]
@@ -31,20 +31,6 @@ def _available(url: str) -> pd.DataFrame:
 @st.cache_data(ttl=30, show_spinner="reading candidates")
 def _candidates(url: str, task: str, scenario: str) -> pd.DataFrame:
     return load(store(url), task, scenario)
-
-
-def pareto_chart(frame: pd.DataFrame, frontier: pd.DataFrame, x: str, y: str) -> alt.LayerChart:
-    """Every ranked candidate as a point, the frontier's points joined by a line, on the two axes."""
-    from engine import METRICS
-
-    cx, cy = METRICS[x].column, METRICS[y].column
-    data = frame[["candidate", cx, cy]].dropna()
-    front = frontier[["candidate", cx, cy]].dropna().sort_values(cx)
-    ax = alt.X(f"{cx}:Q", title=f"{METRICS[x].label} ({METRICS[x].unit})", scale=alt.Scale(type="log"))
-    ay = alt.Y(f"{cy}:Q", title=f"{METRICS[y].label} ({METRICS[y].unit})", scale=alt.Scale(type="log"))
-    points = alt.Chart(data).mark_point(color="#9db8d3", filled=True, size=50).encode(x=ax, y=ay, tooltip=list(data))
-    line = alt.Chart(front).mark_line(point=True, color="#1f6fb2").encode(x=ax, y=ay, tooltip=list(front))
-    return (points + line).properties(height=320)
 
 
 def page(url: str) -> None:

@@ -18,12 +18,14 @@ timestamp it into preallocated arrays. The calling thread only watches: progress
 second, records to the sink every 2 s, and (with `stop_when_invalid`) stops issuing once the
 over-bound queries make the run INVALID whatever follows. While timing, the GIL switch interval
 is lowered to 1 ms (and restored after), so a thread running Python code cannot hold a due
-worker back for Python's default 5 ms.
+worker back for Python's default 5 ms, and the objects that exist are frozen out of garbage
+collection (`gc.freeze`), so no collection scans the whole heap while holding the GIL.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 import threading
 import time
@@ -170,6 +172,7 @@ class Server(Scenario):
         workers = s.concurrency or len(available_cpus())
         previous = sys.getswitchinterval()
         sys.setswitchinterval(min(previous, _SWITCH_S))
+        gc.freeze()  # the collector skips every object that exists now: no long GIL-holding collections
         try:
             self.timed_part_starts()
             st = _State(offsets, order, _clock() + _LEAD_NS, workers)
@@ -177,6 +180,7 @@ class Server(Scenario):
                 target=_worker, args=(w, st, sut.issue_query), name=f"server-worker-{w}", daemon=True)
                 for w in range(workers)])
         finally:
+            gc.unfreeze()
             sys.setswitchinterval(previous)
         rec = st.records(0, st.n)
         return self._result(rec, st, workers, warmup_qps)

@@ -1,0 +1,195 @@
+"""The Compare page: two runs or two configurations side by side, through the same analysis as
+`infersight compare` (analysis.views.compare_refs): each side's figures with their CIs, the ratio
+B/A with its CI, the significance and equivalence verdicts, and the runs' latency CDFs overlaid."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from analysis import load, views
+from infersight.webapp._data import history, latencies_ms, store
+from reports import charts
+from runner.errors import InfersightError
+
+__all__ = ["page", "options", "default_pair", "side_figures", "FIGURES", "KINDS"]
+
+KINDS = ("runs", "configurations")
+FIGURES = {"": "the baseline's headline figure", "samples_per_second": "throughput (samples/s)",
+           "queries_per_second": "throughput (queries/s)", "tokens_per_second": "throughput (tokens/s)",
+           "latency_p50_ms": "p50 latency (ms)", "latency_p90_ms": "p90 latency (ms)",
+           "latency_p99_ms": "p99 latency (ms)", "latency_mean_ms": "mean latency (ms)"}
+MAX_CDFS = 8
+MAX_RUNS_SHOWN = 20
+
+
+def options(frame: pd.DataFrame, kind: str) -> dict[str, str]:
+    """The references `compare_refs` takes (a run id, or config:KEY) with a label each, from rows of
+    analysis.load.runs_frame: one per run, or one per configuration (newest first)."""
+    if kind == "runs":
+        return {str(r.run_id): f"run {r.run_id}: {r.model_variant} / {r.backend} / {r.system} ({r.provenance}, "
+                               f"{r.started_at:%Y-%m-%d})" for r in frame.iloc[::-1].itertuples()}
+    out = {}
+    for key, runs in frame.groupby("config_key", sort=False):
+        first, ids = runs.iloc[0], runs["run_id"].tolist()
+        out[f"config:{key}"] = (f"config {key[:8]}: {first.model_variant} / {first.backend} / {first.system} "
+                                f"({len(ids)} run{'s' if len(ids) > 1 else ''}: {', '.join(map(str, ids[:6]))}"
+                                f"{', ...' if len(ids) > 6 else ''})")
+    return dict(reversed(out.items()))
+
+
+def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
+    """Indexes into `refs` of a first pair that `compare_refs` accepts without force: the newest A (or
+    the given one) with another option of the same checked metadata (task version, model hash)."""
+    def ident(ref: str) -> tuple:
+        rows = (frame[frame["config_key"] == ref.removeprefix("config:")] if ref.startswith("config:")
+                else frame[frame["run_id"].astype(str) == ref])
+        return tuple(rows[["task", "task_version", "model_hash"]].iloc[0]) if len(rows) else ()
+
+    for first in refs if a is None else [a]:
+        same = [j for j, ref in enumerate(refs) if ref != first and ident(ref) == ident(first)]
+        if same:
+            return refs.index(first), same[0]
+    first = refs.index(a) if a is not None else 0
+    return first, 1 if first == 0 else 0
+
+
+@st.cache_data(ttl=30, show_spinner="comparing")
+def _compare(url: str, refs: tuple[str, str], metric: str | None, margin: float, confidence: float,
+             force: bool) -> dict[str, Any]:
+    return views.compare_refs(store(url), list(refs), metric=metric, margin=margin, confidence=confidence,
+                              force=force)
+
+
+def side_figures(url: str, runs: list[int], metric: str, confidence: float) -> pd.DataFrame:
+    """Each run's `metric` figure with its within-run CI (analysis.views.headline_ci over the run's
+    stored or recomputed intervals; none for imported runs and for server's target QPS)."""
+    rows = []
+    for run_id in runs[:MAX_RUNS_SHOWN]:
+        run = store(url).get_run(int(run_id))
+        ci, source = load.run_ci(store(url), run, confidence=confidence)
+        found = views.headline_ci({**run, "headline_metric": metric}, ci) or {}
+        rows.append({"run": int(run_id), "figure": load.run_figure(run, metric), "ci_low": found.get("low"),
+                     "ci_high": found.get("high"), "method": found.get("method") or
+                     (source if ci is None else "no interval for this figure"), "provenance": run["provenance"]})
+    return pd.DataFrame(rows, columns=["run", "figure", "ci_low", "ci_high", "method", "provenance"])
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.4g}"
+
+
+def _interval(ci: dict[str, Any]) -> str:
+    return f"{_num(ci['estimate'])} [{_num(ci['low'])}, {_num(ci['high'])}]"
+
+
+def page(url: str) -> None:
+    st.title("Compare")
+    frame = history(url)
+    if frame.empty:
+        st.info(f"No complete runs with a figure in {url}: measure or import some first.")
+        return
+    c = st.columns(3)
+    kind = c[0].radio("Compare", KINDS, horizontal=True, key="cmp_kind")
+    tasks = sorted(frame["task"].unique())
+    task = c[1].selectbox("Task", tasks, key="cmp_task")
+    scenarios = sorted(frame.loc[frame["task"] == task, "scenario"].unique())
+    scenario = c[2].selectbox("Scenario", scenarios, key="cmp_scenario")
+    choices = options(frame[(frame["task"] == task) & (frame["scenario"] == scenario)], kind)
+    if len(choices) < 2:
+        st.error(f"{task} {scenario} has {len(choices)} {kind[:-1]}; a comparison needs two. What exists:")
+        _what_exists(frame, kind)
+        return
+    refs = list(choices)
+    subset = frame[(frame["task"] == task) & (frame["scenario"] == scenario)]
+    c = st.columns(2)
+    a = c[0].selectbox("A (baseline)", refs, index=default_pair(subset, refs)[0], format_func=choices.get,
+                       key="cmp_a")
+    b = c[1].selectbox("B (compared with A)", refs, index=default_pair(subset, refs, a)[1],
+                       format_func=choices.get, key="cmp_b")
+    c = st.columns(4)
+    metric = c[0].selectbox("Figure", list(FIGURES), format_func=FIGURES.get, key="cmp_metric")
+    margin = c[1].number_input("Equivalence margin (%)", min_value=0.1, max_value=50.0, value=2.0, step=0.5,
+                               key="cmp_margin")
+    confidence = c[2].selectbox("Confidence", [0.9, 0.95, 0.99], index=1, format_func="{:.0%}".format,
+                                key="cmp_confidence")
+    force = c[3].checkbox("Compare even when task version or model differ", key="cmp_force")
+    if a == b:
+        st.error(f"A and B are the same {kind[:-1]} ({choices[a]}): pick two different ones.")
+        return
+    try:
+        result = _compare(url, (a, b), metric or None, margin / 100, confidence, force)
+    except InfersightError as exc:
+        st.error(str(exc))
+        return
+    _show(url, result, choices)
+
+
+def _what_exists(frame: pd.DataFrame, kind: str) -> None:
+    column = "run_id" if kind == "runs" else "config_key"
+    counts = frame.groupby(["task", "scenario"])[column].nunique().rename(kind).reset_index()
+    st.dataframe(counts[counts[kind] >= 2], hide_index=True)
+
+
+def _show(url: str, result: dict[str, Any], choices: dict[str, str]) -> None:
+    metric, comp, base = result["metric"], result["comparisons"][0], result["baseline"]
+    better = "lower" if result["lower_is_better"] else "higher"
+    st.caption(f"{metric} ({better} is better); {result['unit']} as the unit of replication; "
+               f"{result['confidence']:.0%} intervals; equivalence margin +-{result['margin']:.1%}")
+    for warning in result["warnings"]:
+        st.warning(warning)
+    cols = st.columns(2)
+    for col, name, ref, runs, values in ((cols[0], "A", base["ref"], base["runs"], base["values"]),
+                                         (cols[1], "B", comp["ref"], comp["runs"], comp["values"])):
+        with col:
+            st.subheader(f"{name}: {choices.get(ref, ref)}")
+            gmean = math.exp(sum(math.log(v) for v in values) / len(values))
+            st.metric(f"{name}: geometric mean of {len(values)} {result['unit']}", _num(gmean))
+            st.dataframe(side_figures(url, runs, metric, result["confidence"]), hide_index=True, width="stretch")
+    _verdicts(result, comp)
+    _cdfs(url, base["runs"], comp["runs"])
+
+
+def _verdicts(result: dict[str, Any], comp: dict[str, Any]) -> None:
+    st.subheader("B against A")
+    gm, md = comp["ratio_geometric_means"], comp["ratio_medians"]
+    cols = st.columns(3)
+    cols[0].metric("Ratio of geometric means B/A [CI]", _interval(gm), help=gm["method"])
+    cols[1].metric("Ratio of medians B/A [CI]", _interval(md), help=md["method"])
+    cols[2].metric("Verdict", comp["verdict"] if comp.get("better") is None else
+                   f"{comp['verdict']} ({'better' if comp['better'] else 'worse'})")
+    alpha, margin = 1 - result["confidence"], result["margin"]
+    q = comp["q_value"] if comp.get("q_value") is not None else comp["welch_p"]
+    significant = (f"significant: Welch p = {comp['welch_p']:.3g} (BH q = {q:.3g}) < {alpha:.2g}" if q < alpha else
+                   f"not significant: Welch p = {comp['welch_p']:.3g} (BH q = {q:.3g}) >= {alpha:.2g}")
+    equivalent = (f"equivalent within +-{margin:.1%}: TOST p = {comp['tost_p']:.3g} < {alpha:.2g}"
+                  if comp["tost_p"] < alpha else
+                  f"not shown equivalent within +-{margin:.1%}: TOST p = {comp['tost_p']:.3g} >= {alpha:.2g}")
+    verdict = {"equivalent": st.success, "different": st.warning}.get(comp["verdict"], st.info)
+    verdict(f"Difference: {significant}. Equivalence: {equivalent}. Mann-Whitney U p = {comp['mann_whitney_p']:.3g}."
+            + (" Neither shown: more runs are needed." if comp["verdict"] == "inconclusive" else ""))
+    with st.expander("Tests and the figures compared"):
+        st.dataframe(pd.DataFrame([{k: comp[k] for k in ("n_a", "n_b", "welch_t", "welch_df", "welch_p",
+                                                         "mann_whitney_u", "mann_whitney_p", "tost_p", "q_value")}]),
+                     hide_index=True)
+        st.dataframe({"A": pd.Series(result["baseline"]["values"]), "B": pd.Series(comp["values"])})
+
+
+def _cdfs(url: str, runs_a: list[int], runs_b: list[int]) -> None:
+    series, missing = {}, []
+    for name, runs in (("A", runs_a), ("B", runs_b)):
+        for run_id in runs[:MAX_CDFS // 2]:
+            lat = latencies_ms(url, int(run_id))
+            if lat is None:
+                missing.append(str(run_id))
+            else:
+                series[f"{name}: run {run_id}"] = lat
+    if series:
+        st.subheader("Latency CDFs")
+        st.altair_chart(charts.latency_cdfs(series), width="stretch")
+    if missing:
+        st.caption(f"No latency distribution for runs {', '.join(missing)}: imported MLPerf results publish "
+                   f"no per-query records.")

@@ -1,0 +1,86 @@
+"""Open a report in Debian's chromium (driven by Playwright, executable_path set; `playwright install`
+is never needed) with every request but file:// aborted, and say what happened: the requests it
+tried, console errors, whether any injected script ran, and what each chart drew."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync"]
+SPEC_RE = re.compile(r'<script type="application/json" class="chart-spec" data-target="chart-([\w-]+)">(.*?)</script>',
+                     re.S)
+# per chart: id, SVG/canvas elements, marks drawn (paths, shapes, text with content), its width in px
+CHARTS = """Array.from(document.querySelectorAll('div.chart')).map(d => [
+    d.id, d.querySelectorAll('svg, canvas').length,
+    d.querySelectorAll('svg .mark-symbol path, svg .mark-line path, svg .mark-rule line, svg .mark-rect path, '
+                       + 'svg .mark-area path, svg .mark-text text').length,
+    Math.max(0, ...Array.from(d.querySelectorAll('svg')).map(s => s.getBoundingClientRect().width))])"""
+# An injected `alert(...)` or `onerror=` handler would call one of these; each records that it ran.
+TRAPS = """for (const name of ['alert', 'confirm', 'prompt']) {
+    window[name] = (...args) => { (window.__injected = window.__injected || []).push(name + ':' + args.join()); }; }"""
+
+
+@dataclass
+class Opened:
+    """What the browser saw: charts drawn ('k/n'), per chart (id, svg count, marks, width), requests
+    made, console errors and page errors, injected calls, and the screenshot's path."""
+
+    drawn: str
+    charts: list[list]
+    requests: list[str]
+    problems: list[str]
+    injected: list[str]
+    screenshot: Path
+    texts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def outside(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith("file://")]
+
+
+def chart_specs(html: str) -> dict[str, dict]:
+    """The Vega-Lite spec of every chart in a report, by chart key."""
+    return {key: json.loads(body) for key, body in SPEC_RE.findall(html)}
+
+
+def open_offline(html: str, folder: Path, name: str) -> Opened:
+    """Write `html` to folder/name.html, open it in chromium with the network blocked, wait for every
+    chart, take a full-page screenshot (folder/name.png)."""
+    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (installs Debian's chromium) and test again")
+    from playwright.sync_api import sync_playwright
+
+    page_file = folder / f"{name}.html"
+    page_file.write_text(html, encoding="utf-8")
+    shot = folder / f"{name}.png"
+    requests: list[str] = []
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            page.add_init_script(TRAPS)
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
+                       else route.abort())
+            page.goto(page_file.as_uri())
+            page.wait_for_function("document.body.hasAttribute('data-charts') || "
+                                   "!document.querySelector('script.chart-spec')", timeout=60_000)
+            drawn = page.evaluate("document.body.getAttribute('data-charts') || '0/0'")
+            charts = page.evaluate(CHARTS)
+            injected = page.evaluate("window.__injected || []")
+            texts = {"body": page.inner_text("body")}
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    return Opened(drawn, charts, requests, problems, injected, shot, texts)

@@ -1,0 +1,139 @@
+"""End to end: `streamlit run app.py` on the app fixture store, driven in Debian's headless chromium by
+Playwright: fill the Recommend form, submit, read the top recommendation off the page and check it is
+engine.recommend's winner for the same inputs. The screenshot is saved as recommend.png in the test's
+tmp_path (pytest prints where when the test fails; the last three runs stay under pytest's basetemp)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
+from engine.candidates import load
+from infersight.webapp.recommend import OBJECTIVES
+from runner.store import Store
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync"]
+TIMEOUT_MS = 180_000  # generous: the machine is shared and the first script run reads the whole store
+RENDERED = """([label, before]) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const metric = Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
+        .find(m => m.innerText.includes(label));
+    const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
+    return app && app.getAttribute('data-test-script-state') === 'notRunning' && value
+        && value.innerText.trim() !== before && !metric.closest('[data-stale="true"]');
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_server(app_db, tmp_path):
+    """`streamlit run app.py -- --db <fixture store>` on a free port; yields its URL, stops it after."""
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--", "--db", str(app_db["db"])]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"streamlit exited {proc.returncode}: {(tmp_path / 'streamlit.log').read_text()}"
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "streamlit did not answer /_stcore/health within 120 s"
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def engine_winner(db: Path, objective: str) -> str:
+    """engine.recommend's top candidate for the form's inputs (the page's defaults: accuracy >= 0.99 of
+    the reference, the example catalogue, no target load)."""
+    with Store(str(db)) as store:
+        rec = recommend(load(store, "resnet50", "server"), Constraints.build(max_p99_ms=15, min_accuracy_ratio=0.99),
+                        objective, load_catalog(EXAMPLE_CATALOG))
+    return rec.winner["candidate"]
+
+
+def choose(page, label: str, option: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_function("([l, v]) => document.querySelector(`input[aria-label='${l}']`).value === v",
+                           arg=[label, option], timeout=TIMEOUT_MS)
+
+
+def submit_and_read(page, before: str) -> str:
+    page.get_by_test_id("stFormSubmitButton").get_by_role("button").click()
+    page.wait_for_function(RENDERED, arg=["Top recommendation", before], timeout=TIMEOUT_MS)
+    return read(page)
+
+
+def read(page) -> str:
+    value = page.get_by_test_id("stMetric").filter(has_text="Top recommendation").get_by_test_id("stMetricValue")
+    return value.inner_text().strip()
+
+
+def test_recommend_form_in_a_real_browser(app_server, app_db, tmp_path):
+    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (installs Debian's chromium) and test again")
+    from playwright.sync_api import sync_playwright
+
+    by_cost, by_throughput = engine_winner(app_db["db"], "cost"), engine_winner(app_db["db"], "throughput")
+    assert by_cost != by_throughput  # so the answer on the page must change with the objective
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(app_server)
+                       else route.abort())
+            page.goto(f"{app_server}/?page=Recommend", timeout=TIMEOUT_MS)
+            page.wait_for_function(RENDERED, arg=["Top recommendation", ""], timeout=TIMEOUT_MS)
+            initial = read(page)
+            choose(page, "Objective", OBJECTIVES["throughput"])
+            first = submit_and_read(page, initial)
+            assert first == by_throughput
+            choose(page, "Task", "resnet50")
+            choose(page, "Scenario", "server")
+            choose(page, "Objective", OBJECTIVES["cost"])
+            page.get_by_label("max p99 latency (ms, 0: none)", exact=True).fill("15")
+            shown = submit_and_read(page, first)
+            page.screenshot(path=str(tmp_path / "recommend.png"), full_page=True)
+        finally:
+            browser.close()
+    assert shown == by_cost
+    assert problems == []
+    assert (tmp_path / "recommend.png").stat().st_size > 10_000
