@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 MODELS := tasks/digits/models/digits-fp32.onnx.card.json tasks/charlm/models/charlm-fp32.onnx.card.json
 DEMO_DB ?= infersight.db
 MLPERF  ?= ../shared/data/mlperf/v4.1
+APP      ?= 1
+APP_PORT ?= 8501
 
 .PHONY: setup models demo sweep-demo test bench clean postgres chromium
 
@@ -27,7 +29,8 @@ tasks/charlm/models/charlm-fp32.onnx.card.json: $(STAMP) tasks/charlm/build_mode
 
 # The main job: measure digits (fp32 and int8) under single_stream and offline into $(DEMO_DB),
 # run the shipped demo sweep (onnxruntime and OpenVINO, 1 and 2 cores), then import the
-# published MLPerf v4.1 results beside them.
+# published MLPerf v4.1 results beside them; finally start the Streamlit app (app.py) on that store
+# and print its URL (Ctrl-C stops it; `make demo APP=0` skips it, for CI and scripts).
 demo: models
 	$(BIN)/infersight system
 	$(BIN)/infersight run digits --backend onnxruntime --scenario single_stream --db $(DEMO_DB)
@@ -38,6 +41,11 @@ demo: models
 	if [ -d $(MLPERF) ]; then $(BIN)/infersight import mlperf $(MLPERF) --db $(DEMO_DB); fi
 	$(BIN)/infersight runs --source mlperf --limit 10 --db $(DEMO_DB)
 	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
+	@if [ "$(APP)" != "0" ]; then \
+	  echo "the app: http://localhost:$(APP_PORT) (Ctrl-C stops it; make demo APP=0 skips it)"; \
+	  $(BIN)/streamlit run app.py --server.headless true --server.port $(APP_PORT) \
+	    --browser.gatherUsageStats false -- --db $(DEMO_DB); \
+	fi
 
 # A small shipped sweep (tasks/digits/sweep-demo.yaml: onnxruntime and OpenVINO, fp32 and int8,
 # 1 and 2 cores, single_stream and offline; quick runs, a few minutes on 2 cores) into $(DEMO_DB).

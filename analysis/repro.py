@@ -221,10 +221,10 @@ def reproducibility(df: pd.DataFrame, *, value: str = "value", run: str = "run",
         "reproducible": bool(deviation.max() <= tolerance),
         "runs_needed": runs_needed(cv_runs, target, confidence), "target_half_width": target,
         "confidence": confidence, "scale": "log" if log else "linear", "notes": []}
-    out["verdict"] = (f"{'reproducible' if out['reproducible'] else 'NOT reproducible'}: every run within "
-                      f"{tolerance:.1%} of the median" if out["reproducible"] else
-                      f"NOT reproducible: run {figures.index[int(deviation.argmax())]} is "
-                      f"{deviation.max():.2%} from the median (tolerance {tolerance:.1%})")
+    worst = figures.index[int(deviation.argmax())]
+    out["verdict"] = (f"reproducible: every run within {tolerance:.1%} of the median" if out["reproducible"] else
+                      f"NOT reproducible: run {worst} is {deviation.max():.2%} from the median "
+                      f"(tolerance {tolerance:.1%})")
     out["outliers"] = _outlier_runs(figures, x)
     if df.groupby(run).size().max() < 2:
         out["notes"].append("one figure per run (no per-query records): no variance components or ICC")

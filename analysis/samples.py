@@ -28,7 +28,7 @@ _RATES = {"samples_per_second": "samples", "queries_per_second": "samples", "tok
 
 
 def columns(records: Any) -> dict[str, np.ndarray]:
-    """The records as a dict of int64 arrays (from a dict of arrays or a DataFrame)."""
+    """The records as a dict of numpy arrays (from a dict of arrays or a DataFrame)."""
     if hasattr(records, "columns") and hasattr(records, "to_numpy"):
         return {str(name): records[name].to_numpy() for name in records.columns}
     return {str(name): np.asarray(values) for name, values in dict(records).items()}

@@ -162,8 +162,9 @@ def trend_of_group(df: pd.DataFrame, by: str = "quarter", value: str = "value", 
     else:
         out["notes"].append(f"{len(table)} period(s) with runs: slope and trend tests need 3")
     checks = _series_checks(df[value].to_numpy(dtype=float))
-    out["change_points"] = checks["change_points"]
-    out["outlier_runs"] = [df["run_id"].iloc[i].item() if "run_id" in df else int(i) for i in checks["outlier_runs"]]
+    ids = df["run_id"].to_numpy() if "run_id" in df else np.arange(len(df))
+    out["change_points"] = [{**c, "after_run": int(ids[c["index"] - 1])} for c in checks["change_points"]]
+    out["outlier_runs"] = [int(ids[i]) for i in checks["outlier_runs"]]
     return out
 
 

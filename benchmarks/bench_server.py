@@ -62,12 +62,16 @@ class _NoopSUT(SystemUnderTest):
 
 
 def ours(qps: float, duration_ms: int, min_queries: int, concurrency: int | None = None,
-         noop: bool = False) -> tuple[bool, np.ndarray, float]:
-    """(VALID?, issued timestamps, the schedule's own rate) of one of our server runs on the null backend."""
+         noop: bool = False, full: bool = False) -> tuple[bool, np.ndarray, float]:
+    """(VALID?, issued timestamps, the schedule's own rate) of one of our server runs on the null backend.
+
+    `full`: issue the whole schedule even once the run cannot be VALID (the fidelity runs).
+    """
     sut = _null_sut()
     sut = _NoopSUT(sut.qsl) if noop else sut
     s = ServerSettings(target_qps=qps, latency_bound_ms=BOUND_MS, min_duration_ms=duration_ms,
-                       min_query_count=min_queries, warmup_duration_ms=200, concurrency=concurrency)
+                       min_query_count=min_queries, warmup_duration_ms=200, concurrency=concurrency,
+                       stop_when_invalid=not full)
     result = Server(s).run(sut, sut.qsl, sink=lambda r: None)
     return result.valid, np.sort(result.records["issued_ns"]), result.summary["scheduled_qps"]
 
@@ -144,9 +148,10 @@ def fidelity(args: argparse.Namespace) -> None:
     print(f"(b) Poisson fidelity at {qps:,.0f} QPS, {args.fidelity_ms / 1e3:g} s runs: KS test of the issued "
           f"inter-arrival times against exponential(mean {mean_ns / 1e3:g} us), over the whole run and over its "
           f"first 10,000 gaps; D = the largest CDF gap, at the inter-arrival time shown")
-    runs = (("infersight, null backend, default workers", lambda: ours(qps, args.fidelity_ms, 1)),
-            ("infersight, null backend, 1 worker", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1)),
-            ("infersight, no-op SUT, 1 worker", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1, noop=True)),
+    runs = (("infersight, null backend, default workers", lambda: ours(qps, args.fidelity_ms, 1, full=True)),
+            ("infersight, null backend, 1 worker", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1, full=True)),
+            ("infersight, no-op SUT, 1 worker", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1, noop=True,
+                                                             full=True)),
             ("LoadGen, null SUT", lambda: loadgen(qps, args.fidelity_ms, 1)))
     for name, fn in runs:
         _, issued, scheduled_qps = fn()

@@ -12,6 +12,9 @@
 (j) bench_engine: engine.recommend over 100,000 candidates vs a pandas filter + sort (issue: p95 < 100 ms)
 (k) bench_analysis: percentile CIs of 10M samples vs np.percentile (issue: < 1 s); a full analysis of a
     1,000-run, 10M-sample store vs reading its records (issue: < 10 s)
+(l) bench_reports: the quarterly trend report over 10,000 runs vs the run report of a 100,000-query run
+    (issue: < 10 s, < 5 MB)
+(m) bench_app: the Streamlit Recommend page's re-render (AppTest) vs the bare engine.recommend call (issue: < 1 s)
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
              "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
-             "bench_charlm_stream", "bench_server", "bench_engine", "bench_analysis"):
+             "bench_charlm_stream", "bench_server", "bench_engine", "bench_analysis", "bench_reports",
+             "bench_app"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

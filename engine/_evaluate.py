@@ -153,7 +153,7 @@ def _objective(objective: Objective, values: dict[str, Triple], allowed: np.ndar
 def _filled(triple: Triple) -> Triple:
     """A figure with missing CI bounds replaced by the estimate."""
     value, lo, hi = triple
-    return value, np.where(np.isfinite(lo), lo, value), np.where(np.isfinite(hi), hi, value)
+    return value, np.where(np.isnan(lo), value, lo), np.where(np.isnan(hi), value, hi)
 
 
 def _scores(triple: Triple, pool: np.ndarray, higher_is_better: bool) -> Triple:

@@ -163,7 +163,8 @@ def _int(value: Any) -> int:
 
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per config_key from one row per run (columns as _run_row makes them); see the module doc."""
+    """One row per config_key from one row per run (columns as _run_row makes them; figures it lacks are
+    NaN); see the module doc."""
     out = []
     for key, group in runs.groupby("config_key", sort=False):
         first = group.iloc[0]
@@ -189,7 +190,7 @@ def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _combine(group: pd.DataFrame, column: str) -> dict[str, float]:
     """Median of a figure over a configuration's runs, with its CI (between runs, or the one run's own)."""
-    values = group[column].to_numpy(dtype=float)
+    values = group[column].to_numpy(dtype=float) if column in group else np.empty(0)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return {column: math.nan, f"{column}_lo": math.nan, f"{column}_hi": math.nan}

@@ -185,8 +185,7 @@ def price_columns(frame: pd.DataFrame, catalog: Catalog | None) -> dict[str, Any
     rows = catalog.figures(names, list(ids)) if catalog is not None else np.full((len(ids), 6), np.nan)
     hourly, purchase, lifetime, typical, tdp, example = (np.take(column, codes) for column in rows.reshape(-1, 6).T)
     from_catalog = np.isfinite(hourly) | np.isfinite(purchase)
-    card_hourly = frame["card_price_per_hour_usd"].to_numpy(dtype=float)
-    card_purchase = frame["card_purchase_price_usd"].to_numpy(dtype=float)
+    card_hourly, card_purchase = _floats(frame, "card_price_per_hour_usd"), _floats(frame, "card_purchase_price_usd")
     from_card = ~from_catalog & (np.isfinite(card_hourly) | np.isfinite(card_purchase))
     label = f"catalogue {Path(catalog.source).name}" if catalog is not None and catalog.source else "catalogue"
     example = (example == 1.0) & from_catalog
@@ -199,6 +198,11 @@ def price_columns(frame: pd.DataFrame, catalog: Catalog | None) -> dict[str, Any
     return out
 
 
+def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as floats; all NaN when the frame has no such column."""
+    return frame[column].to_numpy(dtype=float) if column in frame else np.full(len(frame), np.nan)
+
+
 def _first_index(codes: np.ndarray, count: int) -> np.ndarray:
     """The first row of each code (codes from pd.factorize, 0..count-1)."""
     first = np.zeros(count, dtype=np.int64)
@@ -207,16 +211,15 @@ def _first_index(codes: np.ndarray, count: int) -> np.ndarray:
 
 
 def _power(frame: pd.DataFrame, typical: np.ndarray, tdp: np.ndarray, label: str) -> dict[str, Any]:
-    measured = frame["power_w"].to_numpy(dtype=float)
-    card = frame["card_power_w"].to_numpy(dtype=float)
+    measured, card = _floats(frame, "power_w"), _floats(frame, "card_power_w")
     value, source = np.full(len(frame), np.nan), np.zeros(len(frame), dtype=np.int8)
     for code, figure in reversed(list(enumerate((measured, typical, card, tdp), start=1))):
         known = np.isfinite(figure)
         value = np.where(known, figure, value)
         source = np.where(known, code, source)
     is_measured = np.isfinite(measured)
-    lo = np.where(is_measured, frame["power_w_lo"].to_numpy(dtype=float), value)
-    hi = np.where(is_measured, frame["power_w_hi"].to_numpy(dtype=float), value)
+    lo = np.where(is_measured, _floats(frame, "power_w_lo"), value)
+    hi = np.where(is_measured, _floats(frame, "power_w_hi"), value)
     names = ["", "measured", f"{label} power_w", "system card power_w", f"{label} tdp_w"]
     return {"power_w": value, "power_w_lo": np.where(np.isfinite(lo), lo, value),
             "power_w_hi": np.where(np.isfinite(hi), hi, value),

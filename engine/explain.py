@@ -87,9 +87,12 @@ def excluded_reasons(ev: Evaluation, i: int, frame: pd.DataFrame, objective: Obj
 def _no_objective(frame: pd.DataFrame, i: int, objective: Objective) -> str:
     names = ", ".join(objective.weights)
     needs_price = any(n in ("cost_per_million", "cost_per_hour", "throughput_per_usd") for n in objective.weights)
+    system = frame["system"].iloc[i]
     if needs_price:
-        return (f"no {names} figure: system {frame['system'].iloc[i]!r} has no price (add price_per_hour_usd or "
+        return (f"no {names} figure: system {system!r} has no price (add price_per_hour_usd or "
                 f"purchase_price_usd to the catalogue; an owned system with a tariff also needs power_w or tdp_w)")
+    if any(n in ("power", "throughput_per_watt") for n in objective.weights):
+        return f"no {names} figure: system {system!r} has no power (measured, or power_w/tdp_w in the catalogue)"
     return f"no {names} figure for this candidate"
 
 

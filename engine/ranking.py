@@ -27,10 +27,11 @@ MEETS, UNCERTAIN, FAILS, UNKNOWN = 0, 1, 2, 3
 
 
 def _sigmas(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lower- and upper-side sigmas of a split normal fitted to the CI (0 where the CI is missing)."""
+    """Lower- and upper-side sigmas of a split normal fitted to the CI (0 where the CI is missing, infinite
+    where it is unbounded)."""
     z = ndtri(0.5 + confidence / 2)
-    below = np.where(np.isfinite(lo), value - lo, 0.0) / z
-    above = np.where(np.isfinite(hi), hi - value, 0.0) / z
+    below = np.where(np.isnan(lo), 0.0, value - lo) / z  # an infinite bound: an unbounded side
+    above = np.where(np.isnan(hi), 0.0, hi - value) / z
     return np.maximum(below, 0.0), np.maximum(above, 0.0)
 
 
@@ -61,7 +62,9 @@ def verdicts(p: np.ndarray, meets_at: float = 0.95, fails_at: float = 0.05) -> n
     """Verdict codes (index into VERDICTS): meets if P >= meets_at, fails if P <= fails_at, else uncertain;
     unknown where P is NaN (the candidate has no such figure)."""
     p = np.asarray(p, dtype=float)
-    return np.select([np.isnan(p), p >= meets_at, p <= fails_at], [UNKNOWN, MEETS, FAILS], UNCERTAIN).astype(np.int8)
+    codes = (p < meets_at).astype(np.int8) + (p <= fails_at)  # meets 0, uncertain 1, fails 2 (NaN: 0)
+    codes[np.isnan(p)] = UNKNOWN
+    return codes
 
 
 def required_bound(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, upper: bool, meets_at: float = 0.95,
@@ -76,12 +79,12 @@ def required_bound(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, upper: boo
 def rank_with_ties(loss: np.ndarray, loss_lo: np.ndarray, loss_hi: np.ndarray) -> np.ndarray:
     """Ranks (1 = best) of candidates by a loss to minimise, with CI [loss_lo, loss_hi]; see the module doc.
 
-    A missing bound is taken as the estimate. All inputs must be finite where loss is (rank only
-    candidates that have an objective value).
+    A missing (NaN) bound is taken as the estimate; an infinite one is unbounded. Rank only candidates
+    that have an objective value.
     """
     loss = np.asarray(loss, dtype=float)
-    lo = np.where(np.isfinite(loss_lo), np.minimum(loss_lo, loss), loss)
-    hi = np.where(np.isfinite(loss_hi), np.maximum(loss_hi, loss), loss)
+    lo = np.where(np.isnan(loss_lo), loss, np.minimum(loss_lo, loss))
+    hi = np.where(np.isnan(loss_hi), loss, np.maximum(loss_hi, loss))
     order = np.argsort(lo)  # sorted queries make the binary searches cache-friendly
     rank = np.empty(len(lo), dtype=np.int64)
     rank[order] = np.searchsorted(np.sort(hi), lo[order], side="left")

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from engine._evaluate import NO_OBJECTIVE, STATUSES, Evaluation, Options, evaluate
 from engine._figures import FIGURES
+from engine.candidates import CANDIDATE_COLUMNS
 from engine.catalog import Catalog, price_columns
 from engine.constraints import METRICS, Constraints, Objective, metric, parse_objective, validation_message
 from engine.cost import CostModel
@@ -47,8 +48,8 @@ _EXCLUDED_IDENTITY = ["candidate", "system", "system_id", "backend", "settings",
 _PRICES = ("price_per_hour_usd", "purchase_price_usd", "lifetime_years", "price_source", "price_example",
            "power_source")
 _LABELS = ("price_source", "price_example", "power_source")
-# derived figures shown without CI columns (their CI is the objective's when one is the objective)
-_NO_CI = ("power_total_w", "plan_purchase_usd", "throughput_per_usd", "throughput_per_watt")
+# figures the ranked table always gives with CI columns (for the capacity plan and the cost)
+_ALWAYS_CI = ("samples_per_s", "cost_per_million_usd", "cost_per_hour_usd", "units")
 
 
 @dataclass
@@ -104,7 +105,7 @@ class Recommendation:
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """Numpy scalars to Python, NaN to None."""
+    """Numpy scalars to Python; NaN (unknown) and infinity (an unbounded CI side) to None."""
     out = {}
     for key, value in row.items():
         if isinstance(value, np.generic):
@@ -135,7 +136,7 @@ def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str
               meets_at: float = 0.95, fails_at: float = 0.05) -> Recommendation:
     """Rank the candidates that meet `constraints` by `objective` (see the module doc).
 
-    `candidates`: engine.candidates.load's frame (or any frame with its columns). `catalog` prices and
+    `candidates`: engine.candidates.load's frame, or from_records' (CANDIDATE_COLUMNS). `catalog` prices and
     powers the systems; `cost` overrides its defaults (cost_model_for). `target_load` (inferences/s)
     turns on capacity planning: cost and power are then those of the whole plan. A candidate is ranked
     when every bound's verdict is "meets" (P >= meets_at), or also "uncertain" with include_uncertain.
@@ -161,9 +162,11 @@ def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str
 
 def _check_request(frame: pd.DataFrame, constraints: Constraints, objective: Objective, target_load: float | None,
                    meets_at: float, fails_at: float) -> None:
-    missing = [c for c in ("candidate", "system", "system_id") if c not in frame]
+    missing = [c for c in CANDIDATE_COLUMNS if c not in frame]
     if missing:
-        raise EngineError(f"the candidates frame lacks column(s) {', '.join(missing)} (see engine.candidates)")
+        raise EngineError(f"the candidates frame lacks column(s) {', '.join(missing[:8])}"
+                          f"{', ...' if len(missing) > 8 else ''}: build it with engine.candidates.load or "
+                          f"from_records")
     if frame.empty:
         raise EngineError("there are no candidates to recommend from")
     if target_load is not None and not (math.isfinite(target_load) and target_load > 0):
@@ -192,23 +195,26 @@ def _check_prices(frame: pd.DataFrame, constraints: Constraints, objective: Obje
 def _tables(frame: pd.DataFrame, ev: Evaluation, prices: dict[str, Any],
             objective: Objective) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(ranked, excluded). Ranked, best first: identity, rank and tie, objective with CI, P per bound and
-    overall, every figure and derived cost (with CI columns except _NO_CI's), prices and their sources.
-    Excluded, nearest first: identity, status, the bound each fails worst and by how much, P per bound,
-    and only the figures the bounds and objective name; the rest are in the candidates frame."""
+    overall, every figure and derived cost, prices and their sources; CI columns (`_lo`/`_hi`) for the
+    figures the bounds and objective name and for throughput, cost and units (the others' CIs are in the
+    candidates frame). Excluded, nearest first: identity, status, the bound each fails worst and by how
+    much, P per bound, and only the figures the bounds and objective name."""
+    named = {METRICS[b.metric].column for b in ev.bounds} | {METRICS[n].column for n in objective.weights}
+    with_ci = named | set(_ALWAYS_CI)
     numbers: dict[str, Any] = {"rank": ev.rank, "objective": ev.objective[0], "objective_lo": ev.objective[1],
                                "objective_hi": ev.objective[2],
                                "p_all": np.prod(ev.p, axis=0) if len(ev.p) else np.ones(len(frame))}
     numbers.update({name: ev.p[j] for j, name in enumerate(_bound_columns(ev))})
     for column in (*FIGURES, *_DERIVED):
-        names = (column, f"{column}_lo", f"{column}_hi") if column not in _NO_CI else (column,)
+        names = (column, f"{column}_lo", f"{column}_hi") if column in with_ci else (column,)
         numbers.update(zip(names, ev.values[column]))
     numbers.update({k: prices[k] for k in _PRICES if k not in _LABELS},
                    unit_cost_per_hour_usd=ev.unit_cost_per_hour_usd)
     labels = {k: prices[k] for k in _LABELS}
     labels.update(status=pd.Categorical.from_codes(ev.status, STATUSES), tied=_tied(ev))
     ranked = _rows(frame, ev.ordered, _IDENTITY, numbers, labels)
+    ranked["rank"] = ranked["rank"].astype(np.int64)
     excluded_rows, failed = _excluded_order(ev)
-    named = {METRICS[b.metric].column for b in ev.bounds} | {METRICS[n].column for n in objective.weights}
     keep = [k for k in numbers if k.removesuffix("_lo").removesuffix("_hi") in named or k.startswith("p_")
             or k in ("objective", "cost_per_million_usd", "unit_cost_per_hour_usd")]
     excluded = _rows(frame, excluded_rows, _EXCLUDED_IDENTITY, {k: numbers[k] for k in keep},
@@ -260,10 +266,11 @@ def _excluded_order(ev: Evaluation) -> tuple[np.ndarray, pd.DataFrame]:
         return idx, pd.DataFrame({"failed": failed, "shortfall": np.nan, "shortfall_rel": np.nan})
     absolute, relative = (m[:, idx] for m in ev.shortfalls)
     verdict = ev.verdict[:, idx]
-    score = np.where(verdict != 0, np.where(verdict == UNKNOWN, np.inf, relative), -np.inf)
+    score = np.where(verdict != 0, relative, -np.inf)
+    score[verdict == UNKNOWN] = np.inf
     worst = np.argmax(score, axis=0)
     columns = np.arange(len(idx))
-    order = np.argsort(score[worst, columns], kind="stable")  # idx ascending breaks ties
+    order = _stable_order(score[worst, columns])
     worst, columns, no_objective = worst[order], order, no_objective[order]
     texts = [b.text() for b in ev.bounds] + ["no objective figure"]
     names = list(dict.fromkeys(texts))  # two equal bounds share one category
@@ -272,6 +279,12 @@ def _excluded_order(ev: Evaluation) -> tuple[np.ndarray, pd.DataFrame]:
         "failed": pd.Categorical.from_codes(codes, names),
         "shortfall": np.where(no_objective, np.nan, absolute[worst, columns]),
         "shortfall_rel": np.where(no_objective, np.nan, relative[worst, columns])})
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") (equal keys keep their order), faster: quicksort on unique int keys."""
+    _, codes = np.unique(keys, return_inverse=True)
+    return np.argsort(codes.astype(np.int64) * len(keys) + np.arange(len(keys)))
 
 
 def _pareto_axes(pareto: tuple[str, str] | None, objective: Objective) -> tuple[str, str]:

@@ -1,10 +1,11 @@
 """SVG badges for a run, in shields.io's flat style, written by hand (no network, no template engine).
 
 Three kinds: `validity` (VALID/INVALID with the headline figure), `accuracy` ("accuracy verified"
-when the quality metric meets its target, with the value) and `reproducible` (only from a
-reproducibility verdict of the statistics layer; none exists yet, so asking for one raises
-NoVerdictYet instead of inventing it). Text widths come from Verdana 11px advance widths, as
-shields computes them, so a badge is as wide as its text.
+when the quality metric meets its target, with the value) and `reproducible` (from the statistics
+layer's reproducibility verdict on the run's configuration, `reproducibility_verdict`: every
+replica within 2% of their median; a run whose configuration has fewer than two complete runs gets
+no badge but NoVerdictYet saying why, never an invented verdict). Text widths come from Verdana
+11px advance widths, as shields computes them, so a badge is as wide as its text.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from runner.errors import InfersightError
 
-__all__ = ["Badge", "BADGE_KINDS", "NoVerdictYet", "run_badge", "render_badge", "text_width", "format_headline"]
+__all__ = ["Badge", "BADGE_KINDS", "NoVerdictYet", "run_badge", "render_badge", "text_width", "format_headline",
+           "reproducibility_verdict"]
 
 BADGE_KINDS = ("validity", "accuracy", "reproducible")
 
@@ -40,7 +42,7 @@ HEIGHT, PADDING = 20, 5
 
 
 class NoVerdictYet(InfersightError):
-    """A badge needs a verdict that does not exist (e.g. reproducibility before the statistics layer)."""
+    """A badge needs a verdict that does not exist (e.g. reproducibility of a configuration run once)."""
 
     exit_code = 1
 
@@ -131,8 +133,9 @@ def format_headline(run: dict[str, Any]) -> str:
 def run_badge(run: dict[str, Any], kind: str = "validity", verdict: dict[str, Any] | None = None) -> Badge:
     """The badge of a kind for a stored run (a `store.get_run` dict).
 
-    `verdict` is a reproducibility verdict ({"reproducible": bool, "cv": float, ...}) for the
-    `reproducible` kind; without one that kind raises NoVerdictYet.
+    `verdict` is a reproducibility verdict (`reproducibility_verdict(store, run)`: {"reproducible": bool,
+    "cv": float, "run_ids": [...], "max_deviation": float, "tolerance": float, ...}) for the `reproducible`
+    kind; without one that kind raises NoVerdictYet.
     """
     if kind == "validity":
         return _validity_badge(run)
@@ -174,12 +177,31 @@ def _distinct(value: float, target: float) -> tuple[str, str]:
     return a, b
 
 
+def reproducibility_verdict(store: Any, run: dict[str, Any]) -> dict[str, Any]:
+    """The statistics layer's reproducibility verdict on the configuration of `run` (a `store.get_run`
+    dict): `analysis.views.repro_of_config` over every complete run with the same cards, scenario and
+    settings. NoVerdictYet says why there is none: the run is not complete, or its configuration has
+    fewer than two complete runs, or their figures cannot be analysed."""
+    from analysis import views
+
+    if run.get("status") != "complete":
+        raise NoVerdictYet(f"run {run['id']}: no reproducibility verdict exists yet: the run is {run.get('status')}, "
+                           f"and only complete runs are replicas of a configuration")
+    try:
+        return views.repro_of_config(store, run["id"])
+    except InfersightError as exc:
+        raise NoVerdictYet(f"run {run['id']}: no reproducibility verdict exists yet: {exc}") from None
+
+
 def _reproducible_badge(run: dict[str, Any], verdict: dict[str, Any] | None) -> Badge:
     if verdict is None:
-        raise NoVerdictYet(f"run {run['id']}: no reproducibility verdict exists yet (the statistics layer that "
-                           f"judges reproducibility across replica runs is not built), so no reproducible "
-                           f"badge was written")
-    figure = f"CV {verdict['cv']:.1%}" if verdict.get("cv") is not None else ""
+        raise NoVerdictYet(f"run {run['id']}: no reproducibility verdict exists yet: pass one "
+                           f"(reports.badges.reproducibility_verdict(store, run) computes it from the run's replicas)")
+    runs = len(verdict.get("run_ids") or verdict.get("runs") or [])
+    tolerance = f"\u00b1{verdict.get('tolerance', 0.02) * 100:g}%"
+    cv = f", CV {verdict['cv']:.1%}" if verdict.get("cv") is not None else ""
     if verdict.get("reproducible"):
-        return Badge("reproducible", " ".join(filter(None, ("yes", figure))), GREEN)
-    return Badge("reproducible", " ".join(filter(None, ("no", figure))), YELLOW)
+        return Badge("reproducible", f"yes \u00b7 {runs} runs within {tolerance}{cv}", GREEN)
+    worst = verdict.get("max_deviation")
+    off = f", one {worst:.1%} off" if worst is not None else ""
+    return Badge("reproducible", f"no \u00b7 {runs} runs{off} ({tolerance}){cv}", YELLOW)

@@ -21,7 +21,7 @@ __all__ = ["render_run_report", "run_report_context", "flatten"]
 
 _SEED = "seed"
 _SUMMARY_SKIP = {"effective_settings", "test_parameters", "mlperf_summary", "percentiles_ns", "early_stopping_ns",
-                 "accuracy", "accuracy_bounds"}
+                 "accuracy", "accuracy_bounds", "ci"}
 
 
 def render_run_report(store: Any, run_id: int | str) -> str:
@@ -57,12 +57,23 @@ def run_report_context(store: Any, run_id: int | str) -> tuple[dict[str, Any], l
 
 
 def headline_ci(store: Any, run: dict[str, Any]) -> dict[str, Any] | None:
-    """The headline's confidence interval ({low, high, level, method}) once analysis/ computes one.
+    """The headline's confidence interval ({low, high, level, method, note}) from the statistics layer
+    (analysis.views.analyze_run: stored with the run, or computed from its per-query log on read);
+    None when there is none (an imported result, or a headline that is a setting such as server's
+    target QPS), and the report says so rather than inventing one."""
+    from analysis.views import analyze_run
+    from runner.errors import InfersightError
 
-    The statistics layer does not exist yet, so this returns None and the report shows a labelled
-    placeholder; never an interval made up here.
-    """
-    return None
+    if run.get("provenance") != "measured":
+        return None
+    try:
+        ci = analyze_run(store, run["id"]).get("headline_ci")
+    except InfersightError:
+        return None
+    if not ci or ci.get("low") is None or ci.get("high") is None:
+        return None
+    return {"low": ci["low"], "high": ci["high"], "level": ci["confidence"], "method": ci["method"],
+            "note": ci.get("note")}
 
 
 def _load_card(store: Any, run: dict[str, Any], kind: str) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ and the result: probes, the P(VALID) table, the peak and whether the knee flips.
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -255,7 +256,8 @@ def run_peak_search(req: RunRequest, store: Any, settings: PeakSettings | dict[s
     log = SearchLog(store)
     log.mark_abandoned()
     search_id = log.open(task_name=first.task.name, backend_name=first.backend.name, scenario="server",
-                         request={**asdict(req), "search": s.to_dict()})
+                         request={**asdict(req), "search": s.to_dict(),
+                                  "latency_bound_ms": first.scenario.settings.latency_bound_ms})
     linked = _LinkedStore(store, log, search_id)
 
     def probe(qps: float) -> Probe:
@@ -267,6 +269,7 @@ def run_peak_search(req: RunRequest, store: Any, settings: PeakSettings | dict[s
         rep.probe_done(p, result)
 
     search = PeakSearch(s, probe, start, on_probe)
+    previous = signal.signal(signal.SIGTERM, _sigterm)  # between probes too (execute_run covers each run)
     try:
         result = search.run()
     except KeyboardInterrupt:
@@ -275,8 +278,14 @@ def run_peak_search(req: RunRequest, store: Any, settings: PeakSettings | dict[s
     except BaseException as exc:
         log.finish(search_id, "failed", {**search.result(), "note": f"{type(exc).__name__}: {exc}"})
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     log.finish(search_id, "complete", result)
     return log.get(search_id)
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _settings(settings: PeakSettings | dict[str, Any] | None) -> PeakSettings:
@@ -291,7 +300,8 @@ def _settings(settings: PeakSettings | dict[str, Any] | None) -> PeakSettings:
 def _probe_of(run: dict[str, Any], qps: float) -> Probe:
     s = run.get("summary") or {}
     reasons = run.get("validity_reasons") or []
-    return Probe(target_qps=qps, valid=run.get("validity") == "VALID", run_id=run["id"], achieved_qps=s.get("achieved_qps"),
-                 latency_ms=s.get("target_percentile_latency_ms"), over_bound=s.get("over_bound_count"),
+    return Probe(target_qps=qps, valid=run.get("validity") == "VALID", run_id=run["id"],
+                 achieved_qps=s.get("achieved_qps"), latency_ms=s.get("target_percentile_latency_ms"),
+                 over_bound=s.get("over_bound_count"),
                  warmup_qps=s.get("warmup_queries_per_second"), compliant=bool(run.get("compliant")),
                  reason=reasons[0] if reasons else None)

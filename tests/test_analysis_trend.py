@@ -138,3 +138,12 @@ def test_short_and_bad_histories():
         trend(_history(), "fortnight", group_by=())
     with pytest.raises(AnalysisError, match="needs at least 10"):
         detect([1.0, 2.0, 3.0])
+
+
+def test_history_change_points_and_outlier_runs_name_the_runs():
+    df = _history(growth=0.0, quarters=8, per_quarter=4)  # runs 1..32, one level
+    df.loc[df["run_id"] > 16, "value"] *= 1.3               # a 30% step after run 16
+    df.loc[df["run_id"] == 6, "value"] *= 3                 # one wild run: flagged, not dropped
+    (result,) = trend(df, "quarter", group_by=())
+    assert [c["after_run"] for c in result["change_points"] if c["confirmed"]] == [16]
+    assert result["outlier_runs"] == [6] and result["runs"] == 32

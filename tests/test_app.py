@@ -210,7 +210,7 @@ def test_compare_two_runs_uses_batches_and_overlays_their_cdfs(open_page, db, ap
     assert not at.error, errors(at)
     assert any("fewer than 2 runs on a side" in w.value for w in at.warning)
     assert metric(at, "Verdict") in ("equivalent", "inconclusive", "different (better)", "different (worse)")
-    cdf = [frames[0] for spec, frames in chart_data(at) if spec["mark"].get("interpolate") == "step-after"][0]
+    cdf = next(frames[0] for spec, frames in chart_data(at) if spec["mark"].get("interpolate") == "step-after")
     for name, run_id in (("A", a), ("B", b)):
         curve = cdf[cdf["run"] == f"{name}: run {run_id}"]
         assert math.isclose(curve["latency_ms"].max(), db.get_run(run_id)["summary"]["latency_max_ms"], abs_tol=1e-5)
@@ -250,8 +250,9 @@ def test_trends_show_the_theil_sen_slope_mann_kendall_and_quarters(open_page, db
     assert not at.error, errors(at)
     values = np.log([db.get_run(i)["headline_value"] for i in app_db["fp32"]])  # one run a quarter, in order
     slopes = [(values[j] - values[i]) / (j - i) for i in range(4) for j in range(i + 1, 4)]
-    shown = metric(at, "Theil-Sen change per quarter [95% CI]")
-    assert shown.startswith(f"{math.expm1(np.median(slopes)):+.2%} [")
+    assert metric(at, "Theil-Sen change per quarter") == f"{math.expm1(np.median(slopes)):+.2%}"
+    low, high = metric(at, "95% CI of the change").strip("[]").split(", ")
+    assert float(low.rstrip("%")) <= 100 * math.expm1(np.median(slopes)) <= float(high.rstrip("%"))
     s = sum(np.sign(values[j] - values[i]) for i in range(4) for j in range(i + 1, 4))
     z = 0.0 if s == 0 else (s - np.sign(s)) / math.sqrt(4 * 3 * 13 / 18)
     p = 2 * stats.norm.sf(abs(z))  # Mann-Kendall with n = 4: never below 0.05
@@ -260,7 +261,7 @@ def test_trends_show_the_theil_sen_slope_mann_kendall_and_quarters(open_page, db
     assert quarters["period"].tolist() == [str(pd.Period(d, "Q")) for d in APP_QUARTERS]
     assert np.allclose(np.log(quarters["gmean"].astype(float)), values)
     assert quarters["ratio"].iloc[1:].astype(float).round(9).tolist() == np.exp(np.diff(values)).round(9).tolist()
-    layers = [frames for spec, frames in chart_data(at)][0]
+    layers = chart_data(at)[0][1]
     assert any(len(f) == 4 and "run_id" in f for f in layers)  # the runs, one point each
 
 
@@ -278,6 +279,25 @@ def test_trends_without_data_say_what_exists(open_page):
     assert "No complete imported from MLPerf runs of digits offline" in errors(at)
     exists = table_with(at, "provenance")
     assert {"digits", "mlperf-resnet50"} <= set(exists["task"])
+
+
+def test_trend_chart_marks_a_step_change_between_the_runs_around_it():
+    from analysis.trend import trend
+    from infersight.webapp.trends import group_runs, trend_chart
+
+    rng = np.random.default_rng(1)
+    values = np.r_[rng.normal(100, 2, 8), rng.normal(150, 2, 8)]  # a 1.5x step after run 8
+    when = pd.date_range("2024-01-15", periods=16, freq="20D", tz="UTC")
+    frame = pd.DataFrame({"run_id": np.arange(1, 17), "started_at": when, "value": values, "task": "t",
+                          "model_variant": "fp32", "scenario": "offline", "system": "s", "backend": "b",
+                          "metric": "samples_per_second"})
+    group = trend(frame, "quarter")[0]
+    spec = trend_chart(group_runs(frame, group), group).to_dict()
+    rules = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rule")
+    (cp,) = [c for c in spec["datasets"][rules["data"]["name"]] if c["confirmed"]]
+    assert pd.Timestamp(cp["when"]) == (when[7] + (when[8] - when[7]) / 2).tz_convert(None)
+    step = math.exp(np.log(values[8:]).mean() - np.log(values[:8]).mean())
+    assert cp["label"].startswith(f"x{step:.3g} ")
 
 
 # -- Runs ----------------------------------------------------------------------------------------
@@ -302,3 +322,27 @@ def test_runs_page_shows_an_imported_runs_provenance(open_page, db):
     rerun(at)
     cells = {str(v) for d in at.dataframe if "value" in d.value.columns for v in d.value["value"]}
     assert imported["imported"]["source_path"] in cells
+
+
+# -- Reports -------------------------------------------------------------------------------------
+
+@pytest.mark.skipif("Reports" not in PAGES, reason="the Reports page is not registered in infersight.webapp.PAGES")
+def test_reports_page_writes_the_decision_report_with_the_engines_winner(open_page, db):
+    at = open_page("Reports")
+    at.radio(key="rep_kind").set_value("decision")
+    rerun(at)
+    at.selectbox(key="rep_task").set_value("resnet50")
+    at.button[0].click()  # the form's scenarios follow its task once submitted
+    rerun(at)
+    for key, value in {"rep_scenario": "server", "rep_objective": "cost"}.items():
+        at.selectbox(key=key).set_value(value)
+    at.number_input(key="rep_p99").set_value(15.0)
+    at.number_input(key="rep_acc").set_value(0.99)
+    at.button[0].click()
+    rerun(at)
+    assert not at.error, errors(at)
+    kind, name, html = at.session_state["rep_html"]
+    assert (kind, name) == ("decision", "decision-resnet50-server.html")
+    assert name in at.success[0].value
+    assert engine_answer(db, 15).winner["candidate"] in html
+    assert any(d.label == "Download the HTML report" for d in at.get("download_button"))

@@ -7,12 +7,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from scipy import stats
 
 from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
-from engine.candidates import available, load
+from engine.candidates import aggregate, available, load
 from engine.cost import HOURS_PER_YEAR
 from runner.errors import EngineError
 from runner.importers import import_tree
@@ -114,7 +115,7 @@ def test_replicas_are_aggregated_and_pinned_cores_are_distinct_systems(filled):
     values = np.array([store.get_run(i)["summary"]["samples_per_second"] for i in ids])
     lo, hi = stats.t.interval(0.95, df=1, loc=values.mean(), scale=stats.sem(values))
     assert row["samples_per_s"] == pytest.approx(np.median(values))
-    assert (row["samples_per_s_lo"], row["samples_per_s_hi"]) == pytest.approx((lo, hi))
+    assert (row["samples_per_s_lo"], row["samples_per_s_hi"]) == pytest.approx((max(lo, 0.0), hi))
     assert row["accuracy_ratio"] == pytest.approx(1.0) and not row["compliant"] and row["quick"]
     # one run: its within-run CI (analysis.ci, stored in its summary when it finished)
     ci = store.get_run(measured["two"])["summary"]["ci"]["throughput"]["samples_per_second"]
@@ -164,3 +165,19 @@ def test_what_the_store_holds_and_bad_requests(filled):
     with pytest.raises(EngineError, match="unknown scenario 'serverless'"):
         load(store, "resnet50", "serverless")
     assert len(load(store, "mlperf-resnet50", "server")) == 6  # the importer's task name works too
+
+
+def test_aggregating_replicas_by_hand():
+    """Two runs of one configuration: median, t interval over the runs, clipped at 0 (figures are >= 0)."""
+    runs = pd.DataFrame([{"config_key": "k", "run_id": rid, "system": "s", "system_id": "s", "backend": "b",
+                          "model_variant": "fp32", "settings": "", "provenance": "measured", "compliant": True,
+                          "quick": False, "samples_per_s": thr, "p99_ms": p99}
+                         for rid, thr, p99 in ((7, 100.0, 10.0), (3, 200.0, 10.4))])
+    row = aggregate(runs).iloc[0]
+    assert (row["run_ids"], row["n_runs"], row["ci_source"]) == ("3,7", 2, "between runs")
+    lo, hi = stats.t.interval(0.95, df=1, loc=150.0, scale=stats.sem([100.0, 200.0]))
+    assert lo < 0 and (row["samples_per_s"], row["samples_per_s_lo"], row["samples_per_s_hi"]) == \
+        pytest.approx((150.0, 0.0, hi))
+    lo, hi = stats.t.interval(0.95, df=1, loc=10.2, scale=stats.sem([10.0, 10.4]))
+    assert (row["p99_ms_lo"], row["p99_ms_hi"]) == pytest.approx((lo, hi))
+    assert np.isnan(row["tokens_per_s"]) and row["candidate"] == "s / b / fp32"

@@ -168,6 +168,7 @@ def test_cli_find_peak_json_and_show_links_the_probe(tmp_path, digits_models):
     (["--scenario", "server", "--find-peak", "--min-qps", "10", "--max-qps", "5"],
      "min_qps (10) must be below max_qps (5)"),
     (["--scenario", "server", "--find-peak", "--repeats-near-edge", "0"], "repeats_near_edge: Input should be"),
+    (["--scenario", "server", "--max-qps", "5"], "--max-qps: options of --find-peak"),
 ])
 def test_bad_search_input_exits_2_and_writes_nothing(tmp_path, digits_models, args, message):
     db = tmp_path / "bad.db"

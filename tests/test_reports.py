@@ -80,7 +80,15 @@ def test_run_report_holds_the_cards_headline_validity_and_seeds(report_db, repor
     assert format_headline(run) in html and run["validity"] == "VALID" and ">VALID<" in html
     assert str(run["settings"]["scenario"]["schedule_rng_seed"]) in html
     assert run["uuid"] in html and "Complete: the task, model, backend and system cards" in html
-    assert 'id="headline-ci"' in html and "no interval is shown rather than an invented one" in html
+    from analysis.views import analyze_run
+    from reports._page import format_cell
+
+    with Store(str(db)) as store:
+        ci = analyze_run(store, run_id)["headline_ci"]
+    # single_stream's headline is MLPerf's early-stopping estimate; the interval is of the plain p90
+    assert ci["estimate"] == run["summary"]["latency_p90_ms"] and ci["low"] <= ci["estimate"] <= ci["high"]
+    assert 'id="headline-ci"' in html and "% confidence interval" in html
+    assert f"{format_cell(ci['low'])} .. {format_cell(ci['high'])}" in html
     assert "a --quick run" in html  # why it is not compliant
     assert set(chart_specs(html)) == {"latency_histogram", "latency_cdf", "latency_over_time", "throughput",
                                       "accuracy"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from runner.store.schema import runs as runs_table
 
 EVIL = "<script>alert(1)</script>"
 EVIL_IMG = '"><img src=x onerror=alert(2)>'
+SPEC_BODY = re.compile(r'<script type="application/json" class="chart-spec"[^>]*>(.*?)</script>', re.S)
 MLPERF = Path(__file__).resolve().parents[2] / "shared/data/mlperf/v4.1"
 QUARTERS = ["2025Q1", "2025Q2", "2025Q3", "2025Q4", "2026Q1", "2026Q2", "2026Q3"]
 SYSTEMS = {"steady": f"Rack {EVIL_IMG}", "other": "Plain box"}
@@ -122,3 +124,259 @@ def more_db(tmp_path_factory, digits_models) -> dict:
                                       headline=history_value(series, q, k) * (1 if backend == "onnxruntime" else 1.5),
                                       backend=backend) for k in range(4)]
     return {"db": db, "real": real, "configs": configs, "history": history, "p90": p90}
+
+
+@pytest.fixture(scope="module")
+def more_store(more_db):
+    with Store(str(more_db["db"])) as store:
+        yield store
+
+
+def config_ref(store: Store, run_id: int) -> str:
+    from analysis.load import config_key
+
+    return f"config:{config_key(store.get_run(run_id))}"
+
+
+def headlines(store: Store, ids: list[int]) -> np.ndarray:
+    return np.array([store.get_run(i)["headline_value"] for i in ids])
+
+
+def welch_ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """gmean(b)/gmean(a) and its 95% Welch interval on logs, straight from scipy."""
+    res = stats.ttest_ind(np.log(b), np.log(a), equal_var=False)
+    ci = res.confidence_interval(0.95)
+    return math.exp(np.log(b).mean() - np.log(a).mean()), math.exp(ci.low), math.exp(ci.high)
+
+
+def assert_escaped(html: str, *texts: str) -> None:
+    """Strings from cards, labels and notes reach the page escaped, never as markup; chart data escapes `<`."""
+    from markupsafe import escape
+
+    markup = re.sub(r"(<script\b[^>]*>).*?(</script>)", r"\1\2", html, flags=re.S | re.I)
+    assert "<img" not in markup
+    for text in texts:
+        assert text not in markup and str(escape(text)) in markup, text
+    assert all("<" not in body for body in SPEC_BODY.findall(html))
+    opening = re.findall(r"<script\b[^>]*>", html, re.I)  # the Vega bundle, the specs, the embedding code
+    assert len(opening) == 2 + len(chart_specs(html)), opening
+
+
+def assert_opens_offline(html: str, folder: Path, name: str, charts: int) -> None:
+    """Chromium, network blocked: every chart drawn with marks, no request out, no console error, nothing
+    injected ran, a screenshot saved."""
+    seen = open_offline(html, folder, name)
+    assert seen.drawn == f"{charts}/{charts}", seen.drawn
+    assert len(seen.charts) == charts and all(svgs >= 1 and marks > 0 for _, svgs, marks, _ in seen.charts), seen.charts
+    assert seen.outside == [] and seen.problems == [] and seen.injected == []
+    assert seen.screenshot.stat().st_size > 20_000
+
+
+# -- comparison ---------------------------------------------------------------------------------
+
+def test_compare_report_matches_welchs_interval_and_the_verdicts(more_db, more_store, tmp_path):
+    from reports.compare import compare_report_context, render_compare_report
+
+    configs = more_db["configs"]
+    refs = [config_ref(more_store, configs[name][0]) for name in "ABCD"]
+    context, blocks = compare_report_context(more_store, refs, note=EVIL)
+    a = headlines(more_store, configs["A"])
+    rows = {row["side"]["letter"]: row for row in context["rows"]}
+    for name in "BCD":
+        ratio, low, high = welch_ratio(a, headlines(more_store, configs[name]))
+        gm = rows[name]["gm"]
+        assert (gm["estimate"], gm["low"], gm["high"]) == pytest.approx((ratio, low, high), rel=1e-9)
+    assert rows["B"]["gm"]["estimate"] == pytest.approx(0.8 / 1.0, rel=1e-3)
+    assert {k: r["verdict"] for k, r in rows.items()} == {"B": "better", "C": "equivalent", "D": "inconclusive"}
+    assert [s["run_ids"] for s in context["sides"]] == [configs[n] for n in "ABCD"]
+    html = render_compare_report(more_store, refs, note=EVIL)
+    assert "B is 20.0% below A" in html and "equivalent within +-2.0%" in html
+    assert_escaped(html, EVIL)
+    specs = chart_specs(html)
+    assert set(specs) == {"figures", "ratios", "latency_cdfs"} == {b.key for b in blocks}
+    cdf = next(rows for rows in specs["latency_cdfs"]["datasets"].values() if rows and "fraction" in rows[0])
+    for letter, (threads, factors) in zip("ABCD", CONFIGS.values()):
+        pooled = np.concatenate([np.round(BASE_LATENCY * f * 1e6) / 1e6 for f in factors])
+        mine = [r for r in cdf if r["run"].startswith(f"{letter}:")]
+        assert max(r["latency_ms"] for r in mine) == pytest.approx(pooled.max(), abs=1e-6)
+        assert max(r["fraction"] for r in mine) == 1.0
+    assert_opens_offline(html, tmp_path, "compare", 3)
+
+
+def test_compare_chart_specs(more_db, more_store):
+    from reports.compare import compare_report_context, ratio_chart
+
+    configs = more_db["configs"]
+    context, _ = compare_report_context(more_store, [config_ref(more_store, configs[n][0]) for n in "AB"],
+                                        margin=0.05)
+    spec = ratio_chart(context["rows"], 0.05).to_dict()
+    band, one, bars, dots = spec["layer"]
+    assert band["mark"]["type"] == "rect" and one["mark"]["type"] == "rule"
+    data = {name: rows for name, rows in spec["datasets"].items()}
+    assert {"lo": pytest.approx(1 / 1.05), "hi": pytest.approx(1.05)} in [r for rows in data.values() for r in rows]
+    assert dots["encoding"]["x"]["field"] == "ratio" and bars["encoding"]["x2"]["field"] == "high"
+    assert dots["encoding"]["color"]["scale"]["domain"] == ["equivalent", "better", "worse", "inconclusive"]
+
+
+def test_compare_report_of_one_run_a_side_uses_batches_and_warns(more_db, more_store):
+    from reports.compare import render_compare_report
+
+    configs = more_db["configs"]
+    html = render_compare_report(more_store, [str(configs["A"][0]), str(configs["B"][0])])
+    assert "batches as the unit of replication" in html and "within-run noise only" in html
+
+
+# -- decision -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mlperf_store(tmp_path_factory):
+    from runner.importers import import_tree
+
+    with Store(str(tmp_path_factory.mktemp("decision") / "mlperf.db")) as store:
+        import_tree(store, MLPERF)
+        yield store
+
+
+def published_costs(store: Store) -> dict[str, tuple[float, float, str]]:
+    """(USD per million inferences, published QPS, submitter) of each resnet50 Server result, from the
+    example catalogue file and the published QPS and power: amortised purchase / utilisation + energy."""
+    import yaml
+
+    from engine import EXAMPLE_CATALOG
+
+    raw = yaml.safe_load(EXAMPLE_CATALOG.read_text())
+    defaults, entries = raw["defaults"], {e["system_name"]: e for e in raw["systems"] if "system_id" not in e}
+    out = {}
+    for run in store.list_runs(task="mlperf-resnet50", scenario="server", source="mlperf", limit=None):
+        imported, entry = run["imported"], entries[run["imported"]["system_name"]]
+        power = (imported.get("power") or {}).get("avg_power_w") or entry["tdp_w"]
+        hourly = entry["purchase_price_usd"] / (entry.get("lifetime_years", defaults["lifetime_years"]) * 365.25 * 24)
+        hourly = hourly / defaults["utilisation"] + power / 1000 * defaults["tariff_usd_per_kwh"]
+        out[imported["system_name"]] = (hourly / (run["headline_value"] * 3600) * 1e6, run["headline_value"],
+                                        imported["submitter"])
+    return out
+
+
+def test_decision_report_of_published_results_ranks_by_cost_with_provenance(mlperf_store, tmp_path):
+    from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
+    from engine.candidates import load
+    from reports.decision import decision_report_context, render_decision_report
+
+    catalog = load_catalog(EXAMPLE_CATALOG)
+    frame = load(mlperf_store, "resnet50", "server")
+    constraints = Constraints.build(max_p99_ms=10, min_accuracy_ratio=0.99)
+    rec = recommend(frame, constraints, "cost", catalog, what_if=True)  # cost per unit: the published order
+    costs = published_costs(mlperf_store)
+    context, blocks = decision_report_context(rec, task="resnet50", scenario="server", candidates=len(frame),
+                                              catalog=catalog, note="PO 4711")
+    ranked_systems = [r["candidate"].split(" / ")[0] for r in context["ranked"]]
+    assert ranked_systems == sorted(ranked_systems, key=lambda s: costs[s][0])
+    p99 = {r["system"]: r["p99_ms"] for r in frame.to_dict("records")}
+    assert sorted(ranked_systems) == sorted(s for s in costs if p99[s] <= 10)  # published p99 well inside 10 ms
+    excluded = {r["candidate"].split(" / ")[0]: r for r in context["excluded"]}
+    assert set(excluded) == {s for s in costs if p99[s] > 10}
+    for system, row in excluded.items():
+        assert row["failed"] == "p99 <= 10 ms" and any(f"{p99[system]:.4g} ms" in r for r in row["reasons"])
+    assert context["capacity"] == [] and context["capacity_note"] == "no target load was given"
+    planned = recommend(frame, constraints, "cost", catalog, target_load=20000)
+    plan, _ = decision_report_context(planned, task="resnet50", scenario="server")
+    winner = planned.winner["candidate"].split(" / ")[0]
+    units = math.ceil(20000 * 1.2 / costs[winner][1]) + 1  # 20% headroom, N+1
+    assert ("units", f"{units} (from {units} to {units} over the throughput interval)") in plan["capacity"]
+    provenance = {r["candidate"].split(" / ")[0]: r for r in context["provenance"]}
+    assert {s: (r["source"], r["submitter"]) for s, r in provenance.items()} == {
+        s: ("MLPerf Inference v4.1 closed", c[2]) for s, c in costs.items()}
+    assert {b.key for b in blocks} == {"objective", "pareto"}
+    html = render_decision_report(rec, task="resnet50", scenario="server", candidates=len(frame), catalog=catalog)
+    assert "EXAMPLE figures, not quotes" in html and "What if a bound" in html and "Binding constraint" in html
+    assert_opens_offline(html, tmp_path, "decision-mlperf", 2)
+
+
+def test_decision_report_escapes_names_and_notes_in_a_browser(more_store, tmp_path):
+    from engine import Constraints, recommend
+    from engine.candidates import load
+    from reports.decision import objective_chart, render_decision_report
+
+    frame = load(more_store, "digits", "single_stream")
+    rec = recommend(frame, Constraints.build(max_p99_ms=2.0), "latency")
+    assert not rec.ranked.empty and not rec.excluded.empty
+    html = render_decision_report(rec, task="digits", scenario="single_stream", note=EVIL_IMG + EVIL)
+    assert_escaped(html, EVIL, EVIL_IMG, EVIL_IMG + EVIL)
+    for row in rec.excluded.to_dict("records"):  # every exclusion explained
+        for reason in rec.why_excluded(row["candidate"]):
+            assert str(__import__("markupsafe").escape(reason)) in html
+    spec = objective_chart(rec).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert [r["objective"] for r in rows] == pytest.approx(sorted(r["objective"] for r in rows))  # lowest p99 first
+    assert len(rows) == min(len(rec.ranked), 40) and spec["layer"][0]["encoding"]["x2"]["field"] == "high"
+    assert_opens_offline(html, tmp_path, "decision-digits", 2)
+
+
+# -- trends -------------------------------------------------------------------------------------
+
+def gmean(values) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def test_trend_report_leaderboard_changes_and_change_points(more_db, more_store):
+    from analysis.load import config_key
+    from reports.trend import trend_report_context
+
+    context, blocks = trend_report_context(more_store, "2026Q3", note=EVIL)
+    assert context["runs"] == 12 + 112 and context["runs_in_quarter"] == 12 + 16  # the real run (2026Q4) left out
+    (panel,) = context["panels"]
+    assert (panel["task"], panel["scenario"], panel["metric"], panel["lower"]) == ("digits", "single_stream",
+                                                                                  "latency_p90_ms", True)
+    expected = {f"{EVIL} / onnxruntime / fp32": gmean([more_db["p90"] * f for _, fs in CONFIGS.values() for f in fs])}
+    for series, system in SYSTEMS.items():
+        for backend, scale in (("onnxruntime", 1.0), ("openvino", 1.5)):
+            expected[f"{system} / {backend} / fp32"] = gmean([history_value(series, 6, k) * scale for k in range(4)])
+    board = panel["leaderboard"]
+    assert [r["label"] for r in board] == sorted(expected, key=expected.get)
+    assert [r["gmean"] for r in board] == pytest.approx(sorted(expected.values()), rel=1e-9)
+    assert [r["previous_rank"] for r in board] == [None, 1, 2, 3, 4]
+    rows = {r["label"]: r for r in panel["rows"]}
+    grows = rows["Plain box / onnxruntime / fp32"]
+    ids = more_db["history"]
+    a, b = (headlines(more_store, ids[("other", "onnxruntime", q)]) for q in ("2026Q2", "2026Q3"))
+    ratio, low, high = welch_ratio(a, b)
+    assert (grows["change"]["ratio"], grows["change"]["low"], grows["change"]["high"]) == pytest.approx(
+        (ratio, low, high), rel=1e-9)
+    assert ratio == pytest.approx(1.05) and grows["change"]["verdict"] == "worse"  # latency up 5%
+    steady = rows[f"{SYSTEMS['steady']} / onnxruntime / fp32"]
+    (step,) = steady["change_points"]
+    assert step["run_id"] == ids[("steady", "onnxruntime", "2026Q2")][0] and step["quarter"] == "2026Q2"
+    assert step["ratio"] == pytest.approx(0.8, rel=1e-9)
+    assert steady["change"]["verdict"] == "no significant change"
+    repro = {r["config_key"]: r for r in panel["repro"]}
+    a_key, d_key = (config_key(more_store.get_run(more_db["configs"][n][0])) for n in "AD")
+    assert repro[a_key]["reproducible"] and repro[a_key]["max_deviation"] == pytest.approx(0.005, rel=1e-6)
+    assert not repro[d_key]["reproducible"] and repro[d_key]["max_deviation"] == pytest.approx(0.04, rel=1e-6)
+    assert repro[d_key]["cv"] == pytest.approx(np.std(np.log([1.00, 1.04, 0.97]), ddof=1), rel=1e-9)
+    summary = " ".join(context["summary"])
+    assert "+5.0% [" in summary and f"leader in 2026Q3: {EVIL} / onnxruntime / fp32" in summary
+    assert [b.key for b in blocks] == ["trend_0"]
+
+
+def test_trend_report_in_a_browser_and_its_chart(more_store, tmp_path):
+    from reports import _trend_parts as parts
+    from reports.trend import render_trend_report
+
+    html = render_trend_report(more_store, "2026q3", note=EVIL_IMG)
+    assert_escaped(html, EVIL, EVIL_IMG)
+    spec = chart_specs(html)["trend_0"]
+    shade, band, line, rules, labels = spec["layer"]
+    assert line["encoding"]["x"]["scale"]["domain"] == QUARTERS and band["encoding"]["y2"]["field"] == "high"
+    assert rules["mark"]["strokeDash"] == [5, 3] and labels["encoding"]["text"]["field"] == "change"
+    assert_opens_offline(html, tmp_path, "trend", 1)
+    assert parts.quarters_of(pd.Series([pd.Timestamp("2026-09-30T23:59Z")]))[0] == pd.Period("2026Q3", "Q")
+
+
+@pytest.mark.parametrize("quarter, message", [("2026Q5", "write it as YEARQn"), ("Q3 2026", "write it as YEARQn"),
+                                              ("2024Q4", "no runs in 2024Q4 (any task); the runs span 2025Q1 to 2026Q4")])
+def test_trend_report_bad_quarters(more_store, quarter, message):
+    from reports.trend import render_trend_report
+    from runner.errors import AnalysisError
+
+    with pytest.raises(AnalysisError, match=re.escape(message)):
+        render_trend_report(more_store, quarter)

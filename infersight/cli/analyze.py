@@ -37,12 +37,16 @@ def _interval(ci: dict[str, Any] | None) -> str:
     return f"[{low}, {high}]"
 
 
+def _order(key: str) -> float:
+    """Percentiles in numeric order, then the mean (stored JSON has its keys sorted as text)."""
+    return float(key[1:]) if key.startswith("p") else float("inf")
+
+
 def _ci_rows(ci: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     rows = []
     for block, label in (("latency_ms", "latency"), ("ttft_ms", "TTFT"), ("tpot_ms", "TPOT")):
-        for key, value in (ci.get(block) or {}).items():
-            if key != "independence":
-                rows.append((f"{label} {key} (ms)", value))
+        figures = {k: v for k, v in (ci.get(block) or {}).items() if k != "independence"}
+        rows += [(f"{label} {key} (ms)", figures[key]) for key in sorted(figures, key=_order)]
     for key, value in (ci.get("throughput") or {}).items():
         rows.append((key.replace("_per_second", "/s"), value))
     return rows
@@ -56,10 +60,10 @@ def _render_analysis(result: dict[str, Any]) -> None:
               f"{', '.join(map(str, result['replicas'][:10]))}")
     if run.get("headline_value") is not None:
         h = result["headline_ci"]
-        extra = f"; {ci['confidence']:.0%} CI {_interval(h)} ({h['method']})" if h else ""
-        out.print(f"  headline {run['headline_metric']} = {_num(run['headline_value'])} {run['headline_units']}{extra}")
-        if h and h.get("note"):
-            out.print(f"    note: {h['note']}")
+        out.print(f"  headline {run['headline_metric']} = {_num(run['headline_value'])} {run['headline_units']}")
+        if h:
+            out.print(f"    {ci['confidence']:.0%} CI: {_num(h['estimate'])} in {_interval(h)} ({h['method']})"
+                      + (f"; {h['note']}" if h.get("note") else ""))
     for note in result["notes"]:
         out.print(f"  {note}")
     if ci is None:
@@ -265,7 +269,7 @@ def _trend_row(g: dict[str, Any]) -> list[str]:
     last = g["period_changes"][-1] if g["period_changes"] else None
     change = "-" if last is None else f"{_pct(last['ratio'] - 1)} " + (
         f"[{_pct(last['low'] - 1)}, {_pct(last['high'] - 1)}]" if last.get("low") is not None else "(no CI)")
-    cps = ", ".join(f"after run #{c['index']}" for c in g["change_points"] if c["confirmed"]) or "-"
+    cps = ", ".join(f"after run {c['after_run']}" for c in g["change_points"] if c["confirmed"]) or "-"
     return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), key.get("system", ""),
             key.get("backend", ""), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
             cps, ", ".join(map(str, g["outlier_runs"])) or "-"]

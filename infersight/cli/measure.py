@@ -113,11 +113,17 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
         scenario_settings["target_qps"] = target_qps
     req = RunRequest(task, backend, scenario, model_variant, backend_settings, scenario_settings,
                      quick, label, _system_extra(system_extra), loadgen, cpus)
+    peak = {"start_qps": target_qps, "repeats_near_edge": repeats_near_edge, "valid_threshold": valid_threshold,
+            "tolerance": peak_tolerance, "min_qps": min_qps, "max_qps": max_qps}
     if find_peak:
-        peak = {"start_qps": target_qps, "repeats_near_edge": repeats_near_edge, "valid_threshold": valid_threshold,
-                "tolerance": peak_tolerance, "min_qps": min_qps, "max_qps": max_qps}
         _find_peak(req, store, {k: v for k, v in peak.items() if v is not None}, as_json)
         return
+    ctx = click.get_current_context()
+    stray = [f"--{name.replace('_', '-')}" for name in ("repeats_near_edge", "valid_threshold", "peak_tolerance",
+                                                        "min_qps", "max_qps")
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if stray:
+        raise click.UsageError(f"{', '.join(stray)}: options of --find-peak (add it, or leave them out)")
     prep = prepare_run(req)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn())

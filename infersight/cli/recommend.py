@@ -114,14 +114,17 @@ def _axes(pareto: str | None) -> tuple[str, str] | None:
 
 def _num(value: Any, digits: int = 4) -> str:
     """A figure for a table: thousands separated from 1,000 up, else `digits` significant digits."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
 
 
 def _with_ci(value: float, lo: float, hi: float) -> str:
+    """A figure with its CI where it has one: '0.0095 [0.0044, inf]'."""
     text = _num(value)
-    if math.isfinite(lo) and math.isfinite(hi) and (lo != value or hi != value):
+    if not (math.isnan(lo) or math.isnan(hi)) and (lo != value or hi != value):
         text += f" [{_num(lo, 3)}, {_num(hi, 3)}]"
     return text
 

@@ -1,33 +1,66 @@
-"""`infersight report run` and `infersight badge`: results leave the tool as HTML reports and SVG badges."""
+"""`infersight report run|compare|decision|trend` and `infersight badge`: results leave the tool as
+self-contained HTML reports and SVG badges."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from infersight.cli._common import emit_json, json_option, out, with_store
-from reports.badges import BADGE_KINDS, run_badge
+from infersight.cli.recommend import _axes, _bound_options
+from reports.badges import BADGE_KINDS, reproducibility_verdict, run_badge
 
 __all__ = ["COMMANDS"]
 
 
+def _out_option(default: str) -> Callable:
+    return click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+                        help=f"HTML file to write (default: {default} in the current folder).")
+
+
+_note_option = click.option("--note", default="", metavar="TEXT",
+                            help="A note shown at the top of the report (a purchase request number, who asked, why).")
+_confidence_option = click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
+                                  help="Confidence level of every interval.")
+
+
+def _write(render: Callable[[], str], out_path: str | None, default: str, as_json: bool,
+           extra: dict[str, Any]) -> None:
+    """Render a report, write it, and say where (and how big, how long) or print it as JSON."""
+    started = time.perf_counter()
+    html = render()
+    path = Path(out_path or default)
+    path.write_text(html, encoding="utf-8")
+    size, seconds = path.stat().st_size, time.perf_counter() - started
+    if as_json:
+        emit_json({**extra, "out": str(path), "bytes": size, "seconds": round(seconds, 3)})
+    else:
+        what = ", ".join(f"{k} {v}" for k, v in extra.items())
+        out.print(f"wrote {path} ({size / 1e6:.2f} MB) for {what} in {seconds:.1f} s")
+
+
 @click.group("report")
 def report_group() -> None:
-    """Write self-contained HTML reports (they open and print with no network).
+    """Write self-contained HTML reports (they open and print with no network): a run, a comparison,
+    a decision, a quarter's trends.
 
     \b
     Example:
         infersight report run 1 --out run-1.html
+        infersight report compare 3 7 --out compare.html
+        infersight report decision --task resnet50 --scenario server --max-p99-ms 15 --out decision.html
+        infersight report trend --quarter 2026Q3 --out trends.html
     """
 
 
 @report_group.command("run")
 @click.argument("run")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="HTML file to write (default: run-<id>.html in the current folder).")
+@_out_option("run-<id>.html")
 @json_option
 @with_store
 def run_report_cmd(run: str, out_path: str | None, as_json: bool, store) -> None:
@@ -42,22 +75,133 @@ def run_report_cmd(run: str, out_path: str | None, as_json: bool, store) -> None
     from reports.run import render_run_report
 
     record = store.get_run(run)
-    started = time.perf_counter()
-    html = render_run_report(store, record["id"])
-    path = Path(out_path or f"run-{record['id']}.html")
-    path.write_text(html, encoding="utf-8")
-    size, seconds = path.stat().st_size, time.perf_counter() - started
-    if as_json:
-        emit_json({"run": record["id"], "out": str(path), "bytes": size, "seconds": round(seconds, 3)})
-    else:
-        out.print(f"wrote {path} ({size / 1e6:.2f} MB) for run {record['id']} in {seconds:.1f} s")
+    _write(lambda: render_run_report(store, record["id"]), out_path, f"run-{record['id']}.html", as_json,
+           {"run": record["id"]})
+
+
+@report_group.command("compare")
+@click.argument("refs", nargs=-1, required=True, metavar="BASELINE OTHER...")
+@click.option("--metric", default=None, help="Figure to compare (default: the baseline's headline metric).")
+@click.option("--margin", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.02,
+              show_default=True, help="Equivalence margin as a fraction: ratios within 1 +- margin are 'no change'.")
+@_confidence_option
+@click.option("--force", is_flag=True, help="Compare even when task version or model hash differ.")
+@_note_option
+@_out_option("compare.html")
+@json_option
+@with_store
+def compare_report_cmd(refs: tuple[str, ...], metric: str | None, margin: float, confidence: float, force: bool,
+                       note: str, out_path: str | None, as_json: bool, store) -> None:
+    """Write the comparison of BASELINE with each OTHER (a run id or uuid prefix, or config:KEY for every
+    run of a configuration): the figures of `infersight compare` (ratios with intervals, Welch,
+    Mann-Whitney, TOST equivalence, Benjamini-Hochberg, verdicts) and the latency CDFs overlaid.
+
+    \b
+    Example:
+        infersight report compare 3 7 --out compare.html
+        infersight report compare config:90c624e9 config:1f3a77c2 --margin 0.05 --note "threads 1 vs 2"
+    """
+    from reports.compare import render_compare_report
+
+    if len(refs) < 2:
+        raise click.UsageError("compare needs a BASELINE and at least one OTHER")
+    _write(lambda: render_compare_report(store, refs, metric=metric, margin=margin, confidence=confidence,
+                                         force=force, note=note), out_path, "compare.html", as_json,
+           {"baseline": refs[0], "others": " ".join(refs[1:])})
+
+
+@report_group.command("decision")
+@click.option("--task", required=True, help="Task: a local task (digits, charlm) or an MLPerf benchmark (resnet50, ...).")
+@click.option("--scenario", required=True, help="Scenario: single_stream, multi_stream, server, offline, interactive.")
+@_bound_options
+@click.option("--where", "where", multiple=True, metavar="BOUND",
+              help="A bound with its unit, repeatable: 'p99 <= 15 ms', 'throughput >= 2e4 /s'.")
+@click.option("--objective", default="cost", show_default=True,
+              help="cost, throughput, throughput_per_usd, throughput_per_watt, latency, ... or 'mix:cost=0.7,p99=0.3'.")
+@click.option("--target-qps", type=float, default=None, help="Target load, inferences/s: plan units and cost for it.")
+@click.option("--headroom", type=float, default=0.2, show_default=True, help="Spare capacity above the target load.")
+@click.option("--n-plus-one/--no-n-plus-one", default=True, show_default=True, help="Add one spare unit to the plan.")
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
+              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, engine/catalog_example.yaml).")
+@click.option("--tariff-usd-per-kwh", type=float, default=None, help="Electricity price (default: the catalogue's).")
+@click.option("--utilisation", type=float, default=None, help="Fraction of paid hours serving load.")
+@click.option("--include-uncertain", is_flag=True, help="Rank candidates whose verdict on some bound is uncertain too.")
+@click.option("--pareto", default=None, metavar="X,Y", help="The Pareto chart's two metrics, e.g. cost,p99.")
+@click.option("--what-if/--no-what-if", "what_if", default=True, show_default=True,
+              help="Include how the answer moves with each bound, price, tariff and the load.")
+@_note_option
+@_out_option("decision-<task>-<scenario>.html")
+@json_option
+@with_store
+def decision_report_cmd(task: str, scenario: str, where: tuple[str, ...], objective: str, target_qps: float | None,
+                        headroom: float, n_plus_one: bool, catalog_path: str | None, tariff_usd_per_kwh: float | None,
+                        utilisation: float | None, include_uncertain: bool, pareto: str | None, what_if: bool,
+                        note: str, out_path: str | None, as_json: bool, store, **bounds: float | None) -> None:
+    """Write the decision report for TASK under SCENARIO and your constraints: the question, the ranked
+    answer with ties and probabilities, the Pareto chart, why every excluded option failed, the cost
+    and capacity plan, what-if, and where every figure comes from (runs, MLPerf submitter and round).
+    It takes `infersight recommend`'s options and is the same recommendation.
+
+    \b
+    Example:
+        infersight report decision --task resnet50 --scenario server --max-p99-ms 15 --min-accuracy-ratio 0.99 \\
+            --objective cost --target-qps 20000 --out decision.html
+        infersight report decision --task digits --scenario offline --where 'throughput >= 1000 /s' \\
+            --objective throughput --note "PO 4711"
+    """
+    from engine import EXAMPLE_CATALOG, Constraints, cost_model_for, load_catalog, recommend
+    from engine.candidates import load
+    from reports.decision import render_decision_report
+
+    constraints = Constraints.build(list(where), **bounds)
+    axes = _axes(pareto)
+    catalog = load_catalog(catalog_path or EXAMPLE_CATALOG)
+    model = cost_model_for(catalog, tariff_usd_per_kwh=tariff_usd_per_kwh, utilisation=utilisation,
+                           headroom=headroom, n_plus_one=n_plus_one)
+    frame = load(store, task, scenario)
+    rec = recommend(frame, constraints, objective, catalog, target_load=target_qps, cost=model, pareto=axes,
+                    what_if=what_if, include_uncertain=include_uncertain)
+    _write(lambda: render_decision_report(rec, task=task, scenario=scenario, candidates=len(frame), catalog=catalog,
+                                          note=note), out_path, f"decision-{task}-{scenario}.html", as_json,
+           {"task": task, "scenario": scenario, "winner": (rec.winner or {}).get("candidate")})
+
+
+@report_group.command("trend")
+@click.option("--quarter", required=True, metavar="YEARQn", help="The quarter to report on, e.g. 2026Q3.")
+@click.option("--task", default=None, help="Only runs of this task.")
+@click.option("--scenario", default=None, help="Only runs of this scenario.")
+@_confidence_option
+@click.option("--top", type=click.IntRange(1, 30), default=8, show_default=True,
+              help="Series drawn per chart (every series stays in the tables).")
+@_note_option
+@_out_option("trends-<quarter>.html")
+@json_option
+@with_store
+def trend_report_cmd(quarter: str, task: str | None, scenario: str | None, confidence: float, top: int, note: str,
+                     out_path: str | None, as_json: bool, store) -> None:
+    """Write the quarterly trend report: per task and scenario, quarterly figures with intervals over the
+    history up to the quarter, change points, quarter-over-quarter changes with intervals, the
+    leaderboard of systems and backends, the reproducibility of each configuration, and a summary.
+
+    \b
+    Example:
+        infersight report trend --quarter 2026Q3 --out trends-2026Q3.html
+        infersight report trend --quarter 2026Q3 --task digits --scenario offline
+    """
+    from reports.trend import parse_quarter, render_trend_report
+
+    period = parse_quarter(quarter)
+    _write(lambda: render_trend_report(store, str(period), task=task, scenario=scenario, confidence=confidence,
+                                       top=top, note=note), out_path, f"trends-{period}.html", as_json,
+           {"quarter": str(period), "task": task or "every task"})
 
 
 @click.command("badge")
 @click.argument("run")
 @click.option("--kind", type=click.Choice(BADGE_KINDS), default="validity", show_default=True,
               help="validity: VALID/INVALID with the headline; accuracy: meets its target, with the value; "
-                   "reproducible: from a reproducibility verdict (none exists until the statistics layer does).")
+                   "reproducible: every replica of the run's configuration within 2% of their median (needs 2+ "
+                   "complete runs of it).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="SVG file to write (default: print the SVG).")
 @json_option
@@ -69,8 +213,11 @@ def badge_cmd(run: str, kind: str, out_path: str | None, as_json: bool, store) -
     Example:
         infersight badge 1 --out badge.svg
         infersight badge 1 --kind accuracy --out accuracy.svg
+        infersight badge 12 --kind reproducible --out reproducible.svg
     """
-    badge = run_badge(store.get_run(run), kind)
+    record = store.get_run(run)
+    verdict = reproducibility_verdict(store, record) if kind == "reproducible" else None
+    badge = run_badge(record, kind, verdict)
     svg = badge.svg()
     if out_path:
         Path(out_path).write_text(svg, encoding="utf-8")

@@ -23,6 +23,7 @@ FIGURES = {"": "the baseline's headline figure", "samples_per_second": "throughp
            "latency_p50_ms": "p50 latency (ms)", "latency_p90_ms": "p90 latency (ms)",
            "latency_p99_ms": "p99 latency (ms)", "latency_mean_ms": "mean latency (ms)"}
 MAX_CDFS = 8
+CHART_HEIGHT = 380  # px, passed to st.altair_chart: it does not leave room for a bottom legend by itself
 MAX_RUNS_SHOWN = 20
 
 
@@ -116,7 +117,8 @@ def page(url: str) -> None:
                                key="cmp_margin")
     confidence = c[2].selectbox("Confidence", [0.9, 0.95, 0.99], index=1, format_func="{:.0%}".format,
                                 key="cmp_confidence")
-    force = c[3].checkbox("Compare even when task version or model differ", key="cmp_force")
+    force = c[3].checkbox("Compare anyway (--force)", key="cmp_force",
+                          help="Compare even when the task version or the model (its hash) differs between A and B.")
     if a == b:
         st.error(f"A and B are the same {kind[:-1]} ({choices[a]}): pick two different ones.")
         return
@@ -189,7 +191,7 @@ def _cdfs(url: str, runs_a: list[int], runs_b: list[int]) -> None:
                 series[f"{name}: run {run_id}"] = lat
     if series:
         st.subheader("Latency CDFs")
-        st.altair_chart(charts.latency_cdfs(series), width="stretch")
+        st.altair_chart(charts.latency_cdfs(series), width="stretch", height=CHART_HEIGHT)
     if missing:
         st.caption(f"No latency distribution for runs {', '.join(missing)}: imported MLPerf results publish "
                    f"no per-query records.")

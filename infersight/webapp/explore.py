@@ -57,7 +57,7 @@ def page(url: str) -> None:
         st.caption("None of these runs records both a p99 latency and a throughput.")
     else:
         st.subheader("Throughput against p99 latency")
-        st.altair_chart(charts.throughput_vs_latency(points), width="stretch")
+        st.altair_chart(charts.throughput_vs_latency(points), width="stretch", height=420)
     measured = shown[shown["provenance"] == "measured"]
     if measured.empty:
         return
@@ -71,4 +71,4 @@ def page(url: str) -> None:
         rec = store(url).read_perf_samples(int(run_id))
         series[labels[run_id]] = (rec["completed_ns"] - rec["scheduled_ns"]) / 1e6
     if series:
-        st.altair_chart(charts.latency_cdfs(series), width="stretch")
+        st.altair_chart(charts.latency_cdfs(series), width="stretch", height=380)

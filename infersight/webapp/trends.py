@@ -70,16 +70,23 @@ def group_runs(frame: pd.DataFrame, group: dict[str, Any]) -> pd.DataFrame:
     """The rows of `frame` in one group, in the order the analysis used (by start time), outliers marked."""
     keep = np.ones(len(frame), dtype=bool)
     for column, value in group["group"].items():
-        keep &= (frame[column].isna() if value is None or value != value else frame[column] == value).to_numpy()
+        keep &= (frame[column].isna() if pd.isna(value) else frame[column] == value).to_numpy()
     runs = frame[keep].sort_values("started_at", kind="stable").reset_index(drop=True)
     return runs.assign(outlier=runs["run_id"].isin(group["outlier_runs"]),
                        started_at=pd.to_datetime(runs["started_at"], utc=True).dt.tz_convert(None))
 
 
+def _step(change: dict[str, Any]) -> float:
+    """A change point's level shift as a ratio (its segment means are of log figures)."""
+    return math.exp(change["after_mean"] - change["before_mean"])
+
+
 def _when(first: pd.Period, offset: float) -> pd.Timestamp:
-    """The middle of the period `offset` periods after `first`."""
-    p = first + int(round(offset))
-    return p.start_time + (p.end_time - p.start_time) / 2
+    """The time `offset` periods after the middle of `first` (fractions between consecutive middles)."""
+    whole = math.floor(offset)
+    a, b = (first + whole + i for i in (0, 1))
+    ma, mb = (p.start_time + (p.end_time - p.start_time) / 2 for p in (a, b))
+    return ma + (offset - whole) * (mb - ma)
 
 
 def trend_chart(runs: pd.DataFrame, group: dict[str, Any]) -> alt.LayerChart:
@@ -108,9 +115,10 @@ def trend_chart(runs: pd.DataFrame, group: dict[str, Any]) -> alt.LayerChart:
                             "low": lines[1:].min(axis=0), "high": lines[1:].max(axis=0)})
         layers += [alt.Chart(fit).mark_area(opacity=0.18, color="#1f6fb2").encode(x="when:T", y="low:Q", y2="high:Q"),
                    alt.Chart(fit).mark_line(strokeDash=[6, 3], color="#1f6fb2").encode(x="when:T", y="fit:Q")]
-    cps = [{"when": runs["started_at"].iloc[c["index"]], "confirmed": c["confirmed"],
-            "label": f"x{math.exp(c['after_mean'] - c['before_mean']):.3g} (q {c['q_value']:.2g})"}
-           for c in group["change_points"] if c["index"] < len(runs)]
+    times = runs["started_at"]
+    cps = [{"when": times.iloc[c["index"] - 1] + (times.iloc[c["index"]] - times.iloc[c["index"] - 1]) / 2,
+            "confirmed": c["confirmed"], "label": f"x{_step(c):.3g} (q {c['q_value']:.2g})"}
+           for c in group["change_points"] if 0 < c["index"] < len(runs)]
     if cps:
         rules = alt.Chart(pd.DataFrame(cps))
         layers += [rules.mark_rule(color="#c0392b").encode(
@@ -166,12 +174,14 @@ def _show(frame: pd.DataFrame, groups: list[dict[str, Any]]) -> None:
     chosen = st.selectbox("Group", list(labels), index=best, format_func=labels.get, key="trend_group")
     group = groups[chosen]
     ts, mk = group.get("theil_sen"), group.get("mann_kendall")
-    cols = st.columns(3)
+    cols = st.columns([0.8, 1, 1.7, 1.5])
     cols[0].metric("Runs / periods", f"{group['runs']} / {len(group['periods'])}")
     if ts:
-        cols[1].metric(f"Theil-Sen change per {group['by']} [{ts['confidence']:.0%} CI]",
-                       f"{ts['change_per_period']:+.2%} [{ts['change_low']:+.2%}, {ts['change_high']:+.2%}]")
-        cols[2].metric("Mann-Kendall", f"{mk['trend']} (p {mk['p_value']:.3g})",
+        cols[1].metric(f"Theil-Sen change per {group['by']}", f"{ts['change_per_period']:+.2%}",
+                       help="median of the pairwise slopes of the log period geometric means (Theil 1950, Sen 1968)")
+        cols[2].metric(f"{ts['confidence']:.0%} CI of the change", f"[{ts['change_low']:+.1%}, {ts['change_high']:+.1%}]",
+                       help="Sen's interval of the slope")
+        cols[3].metric("Mann-Kendall", f"{mk['trend']} (p {mk['p_value']:.3g})",
                        help=f"S = {mk['s']}, Z = {mk['z']:.3g}, tau = {mk['tau']:.3g} over {mk['n']} periods")
     for note in group["notes"]:
         st.info(note)
@@ -179,9 +189,9 @@ def _show(frame: pd.DataFrame, groups: list[dict[str, Any]]) -> None:
     st.altair_chart(trend_chart(runs, group), width="stretch")
     confirmed = [c for c in group["change_points"] if c["confirmed"]]
     if confirmed:
-        st.markdown("Change points (confirmed by Welch's test on the adjacent segments, BH q < alpha): " + "; ".join(
-            f"before run {runs['run_id'].iloc[c['index']]} (x{math.exp(c['after_mean'] - c['before_mean']):.3g})"
-            for c in confirmed if c["index"] < len(runs)))
+        st.markdown("Change points (confirmed: a permutation test of the adjacent segments, Benjamini-Hochberg "
+                    "q below alpha): " + "; ".join(f"after run {runs['run_id'].iloc[c['index'] - 1]} "
+                                                   f"(level x{_step(c):.3g}, q {c['q_value']:.2g})" for c in confirmed))
     if group["outlier_runs"]:
         st.markdown(f"Outlier runs (generalised ESD, flagged, not dropped): {', '.join(map(str, group['outlier_runs']))}")
     st.subheader(f"{group['by'].capitalize()} over {group['by']}")

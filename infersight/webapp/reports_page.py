@@ -1,0 +1,147 @@
+"""The Reports page: pick a kind of report (run, comparison, decision, quarterly trends), fill in its
+inputs, generate it and download the self-contained HTML file. It calls the functions behind
+`infersight report run|compare|decision|trend` (reports.run, reports.compare, reports.decision,
+reports.trend), so the file is the one the command line writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
+from infersight.webapp import compare as compare_page
+from infersight.webapp._data import history, runs_table, store
+from infersight.webapp.recommend import OBJECTIVES, _available, _candidates
+from reports.compare import render_compare_report
+from reports.decision import render_decision_report
+from reports.run import render_run_report
+from reports.trend import render_trend_report
+from runner.errors import InfersightError
+
+__all__ = ["page", "KINDS"]
+
+KINDS = {"run": "Run report", "compare": "Comparison", "decision": "Decision", "trend": "Quarterly trends"}
+Maker = Callable[[], tuple[str, str]]  # () -> (html, file name)
+
+
+def page(url: str) -> None:
+    st.title("Reports")
+    st.caption("Self-contained HTML files that open and print with no network: the same reports as "
+               "`infersight report run|compare|decision|trend`.")
+    if runs_table(url).empty:
+        st.info(f"No runs in {url} yet: measure some with `infersight run` or import MLPerf results.")
+        return
+    kind = st.radio("Report", list(KINDS), format_func=KINDS.get, horizontal=True, key="rep_kind")
+    make = {"run": _run_form, "compare": _compare_form, "decision": _decision_form, "trend": _trend_form}[kind](url)
+    if make is None:
+        return
+    if st.session_state.pop("rep_go", False):
+        try:
+            with st.spinner("writing the report"):
+                html, name = make()
+        except InfersightError as exc:
+            st.session_state.pop("rep_html", None)
+            st.error(str(exc))
+            return
+        st.session_state["rep_html"] = (kind, name, html)
+    done = st.session_state.get("rep_html")
+    if done and done[0] == kind:
+        _, name, html = done
+        st.success(f"{name}: {len(html.encode()) / 1e6:.2f} MB")
+        st.download_button("Download the HTML report", html, name, "text/html", key="rep_download")
+
+
+def _submit(label: str = "Generate") -> None:
+    """The form's submit button; a click is remembered for the page to act on after the form."""
+    if st.form_submit_button(label):
+        st.session_state["rep_go"] = True
+
+
+def _note() -> str:
+    return st.text_area("Note shown at the top of the report (optional)", key="rep_note", height=68)
+
+
+def _run_form(url: str) -> Maker | None:
+    table = runs_table(url)
+    labels = {int(r.id): f"{r.id}: {r.task_name} {r.model_variant} / {r.backend_name} / {r.scenario} / {r.system}"
+              for r in table.itertuples()}
+    with st.form("rep_run_form"):
+        run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="rep_run")
+        _submit()
+    return lambda: (render_run_report(store(url), int(run_id)), f"run-{int(run_id)}.html")
+
+
+def _compare_form(url: str) -> Maker | None:
+    frame = history(url)
+    what = st.radio("Compare", compare_page.KINDS, index=1, horizontal=True, key="rep_cmp_kind")
+    choices = compare_page.options(frame, what)
+    refs = list(choices)
+    if len(refs) < 2:
+        st.info(f"Fewer than two {what} with a figure to compare.")
+        return None
+    a, b = compare_page.default_pair(frame, refs)
+    with st.form("rep_compare_form"):
+        picked = st.multiselect("Baseline first, then the others", refs, default=[refs[a], refs[b]],
+                                format_func=choices.get, key="rep_cmp_refs")
+        c = st.columns(2)
+        margin = c[0].number_input("Equivalence margin (fraction)", 0.001, 0.5, 0.02, format="%.3f", key="rep_margin")
+        force = c[1].checkbox("Compare even when task version or model differ", key="rep_force")
+        note = _note()
+        _submit()
+    return lambda: (render_compare_report(store(url), picked, margin=margin, force=force, note=note), "compare.html")
+
+
+def _decision_form(url: str) -> Maker | None:
+    held = _available(url)
+    if held.empty:
+        st.info("No complete VALID runs to recommend from.")
+        return None
+    tasks = sorted(held["task"].unique())
+    with st.form("rep_decision_form"):
+        c = st.columns(4)
+        task = c[0].selectbox("Task", tasks, key="rep_task")
+        scenarios = sorted(held.loc[held["task"] == task, "scenario"].unique())
+        scenario = c[1].selectbox("Scenario", scenarios, key="rep_scenario")
+        objective = c[2].selectbox("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="rep_objective")
+        target = c[3].number_input("Target load (inferences/s, 0: none)", min_value=0.0, value=0.0, key="rep_target")
+        c = st.columns(4)
+        p99 = c[0].number_input("max p99 latency (ms, 0: none)", min_value=0.0, value=15.0, key="rep_p99")
+        thr = c[1].number_input("min throughput (samples/s, 0: none)", min_value=0.0, value=0.0, key="rep_thr")
+        acc = c[2].number_input("min accuracy / reference (0: none)", 0.0, 1.0, 0.99, key="rep_acc")
+        catalog_path = c[3].text_input("Price catalogue (YAML/CSV)", str(EXAMPLE_CATALOG), key="rep_catalog")
+        note = _note()
+        _submit()
+
+    def make() -> tuple[str, str]:
+        frame = _candidates(url, task, scenario)
+        catalog = load_catalog(Path(catalog_path)) if catalog_path.strip() else None
+        rec = recommend(frame, Constraints.build(max_p99_ms=p99 or None, min_throughput_per_s=thr or None,
+                                                 min_accuracy_ratio=acc or None),
+                        objective, catalog, target_load=target or None, what_if=True)
+        html = render_decision_report(rec, task=task, scenario=scenario, candidates=len(frame), catalog=catalog,
+                                      note=note)
+        return html, f"decision-{task}-{scenario}.html"
+
+    return make
+
+
+def _trend_form(url: str) -> Maker | None:
+    frame = history(url)
+    if frame.empty:
+        st.info("No complete runs with a headline figure to follow over time.")
+        return None
+    quarters = sorted({str(p) for p in frame["started_at"].dt.tz_convert(None).dt.to_period("Q")}, reverse=True)
+    tasks = ["", *sorted(frame["task"].unique())]
+    scenarios = ["", *sorted(frame["scenario"].unique())]
+    with st.form("rep_trend_form"):
+        c = st.columns(3)
+        quarter = c[0].selectbox("Quarter", quarters, key="rep_quarter")
+        task = c[1].selectbox("Task", tasks, format_func=lambda t: t or "every task", key="rep_trend_task")
+        scenario = c[2].selectbox("Scenario", scenarios, format_func=lambda s: s or "every scenario",
+                                  key="rep_trend_scenario")
+        note = _note()
+        _submit()
+    return lambda: (render_trend_report(store(url), quarter, task=task or None, scenario=scenario or None, note=note),
+                    f"trends-{quarter}.html")
