@@ -41,6 +41,8 @@ demo: models
 	if [ -d $(MLPERF) ]; then $(BIN)/infersight import mlperf $(MLPERF) --db $(DEMO_DB); fi
 	$(BIN)/infersight runs --source mlperf --limit 10 --db $(DEMO_DB)
 	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
+	@mkdir -p build && $(BIN)/infersight report run 1 --db $(DEMO_DB) --out $(abspath build/demo-run-report.html)
+	@$(BIN)/infersight report decision --task digits --scenario offline --min-accuracy-ratio 0.99 --objective throughput --db $(DEMO_DB) --out $(abspath build/demo-decision-report.html)
 	@if [ "$(APP)" != "0" ]; then \
 	  echo "the app: http://localhost:$(APP_PORT) (Ctrl-C stops it; make demo APP=0 skips it)"; \
 	  $(BIN)/streamlit run app.py --server.headless true --server.port $(APP_PORT) \

@@ -10,8 +10,9 @@ counted. An hourly price wins over a purchase price where both are known.
 Cost per million inferences = cost per hour / (inferences per second x 3600) x 1e6.
 
 Capacity for a target load (inferences/s): units = ceil(target x (1 + headroom) / throughput), plus
-one spare unit when `n_plus_one`; the plan costs units x the unit's cost per hour, and its cost per
-million inferences is then taken at the target load (the spare and the headroom are paid for).
+one spare unit when `n_plus_one`; the plan costs units x the unit's cost per hour and draws units x
+its power (every unit, the spare too, at its full figure: an upper estimate), and its cost per million
+inferences is then taken at the target load (the spare and the headroom are paid for).
 Uncertainty: throughput's CI gives the plan's bounds (units_lo from throughput_hi, ...).
 """
 

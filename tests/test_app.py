@@ -250,7 +250,7 @@ def test_trends_show_the_theil_sen_slope_mann_kendall_and_quarters(open_page, db
     assert not at.error, errors(at)
     values = np.log([db.get_run(i)["headline_value"] for i in app_db["fp32"]])  # one run a quarter, in order
     slopes = [(values[j] - values[i]) / (j - i) for i in range(4) for j in range(i + 1, 4)]
-    assert metric(at, "Theil-Sen change per quarter") == f"{math.expm1(np.median(slopes)):+.2%}"
+    assert metric(at, "Theil-Sen / quarter") == f"{math.expm1(np.median(slopes)):+.2%}"
     low, high = metric(at, "95% CI of the change").strip("[]").split(", ")
     assert float(low.rstrip("%")) <= 100 * math.expm1(np.median(slopes)) <= float(high.rstrip("%"))
     s = sum(np.sign(values[j] - values[i]) for i in range(4) for j in range(i + 1, 4))

@@ -380,3 +380,108 @@ def test_trend_report_bad_quarters(more_store, quarter, message):
 
     with pytest.raises(AnalysisError, match=re.escape(message)):
         render_trend_report(more_store, quarter)
+
+
+# -- the reproducible badge ---------------------------------------------------------------------
+
+def test_reproducible_badge_comes_from_the_replicas_verdict(more_db, more_store):
+    from reports.badges import NoVerdictYet, reproducibility_verdict, run_badge
+
+    configs = more_db["configs"]
+    good = more_store.get_run(configs["A"][1])
+    verdict = reproducibility_verdict(more_store, good)
+    assert verdict["run_ids"] == configs["A"] and verdict["reproducible"]
+    cv = np.std(np.log([1.00, 1.005, 0.995]), ddof=1)
+    badge = run_badge(good, "reproducible", verdict)
+    assert (badge.label, badge.message, badge.color) == ("reproducible", f"yes \u00b7 3 runs within \u00b12%, CV {cv:.1%}",
+                                                         "#4c1")
+    bad = more_store.get_run(configs["D"][0])
+    badge = run_badge(bad, "reproducible", reproducibility_verdict(more_store, bad))
+    assert badge.message.startswith("no \u00b7 3 runs, one 4.0% off (\u00b12%)") and badge.color == "#dfb317"
+    with pytest.raises(NoVerdictYet, match="configuration has 1 complete run"):
+        reproducibility_verdict(more_store, more_store.get_run(more_db["real"]))
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def test_report_commands_write_the_files(more_db, more_store, tmp_path):
+    db, configs = more_db["db"], more_db["configs"]
+    refs = [config_ref(more_store, configs[n][0])[:15] for n in "AB"]
+    jobs = {"compare.html": ("compare", *refs, "--note", EVIL),
+            "decision.html": ("decision", "--task", "digits", "--scenario", "single_stream", "--max-p99-ms", "2",
+                              "--objective", "latency", "--no-what-if"),
+            "trend.html": ("trend", "--quarter", "2026-Q3", "--task", "digits")}
+    for name, args in jobs.items():
+        proc = cli("report", *args, "--out", str(tmp_path / name), "--json", db=db, check=True)
+        result = json.loads(proc.stdout)
+        assert result["out"] == str(tmp_path / name) and result["bytes"] == (tmp_path / name).stat().st_size
+        assert "<!DOCTYPE html>" in (tmp_path / name).read_text()
+    assert json.loads(cli("report", "trend", "--quarter", "2026Q3", "--json", "--out", str(tmp_path / "t.html"),
+                          db=db).stdout)["quarter"] == "2026Q3"
+    proc = cli("badge", str(configs["A"][0]), "--kind", "reproducible", "--json", db=db, check=True)
+    assert json.loads(proc.stdout)["message"].startswith("yes \u00b7 3 runs")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("report", "compare", "1"), "compare needs a baseline and at least one other"),
+    (("report", "trend", "--quarter", "2026Q5"), "write it as YEARQn"),
+    (("report", "decision", "--task", "nope", "--scenario", "offline"), "no complete runs of task 'nope'"),
+    (("report", "compare", "1", "99999"), "no run '99999'"),
+])
+def test_report_commands_refuse_bad_input_with_exit_2(more_db, tmp_path, args, message):
+    proc = cli(*args, "--out", str(tmp_path / "x.html"), db=more_db["db"])
+    assert proc.returncode == 2 and message.lower() in proc.stderr.lower(), proc.stderr
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_every_report_command_has_help_with_an_example():
+    from click.testing import CliRunner
+
+    from infersight.cli.report import report_group
+
+    for name in ("run", "compare", "decision", "trend"):
+        result = CliRunner().invoke(report_group, [name, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output and "--out" in result.output, name
+
+
+# -- the app's Reports page ---------------------------------------------------------------------
+
+def without_timestamp(html: str) -> str:
+    return re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", html)
+
+
+def test_reports_page_generates_the_same_files(more_db, more_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+    from reports.run import render_run_report
+    from reports.trend import render_trend_report
+
+    monkeypatch.setenv("INFERSIGHT_DB", str(more_db["db"]))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    at.query_params["page"] = "Reports"
+    at.run()
+    assert not at.exception and at.title[0].value == "Reports"
+
+    def generate(kind: str, **values) -> tuple[str, str]:
+        at.radio(key="rep_kind").set_value(kind).run()
+        widgets = {w.key: w for widget in ("selectbox", "number_input", "text_area") for w in at.get(widget)}
+        for key, value in values.items():
+            widgets[key].set_value(value)
+        at.button[0].click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        got_kind, name, html = at.session_state["rep_html"]
+        assert got_kind == kind and at.get("download_button")
+        return name, html
+
+    name, html = generate("run", rep_run=more_db["real"])
+    assert name == f"run-{more_db['real']}.html"
+    assert without_timestamp(html) == without_timestamp(render_run_report(more_store, more_db["real"]))
+    name, html = generate("trend", rep_quarter="2026Q3", rep_note=EVIL)
+    assert name == "trends-2026Q3.html"
+    assert without_timestamp(html) == without_timestamp(render_trend_report(more_store, "2026Q3", note=EVIL))
+    name, html = generate("decision", rep_objective="latency", rep_p99=2.0, rep_acc=0.0)
+    assert name == "decision-digits-single_stream.html"
+    assert "Decision: digits under single_stream" in html and "p99 &lt;= 2 ms" in html
+    name, html = generate("compare")
+    assert name == "compare.html" and "Against the baseline A" in html

@@ -177,8 +177,9 @@ def _show(frame: pd.DataFrame, groups: list[dict[str, Any]]) -> None:
     cols = st.columns([0.8, 1, 1.7, 1.5])
     cols[0].metric("Runs / periods", f"{group['runs']} / {len(group['periods'])}")
     if ts:
-        cols[1].metric(f"Theil-Sen change per {group['by']}", f"{ts['change_per_period']:+.2%}",
-                       help="median of the pairwise slopes of the log period geometric means (Theil 1950, Sen 1968)")
+        cols[1].metric(f"Theil-Sen / {group['by']}", f"{ts['change_per_period']:+.2%}",
+                       help=f"relative change per {group['by']}: the median of the pairwise slopes of the log "
+                            "period geometric means (Theil 1950, Sen 1968)")
         cols[2].metric(f"{ts['confidence']:.0%} CI of the change", f"[{ts['change_low']:+.1%}, {ts['change_high']:+.1%}]",
                        help="Sen's interval of the slope")
         cols[3].metric("Mann-Kendall", f"{mk['trend']} (p {mk['p_value']:.3g})",
