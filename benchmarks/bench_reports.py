@@ -159,7 +159,8 @@ def main() -> None:
         path = folder / "bench-reports.db"
         path.unlink(missing_ok=True)
         run_id, built = build(path, args.runs, args.queries)
-        print(f"store: {args.runs:,} synthetic runs + 1 run of {args.queries:,} per-query records, built in {built:.1f} s")
+        print(f"store: {args.runs:,} synthetic runs + 1 run of {args.queries:,} per-query records, "
+              f"built in {built:.1f} s")
         with Store(str(path)) as store:
             render_run_report(store, run_id)  # the Vega bundle cache and imports, outside the timing
             base = timed(lambda: render_run_report(store, run_id), args.repeat)

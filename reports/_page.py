@@ -100,9 +100,12 @@ def format_cell(value: Any) -> str:
 
 
 def significant(value: Any, digits: int = 4) -> str:
-    """A figure to `digits` significant digits, thousands separated from 1,000 up; None as a dash."""
+    """A figure to `digits` significant digits, thousands separated from 1,000 up; None and NaN as a dash,
+    anything not a number as its text."""
     if value is None or (isinstance(value, float) and value != value):
         return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
 
 

@@ -146,8 +146,8 @@ def ratio_chart(rows: list[dict[str, Any]], margin: float) -> alt.LayerChart:
                          "high": [r["gm"]["high"] for r in rows], "verdict": [r["verdict"] for r in rows]})
     y = alt.Y("configuration:N", title=None, sort=list(data["configuration"]), axis=alt.Axis(labelLimit=260))
     x = alt.X("ratio:Q", title="ratio to the baseline A (geometric means)", scale=alt.Scale(zero=False))
-    colour = alt.Color("verdict:N", scale=alt.Scale(domain=list(_VERDICT_COLOURS), range=list(_VERDICT_COLOURS.values())),
-                       legend=alt.Legend(orient="bottom", title=None))
+    scale = alt.Scale(domain=list(_VERDICT_COLOURS), range=list(_VERDICT_COLOURS.values()))
+    colour = alt.Color("verdict:N", scale=scale, legend=alt.Legend(orient="bottom", title=None))
     band = alt.Chart(pd.DataFrame({"lo": [1 / (1 + margin)], "hi": [1 + margin]})).mark_rect(
         color="#d9d9d9", opacity=0.6).encode(x="lo:Q", x2="hi:Q")
     one = alt.Chart(pd.DataFrame({"one": [1.0]})).mark_rule(color=charts.MARK, strokeDash=[4, 3]).encode(x="one:Q")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from reports import charts
 from reports._page import ChartBlock, render_page
+from reports._page import significant as fmt  # one number format for every report
 
 __all__ = ["render_decision_report", "decision_report_context", "figure_columns"]
 
@@ -59,7 +60,8 @@ def decision_report_context(rec: Any, *, task: str, scenario: str, candidates: i
     context = dict(
         title=f"Decision: {task} under {scenario}", task=task, scenario=scenario, note=note,
         question=_question(rec, candidates, catalog), winner=rec.winner, explanation=rec.explanation,
-        figure_heads=heads, bound_heads=_bound_heads(rec), ranked=[_ranked_row(rec, r, columns) for r in _records(rec.ranked)],
+        figure_heads=heads, bound_heads=_bound_heads(rec),
+        ranked=[_ranked_row(rec, r, columns) for r in _records(rec.ranked)],
         excluded=[_excluded_row(rec, r) for r in _records(rec.excluded)], frontier=_frontier_rows(rec, METRICS),
         capacity=_capacity_rows(rec.capacity), what_if=_what_if_rows(rec.what_if),
         assumptions=list(rec.assumptions), provenance=_provenance_rows(rec),
@@ -82,15 +84,6 @@ def figure_columns(rec: Any) -> list[str]:
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict("records")
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A figure for a table: thousands separated from 1,000 up, else `digits` significant digits."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if isinstance(value, (int, float)):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
-    return str(value)
 
 
 def _with_ci(row: dict[str, Any], column: str) -> str:
@@ -134,10 +127,18 @@ def _ranked_row(rec: Any, row: dict[str, Any], columns: list[str]) -> dict[str, 
                 status=str(row["status"]), runs=_runs_text(row), tied=bool(row["tied"]))
 
 
+def _run_list(run_ids: Any, limit: int | None = None) -> str:
+    """'3, 4, 5' from the candidates' '3,4,5'; beyond `limit` ids, the first ones and how many in all."""
+    ids = [i for i in str(run_ids or "").split(",") if i]
+    if limit is not None and len(ids) > limit:
+        return f"{', '.join(ids[:limit])}, ... ({len(ids)} runs)"
+    return ", ".join(ids) or "-"
+
+
 def _runs_text(row: dict[str, Any]) -> str:
     if row.get("provenance") == "imported":
-        return f"{row.get('source', '')}, {row.get('submitter', '')}: run {row['run_ids']}"
-    return f"measured here, run{'s' if int(row.get('n_runs') or 1) > 1 else ''} {row['run_ids']}"
+        return f"{row.get('source', '')}, {row.get('submitter', '')}: run {_run_list(row['run_ids'])}"
+    return f"measured here, run{'s' if int(row.get('n_runs') or 1) > 1 else ''} {_run_list(row['run_ids'], 6)}"
 
 
 def _excluded_row(rec: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def _provenance_rows(rec: Any) -> list[dict[str, Any]]:
     for status, frame in (("ranked", rec.ranked), ("excluded", rec.excluded)):
         for row in _records(frame):
             out.append(dict(candidate=row["candidate"], status=status, source=row.get("source") or "-",
-                            submitter=row.get("submitter") or "-", run_ids=row.get("run_ids") or "-",
+                            submitter=row.get("submitter") or "-", run_ids=_run_list(row.get("run_ids")),
                             n_runs=row.get("n_runs"), ci=row.get("ci_source") or "-",
                             compliance=_compliance(row), price=row.get("price_source") or "-",
                             power=row.get("power_source") or "-"))

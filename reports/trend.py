@@ -29,7 +29,7 @@ from analysis._checks import lower_is_better
 from analysis.trend import trend
 from reports import _trend_parts as parts
 from reports import charts
-from reports._page import ChartBlock, render_page
+from reports._page import ChartBlock, render_page, significant
 from runner.errors import AnalysisError
 
 __all__ = ["render_trend_report", "trend_report_context", "parse_quarter"]
@@ -114,36 +114,38 @@ def _panels(results: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[di
 
 def _panel(members: list[dict[str, Any]], intervals: pd.DataFrame, runs_by_group: dict, repro: list[dict[str, Any]],
            period: pd.Period, top: int) -> dict[str, Any]:
-    """One task / scenario / metric: its series' rows, leaderboard, leaders, reproducibility and chart data."""
-    lower = members[0].get("lower_is_better", lower_is_better(members[0]["group"]["metric"]))
-    rows, cps_all, labels = [], [], []
+    """One task / scenario / metric: its series' rows (best first), leaderboard, leaders, reproducibility
+    and chart data."""
+    first = members[0]["group"]
+    lower = members[0].get("lower_is_better", lower_is_better(first["metric"]))
+    rows, cps_all = [], []
     for result in members:
-        group = result["group"]
-        key = _key(tuple(group[k] for k in parts.KEYS))
-        label = parts.label_of(group)
+        key, label = _key(tuple(result["group"][k] for k in parts.KEYS)), parts.label_of(result["group"])
         cps = parts.change_points(result, runs_by_group[key])
         cps_all += [{**c, "series": label} for c in cps]
-        rows.append(_series_row(result, label, cps, intervals, key, period, lower))
-        labels.append(label)
+        rows.append(_series_row(result, label, cps, period, lower))
     keys = {_key(tuple(m["group"][k] for k in parts.KEYS)) for m in members}
     mine = intervals[[_key(tuple(r)) in keys for r in intervals[parts.KEYS].itertuples(index=False)]]
     shown = _shown_series(rows, top)
     chart_rows = mine[mine["label"].isin(shown)]
     values = chart_rows["gmean"].to_numpy()
-    rows.sort(key=lambda r: (r["value"] is None, r["value"] if r["value"] is not None else 0) if lower else
-              (r["value"] is None, -(r["value"] or 0)))
-    hidden = len(rows) - len(shown)
-    caption = (f"Quarterly geometric mean of each series (line) with its interval (band; none with a single run); "
-               f"dashed rules: confirmed change points (the change as a ratio), at the quarter of the first run after "
-               f"each; shaded: {period}."
-               + (f" The {len(shown)} series with most runs in {period} are drawn; {hidden} more are in the tables."
-                  if hidden else ""))
-    return dict(rows=rows, direction="lower" if lower else "higher", lower=lower, caption=caption,
+    rows.sort(key=lambda r: (r["value"] is None, (r["value"] or 0) * (1 if lower else -1)))
+    labels = {r["label"] for r in rows}
+    return dict(rows=rows, direction="lower" if lower else "higher", lower=lower,
+                caption=_caption(period, len(shown), len(rows) - len(shown)),
                 leaderboard=parts.leaderboard(mine, period, lower), leaders=parts.leaders_by_quarter(mine, lower),
-                repro=[r for r in repro if r["label"] in set(labels) and (r["task"], r["scenario"], r["metric"]) ==
-                       (members[0]["group"]["task"], members[0]["group"]["scenario"], members[0]["group"]["metric"])],
+                repro=[r for r in repro if r["label"] in labels and
+                       (r["task"], r["scenario"], r["metric"]) == (first["task"], first["scenario"], first["metric"])],
                 chart_rows=chart_rows, chart_cps=[c for c in cps_all if c["series"] in shown],
                 log=bool(len(values) and values.min() > 0 and values.max() > 10 * values.min()))
+
+
+def _caption(period: pd.Period, shown: int, hidden: int) -> str:
+    return (f"Quarterly geometric mean of each series (line) with its interval (band; none with a single run); "
+            f"dashed rules: confirmed change points (the change as a ratio), at the quarter of the first run after "
+            f"each; shaded: {period}."
+            + (f" The {shown} series with most runs in {period} are drawn; {hidden} more are in the tables."
+               if hidden else ""))
 
 
 def _shown_series(rows: list[dict[str, Any]], top: int) -> list[str]:
@@ -151,8 +153,8 @@ def _shown_series(rows: list[dict[str, Any]], top: int) -> list[str]:
     return [r["label"] for r in ordered if r["runs_in_quarter"]][:top]
 
 
-def _series_row(result: dict[str, Any], label: str, cps: list[dict[str, Any]], intervals: pd.DataFrame,
-                key: tuple[str, ...], period: pd.Period, lower: bool) -> dict[str, Any]:
+def _series_row(result: dict[str, Any], label: str, cps: list[dict[str, Any]], period: pd.Period,
+                lower: bool) -> dict[str, Any]:
     """One series: its figure in the quarter, the change into it with its interval, slope, test, change points."""
     now = next((p for p in result["periods"] if p["period"] == str(period)), None)
     change = next((c for c in result["period_changes"] if c["to"] == str(period)), None)
@@ -180,36 +182,11 @@ def _change(change: dict[str, Any] | None, lower: bool) -> dict[str, Any] | None
 
 
 def _summary(panels: list[dict[str, Any]], repro: list[dict[str, Any]], period: pd.Period, runs: int) -> list[str]:
-    """A few sentences: the biggest significant changes, change points in the quarter, the leaders,
+    """A few sentences: the biggest significant changes, change points in the quarter, new leaders,
     reproducibility."""
     lines = [f"{runs:,} runs in {period} over {sum(len(p['rows']) for p in panels)} series in {len(panels)} "
              f"task/scenario panel(s)."]
-    changes = [(p, r) for p in panels for r in p["rows"] if r["change"] and r["change"]["significant"]]
-    changes.sort(key=lambda pr: -abs(np.log(pr[1]["change"]["ratio"])))
-    for panel, row in changes[:_SUMMARY_CHANGES]:
-        c = row["change"]
-        lines.append(f"{panel['task']} {panel['scenario']}, {row['label']}: {panel['metric']} "
-                     f"{c['ratio'] - 1:+.1%} [{c['low'] - 1:+.1%}, {c['high'] - 1:+.1%}] from {c['from']} "
-                     f"({c['verdict']}).")
-    if len(changes) > _SUMMARY_CHANGES:
-        lines.append(f"{len(changes) - _SUMMARY_CHANGES} more series changed significantly (see the tables).")
-    tested = sum(1 for p in panels for r in p["rows"] if r["change"] and r["change"]["low"] is not None)
-    if not changes:
-        lines.append(f"No series changed significantly into {period} ({tested} with an interval to judge by).")
-    for panel in panels:
-        for row in panel["rows"]:
-            for cp in row["change_points"]:
-                if cp["quarter"] == str(period):
-                    lines.append(f"Change point in {period}: {panel['task']} {panel['scenario']}, {row['label']}: "
-                                 f"x{cp['ratio']:.3f} from run {cp['run_id']} on {cp['date']:%Y-%m-%d}.")
-        board = panel["leaderboard"]
-        if board:
-            leader = board[0]
-            before = next((e for e in panel["leaders"] if e["quarter"] == str(period - 1)), None)
-            was = "" if before is None else (" (also last quarter)" if before["label"] == leader["label"]
-                                             else f" (last quarter: {before['label']})")
-            lines.append(f"{panel['task']} {panel['scenario']} leader in {period}: {leader['label']}, "
-                         f"{_number(leader['gmean'])} {panel['metric']}{was}.")
+    lines += _change_lines(panels, period) + _change_point_lines(panels, period) + _leader_lines(panels, period)
     if repro:
         good = sum(1 for r in repro if r["reproducible"])
         lines.append(f"{good} of {len(repro)} configurations run 2+ times in {period} are reproducible "
@@ -217,6 +194,42 @@ def _summary(panels: list[dict[str, Any]], repro: list[dict[str, Any]], period: 
     return lines
 
 
-def _number(value: float) -> str:
-    """A figure in a sentence: 4 significant digits, thousands separated from 1,000 up."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+def _change_lines(panels: list[dict[str, Any]], period: pd.Period) -> list[str]:
+    """The largest significant changes into the quarter, biggest first."""
+    changes = [(p, r) for p in panels for r in p["rows"] if r["change"] and r["change"]["significant"]]
+    changes.sort(key=lambda pr: -abs(np.log(pr[1]["change"]["ratio"])))
+    lines = [f"{panel['task']} {panel['scenario']}, {row['label']}: {panel['metric']} {c['ratio'] - 1:+.1%} "
+             f"[{c['low'] - 1:+.1%}, {c['high'] - 1:+.1%}] from {c['from']} ({c['verdict']})."
+             for panel, row in changes[:_SUMMARY_CHANGES] for c in (row["change"],)]
+    if len(changes) > _SUMMARY_CHANGES:
+        lines.append(f"{len(changes) - _SUMMARY_CHANGES} more series changed significantly (see the tables).")
+    if not changes:
+        tested = sum(1 for p in panels for r in p["rows"] if r["change"] and r["change"]["low"] is not None)
+        lines.append(f"No series changed significantly into {period} ({tested} with an interval to judge by).")
+    return lines
+
+
+def _change_point_lines(panels: list[dict[str, Any]], period: pd.Period) -> list[str]:
+    return [f"Change point in {period}: {panel['task']} {panel['scenario']}, {row['label']}: x{cp['ratio']:.3f} "
+            f"from run {cp['run_id']} on {cp['date']:%Y-%m-%d}."
+            for panel in panels for row in panel["rows"] for cp in row["change_points"] if cp["quarter"] == str(period)]
+
+
+def _leader_lines(panels: list[dict[str, Any]], period: pd.Period) -> list[str]:
+    """New leaders by name; panels whose leader stayed, or that had no runs last quarter, counted."""
+    lines, same, new = [], 0, 0
+    for panel in panels:
+        board = panel["leaderboard"]
+        before = next((e for e in panel["leaders"] if e["quarter"] == str(period - 1)), None)
+        if not board or before is None:
+            new += bool(board)
+        elif before["label"] == board[0]["label"]:
+            same += 1
+        else:
+            lines.append(f"{panel['task']} {panel['scenario']}: new leader in {period}, {board[0]['label']} "
+                         f"({significant(board[0]['gmean'])} {panel['metric']}), after {before['label']}.")
+    if same:
+        lines.append(f"The leader is unchanged from {period - 1} in {same} panel(s).")
+    if new:
+        lines.append(f"{new} panel(s) had no runs in {period - 1}: their leaders are in the leaderboards below.")
+    return lines

@@ -15,6 +15,7 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+A4_CONTENT_PX = 186 / 25.4 * 96  # A4 width less the reports' 12 mm print margins, in CSS px
 SPEC_RE = re.compile(r'<script type="application/json" class="chart-spec" data-target="chart-([\w-]+)">(.*?)</script>',
                      re.S)
 # per chart: id, SVG/canvas elements, marks drawn (paths, shapes, text with content), its width in px

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _browser import A4_CONTENT_PX, BROWSER_ARGS, CHROMIUM, chart_specs
 from conftest import cli
 from reports.badges import NoVerdictYet, format_headline, render_badge, run_badge, text_width
 from reports.charts import MAX_POINTS
@@ -20,11 +21,8 @@ from runner.run import RunRequest, execute_run, prepare_run
 from runner.store import Store
 
 EVIL = "<script>alert(1)</script>"
-CHROMIUM = Path("/usr/bin/chromium")
 MLPERF = Path(__file__).resolve().parents[2] / "shared/data/mlperf/v4.1"
 MLPERF_RESULT = "closed/NVIDIA/results/H200-SXM-141GBx8_TRT/resnet50/Server"
-SPEC_RE = re.compile(r'<script type="application/json" class="chart-spec" data-target="chart-([\w-]+)">(.*?)</script>',
-                     re.S)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +40,6 @@ def report_html(report_db) -> str:
     db, run_id = report_db
     with Store(str(db)) as store:
         return render_run_report(store, run_id)
-
-
-def chart_specs(html: str) -> dict[str, dict]:
-    """The Vega-Lite spec of every chart in a report, by chart key."""
-    return {key: json.loads(body) for key, body in SPEC_RE.findall(html)}
 
 
 def data_rows(spec: dict) -> list[int]:
@@ -252,9 +245,6 @@ def test_badge_command(report_db, tmp_path):
 
 # -- a real browser, network blocked ----------------------------------------------------------------
 
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync"]
-A4_CONTENT_PX = 186 / 25.4 * 96  # A4 width less the report's 12 mm print margins, in CSS px
 CHART_SIZES = """Array.from(document.querySelectorAll('div.chart')).map(d => [
     d.id, d.querySelectorAll('svg, canvas').length, d.getBoundingClientRect().width,
     Math.max(0, ...Array.from(d.querySelectorAll('svg')).map(s => s.getBoundingClientRect().width))])"""

@@ -111,7 +111,8 @@ def compare_report_cmd(refs: tuple[str, ...], metric: str | None, margin: float,
 
 
 @report_group.command("decision")
-@click.option("--task", required=True, help="Task: a local task (digits, charlm) or an MLPerf benchmark (resnet50, ...).")
+@click.option("--task", required=True,
+              help="Task: a local task (digits, charlm) or an MLPerf benchmark (resnet50, ...).")
 @click.option("--scenario", required=True, help="Scenario: single_stream, multi_stream, server, offline, interactive.")
 @_bound_options
 @click.option("--where", "where", multiple=True, metavar="BOUND",
@@ -122,7 +123,8 @@ def compare_report_cmd(refs: tuple[str, ...], metric: str | None, margin: float,
 @click.option("--headroom", type=float, default=0.2, show_default=True, help="Spare capacity above the target load.")
 @click.option("--n-plus-one/--no-n-plus-one", default=True, show_default=True, help="Add one spare unit to the plan.")
 @click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
-              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, engine/catalog_example.yaml).")
+              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, "
+                   "engine/catalog_example.yaml).")
 @click.option("--tariff-usd-per-kwh", type=float, default=None, help="Electricity price (default: the catalogue's).")
 @click.option("--utilisation", type=float, default=None, help="Fraction of paid hours serving load.")
 @click.option("--include-uncertain", is_flag=True, help="Rank candidates whose verdict on some bound is uncertain too.")
@@ -163,7 +165,7 @@ def decision_report_cmd(task: str, scenario: str, where: tuple[str, ...], object
                     what_if=what_if, include_uncertain=include_uncertain)
     _write(lambda: render_decision_report(rec, task=task, scenario=scenario, candidates=len(frame), catalog=catalog,
                                           note=note), out_path, f"decision-{task}-{scenario}.html", as_json,
-           {"task": task, "scenario": scenario, "winner": (rec.winner or {}).get("candidate")})
+           {"task": task, "scenario": scenario, "winner": (rec.winner or {}).get("candidate", "none")})
 
 
 @report_group.command("trend")

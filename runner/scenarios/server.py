@@ -13,13 +13,16 @@ and, for an INVALID run, a recommendation.
 
 Executor: `concurrency` worker threads take the next query index from a shared iterator, wait
 for its scheduled time (sleeping with a 1 ns timer slack, which releases the GIL, then spinning
-on the clock for the last 50 us), issue it to the system under test (backends such as onnxruntime release the GIL while they compute) and
-timestamp it into preallocated arrays. The calling thread only watches: progress a few times a
-second, records to the sink every 2 s, and (with `stop_when_invalid`) stops issuing once the
-over-bound queries make the run INVALID whatever follows. While timing, the GIL switch interval
-is lowered to 1 ms (and restored after), so a thread running Python code cannot hold a due
-worker back for Python's default 5 ms, and the objects that exist are frozen out of garbage
-collection (`gc.freeze`), so no collection scans the whole heap while holding the GIL.
+on the clock for the last 50 us), issue it to the system under test (backends such as
+onnxruntime release the GIL while they compute) and timestamp it into preallocated arrays.
+Workers hand the GIL to one another; the hand-off costs ~10 us, so with a system that answers at
+once (the null backend) one worker (`concurrency=1`) issues with the finest timing. The calling
+thread only watches: progress a few times a second, records to the sink every 2 s, and (with
+`stop_when_invalid`) stops issuing once the over-bound queries make the run INVALID whatever
+follows. While timing, the GIL switch interval is lowered to 1 ms (and restored after), so a
+thread running Python code cannot hold a due worker back for Python's default 5 ms, and the
+objects that exist are frozen out of garbage collection (`gc.freeze`), so no collection scans
+the whole heap while holding the GIL.
 """
 
 from __future__ import annotations
