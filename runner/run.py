@@ -85,7 +85,7 @@ def prepare_run(req: RunRequest) -> PreparedRun:
         raise BackendError(f"scenario {req.scenario!r} streams tokens, but backend {req.backend!r} cannot "
                            f"stream (it does not implement run_stream); use a backend that streams")
     model, model_path = task.model_card(req.model_variant)
-    if getattr(scenario_cls, "streaming", False) and model.generation is None:
+    if getattr(scenario_cls, "streaming", False) and backend_cls.reads_model and model.generation is None:
         raise SettingsError(f"scenario {req.scenario!r} streams tokens, but model {model.name!r} of task "
                             f"{task.name!r} has no generation spec in its model card (not a generative model)")
     settings, compliant = resolve_scenario_settings(task, scenario_cls, req.scenario_settings, req.quick)

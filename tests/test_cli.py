@@ -57,7 +57,9 @@ def test_runs_lists_both_runs(e2e_db):
 
 def test_catalog_commands():
     tasks = json.loads(cli("tasks", "--json", check=True).stdout)
-    assert tasks[0]["name"] == "digits" and set(tasks[0]["variants"]) == {"fp32", "int8"}
+    by_name = {t["name"]: t for t in tasks}
+    assert list(by_name) == sorted(by_name) and {"digits", "charlm"} <= set(by_name)
+    assert set(by_name["digits"]["variants"]) == {"fp32", "int8"}
     plugins = json.loads(cli("plugins", "--json", check=True).stdout)
     assert {(p["kind"], p["name"]) for p in plugins} >= {("backend", "onnxruntime"), ("scenario", "offline")}
     system = json.loads(cli("system", "--json", check=True).stdout)
@@ -65,7 +67,7 @@ def test_catalog_commands():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "nodigits"], "unknown task 'nodigits'; known tasks: digits"),
+    (["run", "nodigits"], "unknown task 'nodigits'; known tasks: charlm, digits"),
     (["run", "digits", "--backend", "tensorrt-llm"], "unknown backend 'tensorrt-llm'; known backends: null, onnxruntime"),
     (["run", "digits", "--scenario", "burst"], "unknown scenario 'burst'; known scenarios:"),
     (["run", "digits", "--threads", "0"], "backend onnxruntime: intra_op_threads: Input should be greater than or equal to 1"),

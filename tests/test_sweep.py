@@ -79,7 +79,7 @@ def extra_plugins(monkeypatch):
      4, "scenarios.0.settings.min_duration_ms: Input should be greater than 0"),
     ("tasks: [digits]\nmodel_variants: [fp32, int4]\nbackends: [{name: null}]\nscenarios: [{name: offline}]\n",
      3, "model_variants.1: task digits: task 'digits' has no model variant 'int4'"),
-    ("tasks: [digits]\nbackends: [{name: null}]\nscenarios: [{name: server}]\n", 4,
+    ("tasks: [digits]\nbackends: [{name: null}]\nscenarios: [{name: burst}]\n", 4,
      "scenarios.0.name: unknown scenario"),
     ("tasks: [digits]\nbackends: [{name: null}]\nscenarios: [{name: offline}]\ncpus: [0, 1-x]\n", 5,
      "cpus.1: --cpus '1-x': '1-x' is not a CPU id or range"),
@@ -269,16 +269,16 @@ def test_a_segfault_and_a_hang_fail_their_cells_with_the_reason_and_the_sweep_go
             assert run["status"] == "aborted" and "ended before the run finished" in run["error"]
 
 
-def test_the_shipped_demo_sweep_plans_24_cells_over_both_backends(digits_models, capsys):
+def test_the_shipped_demo_sweep_plans_48_cells_over_both_backends_and_four_scenarios(digits_models, capsys):
     from infersight.cli import main
 
     main(["sweep", str(REPO / "tasks" / "digits" / "sweep-demo.yaml"), "--plan", "--json"])
     cells = json.loads(capsys.readouterr().out)["cells"]
-    assert len(cells) == 24
+    assert len(cells) == 48
     assert {c["request"]["backend"] for c in cells} == {"onnxruntime", "openvino"}
     assert {c["request"]["model_variant"] for c in cells} == {"fp32", "int8"}
     assert {c["request"]["cpus"] for c in cells} == {"0", "0-1"}
-    assert {c["request"]["scenario"] for c in cells} == {"single_stream", "offline"}
+    assert {c["request"]["scenario"] for c in cells} == {"single_stream", "offline", "multi_stream", "server"}
     if len(os.sched_getaffinity(0)) >= 2:
         assert not any(c["skip_reason"] for c in cells)
 

@@ -54,7 +54,7 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
 @click.command("run")
 @click.argument("task")
 @click.option("--backend", default="onnxruntime", show_default=True, help="Backend plugin (see `infersight plugins`).")
-@click.option("--scenario", default="offline", show_default=True, help="Scenario plugin: single_stream or offline.")
+@click.option("--scenario", default="offline", show_default=True, help="Scenario plugin: single_stream, multi_stream, server, offline or interactive (see `infersight plugins`).")
 @click.option("--model-variant", default="fp32", show_default=True, help="Model variant of the task (fp32, int8).")
 @click.option("--threads", type=int, default=None, help="Intra-op threads (default: physical cores).")
 @click.option("--batch-size", type=int, default=None, help="Samples per inference call (offline batching).")

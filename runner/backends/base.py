@@ -37,6 +37,7 @@ class Backend(ABC):
 
     name: ClassVar[str]
     runtime: ClassVar[str] = ""
+    reads_model: ClassVar[bool] = True  # False for backends that never run the model file (null)
     Settings: ClassVar[type[BackendSettings]] = BackendSettings
 
     def __init__(self, settings: BackendSettings | None = None) -> None:

@@ -26,6 +26,7 @@ class NullBackend(Backend):
     """
 
     name: ClassVar[str] = "null"
+    reads_model: ClassVar[bool] = False
 
     def prepare(self, model: ModelCard, model_path: Path) -> None:
         self.model = model
