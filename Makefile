@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml
 
 models: $(MODELS)
 
-tasks/digits/models/digits-fp32.onnx.card.json: $(STAMP) tasks/digits/build_model.py tasks/digits/_numpy_cnn.py tasks/digits/task.yaml
+tasks/digits/models/digits-fp32.onnx.card.json: $(STAMP) tasks/_build.py tasks/digits/build_model.py tasks/digits/_numpy_cnn.py tasks/digits/task.yaml
 	$(BIN)/infersight build digits
 
-tasks/charlm/models/charlm-fp32.onnx.card.json: $(STAMP) tasks/charlm/build_model.py tasks/charlm/_numpy_gru.py tasks/charlm/_corpus.py tasks/charlm/task.yaml
+tasks/charlm/models/charlm-fp32.onnx.card.json: $(STAMP) tasks/_build.py tasks/charlm/build_model.py tasks/charlm/_numpy_gru.py tasks/charlm/_corpus.py tasks/charlm/task.yaml
 	$(BIN)/infersight build charlm
 
 # The main job: measure digits (fp32 and int8) under single_stream, offline and server, and the

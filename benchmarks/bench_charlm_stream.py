@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+from _ort_util import bare_session, fp32_model
 
-from runner import registry
 from runner.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeSettings
 
 
@@ -51,15 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    task = registry.get("task", "charlm")()
-    card, path = task.model_card("fp32")
+    task, card, path = fp32_model("charlm")
     contexts = task.windows()[:args.contexts]
     backend = OnnxRuntimeBackend(OnnxRuntimeSettings(intra_op_threads=args.threads))
     backend.prepare(card, path)
-    opts = ort.SessionOptions()  # the backend's defaults: these threads, sequential, every optimisation
-    opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = bare_session(path, args.threads)  # the backend's defaults: these threads, sequential, every optimisation
     bare(session, contexts[:2], 8), backend_stream(backend, contexts[:2], 8)  # warm-up
     ours, base = [], []
     for _ in range(args.repeats):

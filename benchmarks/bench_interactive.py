@@ -14,9 +14,9 @@ import argparse
 import time
 
 import numpy as np
+from _loadgen_util import null_card
 
 from runner.backends.null import NullBackend
-from runner.cards import ModelCard
 from runner.scenarios.interactive import Interactive, InteractiveSettings
 from runner.sut import BackendSUT
 from runner.task import ArraySampleLibrary
@@ -25,13 +25,9 @@ PROMPT, SAMPLES, BUDGET_US = 64, 1024, 20.0
 
 
 def _setup() -> tuple[NullBackend, ArraySampleLibrary]:
-    card = ModelCard.model_validate({
-        "task": "null", "task_version": "1.0.0", "name": "null", "variant": "fp32", "file": "none",
-        "sha256": "0" * 64, "size_bytes": 1, "precision": "fp32", "opset": 17, "operators": ["Gather"],
-        "build": {"script": "none", "seed": 0},
-        "inputs": [{"name": "tokens", "dtype": "int64", "shape": ["batch", PROMPT]}],
-        "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", PROMPT, 96]}],
-        "reference_quality": {"metric": "none", "value": 0, "samples": 1, "fp32_reference": 0}})
+    card = null_card(inputs=[{"name": "tokens", "dtype": "int64", "shape": ["batch", PROMPT]}],
+                     outputs=[{"name": "logits", "dtype": "float32", "shape": ["batch", PROMPT, 96]}],
+                     operators=("Gather",))
     backend = NullBackend()
     backend.prepare(card, None)
     tokens = np.random.default_rng(0).integers(1, 96, size=(SAMPLES, PROMPT), dtype=np.int64)

@@ -10,66 +10,27 @@ Run: `.venv/bin/python benchmarks/bench_multi_stream.py`.
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
-import tempfile
-from pathlib import Path
 
 import numpy as np
+from _loadgen_util import SAMPLES, loadgen_summary, null_sut, parse_args
 
-from runner.backends.null import NullBackend
-from runner.cards import ModelCard
 from runner.scenarios.multi_stream import MultiStream, MultiStreamSettings
-from runner.sut import BackendSUT
-from runner.task import ArraySampleLibrary
 
-SAMPLES = 1024
 PER_QUERY = 8
 
 
 def loadgen(duration_ms: int) -> dict[str, float]:
     """p50 and p99 query latency (ns) of LoadGen's MultiStream with a SUT that completes at once."""
-    import mlperf_loadgen as lg
-
-    def issue(query_samples):
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in query_samples])
-
-    sut = lg.ConstructSUT(issue, lambda: None)
-    qsl = lg.ConstructQSL(SAMPLES, SAMPLES, lambda s: None, lambda s: None)
-    s = lg.TestSettings()
-    s.scenario, s.mode = lg.TestScenario.MultiStream, lg.TestMode.PerformanceOnly
-    s.min_duration_ms, s.min_query_count = duration_ms, 662
-    s.multi_stream_samples_per_query, s.multi_stream_expected_latency_ns = PER_QUERY, 5_000
-    out = tempfile.mkdtemp(prefix="lg-")
-    log = lg.LogSettings()
-    log.log_output.outdir = out
-    log.log_output.copy_summary_to_stdout = False
-    lg.StartTestWithLogSettings(sut, qsl, s, log)
-    lg.DestroyQSL(qsl)
-    lg.DestroySUT(sut)
-    text = Path(out, "mlperf_log_summary.txt").read_text()
+    text = loadgen_summary("MultiStream", min_duration_ms=duration_ms, min_query_count=662,
+                           multi_stream_samples_per_query=PER_QUERY, multi_stream_expected_latency_ns=5_000)
     return {f"p{p}": float(re.search(rf"{p}\.00 percentile latency \(ns\)\s*:\s*(\d+)", text).group(1))
             for p in (50, 99)}
 
 
-def _sut() -> tuple[BackendSUT, ArraySampleLibrary]:
-    card = ModelCard.model_validate({
-        "task": "null", "task_version": "1.0.0", "name": "null", "variant": "fp32", "file": "none",
-        "sha256": "0" * 64, "size_bytes": 1, "precision": "fp32", "opset": 17, "operators": ["Identity"],
-        "build": {"script": "none", "seed": 0},
-        "inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 1]}],
-        "outputs": [{"name": "y", "dtype": "float32", "shape": ["batch", 1]}],
-        "reference_quality": {"metric": "none", "value": 0, "samples": 1, "fp32_reference": 0}})
-    backend = NullBackend()
-    backend.prepare(card, Path("none"))
-    qsl = ArraySampleLibrary({"x": np.zeros((SAMPLES, 1), np.float32)}, SAMPLES)
-    return BackendSUT(backend, qsl), qsl
-
-
 def ours(duration_ms: int, streams: int = 1) -> dict[str, float]:
     """p50/p99 query latency (ns), total queries/s and Jain's index of our runner on the null backend."""
-    sut, qsl = _sut()
+    sut, qsl = null_sut()
     s = MultiStreamSettings(min_duration_ms=duration_ms, samples_per_query=PER_QUERY, streams=streams)
     summary = MultiStream(s).run(sut, qsl, sink=lambda r: None).summary
     return {"p50": summary["latency_p50_ms"] * 1e6, "p99": summary["latency_p99_ms"] * 1e6,
@@ -77,11 +38,7 @@ def ours(duration_ms: int, streams: int = 1) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration-ms", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    args = parse_args(__doc__, argv)
     print(f"null SUT, {SAMPLES} samples loaded, {PER_QUERY} samples a query, min duration {args.duration_ms} ms; "
           f"median of {args.repeats}")
     lg_runs, our_runs = [], []

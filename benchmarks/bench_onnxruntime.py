@@ -14,19 +14,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+from _ort_util import bare_session, fp32_model
 
-from runner import registry
 from runner.run import RunRequest, execute_run, prepare_run
 from runner.store import Store
 
 
 def bare(model_path: Path, batches: list[np.ndarray], threads: int) -> float:
     """samples/s of session.run over pre-gathered batches."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    session = bare_session(model_path, threads)
     for b in batches[:20]:
         session.run(None, {"image": b})
     start = time.perf_counter()
@@ -55,8 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    task = registry.get("task", "digits")()
-    _, model_path = task.model_card("fp32")
+    task, _, model_path = fp32_model("digits")
     x = task.sample_library().inputs["image"]
     db = str(Path(tempfile.mkdtemp()) / "bench.db")
     ours, base = [], []

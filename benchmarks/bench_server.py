@@ -20,35 +20,16 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
+from _loadgen_util import loadgen_summary, null_sut
 from scipy import stats
 
-from runner.backends.null import NullBackend
-from runner.cards import ModelCard
 from runner.loadgen.interfaces import SystemUnderTest
 from runner.scenarios.server import Server, ServerSettings
-from runner.sut import BackendSUT
 from runner.task import ArraySampleLibrary
 
-SAMPLES = 1024
 BOUND_MS = 15.0
-
-
-def _null_sut() -> BackendSUT:
-    card = ModelCard.model_validate({
-        "task": "null", "task_version": "1.0.0", "name": "null", "variant": "fp32", "file": "none",
-        "sha256": "0" * 64, "size_bytes": 1, "precision": "fp32", "opset": 17, "operators": ["Identity"],
-        "build": {"script": "none", "seed": 0},
-        "inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 1]}],
-        "outputs": [{"name": "y", "dtype": "float32", "shape": ["batch", 1]}],
-        "reference_quality": {"metric": "none", "value": 0, "samples": 1, "fp32_reference": 0}})
-    backend = NullBackend()
-    backend.prepare(card, Path("none"))
-    return BackendSUT(backend, ArraySampleLibrary({"x": np.zeros((SAMPLES, 1), np.float32)}, SAMPLES))
 
 
 class _NoopSUT(SystemUnderTest):
@@ -67,7 +48,7 @@ def ours(qps: float, duration_ms: int, min_queries: int, concurrency: int | None
 
     `full`: issue the whole schedule even once the run cannot be VALID (the fidelity runs).
     """
-    sut = _null_sut()
+    sut = null_sut()[0]
     sut = _NoopSUT(sut.qsl) if noop else sut
     s = ServerSettings(target_qps=qps, latency_bound_ms=BOUND_MS, min_duration_ms=duration_ms,
                        min_query_count=min_queries, warmup_duration_ms=200, concurrency=concurrency,
@@ -78,27 +59,10 @@ def ours(qps: float, duration_ms: int, min_queries: int, concurrency: int | None
 
 def loadgen(qps: float, duration_ms: int, min_queries: int) -> tuple[bool, np.ndarray, None]:
     """(VALID?, issue-callback timestamps, None: its schedule is not exposed) of one LoadGen server run."""
-    import mlperf_loadgen as lg
-
     issued: list[int] = []
-
-    def issue(query_samples):
-        issued.append(time.perf_counter_ns())
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0) for q in query_samples])
-
-    sut = lg.ConstructSUT(issue, lambda: None)
-    qsl = lg.ConstructQSL(SAMPLES, SAMPLES, lambda s: None, lambda s: None)
-    s = lg.TestSettings()
-    s.scenario, s.mode = lg.TestScenario.Server, lg.TestMode.PerformanceOnly
-    s.server_target_qps, s.server_target_latency_ns = qps, int(BOUND_MS * 1e6)
-    s.min_duration_ms, s.min_query_count = duration_ms, min_queries
-    out = tempfile.mkdtemp(prefix="lg-server-")
-    log = lg.LogSettings()
-    log.log_output.outdir, log.log_output.copy_summary_to_stdout = out, False
-    lg.StartTestWithLogSettings(sut, qsl, s, log)
-    lg.DestroyQSL(qsl)
-    lg.DestroySUT(sut)
-    text = Path(out, "mlperf_log_summary.txt").read_text()
+    text = loadgen_summary("Server", issued_ns=issued, prefix="lg-server-", server_target_qps=qps,
+                           server_target_latency_ns=int(BOUND_MS * 1e6), min_duration_ms=duration_ms,
+                           min_query_count=min_queries)
     return re.search(r"Result is : (\w+)", text).group(1) == "VALID", np.asarray(issued, dtype=np.int64), None
 
 

@@ -1,14 +1,18 @@
 """Open a report in Debian's chromium (driven by Playwright, executable_path set; `playwright install`
 is never needed) with every request but file:// aborted, and say what happened: the requests it
-tried, console errors, whether any injected script ran, and what each chart drew."""
+tried, console errors, whether any injected script ran, and what each chart drew. browser_page()
+and watch() are the pieces, for tests that drive the browser themselves."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,36 +56,54 @@ def chart_specs(html: str) -> dict[str, dict]:
     return {key: json.loads(body) for key, body in SPEC_RE.findall(html)}
 
 
+def require_chromium() -> None:
+    """Fail the test, saying how to install it, when Debian's chromium is missing."""
+    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (installs Debian's chromium) and test again")
+
+
+@contextlib.contextmanager
+def browser_page(allow: str, viewport: dict[str, int]) -> Iterator[Any]:
+    """A Playwright page in Debian's headless chromium (executable_path set; the test fails when chromium
+    is missing) that aborts every request whose URL does not start with `allow`; the browser closes after."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport=viewport)
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(allow)
+                       else route.abort())
+            yield page
+        finally:
+            browser.close()
+
+
+def watch(page: Any, requests: list[str], problems: list[str]) -> None:
+    """Record every request's URL in `requests`, and console errors and page errors in `problems`."""
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+
 def open_offline(html: str, folder: Path, name: str) -> Opened:
     """Write `html` to folder/name.html, open it in chromium with the network blocked, wait for every
     chart, take a full-page screenshot (folder/name.png)."""
-    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (installs Debian's chromium) and test again")
-    from playwright.sync_api import sync_playwright
-
     page_file = folder / f"{name}.html"
     page_file.write_text(html, encoding="utf-8")
     shot = folder / f"{name}.png"
     requests: list[str] = []
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1000, "height": 1400})
-            page.add_init_script(TRAPS)
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
-                       else route.abort())
-            page.goto(page_file.as_uri())
-            page.wait_for_function("document.body.hasAttribute('data-charts') || "
-                                   "!document.querySelector('script.chart-spec')", timeout=60_000)
-            drawn = page.evaluate("document.body.getAttribute('data-charts') || '0/0'")
-            charts = page.evaluate(CHARTS)
-            injected = page.evaluate("window.__injected || []")
-            texts = {"body": page.inner_text("body")}
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with browser_page("file://", {"width": 1000, "height": 1400}) as page:
+        page.add_init_script(TRAPS)
+        watch(page, requests, problems)
+        page.goto(page_file.as_uri())
+        page.wait_for_function("document.body.hasAttribute('data-charts') || "
+                               "!document.querySelector('script.chart-spec')", timeout=60_000)
+        drawn = page.evaluate("document.body.getAttribute('data-charts') || '0/0'")
+        charts = page.evaluate(CHARTS)
+        injected = page.evaluate("window.__injected || []")
+        texts = {"body": page.inner_text("body")}
+        page.screenshot(path=str(shot), full_page=True)
     return Opened(drawn, charts, requests, problems, injected, shot, texts)

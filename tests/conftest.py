@@ -1,4 +1,4 @@
-"""Shared fixtures: a real SQLite store under tmp_path, the built digits models, the repo root."""
+"""Shared fixtures: a real SQLite store under tmp_path, the built digits and charlm models, the repo root."""
 
 from __future__ import annotations
 
@@ -30,32 +30,29 @@ def store(db_path: Path):
     s.close()
 
 
-@pytest.fixture(scope="session")
-def digits_models() -> Path:
-    """The digits models, built once if `make` has not built them already."""
+def _built_models(name: str) -> Path:
+    """Task `name`'s models folder, its fp32 and int8 models built now if `make` has not built them already."""
     from runner import registry
 
-    task = registry.get("task", "digits")()
+    task = registry.get("task", name)()
     try:
         task.model_card("fp32")
         task.model_card("int8")
     except Exception:  # noqa: BLE001 - not built (or stale): build now
         task.build(progress=False)
     return task.models_dir
+
+
+@pytest.fixture(scope="session")
+def digits_models() -> Path:
+    """The digits models, built once if `make` has not built them already."""
+    return _built_models("digits")
 
 
 @pytest.fixture(scope="session")
 def charlm_models() -> Path:
     """The charlm models, built once if `make` has not built them already."""
-    from runner import registry
-
-    task = registry.get("task", "charlm")()
-    try:
-        task.model_card("fp32")
-        task.model_card("int8")
-    except Exception:  # noqa: BLE001 - not built (or stale): build now
-        task.build(progress=False)
-    return task.models_dir
+    return _built_models("charlm")
 
 
 def cli(*args: str, db: Path | None = None, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -6,7 +6,6 @@ tmp_path (pytest prints where when the test fails; the last three runs stay unde
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,15 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from _browser import browser_page, require_chromium
 from conftest import REPO
 from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
 from engine.candidates import load
 from infersight.webapp.recommend import OBJECTIVES
 from runner.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 180_000  # generous: the machine is shared and the first script run reads the whole store
 RENDERED = """([label, before]) => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -105,35 +102,25 @@ def read(page) -> str:
 
 
 def test_recommend_form_in_a_real_browser(app_server, app_db, tmp_path):
-    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (installs Debian's chromium) and test again")
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()
     by_cost, by_throughput = engine_winner(app_db["db"], "cost"), engine_winner(app_db["db"], "throughput")
     assert by_cost != by_throughput  # so the answer on the page must change with the objective
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(app_server)
-                       else route.abort())
-            page.goto(f"{app_server}/?page=Recommend", timeout=TIMEOUT_MS)
-            page.wait_for_function(RENDERED, arg=["Top recommendation", ""], timeout=TIMEOUT_MS)
-            initial = read(page)
-            choose(page, "Objective", OBJECTIVES["throughput"])
-            first = submit_and_read(page, initial)
-            assert first == by_throughput
-            choose(page, "Task", "resnet50")
-            choose(page, "Scenario", "server")
-            choose(page, "Objective", OBJECTIVES["cost"])
-            page.get_by_label("max p99 latency (ms, 0: none)", exact=True).fill("15")
-            shown = submit_and_read(page, first)
-            page.screenshot(path=str(tmp_path / "recommend.png"), full_page=True)
-        finally:
-            browser.close()
+    with browser_page(app_server, {"width": 1400, "height": 1800}) as page:
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{app_server}/?page=Recommend", timeout=TIMEOUT_MS)
+        page.wait_for_function(RENDERED, arg=["Top recommendation", ""], timeout=TIMEOUT_MS)
+        initial = read(page)
+        choose(page, "Objective", OBJECTIVES["throughput"])
+        first = submit_and_read(page, initial)
+        assert first == by_throughput
+        choose(page, "Task", "resnet50")
+        choose(page, "Scenario", "server")
+        choose(page, "Objective", OBJECTIVES["cost"])
+        page.get_by_label("max p99 latency (ms, 0: none)", exact=True).fill("15")
+        shown = submit_and_read(page, first)
+        page.screenshot(path=str(tmp_path / "recommend.png"), full_page=True)
     assert shown == by_cost
     assert problems == []
     assert (tmp_path / "recommend.png").stat().st_size > 10_000

@@ -12,6 +12,7 @@ import pytest
 from onnx import numpy_helper
 from pydantic import ValidationError
 
+from _builds import VARIANTS, assert_only_models_and_cards, assert_same_bytes, build_twice, model_files
 from runner import registry
 from runner.backends.onnxruntime import OnnxRuntimeBackend
 from runner.cards import ModelCard, card_hash
@@ -22,7 +23,6 @@ from tasks.charlm._corpus import UNKNOWN, VOCAB, VOCAB_SIZE, bits_per_char, deco
 from tasks.charlm._numpy_gru import forward, init_params, loss_and_grads
 from tasks.charlm.build_model import build, main, run_onnx, to_onnx
 
-VARIANTS = ("fp32", "int8")
 STEPS = 30
 
 
@@ -143,22 +143,16 @@ def test_vocabulary_split_and_windows() -> None:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two short builds with the same seed: one through build(), one through the command line."""
-    first, second = tmp_path_factory.mktemp("charlm_a"), tmp_path_factory.mktemp("charlm_b")
-    assert set(build(first, steps=STEPS, progress=False)) == set(VARIANTS)
-    assert main(["--out", str(second), "--steps", str(STEPS), "--quiet"]) == 0
-    return first, second
+    return build_twice(tmp_path_factory, "charlm", build, main, "steps", STEPS)
 
 
 def _files(variant: str) -> tuple[str, str]:
-    return f"charlm-{variant}.onnx", f"charlm-{variant}.onnx.card.json"
+    return model_files("charlm", variant)
 
 
 def test_build_is_byte_for_byte_reproducible(builds: tuple[Path, Path]) -> None:
-    first, second = builds
-    assert sorted(p.name for p in first.iterdir()) == sorted(n for v in VARIANTS for n in _files(v))
-    for variant in VARIANTS:
-        for name in _files(variant):
-            assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert_only_models_and_cards(builds[0], "charlm")
+    assert_same_bytes(*builds, "charlm")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

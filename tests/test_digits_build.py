@@ -10,38 +10,30 @@ import numpy as np
 import onnx
 import pytest
 
+from _builds import VARIANTS, assert_only_models_and_cards, assert_same_bytes, build_twice, model_files
 from runner.cards.model import ModelCard
 from tasks.digits.build_model import accuracy, build, load_split, main
 
 EPOCHS = 2
-VARIANTS = ("fp32", "int8")
 
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two builds with the same seed: one through build(), one through the command line."""
-    first, second = tmp_path_factory.mktemp("build_a"), tmp_path_factory.mktemp("build_b")
-    cards = build(first, epochs=EPOCHS, progress=False)
-    assert set(cards) == set(VARIANTS)
-    assert main(["--out", str(second), "--epochs", str(EPOCHS), "--quiet"]) == 0
-    return first, second
+    return build_twice(tmp_path_factory, "build", build, main, "epochs", EPOCHS)
 
 
 def _files(variant: str) -> tuple[str, str]:
-    return f"digits-{variant}.onnx", f"digits-{variant}.onnx.card.json"
+    return model_files("digits", variant)
 
 
 def test_build_is_byte_for_byte_reproducible(builds: tuple[Path, Path]) -> None:
-    first, second = builds
-    for variant in VARIANTS:
-        for name in _files(variant):
-            assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert_same_bytes(*builds, "digits")
 
 
 def test_build_leaves_only_models_and_cards(builds: tuple[Path, Path]) -> None:
-    expected = sorted(name for variant in VARIANTS for name in _files(variant))
     for folder in builds:
-        assert sorted(p.name for p in folder.iterdir()) == expected
+        assert_only_models_and_cards(folder, "digits")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

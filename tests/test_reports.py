@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _browser import A4_CONTENT_PX, BROWSER_ARGS, CHROMIUM, chart_specs
+from _browser import A4_CONTENT_PX, browser_page, chart_specs, watch
 from conftest import cli
 from reports.badges import NoVerdictYet, format_headline, render_badge, run_badge, text_width
 from reports.charts import MAX_POINTS
@@ -253,31 +252,18 @@ CHART_SIZES = """Array.from(document.querySelectorAll('div.chart')).map(d => [
 def test_report_renders_offline_in_chromium(report_html, tmp_path):
     """Debian's chromium, driven by Playwright, opens the report with every non-file request aborted:
     the charts render, nothing is requested, the console stays clean, and it prints to A4."""
-    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (installs Debian's chromium) and test again")
-    from playwright.sync_api import sync_playwright
-
     page_file = tmp_path / "run-report.html"
     page_file.write_text(report_html, encoding="utf-8")
     requests, problems = [], []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1000, "height": 1400})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
-                       else route.abort())
-            page.goto(page_file.as_uri())
-            page.wait_for_function("document.body.hasAttribute('data-charts')", timeout=60_000)
-            drawn = page.evaluate("document.body.getAttribute('data-charts')")
-            charts = page.evaluate(CHART_SIZES)
-            page.screenshot(path=str(tmp_path / "run-report.png"), full_page=True)
-            page.emulate_media(media="print")
-            pdf = page.pdf(path=str(tmp_path / "run-report.pdf"), format="A4", print_background=True)
-        finally:
-            browser.close()
+    with browser_page("file://", {"width": 1000, "height": 1400}) as page:
+        watch(page, requests, problems)
+        page.goto(page_file.as_uri())
+        page.wait_for_function("document.body.hasAttribute('data-charts')", timeout=60_000)
+        drawn = page.evaluate("document.body.getAttribute('data-charts')")
+        charts = page.evaluate(CHART_SIZES)
+        page.screenshot(path=str(tmp_path / "run-report.png"), full_page=True)
+        page.emulate_media(media="print")
+        pdf = page.pdf(path=str(tmp_path / "run-report.pdf"), format="A4", print_background=True)
     assert drawn == "5/5", drawn
     assert len(charts) == 5 and all(count >= 1 for _, count, _, _ in charts), charts
     assert all(width <= A4_CONTENT_PX for *_, width in charts), charts  # charts fit an A4 page

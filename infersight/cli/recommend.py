@@ -43,6 +43,29 @@ def _bound_options(fn):
     return fn
 
 
+# (args, keywords) of the options that set the load and the prices a plan is costed for, in help order.
+_PLAN_OPTIONS = (
+    (("--target-qps",), {"type": float, "default": None,
+                         "help": "Target load, inferences/s: plan units and cost for it."}),
+    (("--headroom",), {"type": float, "default": 0.2, "show_default": True,
+                       "help": "Spare capacity above the target load."}),
+    (("--n-plus-one/--no-n-plus-one",), {"default": True, "show_default": True,
+                                         "help": "Add one spare unit to the plan."}),
+    (("--catalog", "catalog_path"), {"type": click.Path(dir_okay=False), "default": None,
+                                     "help": "Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, "
+                                             "engine/catalog_example.yaml)."}),
+    (("--tariff-usd-per-kwh",), {"type": float, "default": None,
+                                 "help": "Electricity price (default: the catalogue's)."}),
+)
+
+
+def _plan_options(fn):
+    """--target-qps, --headroom, --n-plus-one, --catalog and --tariff-usd-per-kwh (also `report decision`'s)."""
+    for args, kwargs in reversed(_PLAN_OPTIONS):
+        fn = click.option(*args, **kwargs)(fn)
+    return fn
+
+
 @click.command("recommend")
 @click.option("--task", required=True, help="Task: a local task (digits, charlm) or an MLPerf benchmark (resnet50, "
                                             "bert, llama2-70b, ...).")
@@ -53,13 +76,7 @@ def _bound_options(fn):
 @click.option("--objective", default="cost", show_default=True,
               help="cost (per million inferences), throughput, throughput_per_usd, throughput_per_watt, latency "
                    "(p99), p50, p90, accuracy, power, ... or a mix: 'mix:cost=0.7,p99=0.3'.")
-@click.option("--target-qps", type=float, default=None, help="Target load, inferences/s: plan units and cost for it.")
-@click.option("--headroom", type=float, default=0.2, show_default=True, help="Spare capacity above the target load.")
-@click.option("--n-plus-one/--no-n-plus-one", default=True, show_default=True, help="Add one spare unit to the plan.")
-@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
-              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, "
-                   "engine/catalog_example.yaml).")
-@click.option("--tariff-usd-per-kwh", type=float, default=None, help="Electricity price (default: the catalogue's).")
+@_plan_options
 @click.option("--utilisation", type=float, default=None, help="Fraction of paid hours serving load (default: the "
                                                               "catalogue's, else 1).")
 @click.option("--include-uncertain", is_flag=True, help="Rank candidates whose verdict on some bound is uncertain too.")
@@ -85,6 +102,23 @@ def recommend_cmd(task: str, scenario: str, where: tuple[str, ...], objective: s
         infersight recommend --task digits --scenario offline --where 'throughput >= 4000 /s' --objective throughput
         infersight recommend --task resnet50 --scenario offline --pareto cost,throughput --json
     """
+    rec, frame, catalog = _recommendation(
+        store, task, scenario, where=where, objective=objective, target_qps=target_qps, headroom=headroom,
+        n_plus_one=n_plus_one, catalog_path=catalog_path, tariff_usd_per_kwh=tariff_usd_per_kwh,
+        utilisation=utilisation, include_uncertain=include_uncertain, pareto=pareto, what_if=what_if, bounds=bounds)
+    if as_json:
+        emit_json({"task": task, "scenario": scenario, "candidates": len(frame), "catalog": catalog.source,
+                   "catalog_is_example": catalog.is_example, **rec.to_dict(limit=top)})
+        return
+    _print(rec, frame, task, scenario, catalog, top, pareto is not None)
+
+
+def _recommendation(store, task: str, scenario: str, *, where: tuple[str, ...], objective: str,
+                    target_qps: float | None, headroom: float, n_plus_one: bool, catalog_path: str | None,
+                    tariff_usd_per_kwh: float | None, utilisation: float | None, include_uncertain: bool,
+                    pareto: str | None, what_if: bool, bounds: dict[str, float | None]):
+    """(the recommendation, the candidate frame, the catalogue) for the command line's options: shared by
+    `infersight recommend` and `infersight report decision`, so both give the same answer."""
     from engine import EXAMPLE_CATALOG, Constraints, cost_model_for, load_catalog, recommend
     from engine.candidates import load
 
@@ -96,11 +130,7 @@ def recommend_cmd(task: str, scenario: str, where: tuple[str, ...], objective: s
     frame = load(store, task, scenario)
     rec = recommend(frame, constraints, objective, catalog, target_load=target_qps, cost=model, pareto=axes,
                     what_if=what_if, include_uncertain=include_uncertain)
-    if as_json:
-        emit_json({"task": task, "scenario": scenario, "candidates": len(frame), "catalog": catalog.source,
-                   "catalog_is_example": catalog.is_example, **rec.to_dict(limit=top)})
-        return
-    _print(rec, frame, task, scenario, catalog, top, pareto is not None)
+    return rec, frame, catalog
 
 
 def _axes(pareto: str | None) -> tuple[str, str] | None:

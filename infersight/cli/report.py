@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from infersight.cli._common import emit_json, json_option, out, with_store
-from infersight.cli.recommend import _axes, _bound_options
+from infersight.cli.recommend import _bound_options, _plan_options, _recommendation
 from reports.badges import BADGE_KINDS, reproducibility_verdict, run_badge
 
 __all__ = ["COMMANDS"]
@@ -119,13 +119,7 @@ def compare_report_cmd(refs: tuple[str, ...], metric: str | None, margin: float,
               help="A bound with its unit, repeatable: 'p99 <= 15 ms', 'throughput >= 2e4 /s'.")
 @click.option("--objective", default="cost", show_default=True,
               help="cost, throughput, throughput_per_usd, throughput_per_watt, latency, ... or 'mix:cost=0.7,p99=0.3'.")
-@click.option("--target-qps", type=float, default=None, help="Target load, inferences/s: plan units and cost for it.")
-@click.option("--headroom", type=float, default=0.2, show_default=True, help="Spare capacity above the target load.")
-@click.option("--n-plus-one/--no-n-plus-one", default=True, show_default=True, help="Add one spare unit to the plan.")
-@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False), default=None,
-              help="Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, "
-                   "engine/catalog_example.yaml).")
-@click.option("--tariff-usd-per-kwh", type=float, default=None, help="Electricity price (default: the catalogue's).")
+@_plan_options
 @click.option("--utilisation", type=float, default=None, help="Fraction of paid hours serving load.")
 @click.option("--include-uncertain", is_flag=True, help="Rank candidates whose verdict on some bound is uncertain too.")
 @click.option("--pareto", default=None, metavar="X,Y", help="The Pareto chart's two metrics, e.g. cost,p99.")
@@ -151,18 +145,12 @@ def decision_report_cmd(task: str, scenario: str, where: tuple[str, ...], object
         infersight report decision --task digits --scenario offline --where 'throughput >= 1000 /s' \\
             --objective throughput --note "PO 4711"
     """
-    from engine import EXAMPLE_CATALOG, Constraints, cost_model_for, load_catalog, recommend
-    from engine.candidates import load
     from reports.decision import render_decision_report
 
-    constraints = Constraints.build(list(where), **bounds)
-    axes = _axes(pareto)
-    catalog = load_catalog(catalog_path or EXAMPLE_CATALOG)
-    model = cost_model_for(catalog, tariff_usd_per_kwh=tariff_usd_per_kwh, utilisation=utilisation,
-                           headroom=headroom, n_plus_one=n_plus_one)
-    frame = load(store, task, scenario)
-    rec = recommend(frame, constraints, objective, catalog, target_load=target_qps, cost=model, pareto=axes,
-                    what_if=what_if, include_uncertain=include_uncertain)
+    rec, frame, catalog = _recommendation(
+        store, task, scenario, where=where, objective=objective, target_qps=target_qps, headroom=headroom,
+        n_plus_one=n_plus_one, catalog_path=catalog_path, tariff_usd_per_kwh=tariff_usd_per_kwh,
+        utilisation=utilisation, include_uncertain=include_uncertain, pareto=pareto, what_if=what_if, bounds=bounds)
     _write(lambda: render_decision_report(rec, task=task, scenario=scenario, candidates=len(frame), catalog=catalog,
                                           note=note), out_path, f"decision-{task}-{scenario}.html", as_json,
            {"task": task, "scenario": scenario, "winner": (rec.winner or {}).get("candidate", "none")})

@@ -1,4 +1,5 @@
-"""Store access for the app: one Store per URL for the session, and cached tables of runs."""
+"""Store access for the app: one Store per URL for the session, cached tables of runs, and the history
+pages' opening (runs with a figure, then a task and one of its scenarios)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import streamlit as st
 from analysis import load
 from runner.store import Store
 
-__all__ = ["store", "runs_table", "history", "latencies_ms", "RUN_COLUMNS"]
+__all__ = ["store", "runs_table", "history", "titled_history", "pick_task_scenario", "latencies_ms", "RUN_COLUMNS"]
 
 RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "validity",
                "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
@@ -50,6 +51,27 @@ def history(url: str, metric: str | None = None, task: str | None = None, scenar
     """Complete runs with a figure, oldest first (analysis.load.runs_frame: configuration key, system
     label, metric and value); `metric` None: each run's headline figure."""
     return load.runs_frame(store(url), task=task, scenario=scenario, source=source, metric=metric)
+
+
+def titled_history(title: str, url: str) -> pd.DataFrame | None:
+    """Write the page's title; then history(url), or None after saying so on the page when the store has
+    no complete run with a figure."""
+    st.title(title)
+    frame = history(url)
+    if frame.empty:
+        st.info(f"No complete runs with a figure in {url}: measure or import some first.")
+        return None
+    return frame
+
+
+def pick_task_scenario(frame: pd.DataFrame, task_column: Any, scenario_column: Any, key: str) -> tuple[str, str]:
+    """A task select box, then one of the scenarios `frame` holds for that task, in the given page columns
+    (widget keys `<key>_task` and `<key>_scenario`)."""
+    tasks = sorted(frame["task"].unique())
+    task = task_column.selectbox("Task", tasks, key=f"{key}_task")
+    scenarios = sorted(frame.loc[frame["task"] == task, "scenario"].unique())
+    scenario = scenario_column.selectbox("Scenario", scenarios, key=f"{key}_scenario")
+    return task, scenario
 
 
 @st.cache_data(ttl=300, show_spinner="reading the performance log")

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import load, views
-from infersight.webapp._data import history, latencies_ms, store
+from infersight.webapp._data import latencies_ms, pick_task_scenario, store, titled_history
 from reports import charts
 from runner.errors import InfersightError
 
@@ -88,17 +88,12 @@ def _interval(ci: dict[str, Any]) -> str:
 
 
 def page(url: str) -> None:
-    st.title("Compare")
-    frame = history(url)
-    if frame.empty:
-        st.info(f"No complete runs with a figure in {url}: measure or import some first.")
+    frame = titled_history("Compare", url)
+    if frame is None:
         return
     c = st.columns(3)
     kind = c[0].radio("Compare", KINDS, horizontal=True, key="cmp_kind")
-    tasks = sorted(frame["task"].unique())
-    task = c[1].selectbox("Task", tasks, key="cmp_task")
-    scenarios = sorted(frame.loc[frame["task"] == task, "scenario"].unique())
-    scenario = c[2].selectbox("Scenario", scenarios, key="cmp_scenario")
+    task, scenario = pick_task_scenario(frame, c[1], c[2], "cmp")
     choices = options(frame[(frame["task"] == task) & (frame["scenario"] == scenario)], kind)
     if len(choices) < 2:
         st.error(f"{task} {scenario} has {len(choices)} {kind[:-1]}; a comparison needs two. What exists:")

@@ -27,7 +27,7 @@ def page(url: str) -> None:
 
 def _detail(url: str, run_id: int) -> None:
     context, charts = run_report_context(store(url), run_id)
-    run, head, validity = context["run"], context["headline"], context["validity"]
+    head, validity = context["headline"], context["validity"]
     st.subheader(context["title"])
     cols = st.columns(3)
     cols[0].metric(head["metric"], head["text"], help=head["how"])

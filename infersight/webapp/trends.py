@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.trend import PERIODS, trend
-from infersight.webapp._data import history
+from infersight.webapp._data import history, pick_task_scenario, titled_history
 from runner.errors import InfersightError
 
 __all__ = ["page", "summary_table", "period_rows", "group_runs", "trend_chart", "FIGURES", "SOURCES"]
@@ -130,16 +130,11 @@ def trend_chart(runs: pd.DataFrame, group: dict[str, Any]) -> alt.LayerChart:
 
 
 def page(url: str) -> None:
-    st.title("Trends")
-    everything = history(url)
-    if everything.empty:
-        st.info(f"No complete runs with a figure in {url}: measure or import some first.")
+    everything = titled_history("Trends", url)
+    if everything is None:
         return
     c = st.columns(6)
-    tasks = sorted(everything["task"].unique())
-    task = c[0].selectbox("Task", tasks, key="trend_task")
-    scenarios = sorted(everything.loc[everything["task"] == task, "scenario"].unique())
-    scenario = c[1].selectbox("Scenario", scenarios, key="trend_scenario")
+    task, scenario = pick_task_scenario(everything, c[0], c[1], "trend")
     metric = c[2].selectbox("Figure", list(FIGURES), format_func=FIGURES.get, key="trend_metric")
     by = c[3].selectbox("Period", list(PERIODS), key="trend_by")
     source = c[4].selectbox("Runs", list(SOURCES), format_func=SOURCES.get, key="trend_source")

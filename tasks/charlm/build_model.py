@@ -13,11 +13,6 @@ The build is deterministic: the same seed on the same machine gives byte-identic
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import logging
-import os
 import sys
 import tempfile
 import time
@@ -32,6 +27,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from threadpoolctl import threadpool_limits
 
 from runner.cards.model import ModelCard
+from tasks._build import finish_quantized, install, log, model_card, quiet_quantizer, run_main, session, write_card
 from tasks.charlm._corpus import (SPLIT_SEED, TEST_FRACTION, VOCAB_SIZE, bits_per_char, corpus_source, load_split,
                                   text_sha256, windows)
 from tasks.charlm._numpy_gru import CLIP_NORM, EMBED, HIDDEN, forward, init_params, train
@@ -92,33 +88,20 @@ def to_onnx(p: dict[str, np.ndarray]) -> onnx.ModelProto:
 def quantize(fp32_path: Path, int8_path: Path) -> None:
     """Dynamic int8 of the embedding (Gather) and the output projection (MatMul); the GRU stays fp32
     (onnxruntime's quantizer has no integer GRU). Weights int8, activations quantized at run time."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
+    with quiet_quantizer():
         quantize_dynamic(fp32_path, int8_path, op_types_to_quantize=["Gather", "MatMul"], per_channel=False,
                          weight_type=QuantType.QInt8)
-    finally:
-        logging.disable(previous)
-    model = onnx.load(int8_path)
-    used = {node.domain for node in model.graph.node}
-    kept = [o for o in model.opset_import if o.domain in used or o.domain in ("", "ai.onnx")]
-    del model.opset_import[:]
-    model.opset_import.extend(kept)
-    model.producer_name, model.producer_version, model.ir_version = PRODUCER, TASK_VERSION, IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, int8_path)
+    finish_quantized(int8_path, producer=PRODUCER, version=TASK_VERSION, ir_version=IR_VERSION)
 
 
 # ------------------------------------------------------------------------------------------ quality
 
 def run_onnx(path: Path, tokens: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(logits, state_out) of an ONNX file in onnxruntime (CPU, one thread); zero state when none is given."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    hid = session.get_inputs()[1].shape[1]
+    sess = session(path)
+    hid = sess.get_inputs()[1].shape[1]
     state = np.zeros((len(tokens), hid), np.float32) if state is None else state
-    logits, state_out = session.run([LOGITS, STATE_OUT], {TOKENS: tokens, STATE: state})
+    logits, state_out = sess.run([LOGITS, STATE_OUT], {TOKENS: tokens, STATE: state})
     return logits, state_out
 
 
@@ -137,23 +120,14 @@ def check_export(p: dict[str, np.ndarray], path: Path, tokens: np.ndarray) -> No
 
 def make_card(path: Path, variant: str, *, build_info: dict[str, Any], quality: float, fp32_quality: float,
               samples: int) -> ModelCard:
-    data = path.read_bytes()
-    model = onnx.load_from_string(data)
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    return ModelCard.model_validate({
-        "task": TASK, "task_version": TASK_VERSION, "name": MODEL_NAME, "variant": variant,
-        "file": f"charlm-{variant}.onnx", "format": "onnx",
-        "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), "precision": variant,
-        "opset": opset, "operators": sorted({node.op_type for node in model.graph.node}),
-        "build": build_info,
-        "inputs": [{"name": TOKENS, "dtype": "int64", "shape": ["batch", "time"]},
-                   {"name": STATE, "dtype": "float32", "shape": ["batch", HIDDEN]}],
-        "outputs": [{"name": LOGITS, "dtype": "float32", "shape": ["batch", "time", VOCAB_SIZE]},
-                    {"name": STATE_OUT, "dtype": "float32", "shape": ["batch", HIDDEN]}],
-        "reference_quality": {"metric": "bits_per_char", "value": quality, "samples": samples,
-                              "fp32_reference": fp32_quality},
-        "generation": GENERATION,
-    })
+    return model_card(path, variant, task=TASK, task_version=TASK_VERSION, name=MODEL_NAME, build_info=build_info,
+                      reference_quality={"metric": "bits_per_char", "value": quality, "samples": samples,
+                                         "fp32_reference": fp32_quality},
+                      inputs=[{"name": TOKENS, "dtype": "int64", "shape": ["batch", "time"]},
+                              {"name": STATE, "dtype": "float32", "shape": ["batch", HIDDEN]}],
+                      outputs=[{"name": LOGITS, "dtype": "float32", "shape": ["batch", "time", VOCAB_SIZE]},
+                               {"name": STATE_OUT, "dtype": "float32", "shape": ["batch", HIDDEN]}],
+                      generation=GENERATION)
 
 
 def tool_versions() -> dict[str, str]:
@@ -178,7 +152,7 @@ def build(out_dir: Path, *, steps: int = DEFAULT_STEPS, seed: int = 20261201, pr
     started = time.perf_counter()
     with threadpool_limits(limits=1):
         train(params, train_ids, steps=steps, batch=BATCH, seq_len=SEQ_LEN, lr=LEARNING_RATE, progress=progress)
-    _log(progress, f"trained in {time.perf_counter() - started:.1f}s")
+    log(progress, f"trained in {time.perf_counter() - started:.1f}s")
     corpus = {"train_sha256": text_sha256(train_ids), "heldout_sha256": text_sha256(test_ids)}
     with tempfile.TemporaryDirectory(prefix=".build-", dir=out_dir) as tmp:
         paths = {v: Path(tmp) / f"charlm-{v}.onnx" for v in VARIANTS}
@@ -190,13 +164,10 @@ def build(out_dir: Path, *, steps: int = DEFAULT_STEPS, seed: int = 20261201, pr
         for variant, path in paths.items():
             card = make_card(path, variant, build_info=_build_info(variant, seed, steps, corpus),
                              quality=scores[variant], fp32_quality=scores["fp32"], samples=WINDOWS)
-            cards[variant] = path.with_name(path.name + ".card.json")
-            cards[variant].write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            _log(progress, f"{variant}: {scores[variant]:.4f} bits/char on {WINDOWS} held-out windows of "
+            cards[variant] = write_card(card, path)
+            log(progress, f"{variant}: {scores[variant]:.4f} bits/char on {WINDOWS} held-out windows of "
                            f"{WINDOW} characters, {card.size_bytes} bytes, sha256 {card.sha256[:16]}")
-        for src in [*paths.values(), *cards.values()]:
-            os.replace(src, out_dir / src.name)
-    return {v: out_dir / p.name for v, p in cards.items()}
+        return install(paths, cards, out_dir)
 
 
 def _build_info(variant: str, seed: int, steps: int, corpus: dict[str, str]) -> dict[str, Any]:
@@ -210,26 +181,10 @@ def _build_info(variant: str, seed: int, steps: int, corpus: dict[str, str]) -> 
     return {"script": SCRIPT, "seed": seed, "parameters": parameters, "tool_versions": tool_versions()}
 
 
-def _log(enabled: bool, message: str) -> None:
-    if enabled:
-        print(message, file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.charlm.build_model", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="output folder (e.g. tasks/charlm/models)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps (truncated BPTT chunks)")
-    parser.add_argument("--seed", type=int, default=20261201, help="seed of initialisation")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be at least 1")
-    started = time.perf_counter()
-    cards = build(args.out, steps=args.steps, seed=args.seed, progress=not args.quiet)
-    _log(not args.quiet, f"built in {time.perf_counter() - started:.1f}s")
-    for path in cards.values():
-        print(path)
-    return 0
+    return run_main(argv, task="charlm", doc=__doc__, build=build,
+                    count=("steps", DEFAULT_STEPS, "training steps (truncated BPTT chunks)"),
+                    seed=(20261201, "seed of initialisation"))
 
 
 if __name__ == "__main__":

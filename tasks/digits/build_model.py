@@ -9,11 +9,6 @@ The build is deterministic: the same seed on the same machine gives byte-identic
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import logging
-import os
 import sys
 import tempfile
 import time
@@ -32,6 +27,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from runner.cards.model import ModelCard
+from tasks._build import finish_quantized, install, log, model_card, quiet_quantizer, run_main, session, write_card
 from tasks.digits._numpy_cnn import Conv, Dense, Flatten, MaxPool, Relu, build_network, forward, train
 
 __all__ = ["SPLIT_SEED", "load_split", "to_onnx", "quantize", "accuracy", "build", "main"]
@@ -122,22 +118,11 @@ class _Calibration(CalibrationDataReader):
 
 def quantize(fp32_path: Path, int8_path: Path, calibration_images: np.ndarray) -> None:
     """Static QDQ int8: per-channel int8 weights, uint8 activations (x86 VNNI's u8s8), MinMax ranges."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)  # the quantizer's "consider pre-processing" advice: not needed here
-    try:
+    with quiet_quantizer():  # the quantizer's "consider pre-processing" advice: not needed here
         quantize_static(fp32_path, int8_path, _Calibration(calibration_images), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
-    finally:
-        logging.disable(previous)
-    model = onnx.load(int8_path)
-    used = {node.domain for node in model.graph.node}
-    kept = [o for o in model.opset_import if o.domain in used or o.domain in ("", "ai.onnx")]
-    del model.opset_import[:]
-    model.opset_import.extend(kept)
-    model.producer_name, model.producer_version, model.ir_version = PRODUCER, TASK_VERSION, IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, int8_path)
+    finish_quantized(int8_path, producer=PRODUCER, version=TASK_VERSION, ir_version=IR_VERSION)
 
 
 QUANT_PARAMETERS = {"quant_format": "QDQ", "per_channel": True, "activation_type": "QUInt8",
@@ -149,10 +134,7 @@ QUANT_PARAMETERS = {"quant_format": "QDQ", "per_channel": True, "activation_type
 
 def run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
     """Logits of an ONNX file in onnxruntime (CPU, one thread)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT], {INPUT: x})[0]
+    return session(path).run([OUTPUT], {INPUT: x})[0]
 
 
 def accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
@@ -170,20 +152,11 @@ def check_export(layers: list, path: Path, x: np.ndarray) -> None:
 
 def make_card(path: Path, variant: str, *, build_info: dict[str, Any], quality: float, fp32_quality: float,
               samples: int) -> ModelCard:
-    data = path.read_bytes()
-    model = onnx.load_from_string(data)
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    return ModelCard.model_validate({
-        "task": TASK, "task_version": TASK_VERSION, "name": MODEL_NAME, "variant": variant,
-        "file": f"digits-{variant}.onnx", "format": "onnx",
-        "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), "precision": variant,
-        "opset": opset, "operators": sorted({node.op_type for node in model.graph.node}),
-        "build": build_info,
-        "inputs": [{"name": INPUT, "dtype": "float32", "shape": INPUT_SHAPE}],
-        "outputs": [{"name": OUTPUT, "dtype": "float32", "shape": OUTPUT_SHAPE}],
-        "reference_quality": {"metric": "top1_accuracy", "value": quality, "samples": samples,
-                              "fp32_reference": fp32_quality},
-    })
+    return model_card(path, variant, task=TASK, task_version=TASK_VERSION, name=MODEL_NAME, build_info=build_info,
+                      reference_quality={"metric": "top1_accuracy", "value": quality, "samples": samples,
+                                         "fp32_reference": fp32_quality},
+                      inputs=[{"name": INPUT, "dtype": "float32", "shape": INPUT_SHAPE}],
+                      outputs=[{"name": OUTPUT, "dtype": "float32", "shape": OUTPUT_SHAPE}])
 
 
 def tool_versions() -> dict[str, str]:
@@ -209,7 +182,7 @@ def build(out_dir: Path, *, epochs: int = DEFAULT_EPOCHS, seed: int = 20261124,
     with threadpool_limits(limits=1):
         train(layers, x_train, y_train, np.random.default_rng(seed + 1), epochs=epochs, batch_size=BATCH_SIZE,
               lr=LEARNING_RATE, progress=progress)
-    _log(progress, f"trained in {time.perf_counter() - started:.1f}s")
+    log(progress, f"trained in {time.perf_counter() - started:.1f}s")
     with tempfile.TemporaryDirectory(prefix=".build-", dir=out_dir) as tmp:
         paths = {v: Path(tmp) / f"digits-{v}.onnx" for v in VARIANTS}
         onnx.save(to_onnx(layers), paths["fp32"])
@@ -220,13 +193,10 @@ def build(out_dir: Path, *, epochs: int = DEFAULT_EPOCHS, seed: int = 20261124,
         for variant, path in paths.items():
             card = make_card(path, variant, build_info=_build_info(variant, seed, epochs), quality=scores[variant],
                              fp32_quality=scores["fp32"], samples=len(y_test))
-            cards[variant] = path.with_name(path.name + ".card.json")
-            cards[variant].write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            _log(progress, f"{variant}: top1_accuracy {scores[variant]:.4f} on {len(y_test)} test images, "
+            cards[variant] = write_card(card, path)
+            log(progress, f"{variant}: top1_accuracy {scores[variant]:.4f} on {len(y_test)} test images, "
                            f"{card.size_bytes} bytes, sha256 {card.sha256[:16]}")
-        for src in [*paths.values(), *cards.values()]:
-            os.replace(src, out_dir / src.name)
-    return {v: out_dir / p.name for v, p in cards.items()}
+        return install(paths, cards, out_dir)
 
 
 def _build_info(variant: str, seed: int, epochs: int) -> dict[str, Any]:
@@ -238,26 +208,9 @@ def _build_info(variant: str, seed: int, epochs: int) -> dict[str, Any]:
     return {"script": SCRIPT, "seed": seed, "parameters": parameters, "tool_versions": tool_versions()}
 
 
-def _log(enabled: bool, message: str) -> None:
-    if enabled:
-        print(message, file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.digits.build_model", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="output folder (e.g. tasks/digits/models)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--seed", type=int, default=20261124, help="seed of initialisation and batch order")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error("--epochs must be at least 1")
-    started = time.perf_counter()
-    cards = build(args.out, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
-    _log(not args.quiet, f"built in {time.perf_counter() - started:.1f}s")
-    for path in cards.values():
-        print(path)
-    return 0
+    return run_main(argv, task="digits", doc=__doc__, build=build, count=("epochs", DEFAULT_EPOCHS, None),
+                    seed=(20261124, "seed of initialisation and batch order"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""Checks shared by the tests of the tasks' model builds (tests/test_digits_build.py, tests/test_charlm.py):
+two builds with the same seed, one through build() and one through the command line, and the file
+names every build writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+VARIANTS = ("fp32", "int8")
+
+
+def build_twice(tmp_path_factory: pytest.TempPathFactory, folder: str, build: Callable[..., dict],
+                main: Callable[[list[str]], int], option: str, value: int) -> tuple[Path, Path]:
+    """Build into fresh folders <folder>_a through build(..., <option>=value) and <folder>_b through
+    main(["--out", ..., "--<option>", value, "--quiet"]); check each gives every variant."""
+    first, second = tmp_path_factory.mktemp(f"{folder}_a"), tmp_path_factory.mktemp(f"{folder}_b")
+    assert set(build(first, **{option: value}, progress=False)) == set(VARIANTS)
+    assert main(["--out", str(second), f"--{option}", str(value), "--quiet"]) == 0
+    return first, second
+
+
+def model_files(task: str, variant: str) -> tuple[str, str]:
+    """The model file and card file names of a task's variant."""
+    return f"{task}-{variant}.onnx", f"{task}-{variant}.onnx.card.json"
+
+
+def assert_only_models_and_cards(folder: Path, task: str) -> None:
+    """The folder holds the model and the card of every variant, and nothing else."""
+    assert sorted(p.name for p in folder.iterdir()) == sorted(n for v in VARIANTS for n in model_files(task, v))
+
+
+def assert_same_bytes(first: Path, second: Path, task: str) -> None:
+    """Every model and card is byte for byte the same in both folders."""
+    for variant in VARIANTS:
+        for name in model_files(task, variant):
+            assert (first / name).read_bytes() == (second / name).read_bytes(), name
