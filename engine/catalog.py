@@ -13,7 +13,9 @@ YAML (format version 1):
 
 CSV: one row per system, a header of CatalogEntry's field names (system_name first); no defaults.
 An entry matches candidates by `system_name`, or by `system_id` where it gives one (MLPerf's
-'<submitter>/<system folder>', for names several submissions share). Validation is strict: unknown
+'<submitter>/<system folder>', for names several submissions share). A `system_name` with `*` (any
+text) or `?` (one character) is a pattern, tried when no entry names the system exactly, first listed
+first: `"* [1 CPU]"` prices every machine measured here with its run pinned to one CPU. Validation is strict: unknown
 fields, negative or zero prices, a purchase price without a lifetime, duplicate systems and entries
 that give neither price nor power are errors naming the file and line.
 Format version history: 1 (2027-01): first version.
@@ -22,6 +24,7 @@ Format version history: 1 (2027-01): first version.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,9 +91,19 @@ class Catalog(StrictModel):
         return self.defaults.example or any(e.example for e in self.systems)
 
     def lookup(self, system_name: str, system_id: str | None = None) -> CatalogEntry | None:
-        """The entry for a system: the one naming its system_id, else the one naming its system_name."""
+        """The entry for a system: the one naming its system_id, else the one naming its system_name, else
+        the first pattern entry its system_name matches."""
         by_id, by_name = self._lookup_index()
-        return (by_id.get(system_id) if system_id else None) or by_name.get(system_name)
+        found = (by_id.get(system_id) if system_id else None) or by_name.get(system_name)
+        if found is None:
+            found = next((e for e, pattern in self._patterns() if pattern.fullmatch(system_name)), None)
+        return found
+
+    def _patterns(self) -> list[tuple[CatalogEntry, re.Pattern[str]]]:
+        """Entries whose system_name holds `*` or `?`, in file order, with their compiled patterns."""
+        return [(e, re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in e.system_name),
+                                re.S))
+                for e in self.systems if not e.system_id and ("*" in e.system_name or "?" in e.system_name)]
 
     def _lookup_index(self) -> tuple[dict[str, CatalogEntry], dict[str, CatalogEntry]]:
         """Entries by system_id and by system_name (built once)."""
@@ -102,10 +115,10 @@ class Catalog(StrictModel):
     def figures(self, names: list[str], ids: list[str | None]) -> np.ndarray:
         """(len(names), 6) floats per system: price_per_hour_usd, purchase_price_usd, lifetime_years, power_w,
         tdp_w, example (1.0/0.0); NaN where unknown or not in the catalogue."""
-        (by_id, by_name), example, lifetime = self._lookup_index(), self.defaults.example, self.defaults.lifetime_years
+        example, lifetime = self.defaults.example, self.defaults.lifetime_years
         out = []
         for name, system_id in zip(names, ids):
-            e = (by_id.get(system_id) if system_id else None) or by_name.get(name)
+            e = self.lookup(name, system_id)
             out.append((np.nan,) * 6 if e is None else (
                 e.price_per_hour_usd, e.purchase_price_usd, lifetime if e.lifetime_years is None else e.lifetime_years,
                 e.power_w, e.tdp_w, e.example or example))

@@ -110,7 +110,22 @@ def test_the_shipped_example_covers_every_mlperf_v41_system_and_this_machine():
     # AMD's three systems share a name: each has its own entry (1x MI300X is not priced like 8x)
     amd = {i: catalog.lookup(n, i) for n, i in names if i.startswith("AMD/")}
     assert len({id(e) for e in amd.values()}) == 3
-    assert catalog.lookup("vm (AMD EPYC) [1 CPU]") is not catalog.lookup("vm (AMD EPYC) [2 CPUs]")
+    # machines measured here match by pattern on any host, 1 and 2 CPUs priced apart
+    one, two = catalog.lookup("vm (AMD EPYC) [1 CPU]"), catalog.lookup("ci-runner (Intel Xeon) [2 CPUs]")
+    assert one.price_per_hour_usd == 0.025 and two.price_per_hour_usd == 0.05
+    assert catalog.lookup("vm (AMD EPYC) [4 CPUs]") is None
+
+
+def test_an_exact_entry_wins_over_a_pattern_and_brackets_are_literal(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text("systems:\n  - system_name: '* [1 CPU]'\n    price_per_hour_usd: 1\n"
+                    "  - system_name: 'box [1 CPU]'\n    price_per_hour_usd: 2\n"
+                    "  - system_name: 'gpu?'\n    price_per_hour_usd: 3\n")
+    catalog = load_catalog(path)
+    assert catalog.lookup("box [1 CPU]").price_per_hour_usd == 2
+    assert catalog.lookup("other [1 CPU]").price_per_hour_usd == 1
+    assert catalog.lookup("other [1 CPUs]") is None and catalog.lookup("other 1") is None
+    assert catalog.lookup("gpu7").price_per_hour_usd == 3 and catalog.lookup("gpu77") is None
 
 
 @pytest.mark.parametrize("body, where, says", [
