@@ -33,7 +33,7 @@ from analysis._checks import finite, require
 from runner.errors import AnalysisError
 from runner.loadgen.result import loadgen_percentile
 
-__all__ = ["CI", "Independence", "order_statistic_ranks", "needs_samples", "percentile_ci", "percentile_cis",
+__all__ = ["CI", "Independence", "run_summary", "order_statistic_ranks", "needs_samples", "percentile_ci", "percentile_cis",
            "ljung_box", "mean_ci", "batch_means_ci", "batch_quantile_ci", "throughput_ci", "run_cis", "CI_VERSION",
            "BOOTSTRAP_MAX_N", "DEFAULT_PERCENTILES"]
 
@@ -283,6 +283,12 @@ def _latency_block(lat_ns: np.ndarray, pcts: tuple[float, ...], confidence: floa
     if with_mean:
         block["mean"] = mean_ci(lat_ns, confidence, independent=indep.independent, seed=seed).in_units(1e6).to_dict()
     return block
+
+
+def run_summary(records: Any, effective_settings: dict[str, Any]) -> dict[str, Any]:
+    """The `ci` summary plugin (entry point `infersight.summaries`): `run_cis` of a finished run, with the
+    scenario's target percentile; the runner stores the result as summary["ci"]."""
+    return run_cis(records, target_percentile=effective_settings.get("target_latency_percentile"))
 
 
 def run_cis(records: Any, *, confidence: float = 0.95, percentiles: tuple[float, ...] = DEFAULT_PERCENTILES,

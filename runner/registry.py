@@ -1,4 +1,4 @@
-"""One registry for every pick-one-by-name plugin (tasks, backends, scenarios), fed by entry points.
+"""One registry for every plugin found by name (tasks, backends, scenarios, run-summary figures), fed by entry points.
 
 Our built-ins are declared as entry points in pyproject.toml exactly like third-party plugins.
 Entry points are read lazily (on first use of a kind) and a plugin class is imported only when
@@ -18,7 +18,8 @@ from runner.errors import PluginNotFound, PluginUnavailable, SettingsError
 
 __all__ = ["KINDS", "EXTRA_ENV", "PluginInfo", "get", "names", "plugins", "register", "unregister"]
 
-KINDS = {"task": "infersight.tasks", "backend": "infersight.backends", "scenario": "infersight.scenarios"}
+KINDS = {"task": "infersight.tasks", "backend": "infersight.backends", "scenario": "infersight.scenarios",
+         "summary": "infersight.summaries"}
 EXTRA_ENV = "INFERSIGHT_EXTRA_PLUGINS"
 
 

@@ -230,7 +230,7 @@ def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, 
     from runner.validate import check_run
 
     summary = {**result.summary, **memory_summary(), "effective_settings": result.effective_settings}
-    summary["ci"] = _within_run_cis(store, run_id, result)
+    summary.update(_summary_plugins(store, run_id, result))
     store.record_result(run_id, validity=result.validity, validity_reasons=result.reasons,
                      headline_metric=result.headline_metric, headline_value=result.headline_value,
                      headline_units=result.headline_units, summary=summary,
@@ -243,17 +243,21 @@ def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, 
     store.finish_run(run_id, status="complete")
 
 
-def _within_run_cis(store: Any, run_id: int, result: ScenarioResult) -> dict[str, Any]:
-    """The run's within-run confidence intervals (analysis.ci.run_cis) for its summary.
+def _summary_plugins(store: Any, run_id: int, result: ScenarioResult) -> dict[str, Any]:
+    """What each summary plugin (entry points `infersight.summaries`, e.g. `ci` from analysis/) adds
+    to the summary of a finished run, under the plugin's name.
 
-    The one call from runner/ into the statistics layer (imported here, when a run finishes).
-    A failure is recorded in place of the intervals and never loses the run; `infersight
-    analyze` computes them again from the performance log.
+    A plugin is a callable (performance log, effective scenario settings) -> JSON-able dict; runner/
+    finds it through the registry and never imports the layer that provides it. A failure is
+    recorded in place of its figures and never loses the run (`infersight analyze` computes the
+    intervals again from the performance log).
     """
-    try:
-        from analysis.ci import run_cis
-
-        target = result.effective_settings.get("target_latency_percentile")
-        return run_cis(store.read_perf_samples(run_id), target_percentile=target)
-    except Exception as exc:  # noqa: BLE001 - statistics must never cost a measured run
-        return {"error": f"{type(exc).__name__}: {exc}"}
+    out: dict[str, Any] = {}
+    names = registry.names("summary")
+    records = store.read_perf_samples(run_id) if names else {}
+    for name in names:
+        try:
+            out[name] = registry.get("summary", name)(records, result.effective_settings)
+        except Exception as exc:  # noqa: BLE001 - a summary must never cost a measured run
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out

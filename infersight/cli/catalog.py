@@ -16,7 +16,7 @@ __all__ = ["COMMANDS"]
 @click.command("plugins")
 @json_option
 def plugins_cmd(as_json: bool) -> None:
-    """List task, backend and scenario plugins with the distribution and version providing each.
+    """List task, backend, scenario and summary plugins with the distribution and version providing each.
 
     \b
     Example:
