@@ -326,7 +326,6 @@ def test_runs_page_shows_an_imported_runs_provenance(open_page, db):
 
 # -- Reports -------------------------------------------------------------------------------------
 
-@pytest.mark.skipif("Reports" not in PAGES, reason="the Reports page is not registered in infersight.webapp.PAGES")
 def test_reports_page_writes_the_decision_report_with_the_engines_winner(open_page, db):
     at = open_page("Reports")
     at.radio(key="rep_kind").set_value("decision")
