@@ -244,6 +244,33 @@ def test_badge_command(report_db, tmp_path):
 
 # -- a real browser, network blocked ----------------------------------------------------------------
 
+def test_badges_render_in_a_real_browser(report_db, tmp_path):
+    """Each badge kind opened as an SVG file in headless chromium: drawn at its own size, both texts
+    laid out with their declared widths, no request leaves the file, no console error; a screenshot each."""
+    db, run_id = report_db
+    with Store(str(db)) as store:
+        run = store.get_run(run_id)
+    badges = {"validity": run_badge(run, "validity"), "accuracy": run_badge(run, "accuracy"),
+              "escaped": render_badge('a<b & "c"', '"><img src=x onerror=alert(1)>')}
+    with browser_page("file://", {"width": 400, "height": 60}) as page:
+        for name, badge in badges.items():
+            svg = badge if isinstance(badge, str) else badge.svg()
+            path = tmp_path / f"{name}.svg"
+            path.write_text(svg, encoding="utf-8")
+            requests, problems = [], []
+            watch(page, requests, problems)
+            page.goto(path.as_uri())
+            width = page.evaluate("document.documentElement.getBoundingClientRect().width")
+            texts = page.evaluate("Array.from(document.querySelectorAll('text')).map(t => t.getComputedTextLength())")
+            root, _ = parse_badge(svg)
+            assert width == pytest.approx(float(root.get("width")), abs=1), name
+            assert texts and min(texts) > 0, f"{name}: a text did not lay out"
+            assert page.evaluate("document.querySelectorAll('img, script').length") == 0, name
+            assert not [u for u in requests if not u.startswith("file://")] and not problems, (name, requests, problems)
+            page.screenshot(path=str(tmp_path / f"{name}.png"))
+            assert (tmp_path / f"{name}.png").stat().st_size > 200
+
+
 CHART_SIZES = """Array.from(document.querySelectorAll('div.chart')).map(d => [
     d.id, d.querySelectorAll('svg, canvas').length, d.getBoundingClientRect().width,
     Math.max(0, ...Array.from(d.querySelectorAll('svg')).map(s => s.getBoundingClientRect().width))])"""
