@@ -16,7 +16,7 @@ __all__ = ["store", "runs_table", "history", "titled_history", "pick_task_scenar
 
 RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "validity",
                "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
-               "status", "started_at"]
+               "status", "started_at", "latency_p99_ms", "samples_per_second"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -27,13 +27,15 @@ def store(url: str) -> Store:
 
 @st.cache_data(ttl=30, show_spinner="reading runs")
 def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
-    """Every run (newest first) with its system name: measured runs from the system card, imported
-    ones from their MLPerf provenance."""
+    """Every run (newest first) with its system name (measured runs from the system card, imported
+    ones from their MLPerf provenance) and its summary's p99 latency and throughput."""
     s = store(url)
     rows = s.list_runs(limit=limit)
     imported = {r["id"]: r.get("imported") or {} for r in s.list_runs(limit=limit, source="mlperf")}
     names: dict[str, str] = {}
     for row in rows:
+        summary = row.get("summary") or {}
+        row["latency_p99_ms"], row["samples_per_second"] = summary.get("latency_p99_ms"), summary.get("samples_per_second")
         if row["id"] in imported:
             row["system"] = imported[row["id"]].get("system_name", "")
         else:

@@ -26,16 +26,13 @@ def filter_runs(table: pd.DataFrame, chosen: dict[str, list[str]]) -> pd.DataFra
     return table[keep]
 
 
-def figures(url: str, ids: list[int]) -> pd.DataFrame:
-    """p99 latency and throughput of runs from their stored summaries (rows lacking either are left out)."""
-    rows = []
-    for run_id in ids:
-        run = store(url).get_run(int(run_id))
-        summary = run.get("summary") or {}
-        latency, throughput = summary.get("latency_p99_ms"), summary.get("samples_per_second")
-        if latency and throughput:
-            rows.append({"run": int(run_id), "latency_ms": float(latency), "throughput": float(throughput)})
-    return pd.DataFrame(rows, columns=["run", "latency_ms", "throughput"])
+def figures(table: pd.DataFrame) -> pd.DataFrame:
+    """p99 latency and throughput of the runs in a runs_table (rows lacking either, or with a zero, are left out)."""
+    latency = pd.to_numeric(table["latency_p99_ms"], errors="coerce")
+    throughput = pd.to_numeric(table["samples_per_second"], errors="coerce")
+    keep = (latency > 0) & (throughput > 0)
+    return pd.DataFrame({"run": table["id"][keep].astype(int), "latency_ms": latency[keep].astype(float),
+                         "throughput": throughput[keep].astype(float)}).reset_index(drop=True)
 
 
 def page(url: str) -> None:
@@ -51,7 +48,7 @@ def page(url: str) -> None:
     shown = filter_runs(table, chosen)
     st.caption(f"{len(shown):,} of {len(table):,} runs")
     st.dataframe(shown, hide_index=True, width="stretch")
-    points = figures(url, shown["id"].tolist()).merge(
+    points = figures(shown).merge(
         shown.rename(columns={"id": "run"})[["run", "system", "backend_name", "scenario", "task_name"]], on="run")
     if points.empty:
         st.caption("None of these runs records both a p99 latency and a throughput.")

@@ -67,7 +67,7 @@ class OpenVinoBackend(Backend):
         self._requests = [compiled.create_infer_request() for _ in range(count)]
         self._infer = self._requests[0].infer
         self._compiled = compiled
-        self._stream_requests = threading.local()
+        self._per_thread = threading.local()
         self._owner = threading.get_ident()
 
     def run_batch(self, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -80,9 +80,9 @@ class OpenVinoBackend(Backend):
 
     def _thread_requests(self) -> list[ov.InferRequest]:
         """The calling thread's own infer requests (as many as the thread that prepared the model has)."""
-        requests = getattr(self._stream_requests, "batch", None)
+        requests = getattr(self._per_thread, "batch", None)
         if requests is None:
-            requests = self._stream_requests.batch = [self._compiled.create_infer_request()
+            requests = self._per_thread.batch = [self._compiled.create_infer_request()
                                                       for _ in self._requests]
         return requests
 
@@ -112,14 +112,14 @@ class OpenVinoBackend(Backend):
 
     def _stream_request(self) -> ov.InferRequest:
         """This thread's infer request for streaming (an infer request serves one thread at a time)."""
-        request = getattr(self._stream_requests, "request", None)
+        request = getattr(self._per_thread, "request", None)
         if request is None:
-            request = self._stream_requests.request = self._compiled.create_infer_request()
+            request = self._per_thread.request = self._compiled.create_infer_request()
         return request
 
     def teardown(self) -> None:
         self._requests, self._infer, self._compiled = [], None, None
-        self._stream_requests = threading.local()
+        self._per_thread = threading.local()
 
     def device(self) -> str:
         return self.settings.device.lower()
