@@ -27,3 +27,18 @@ def test_loadgen_mode_gives_a_complete_run_with_our_cards(store, digits_models, 
 def test_unknown_load_generator_is_refused(digits_models):
     with pytest.raises(SettingsError, match="unknown load generator 'locust'; known: infersight, mlperf"):
         prepare_run(RunRequest("digits", loadgen="locust"))
+
+
+@pytest.mark.parametrize("scenario", ["single_stream", "multi_stream"])
+def test_a_warm_up_slower_than_the_timed_run_still_meets_min_duration(store, digits_models, monkeypatch, scenario):
+    """LoadGen pre-generates its queries from the expected latency: a warm-up that saw a busy machine
+    (injected here as a warm-up reporting a fifth of the real rate) must not leave the run short."""
+    import runner.official_loadgen as official
+
+    real = official.warm_up
+    monkeypatch.setattr(official, "warm_up", lambda *a, **k: real(*a, **k) / 5)
+    req = RunRequest("digits", scenario=scenario, quick=True, loadgen="mlperf")
+    run = store.get_run(execute_run(prepare_run(req), store))
+    assert run["validity"] == "VALID", run["summary"]["loadgen_summary"]
+    assert "Min duration satisfied : Yes" in run["summary"]["loadgen_summary"]
+    assert run["summary"]["duration_ns"] >= 1_000_000_000
