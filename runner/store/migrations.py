@@ -45,7 +45,7 @@ def _v3_sweeps(conn: Connection) -> None:
 def _v4_streams_and_searches(conn: Connection) -> None:
     """Add the optional per-query columns of perf_samples and the peak_searches table."""
     for name in OPTIONAL_PERF_COLUMNS:
-        add_column(conn, perf_samples.name, perf_samples.c[name].copy())
+        add_column(conn, perf_samples.name, perf_samples.c[name])
     metadata.create_all(conn, tables=[peak_searches], checkfirst=True)
 
 
