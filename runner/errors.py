@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError", "BackendError",
-           "StoreError", "RunNotFound", "ImportFormatError", "EngineError"]
+__all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
+           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError"]
 
 
 class InfersightError(Exception):
@@ -34,6 +34,10 @@ class SettingsError(InfersightError):
 
 class BackendError(InfersightError):
     """A backend cannot do what was asked (e.g. streaming on a backend that cannot stream)."""
+
+
+class IssuerError(InfersightError):
+    """The server scenario's issuer process could not start or ended before its schedule was issued."""
 
 
 class StoreError(InfersightError):

@@ -90,7 +90,7 @@ def capacity_backend(monkeypatch, digits_models):
 
 def _request(**settings) -> RunRequest:
     base = {"warmup_duration_ms": 0, "concurrency": 1, "min_duration_ms": 2_000, "min_query_count": 1_000,
-            "stop_when_invalid": False}
+            "stop_when_invalid": False, "issuer": "thread"}  # workers read the fake clock; a process cannot
     return RunRequest("digits", backend="capacity", scenario="server", scenario_settings={**base, **settings})
 
 

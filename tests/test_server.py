@@ -68,7 +68,7 @@ def fake_clock(monkeypatch):
 
 def _settings(**kw) -> ServerSettings:
     base = dict(target_qps=5_000, latency_bound_ms=15, min_duration_ms=2_000, min_query_count=1_000,
-                warmup_duration_ms=0, concurrency=1)
+                warmup_duration_ms=0, concurrency=1, issuer="thread")  # a process cannot read the fake clock
     return ServerSettings(**{**base, **kw})
 
 
@@ -280,7 +280,7 @@ def test_digits_server_run_at_an_impossible_qps_is_explained(server_db):
     assert 0 < suggested < 200_000
     text = " ".join(cli("show", "2", db=server_db, check=True).stdout.split())
     assert "INVALID because p99 latency" in text and "recommendation: lower target QPS to ~" in text
-    assert "server: target 200,000 QPS" in text
+    assert "server: target 200,000 QPS" in text and "issued by " in text and "late by p50" in text
 
 
 @pytest.mark.parametrize("args, message", [

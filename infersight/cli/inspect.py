@@ -182,7 +182,9 @@ def _render_logs(store, run: dict[str, Any]) -> None:
         out.print(f"    server: target {s['target_qps']:,.6g} QPS, achieved {s['achieved_qps']:,.0f}; "
                   f"{s['within_bound_fraction']:.2%} of {s['query_count']:,} queries within {s['latency_bound_ms']:g} ms "
                   f"({s['over_bound_count']:,} over); queueing delay mean {s['queueing_delay_mean_ms']:.4g} ms, "
-                  f"p99 {s['queueing_delay_p99_ms']:.4g} ms")
+                  f"p99 {s['queueing_delay_p99_ms']:.4g} ms"
+                  + (f"; issued by {s['issuer']}, late by p50 {s['issue_delay_p50_us']:.3g} us, "
+                     f"p99 {s['issue_delay_p99_us']:.3g} us" if "issue_delay_p50_us" in s else ""))
         if s.get("recommendation"):
             out.print(f"    recommendation: {s['recommendation']}")
     acc = store.read_accuracy_samples(run["id"])

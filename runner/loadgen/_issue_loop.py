@@ -1,0 +1,91 @@
+"""The server scenario's issuer process: issues each query at its scheduled time, on a GIL of its own.
+
+runner.loadgen.issuer starts it as `python -I -S _issue_loop.py FILE [CPU]` (standard library
+only, so it starts in a few milliseconds; pinned to CPU when given) and shares FILE with it through mmap: 8 int64 header words
+(below), then the queries' scheduled offsets from the start (ns), then the issue timestamps the
+loop writes. For each query in order the loop sleeps (1 ns timer slack, so sleeps end within
+~10 us) until `spin_ns` before the query's time, spins on the clock to it, writes the time it
+issued the query, then publishes the count of issued queries, which the runner's workers poll
+(a query is handed to a worker once published). A query the loop reaches late (the process was
+descheduled) is issued at once, with its real, later, timestamp: nothing is back-dated.
+
+Both processes read CLOCK_MONOTONIC (time.perf_counter_ns), one clock for the whole machine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import mmap
+import os
+import sys
+import time
+
+# header words
+N, PUB, STOP, READY, START, SPIN, DONE, _RESERVED = range(8)
+HEADER = 8
+
+_WAKE_NS = 20_000            # a sleep may end this late (timer slack 1 ns; the scheduler's wake-up)
+_MAX_SLEEP_NS = 50_000_000   # wake at least every 50 ms to see a stop or an orphaned loop
+_PR_SET_TIMERSLACK = 29
+
+
+def issue(offsets, issued, ctrl, clock=time.perf_counter_ns, sleep=time.sleep, parent: int | None = None) -> int:
+    """Issue queries 0..n-1 at start + offsets[i]: write issued[i], then publish i + 1; return the count issued.
+
+    Stops early (returning the count issued) when ctrl[STOP] is set or, when `parent` is given,
+    when that process is gone.
+    """
+    n, start, spin = ctrl[N], ctrl[START], ctrl[SPIN]
+    for i in range(n):
+        t = start + offsets[i]
+        now = clock()
+        while t - now > spin + _WAKE_NS:
+            if ctrl[STOP] or (parent is not None and os.getppid() != parent):
+                return i
+            sleep(min(t - now - spin, _MAX_SLEEP_NS) * 1e-9)
+            now = clock()
+        while now < t:
+            now = clock()
+        if ctrl[STOP]:
+            return i
+        issued[i] = now
+        ctrl[PUB] = i + 1
+    return n
+
+
+def _precise_sleeps() -> None:
+    if sys.platform == "linux":
+        try:
+            ctypes.CDLL(None).prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+
+def main(path: str) -> int:
+    parent = os.getppid()
+    _precise_sleeps()
+    if len(sys.argv) > 2:
+        os.sched_setaffinity(0, {int(sys.argv[2])})
+    gc.disable()
+    with open(path, "r+b") as f:
+        mm = mmap.mmap(f.fileno(), 0)
+    words = memoryview(mm).cast("q")
+    ctrl = words[:HEADER]
+    n = ctrl[N]
+    offsets, issued = words[HEADER:HEADER + n], words[HEADER + n:HEADER + 2 * n]
+    ctrl[READY] = 1
+    while ctrl[START] == 0:
+        if ctrl[STOP] or os.getppid() != parent:
+            break
+        time.sleep(1e-4)
+    else:
+        ctrl[DONE] = issue(offsets, issued, ctrl, parent=parent) + 1  # +1: 0 means "not finished"
+    for view in (offsets, issued, ctrl, words):
+        view.release()
+    mm.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
