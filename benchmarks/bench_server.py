@@ -7,7 +7,8 @@
 (b) Poisson fidelity at 10k QPS: the Kolmogorov-Smirnov p-value of the *issued* inter-arrival
     times against the exponential distribution (the issue asks for p > 0.01) and the achieved
     issue rate over the target (within 1%); LoadGen's figures (issue times taken in its
-    callback) beside ours. Ours with the issuer process (the default on 2+ CPUs: the schedule
+    callback) beside ours, and the schedule's own p-value (the most any issuer can reach with
+    that seed). Ours with the issuer process (the default on 2+ CPUs: the schedule
     kept by a process with a GIL and a CPU of its own) and with `issuer: thread` (each worker
     waits for its query's time itself, so a system that takes c seconds to accept a query
     makes gaps below c impossible, a deficit of about c x QPS in the CDF that the KS test
@@ -26,6 +27,7 @@ import numpy as np
 from _loadgen_util import loadgen_summary, null_sut
 from scipy import stats
 
+from runner.loadgen.poisson import server_schedule
 from runner.scenarios.server import Server, ServerSettings
 
 BOUND_MS = 15.0
@@ -100,7 +102,10 @@ def fidelity(args: argparse.Namespace) -> None:
     print(f"(b) Poisson fidelity at {qps:,.0f} QPS, {args.fidelity_ms / 1e3:g} s runs: KS test of the issued "
           f"inter-arrival times against exponential(mean {mean_ns / 1e3:g} us), over the whole run and over its "
           f"first 10,000 gaps; D = the largest CDF gap, at the inter-arrival time shown")
-    runs = (*((f"infersight, null backend (defaults) #{k + 1}", lambda: ours(qps, args.fidelity_ms, 1, full=True))
+    seed = ServerSettings.model_fields["schedule_rng_seed"].default
+    schedule = server_schedule(qps, seed, min_duration_ms=args.fidelity_ms, min_query_count=1, max_duration_ms=600_000)
+    runs = (("the schedule itself (scheduled times)", lambda: (True, schedule, qps)),
+            *((f"infersight, null backend (defaults) #{k + 1}", lambda: ours(qps, args.fidelity_ms, 1, full=True))
               for k in range(args.fidelity_repeats)),
             ("infersight, null backend, 1 worker", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1, full=True)),
             ("infersight, null backend, issuer: thread", lambda: ours(qps, args.fidelity_ms, 1, concurrency=1,

@@ -9,8 +9,9 @@ writes each query's issue time and publishes how many are issued, and the runner
 threads take published queries to the system under test. Its figures: inter-arrival gaps down
 to ~0.15 us, so Poisson fidelity holds over runs of 100,000 queries (benchmarks/bench_server.py).
 
-The price is a process that spins on the clock for the last 50 us before each query (about half
-a core at 10k QPS, a whole one from ~15k QPS) on a CPU of its own, the last the run may use (the
+The price is a process that spins on the clock for the last `spin_ns` before each query (150 us
+in the server scenario, longer than all but ~0.1% of sleep overshoots on a 2-vCPU VM: 15% of a
+core at 1k QPS, all of it from ~7k QPS) on a CPU of its own, the last the run may use (the
 server scenario keeps its worker threads off it), so it is used when the run may use at least 2
 CPUs (`issuer: auto`); on one CPU it would take the system's only core, and each worker waits for
 its query's time itself (`issuer: thread`).
@@ -52,7 +53,7 @@ class IssuerProcess:
     (or `close()`), `p.issued_ns` holds the issue timestamps (0 for a query never issued).
     """
 
-    def __init__(self, offsets: np.ndarray, spin_ns: int = 50_000) -> None:
+    def __init__(self, offsets: np.ndarray, spin_ns: int = 150_000) -> None:
         n = len(offsets)
         nbytes = 8 * (loop.HEADER + 2 * n)
         fd, self.path = tempfile.mkstemp(prefix="infersight-issuer-", dir=_shared_dir(nbytes))
@@ -68,6 +69,8 @@ class IssuerProcess:
             self.ctrl[loop.N], self.ctrl[loop.SPIN] = n, spin_ns
             self._words[loop.HEADER:loop.HEADER + n] = offsets
             self.issued_view = self._words[loop.HEADER + n:]
+            self.issued_view[:] = -1  # touch every page now: no page fault while the loop issues
+            self.issued_view[:] = 0
             self._pub = memoryview(self.ctrl).cast("B").cast("q")  # ~40 ns reads, for the polling workers
             self._proc = subprocess.Popen([sys.executable, "-I", "-S", str(_SCRIPT), self.path]
                                           + ([] if self.cpu is None else [str(self.cpu)]),
