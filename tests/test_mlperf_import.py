@@ -103,6 +103,10 @@ def test_imported_runs_are_complete_runs_with_their_provenance(imported):
     assert latency["headline_metric"] == "latency_p90_ms" and latency["summary"]["early_stopping_ns"]["latency"]["90"] == 386829
     assert not check_run(store, run["id"]) and not check_run(store, latency["id"])
     assert store.read_perf_samples(run["id"])["completed_ns"].size == 0
+    # every run with `provenance=True`: the imported ones carry the same provenance as under source='mlperf'
+    every = store.list_runs(limit=None, provenance=True)
+    assert {r["imported"]["source_path"]: r for r in every} == runs
+    assert all("imported" not in r for r in store.list_runs(limit=None))
 
 
 # -- (b) idempotency ------------------------------------------------------------------------------

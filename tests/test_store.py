@@ -162,6 +162,8 @@ def test_list_runs_filters_newest_first(store):
     assert [r["id"] for r in store.list_runs(task="other")] == []
     assert len(store.list_runs(limit=2)) == 2
     assert store.list_runs(status="failed")[0]["settings"] == {"threads": 1}
+    # runs measured here have no provenance to add: the same rows, with no 'imported' key
+    assert store.list_runs(provenance=True) == store.list_runs()
 
 
 def test_get_run_by_uuid_prefix_and_unknown(store):

@@ -30,14 +30,13 @@ def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
     """Every run (newest first) with its system name (measured runs from the system card, imported
     ones from their MLPerf provenance) and its summary's p99 latency and throughput."""
     s = store(url)
-    rows = s.list_runs(limit=limit)
-    imported = {r["id"]: r.get("imported") or {} for r in s.list_runs(limit=limit, source="mlperf")}
+    rows = s.list_runs(limit=limit, provenance=True)
     names: dict[str, str] = {}
     for row in rows:
         summary = row.get("summary") or {}
         row["latency_p99_ms"], row["samples_per_second"] = summary.get("latency_p99_ms"), summary.get("samples_per_second")
-        if row["id"] in imported:
-            row["system"] = imported[row["id"]].get("system_name", "")
+        if "imported" in row:
+            row["system"] = row["imported"].get("system_name") or ""
         else:
             digest = row["system_hash"]
             if digest not in names:

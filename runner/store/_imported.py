@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Select, select
 
 from runner.store.schema import imported_runs, runs
 
-__all__ = ["SOURCES", "IMPORTED_FIELDS", "find", "by_run", "insert", "list_query", "nest"]
+__all__ = ["SOURCES", "IMPORTED_FIELDS", "find", "by_run", "insert", "list_query", "with_provenance", "nest"]
 
 SOURCES = ("mlperf", "measured")
 IMPORTED_FIELDS = tuple(c.name for c in imported_runs.c if c.name not in ("run_id", "imported_at"))
@@ -44,9 +44,13 @@ def list_query(query: Select, source: str) -> Select:
     """Restrict a select over runs to one source; for 'mlperf' add the imported columns (prefixed)."""
     if source == "measured":
         return query.where(runs.c.provenance == "measured")
+    return with_provenance(query).where(imported_runs.c.source == source)
+
+
+def with_provenance(query: Select) -> Select:
+    """Add the imported columns (prefixed; NULL for runs measured here) to a select over runs."""
     extra = [c.label(_PREFIX + c.name) for c in imported_runs.c if c.name != "run_id"]
-    return (query.add_columns(*extra).join(imported_runs, imported_runs.c.run_id == runs.c.id)
-            .where(imported_runs.c.source == source))
+    return query.add_columns(*extra).outerjoin(imported_runs, imported_runs.c.run_id == runs.c.id)
 
 
 def nest(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,6 +62,6 @@ def nest(row: Mapping[str, Any]) -> dict[str, Any]:
             imported[key[len(_PREFIX):]] = value
         else:
             out[key] = value
-    if imported:
+    if any(value is not None for value in imported.values()):
         out["imported"] = imported
     return out

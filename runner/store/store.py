@@ -232,11 +232,12 @@ class Store:
 
     def list_runs(self, *, task: str | None = None, backend: str | None = None,
                   scenario: str | None = None, status: str | None = None, source: str | None = None,
-                  limit: int | None = 50) -> list[dict[str, Any]]:
+                  limit: int | None = 50, provenance: bool = False) -> list[dict[str, Any]]:
         """Runs matching every filter given, newest first (JSON columns decoded).
 
         `source` 'measured' keeps runs measured here; 'mlperf' keeps runs imported from MLPerf
         results and adds their provenance (round, submitter, system, ...) under 'imported'.
+        `provenance`: every imported run carries its provenance under 'imported', whatever the source.
         """
         _check(source, (None, *_imported.SOURCES), "source")
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
@@ -246,6 +247,8 @@ class Store:
                 query = query.where(column == value)
         if source is not None:
             query = _imported.list_query(query, source)
+        elif provenance:
+            query = _imported.with_provenance(query)
         with self._read() as conn:
             return [_imported.nest(row) for row in conn.execute(query).mappings()]
 
