@@ -33,8 +33,8 @@ from analysis.compare import ratio_of_geometric_means
 from analysis.outliers import generalized_esd
 from runner.errors import AnalysisError
 
-__all__ = ["MannKendall", "mann_kendall", "theil_sen", "ols_trend", "period_table", "trend", "PERIODS",
-           "GROUP_COLUMNS"]
+__all__ = ["MannKendall", "mann_kendall", "theil_sen", "ols_trend", "period_table", "period_intervals", "periods_of",
+           "trend", "PERIODS", "GROUP_COLUMNS"]
 
 PERIODS = {"quarter": "Q", "month": "M", "year": "Y", "week": "W", "day": "D"}
 GROUP_COLUMNS = ("task", "model_variant", "scenario", "system", "backend", "metric")
@@ -95,7 +95,8 @@ def ols_trend(x: Any, y: Any, confidence: float = 0.95, alpha: float = 0.05) -> 
             "p_value": float(fit.pvalues[1]), "covariance": cov, "breusch_godfrey_p": bg_p}
 
 
-def _periods(times: pd.Series, by: str) -> pd.PeriodIndex:
+def periods_of(times: pd.Series, by: str = "quarter") -> pd.PeriodIndex:
+    """The period (UTC) of each timestamp: `by` is a name in PERIODS or a pandas period alias."""
     freq = PERIODS.get(by, by)
     ts = pd.to_datetime(times, utc=True).dt.tz_convert(None)
     try:
@@ -107,12 +108,29 @@ def _periods(times: pd.Series, by: str) -> pd.PeriodIndex:
 def period_table(df: pd.DataFrame, by: str = "quarter", value: str = "value", time: str = "started_at") -> pd.DataFrame:
     """One row per period with runs: period, ordinal offset from the first, runs, geometric mean, median."""
     logs = np.log(positive(df[value].to_numpy(), f"{value} of the runs"))
-    frame = pd.DataFrame({"period": _periods(df[time], by), "log": logs})
+    frame = pd.DataFrame({"period": periods_of(df[time], by), "log": logs})
     grouped = frame.groupby("period", sort=True)["log"]
     table = pd.DataFrame({"runs": grouped.size(), "gmean": np.exp(grouped.mean()),
                           "median": np.exp(grouped.median())}).reset_index()
     table["index"] = [p.ordinal - table["period"].iloc[0].ordinal for p in table["period"]]
     return table
+
+
+def period_intervals(df: pd.DataFrame, period: str = "period", *, group_by: Sequence[str] = GROUP_COLUMNS,
+                     value: str = "value", confidence: float = 0.95) -> pd.DataFrame:
+    """Per group and period (`period` names a column of periods, e.g. from periods_of): the runs, the
+    geometric mean of their figures and its t interval on the logs (low/high NaN with a single run:
+    the run, not the sample, is the unit of replication)."""
+    keys = [*group_by, period]
+    frame = df.assign(_log=np.log(positive(df[value].to_numpy(), f"{value} of the runs")))
+    table = (frame.groupby(keys, sort=True, dropna=False, observed=True)["_log"]
+             .agg(runs="size", mean="mean", sd="std").reset_index())
+    n = table["runs"].to_numpy()
+    t = np.where(n >= 2, stats.t.ppf((1 + confidence) / 2, np.maximum(n - 1, 1)), np.nan)
+    half = t * table["sd"].fillna(0).to_numpy() / np.sqrt(n)
+    table["gmean"] = np.exp(table["mean"])
+    table["low"], table["high"] = np.exp(table["mean"] - half), np.exp(table["mean"] + half)
+    return table.drop(columns=["mean", "sd"])
 
 
 def _period_changes(df: pd.DataFrame, periods: pd.PeriodIndex, table: pd.DataFrame, value: str,
@@ -146,7 +164,7 @@ def trend_of_group(df: pd.DataFrame, by: str = "quarter", value: str = "value", 
     if df.empty:
         raise AnalysisError("trend: the history is empty (no runs with a figure)")
     df = df.sort_values(time, kind="stable")
-    periods = _periods(df[time], by)
+    periods = periods_of(df[time], by)
     table = period_table(df, by, value, time)
     out: dict[str, Any] = {"by": by, "runs": len(df), "periods": [
         {"period": str(r.period), "runs": int(r.runs), "gmean": float(r.gmean), "median": float(r.median)}

@@ -15,39 +15,20 @@ from typing import Any
 import altair as alt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.repro import DEFAULT_TOLERANCE, reproducibility
+from analysis.trend import GROUP_COLUMNS
 from reports import charts
 
-__all__ = ["quarters_of", "quarter_intervals", "label_of", "change_points", "leaderboard", "leaders_by_quarter",
+__all__ = ["label_of", "change_points", "leaderboard", "leaders_by_quarter",
            "config_repro", "trend_chart", "KEYS"]
 
-KEYS = ["task", "model_variant", "scenario", "system", "backend", "metric"]  # analysis.trend.GROUP_COLUMNS
-
-
-def quarters_of(times: pd.Series) -> pd.PeriodIndex:
-    """The calendar quarter (UTC) of each timestamp."""
-    return pd.PeriodIndex(pd.to_datetime(times, utc=True).dt.tz_convert(None).dt.to_period("Q"))
+KEYS = list(GROUP_COLUMNS)
 
 
 def label_of(group: dict[str, Any]) -> str:
     """A series' name in a chart and a table: system / backend / model variant."""
     return f"{group['system']} / {group['backend']} / {group['model_variant']}"
-
-
-def quarter_intervals(history: pd.DataFrame, confidence: float) -> pd.DataFrame:
-    """Per group (KEYS) and quarter: runs, geometric mean of the figures and its t interval on logs
-    (low/high NaN with a single run)."""
-    frame = history.assign(log=np.log(history["value"].to_numpy(dtype=float)))
-    grouped = frame.groupby([*KEYS, "quarter"], sort=True, dropna=False, observed=True)["log"]
-    table = grouped.agg(runs="size", mean="mean", sd="std").reset_index()
-    n = table["runs"].to_numpy()
-    t = np.where(n >= 2, stats.t.ppf((1 + confidence) / 2, np.maximum(n - 1, 1)), np.nan)
-    half = t * table["sd"].fillna(0).to_numpy() / np.sqrt(n)
-    table["gmean"] = np.exp(table["mean"])
-    table["low"], table["high"] = np.exp(table["mean"] - half), np.exp(table["mean"] + half)
-    return table.drop(columns=["mean", "sd"])
 
 
 def change_points(result: dict[str, Any], runs: pd.DataFrame) -> list[dict[str, Any]]:

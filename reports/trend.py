@@ -26,7 +26,7 @@ import pandas as pd
 
 from analysis import load
 from analysis._checks import lower_is_better
-from analysis.trend import trend
+from analysis.trend import period_intervals, periods_of, trend
 from reports import _trend_parts as parts
 from reports import charts
 from reports._page import ChartBlock, render_page, significant
@@ -63,7 +63,7 @@ def trend_report_context(store: Any, quarter: str, *, task: str | None = None, s
     period = parse_quarter(quarter)
     history, excluded = _history(store, period, task, scenario)
     results = trend(history, "quarter", confidence=confidence)
-    intervals = parts.quarter_intervals(history, confidence)
+    intervals = period_intervals(history, "quarter", confidence=confidence)
     intervals["label"] = [parts.label_of(r) for r in intervals[parts.KEYS].to_dict("records")]
     runs_by_group = {_key(k): g for k, g in history.groupby(parts.KEYS, sort=True, dropna=False)}
     repro = parts.config_repro(history[history["quarter"] == period], confidence=confidence)
@@ -90,7 +90,7 @@ def _history(store: Any, period: pd.Period, task: str | None, scenario: str | No
     asked = ", ".join(f"{k} {v}" for k, v in (("task", task), ("scenario", scenario)) if v) or "any task"
     if frame.empty:
         raise AnalysisError(f"trend report: no complete runs with a headline figure ({asked})")
-    frame["quarter"] = parts.quarters_of(frame["started_at"])
+    frame["quarter"] = periods_of(frame["started_at"], "quarter")
     positive = frame["value"].astype(float) > 0
     excluded = int(frame.attrs.get("excluded", 0) + (~positive).sum())
     history = frame[positive & (frame["quarter"] <= period)].reset_index(drop=True)

@@ -11,7 +11,7 @@ from statsmodels.datasets import nile
 
 from analysis.changepoints import detect
 from analysis.outliers import generalized_esd
-from analysis.trend import mann_kendall, ols_trend, period_table, theil_sen, trend
+from analysis.trend import mann_kendall, ols_trend, period_intervals, period_table, periods_of, theil_sen, trend
 from runner.errors import AnalysisError
 
 # "A Mann-Kendall Example (by hand)", J. Little, College of the Holy Cross
@@ -104,6 +104,23 @@ def test_gaps_between_periods_keep_calendar_spacing():
     df = _history(quarters=6).iloc[[0, 1, 2, 12, 13, 14, 15, 16, 17]]  # quarters 1, 5, 6
     table = period_table(df, "quarter")
     assert table["index"].tolist() == [0, 4, 5]
+
+
+def test_period_intervals_are_t_intervals_of_geometric_means_by_hand():
+    times = pd.Series(pd.to_datetime(["2026-01-05", "2026-02-01", "2026-04-01", "2026-04-02"], utc=True))
+    df = pd.DataFrame({"system": ["a", "a", "a", "b"], "value": [2.0, 8.0, 3.0, 5.0]})
+    df["quarter"] = periods_of(times, "quarter")
+    table = period_intervals(df, "quarter", group_by=["system"], confidence=0.95)
+    assert [(r.system, str(r.quarter), r.runs) for r in table.itertuples()] == [
+        ("a", "2026Q1", 2), ("a", "2026Q2", 1), ("b", "2026Q2", 1)]
+    # 2 and 8: geometric mean 4; sd of the logs ln(4)/sqrt(2); t(0.975, 1 df) = 12.7062047 (tables):
+    # half-width 12.7062047 * ln(4) / 2 on the log scale
+    half = 12.7062047 * np.log(4) / 2
+    first = table.iloc[0]
+    assert first["gmean"] == pytest.approx(4) and first["low"] == pytest.approx(4 * np.exp(-half), rel=1e-6)
+    assert first["high"] == pytest.approx(4 * np.exp(half), rel=1e-6)
+    assert table.iloc[1][["low", "high"]].isna().all()  # one run: no interval
+    assert str(periods_of(times, "month")[1]) == "2026-02"
 
 
 def test_ols_switches_to_hac_under_serial_correlation():

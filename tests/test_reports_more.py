@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+
+from analysis.trend import periods_of
 from sqlalchemy import update
 
 from _browser import A4_CONTENT_PX, chart_specs, open_offline
@@ -370,7 +372,6 @@ def test_trend_report_leaderboard_changes_and_change_points(more_db, more_store)
 
 
 def test_trend_report_in_a_browser_and_its_chart(more_store, tmp_path):
-    from reports import _trend_parts as parts
     from reports.trend import render_trend_report
 
     html = render_trend_report(more_store, "2026q3", note=EVIL_IMG)
@@ -380,7 +381,7 @@ def test_trend_report_in_a_browser_and_its_chart(more_store, tmp_path):
     assert line["encoding"]["x"]["scale"]["domain"] == QUARTERS and band["encoding"]["y2"]["field"] == "high"
     assert rules["mark"]["strokeDash"] == [5, 3] and labels["encoding"]["text"]["field"] == "change"
     assert_opens_offline(html, tmp_path, "trend", 1)
-    assert parts.quarters_of(pd.Series([pd.Timestamp("2026-09-30T23:59Z")]))[0] == pd.Period("2026Q3", "Q")
+    assert periods_of(pd.Series([pd.Timestamp("2026-09-30T23:59Z")]))[0] == pd.Period("2026Q3", "Q")
 
 
 @pytest.mark.parametrize("quarter, message", [
