@@ -167,6 +167,11 @@ def _streaming(s: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _us(value: float) -> str:
+    """A duration given in microseconds, in us below a millisecond and in ms from there."""
+    return f"{value:.3g} us" if value < 1_000 else f"{value / 1_000:,.3g} ms"
+
+
 def _render_logs(store, run: dict[str, Any]) -> None:
     rec = store.read_perf_samples(run["id"])
     s = run.get("summary") or {}
@@ -183,8 +188,8 @@ def _render_logs(store, run: dict[str, Any]) -> None:
                   f"{s['within_bound_fraction']:.2%} of {s['query_count']:,} queries within {s['latency_bound_ms']:g} ms "
                   f"({s['over_bound_count']:,} over); queueing delay mean {s['queueing_delay_mean_ms']:.4g} ms, "
                   f"p99 {s['queueing_delay_p99_ms']:.4g} ms"
-                  + (f"; issued by {s['issuer']}, late by p50 {s['issue_delay_p50_us']:.3g} us, "
-                     f"p99 {s['issue_delay_p99_us']:.3g} us" if "issue_delay_p50_us" in s else ""))
+                  + (f"; issued by {s['issuer']}, late by p50 {_us(s['issue_delay_p50_us'])}, "
+                     f"p99 {_us(s['issue_delay_p99_us'])}" if "issue_delay_p50_us" in s else ""))
         if s.get("recommendation"):
             out.print(f"    recommendation: {s['recommendation']}")
     acc = store.read_accuracy_samples(run["id"])
