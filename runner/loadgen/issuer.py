@@ -54,6 +54,7 @@ class IssuerProcess:
     """
 
     def __init__(self, offsets: np.ndarray, spin_ns: int = 150_000) -> None:
+        # spin_ns: a sleep on a 2-vCPU VM overshoots by ~23 us at the median and up to ~130 us at p99.9
         n = len(offsets)
         nbytes = 8 * (loop.HEADER + 2 * n)
         fd, self.path = tempfile.mkstemp(prefix="infersight-issuer-", dir=_shared_dir(nbytes))

@@ -63,8 +63,6 @@ _FLUSH_NS = 2_000_000_000    # records reach the sink at least every 2 s
 _LEAD_NS = 5_000_000         # the schedule starts this long after the workers are started
 _SLEEP_NS = 70_000           # a worker this far ahead of a query's time sleeps (releasing the GIL) ...
 _SPIN_NS = 50_000            # ... until this close to it (a wake-up takes ~10 us), then spins on the clock
-_ISSUER_SPIN_NS = 150_000    # the issuer process spins this long before each query: a sleep on a 2-vCPU VM
-                             # overshoots by ~23 us at the median and up to ~130 us at p99.9
 _MAX_SLEEP_NS = 100_000_000  # and wakes at least every 0.1 s to see whether the run was stopped
 _PICKUP_NS = 10_000          # with an issuer process a worker sleeps to this long after its query's time, then
 _POLL_NS = 50_000            # looks again this often until it is issued: a sleeper that woke often would
@@ -252,7 +250,7 @@ class Server(Scenario):
         workers = s.concurrency or len(available_cpus())
         issuer_kind = s.issuer if s.issuer != "auto" else ("process" if len(available_cpus()) >= 2 else "thread")
         previous = sys.getswitchinterval()
-        issuer = IssuerProcess(offsets, _ISSUER_SPIN_NS) if issuer_kind == "process" else None
+        issuer = IssuerProcess(offsets) if issuer_kind == "process" else None
         try:
             sys.setswitchinterval(min(previous, _SWITCH_S))
             gc.freeze()  # the collector skips every object that exists now: no long GIL-holding collections
