@@ -6,6 +6,8 @@ Format version history:
   1 (2026-12): data.split may be null (the dataset is used as published); + origin ("local", or
                "mlperf" for a benchmark imported with MLPerf results), left out of the dict (and
                hash) while "local".
+  1 (2026-12): + models (variant -> pinned reference file: file, sha256, source, licence), left out
+               of the dict (and hash) while empty.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from runner.cards._base import StrictModel
 from runner.cards._compat import omit_added_defaults
 
-__all__ = ["TaskCard", "TaskMetadata", "TaskData", "Dataset", "Split", "Sampling", "QualityMetric",
+__all__ = ["TaskCard", "PinnedModel", "TaskMetadata", "TaskData", "Dataset", "Split", "Sampling", "QualityMetric",
            "QualityTarget", "TaskMetrics", "TaskConstraints"]
 
 _SEMVER = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
@@ -101,6 +103,17 @@ class TaskConstraints(StrictModel):
     min_quality_fraction: float | None = Field(default=None, gt=0, le=1.5)
 
 
+class PinnedModel(StrictModel):
+    """One reference model file of a task, pinned by its bytes (as MLPerf pins its reference checksums)."""
+
+    file: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="File name under the task's models/ folder.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$",
+                        description="sha256 of the reference file; a file with other bytes is refused.")
+    source: str = Field(default="", description="Where the bytes come from: 'committed' (in the repository) "
+                                                 "or 'pypi:<package>==<version>:<path in the wheel>'.")
+    license: str = Field(default="", description="Licence of the model file.")
+
+
 class TaskCard(StrictModel):
     card_version: Literal[1] = 1
     metadata: TaskMetadata
@@ -111,8 +124,10 @@ class TaskCard(StrictModel):
     constraints: TaskConstraints = TaskConstraints()
     origin: Literal["local", "mlperf"] = Field(
         default="local", description="local: a task plugin of ours; mlperf: an MLPerf benchmark of imported results.")
+    models: dict[str, PinnedModel] = Field(
+        default_factory=dict, description="Reference model file of each variant (fp32, int8, ...), pinned by sha256.")
 
-    _ADDED: ClassVar[tuple[str, ...]] = ("origin",)
+    _ADDED: ClassVar[tuple[str, ...]] = ("origin", "models")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict; fields added after format 1 are left out at their defaults."""
