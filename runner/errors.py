@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
-           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError"]
+           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError",
+           "DataError"]
 
 
 class InfersightError(Exception):
@@ -26,6 +27,11 @@ class PluginUnavailable(InfersightError):
 
 class ModelFileError(InfersightError):
     """A model file is missing, corrupt or does not match the sha256 in its model card."""
+
+
+class DataError(InfersightError):
+    """A task's data does not fit its model or card (a missing column or key, a shape or dtype the model's
+    input cannot take, differing sample counts): the message names the file, the card line and the field."""
 
 
 class SettingsError(InfersightError):

@@ -1,4 +1,5 @@
-"""One registry for every plugin found by name (tasks, backends, scenarios, run-summary figures), fed by entry points.
+"""One registry for every plugin found by name (tasks, backends, scenarios, run-summary figures, task kinds),
+fed by entry points.
 
 Our built-ins are declared as entry points in pyproject.toml exactly like third-party plugins.
 Entry points are read lazily (on first use of a kind) and a plugin class is imported only when
@@ -19,7 +20,7 @@ from runner.errors import PluginNotFound, PluginUnavailable, SettingsError
 __all__ = ["KINDS", "EXTRA_ENV", "PluginInfo", "get", "names", "plugins", "register", "unregister"]
 
 KINDS = {"task": "infersight.tasks", "backend": "infersight.backends", "scenario": "infersight.scenarios",
-         "summary": "infersight.summaries"}
+         "summary": "infersight.summaries", "task_kind": "infersight.task_kinds"}
 EXTRA_ENV = "INFERSIGHT_EXTRA_PLUGINS"
 
 

@@ -26,6 +26,7 @@ from runner.resources import memory_summary, start_run_window
 from runner.scenarios.base import Scenario
 from runner.sut import BackendSUT
 from runner.task import AccuracyResult, Task
+from runner.user_tasks import open_task
 
 __all__ = ["RunRequest", "PreparedRun", "Reporter", "prepare_run", "execute_run", "resolve_scenario_settings"]
 
@@ -74,7 +75,7 @@ class PreparedRun:
 
 def prepare_run(req: RunRequest) -> PreparedRun:
     """Resolve and validate everything; raises InfersightError before anything is written."""
-    task: Task = registry.get("task", req.task)()
+    task: Task = open_task(req.task)
     scenario_cls = registry.get("scenario", req.scenario)
     if req.scenario not in task.card.scenarios:
         raise SettingsError(f"task {task.name!r} does not support scenario {req.scenario!r}; "
@@ -185,6 +186,8 @@ def _create_run(prep: PreparedRun, store: Any) -> int:
                                       name or getattr(card, "system_name", kind))
     settings = {"scenario": prep.scenario.settings.to_dict(), "backend": prep.backend.effective_settings(),
                 "model_variant": req.model_variant, "quick": req.quick, "loadgen": req.loadgen}
+    if req.task != prep.task.name:  # opened from its card's path (or a user task folder): say which card
+        settings["task_card"] = str(prep.task.card_file)
     return store.create_run(task_name=prep.task.name, task_version=prep.task.card.metadata.version,
                             model_variant=req.model_variant, backend_name=prep.backend.name,
                             scenario=prep.scenario.name, card_hashes=hashes, settings=settings,

@@ -8,7 +8,7 @@ import click
 from rich.text import Text
 
 from infersight import __version__
-from infersight.cli import analyze, catalog, inspect, interop, measure, recommend, report, sweep
+from infersight.cli import analyze, catalog, inspect, interop, measure, recommend, report, sweep, usertask
 from infersight.cli._common import err
 from runner.errors import InfersightError
 
@@ -29,7 +29,7 @@ def cli() -> None:
     """
 
 
-for module in (measure, inspect, catalog, interop, sweep, report, recommend, analyze):
+for module in (measure, inspect, catalog, interop, sweep, report, recommend, analyze, usertask):
     for command in module.COMMANDS:
         cli.add_command(command)
 

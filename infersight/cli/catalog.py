@@ -8,7 +8,7 @@ from rich.table import Table
 from infersight.cli._common import emit_json, json_option, out
 from runner import registry
 from runner.cards import capture_system
-from runner.errors import InfersightError
+from runner.user_tasks import task_rows
 
 __all__ = ["COMMANDS"]
 
@@ -36,31 +36,20 @@ def plugins_cmd(as_json: bool) -> None:
 @click.command("tasks")
 @json_option
 def tasks_cmd(as_json: bool) -> None:
-    """List tasks: version, category, scenarios, model variants and whether they are built.
+    """List tasks: the built-in ones (plugins) and your own (task cards in the user task folders,
+    ./infersight-tasks or $INFERSIGHT_TASKS), with version, category, scenarios and model variants.
 
     \b
     Example:
         infersight tasks
     """
-    rows = []
-    for name in registry.names("task"):
-        task = registry.get("task", name)()
-        built = {}
-        for variant in task.variants:
-            try:
-                task.model_card(variant)
-                built[variant] = "built"
-            except InfersightError as exc:
-                built[variant] = str(exc).split(": ", 1)[-1]
-        rows.append({"name": name, "version": task.card.metadata.version, "category": task.card.metadata.category,
-                     "quality": task.card.metrics.quality.metric, "scenarios": list(task.card.scenarios),
-                     "variants": built})
+    rows = task_rows()
     if as_json:
         emit_json(rows)
         return
-    table = Table("task", "version", "category", "quality", "scenarios", "variants")
+    table = Table("task", "from", "version", "category", "quality", "scenarios", "variants")
     for r in rows:
-        table.add_row(r["name"], r["version"], r["category"], r["quality"], ", ".join(r["scenarios"]),
+        table.add_row(r["name"], r["source"], r["version"], r["category"], r["quality"], ", ".join(r["scenarios"]),
                       ", ".join(f"{v} ({s if s == 'built' else 'not built'})" for v, s in r["variants"].items()))
     out.print(table)
 

@@ -14,10 +14,10 @@ from rich.table import Table
 
 from infersight.cli._common import emit_json, err, json_option, out, with_store
 from infersight.cli.inspect import render_run
-from runner import registry
 from runner.cards.system import load_system_extra
 from runner.peak import Probe, SearchReporter, run_peak_search
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
+from runner.user_tasks import open_task
 
 __all__ = ["COMMANDS"]
 
@@ -91,7 +91,8 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
             find_peak: bool, repeats_near_edge: int, valid_threshold: float, peak_tolerance: float,
             min_qps: float | None, max_qps: float | None, label: str | None, system_extra: str | None,
             as_json: bool, store) -> None:
-    """Measure TASK on a backend under a scenario and store the run with its cards and logs.
+    """Measure TASK (a task name, or the path of a task card: task.yaml) on a backend under a scenario and
+    store the run with its cards and logs.
 
     \b
     Example:
@@ -101,6 +102,7 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
         infersight run digits --backend openvino --scenario offline --cpus 0 --quick
         infersight run digits --scenario server --target-qps 2000
         infersight run digits --scenario server --find-peak --quick --repeats-near-edge 3
+        infersight run infersight-tasks/mymodel/task.yaml --scenario offline --quick
     """
     backend_settings = _parse_sets(backend_sets)
     for key, value in (("intra_op_threads", threads), ("batch_size", batch_size)):
@@ -200,13 +202,15 @@ def _system_extra(path: str | None) -> dict[str, Any]:
 @click.argument("task")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress.")
 def build_cmd(task: str, quiet: bool) -> None:
-    """Build TASK's model files (deterministic, from local data) and their model cards.
+    """Build TASK's model files (deterministic, from local data) and their model cards; TASK may be the path
+    of a declarative task card (its model cards and int8 variant are made again).
 
     \b
     Example:
         infersight build digits
+        infersight build infersight-tasks/mymodel/task.yaml
     """
-    instance = registry.get("task", task)()
+    instance = open_task(task)
     for path in instance.build(progress=not quiet):
         out.print(f"built {path}")
 

@@ -8,6 +8,8 @@ Format version history:
                hash) while "local".
   1 (2026-12): + models (variant -> pinned reference file: file, sha256, source, licence), left out
                of the dict (and hash) while empty.
+  1 (2026-12): + declarative (a user's own model and data run without Python: runner/cards/declarative.py),
+               left out of the dict (and hash) while absent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from runner.cards._base import StrictModel
 from runner.cards._compat import omit_added_defaults
+from runner.cards.declarative import DeclarativeSpec
 
 __all__ = ["TaskCard", "PinnedModel", "TaskMetadata", "TaskData", "Dataset", "Split", "Sampling", "QualityMetric",
            "QualityTarget", "TaskMetrics", "TaskConstraints"]
@@ -126,8 +129,10 @@ class TaskCard(StrictModel):
         default="local", description="local: a task plugin of ours; mlperf: an MLPerf benchmark of imported results.")
     models: dict[str, PinnedModel] = Field(
         default_factory=dict, description="Reference model file of each variant (fp32, int8, ...), pinned by sha256.")
+    declarative: DeclarativeSpec | None = Field(
+        default=None, description="A task made of this card alone (no plugin): data, references, scored output.")
 
-    _ADDED: ClassVar[tuple[str, ...]] = ("origin", "models")
+    _ADDED: ClassVar[tuple[str, ...]] = ("origin", "models", "declarative")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict; fields added after format 1 are left out at their defaults."""

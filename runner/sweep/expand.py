@@ -24,6 +24,7 @@ from runner.cards._base import card_hash, format_errors
 from runner.cpus import format_cpus, parse_cpus, validate_cpus
 from runner.errors import CardError, InfersightError, PluginNotFound, PluginUnavailable, SettingsError
 from runner.sweep.model import UNPINNED, PluginAxis, SweepFile, load_sweep
+from runner.user_tasks import open_task
 
 __all__ = ["Cell", "SweepPlan", "plan_sweep", "expand_settings", "describe", "cell_label"]
 
@@ -101,8 +102,8 @@ def plan_sweep(path: Path) -> SweepPlan:
 
 def _task(where: _Where, sweep: SweepFile, i: int, name: str) -> tuple[str, list[str], list[_Axis]]:
     try:
-        task = registry.get("task", name)()
-    except PluginNotFound as exc:
+        task = open_task(name)
+    except (PluginNotFound, CardError) as exc:
         raise where.error(("tasks", i), str(exc)) from None
     for j, variant in enumerate(sweep.model_variants):
         try:
