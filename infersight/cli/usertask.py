@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import yaml
 
 from infersight.cli._common import out
 from runner.declarative.scaffold import NewTaskRequest, new_task
@@ -35,6 +36,8 @@ def task_group() -> None:
                    "(default: a key/column named label, labels, y, target or class).")
 @click.option("--metric", default=None, help="scikit-learn metric: accuracy, balanced_accuracy, top_k_accuracy, f1, "
               "precision, recall, mse, mae, r2 (default: accuracy for class ids, else mse).")
+@click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
+              help="Option of the metric, repeatable: k=2 (top_k_accuracy), average=micro (f1, precision, recall).")
 @click.option("--target", default=None, metavar="VALUE|PCT%",
               help="Quality target: 0.95 is absolute, 99% is a fraction of the fp32 model's own quality "
                    "(default: 99%, or 101% for a lower-is-better metric).")
@@ -42,8 +45,8 @@ def task_group() -> None:
               "the data).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Task folder (default: ./infersight-tasks/NAME, or the first folder of $INFERSIGHT_TASKS).")
-def new_cmd(name: str, model: Path, data: Path, labels: str | None, metric: str | None, target: str | None,
-            int8: bool, out_dir: Path | None) -> None:
+def new_cmd(name: str, model: Path, data: Path, labels: str | None, metric: str | None,
+            metric_options: tuple[str, ...], target: str | None, int8: bool, out_dir: Path | None) -> None:
     """Scaffold task NAME from an ONNX model and its data: a folder with a documented task.yaml that runs at once.
 
     \b
@@ -52,10 +55,21 @@ def new_cmd(name: str, model: Path, data: Path, labels: str | None, metric: str 
         infersight run infersight-tasks/iris/task.yaml --scenario single_stream --quick
     """
     request = NewTaskRequest(name=name, model=model, data=data, labels=labels, metric=metric, target=target,
-                             out=out_dir, int8=int8)
+                             metric_options=_options(metric_options), out=out_dir, int8=int8)
     card = new_task(request)
     out.print(f"task {name}: {card}")
     out.print(f"  run it: infersight run {card} --scenario offline")
+
+
+def _options(items: tuple[str, ...]) -> dict[str, int | float | str]:
+    options = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--metric-option")
+        value = yaml.safe_load(raw)
+        options[key.strip()] = value if isinstance(value, (int, float)) else str(raw)
+    return options
 
 
 COMMANDS = [task_group]

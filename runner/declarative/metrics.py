@@ -68,7 +68,8 @@ def check_metric(name: str, options: dict[str, Any], higher_is_better: bool, whe
 
 def score(name: str, options: dict[str, Any], output: np.ndarray, references: np.ndarray
           ) -> tuple[float, list[Any], list[bool] | None]:
-    """(metric value, per-sample predictions, per-sample correct or None) of one model output."""
+    """(metric value, per-sample predictions, per-sample correct or None) of one model output; the
+    correct flags are given for accuracy and top_k_accuracy, whose value is their mean."""
     from sklearn import metrics as skm
 
     metric = METRICS[name]
@@ -96,7 +97,9 @@ def score(name: str, options: dict[str, Any], output: np.ndarray, references: np
         value = function(truth, output, k=k, labels=np.arange(classes))
         return float(value), labels.tolist(), correct.tolist()
     value = function(truth, labels, **kwargs)
-    return float(value), labels.tolist(), (labels == truth).tolist()
+    # per-sample "correct" flags only where their mean is the metric (the run's validation checks that)
+    correct = (labels == truth).tolist() if name == "accuracy" else None
+    return float(value), labels.tolist(), correct
 
 
 def _labels(output: np.ndarray) -> np.ndarray:

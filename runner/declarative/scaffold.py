@@ -22,7 +22,7 @@ from runner.declarative.metrics import METRICS
 from runner.declarative.signature import Signature, read_signature
 from runner.declarative.task import DeclarativeTask
 from runner.declarative.template import card_text
-from runner.errors import DataError, SettingsError
+from runner.errors import DataError, InfersightError, SettingsError
 from runner.task import file_sha256
 from runner.user_tasks import user_folders
 
@@ -39,6 +39,8 @@ class NewTaskRequest(StrictModel):
     data: Path = Field(description="The data: .npz, .npy, .csv, .parquet or a folder of images.")
     labels: str | None = Field(None, description="References: a key or column of the data, a file, or 'subfolders'.")
     metric: str | None = Field(None, description="scikit-learn metric (default: accuracy for class ids, else mse).")
+    metric_options: dict[str, int | float | str] = Field(default_factory=dict,
+                                                         description="Options of the metric (top_k_accuracy: k).")
     target: str | None = Field(None, description="0.95: an absolute target; 99%: a fraction of the fp32 quality.")
     out: Path | None = Field(None, description="The task folder (default: <user task folder>/NAME).")
     int8: bool = Field(False, description="Also make an int8 variant with onnxruntime's quantize_static.")
@@ -57,7 +59,10 @@ def new_task(req: NewTaskRequest) -> Path:
     tmp = out.with_name(f".{out.name}.new-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _fill(req, tmp, signature)
+        try:
+            _fill(req, tmp, signature)
+        except InfersightError as exc:  # name the folder being made, not its temporary name
+            raise type(exc)(str(exc).replace(str(tmp), str(out))) from None
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -159,7 +164,7 @@ def _metric(req: NewTaskRequest, tmp: Path, fields: dict) -> dict:
     higher = METRICS[metric].higher_is_better
     kind, value = _target(req.target or ("99%" if higher else "101%"))
     return {"metric": metric, "higher_is_better": higher, "target_kind": kind, "target_value": value,
-            "metric_options": {}, "samples": len(refs), "perf_count": min(len(refs), 100_000)}
+            "metric_options": req.metric_options, "samples": len(refs), "perf_count": min(len(refs), 100_000)}
 
 
 def _target(text: str) -> tuple[str, float]:
