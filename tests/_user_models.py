@@ -65,3 +65,23 @@ def colour_classifier(path: Path) -> Path:
                   helper.make_node("Flatten", ["pooled"], ["logits"])],
                  [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 4, 4])],
                  [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])], {}, path)
+
+
+REGRESSOR_CARD = """\
+card_version: 1
+metadata: {{name: reg, version: 1.0.0, description: A two-input regressor., category: other}}
+data:
+  datasets: [{{name: samples, source: test, samples: 200}}]
+  sampling: {{performance_sample_count: 200}}
+metrics:
+  quality: {{metric: mse, target: {{absolute: 0.02}}, higher_is_better: false}}
+  performance: [samples_per_second]
+scenarios: {{offline: {{}}, single_stream: {{}}}}
+models:
+  fp32: {{file: reg-fp32.onnx, sha256: {sha}}}
+declarative:
+  data:
+    file: samples.csv
+    inputs: {{a: [a0, a1], b: b}}
+  references: {{column: y}}
+"""

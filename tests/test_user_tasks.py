@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, top_k_accuracy_score
 
-from _user_models import classification_data, colour_classifier, linear_classifier, two_input_regressor
+from _user_models import REGRESSOR_CARD, classification_data, colour_classifier, linear_classifier, two_input_regressor
 from conftest import cli
 from infersight.cli import main
 from runner import registry
@@ -75,7 +75,7 @@ def test_a_hand_written_card_with_two_inputs_and_csv_columns_runs_through_the_re
     frame["y"] = truth + np.where(np.arange(200) % 2, 0.1, -0.1)
     frame.to_csv(tmp_path / "samples.csv", index=False)
     card = tmp_path / "task.yaml"
-    card.write_text(CARD.format(sha=_sha(model)))
+    card.write_text(REGRESSOR_CARD.format(sha=_sha(model)))
     proc = cli("run", str(card), "--scenario", "offline", "--quick", "--set", "min_duration_ms=50", "--set",
                "min_sample_count=300000", "--json", db=db_path, check=True)
     run = json.loads(proc.stdout)
@@ -85,26 +85,6 @@ def test_a_hand_written_card_with_two_inputs_and_csv_columns_runs_through_the_re
     assert run["accuracy_value"] == pytest.approx(mean_squared_error(frame.y, predicted), rel=1e-5)
     assert run["accuracy_value"] == pytest.approx(0.01, rel=1e-3) and run["accuracy_passed"]
     assert (tmp_path / "models" / "reg-fp32.onnx.card.json").is_file()
-
-
-CARD = """\
-card_version: 1
-metadata: {{name: reg, version: 1.0.0, description: A two-input regressor., category: other}}
-data:
-  datasets: [{{name: samples, source: test, samples: 200}}]
-  sampling: {{performance_sample_count: 200}}
-metrics:
-  quality: {{metric: mse, target: {{absolute: 0.02}}, higher_is_better: false}}
-  performance: [samples_per_second]
-scenarios: {{offline: {{}}, single_stream: {{}}}}
-models:
-  fp32: {{file: reg-fp32.onnx, sha256: {sha}}}
-declarative:
-  data:
-    file: samples.csv
-    inputs: {{a: [a0, a1], b: b}}
-  references: {{column: y}}
-"""
 
 
 def _sha(path):
