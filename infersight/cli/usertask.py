@@ -8,7 +8,7 @@ import click
 import yaml
 
 from infersight.cli._common import out
-from runner.declarative.scaffold import NewTaskRequest, new_task
+from runner.declarative.scaffold import NewTaskRequest, new_task, shown
 
 __all__ = ["COMMANDS"]
 
@@ -56,9 +56,9 @@ def new_cmd(name: str, model: Path, data: Path, labels: str | None, metric: str 
     """
     request = NewTaskRequest(name=name, model=model, data=data, labels=labels, metric=metric, target=target,
                              metric_options=_options(metric_options), out=out_dir, int8=int8)
-    card = new_task(request)
-    out.print(f"task {name}: {card}")
-    out.print(f"  run it: infersight run {card} --scenario offline")
+    card = shown(new_task(request))
+    out.print(f"task {name}: {card} (model card, pinned sha256 and reference quality written)")
+    out.print(f"  run it: infersight run {card} --scenario single_stream")
 
 
 def _options(items: tuple[str, ...]) -> dict[str, int | float | str]:

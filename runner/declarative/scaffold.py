@@ -26,7 +26,7 @@ from runner.errors import DataError, InfersightError, SettingsError
 from runner.task import file_sha256
 from runner.user_tasks import user_folders
 
-__all__ = ["NewTaskRequest", "new_task"]
+__all__ = ["NewTaskRequest", "new_task", "shown"]
 
 _LABEL_GUESSES = ("label", "labels", "y", "target", "targets", "class")
 
@@ -104,6 +104,14 @@ def _fill(req: NewTaskRequest, tmp: Path, signature: Signature) -> None:
         final.model_card(variant)
 
 
+def shown(path: Path) -> Path:
+    """`path` relative to the working directory when it lies below it (as a user would type it)."""
+    try:
+        return path.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _copy(src: Path, folder: Path) -> str:
     dest = folder / src.name
     if src.is_dir():
@@ -141,7 +149,7 @@ def _references(req: NewTaskRequest, tmp: Path, data_file: str) -> dict:
 
 def _fields(req: NewTaskRequest, signature: Signature, model_file: str, data_file: str, references: dict) -> dict:
     data = req.data
-    return {"name": req.name, "card_hint": f"{req.out or user_folders()[0] / req.name}/task.yaml",
+    return {"name": req.name, "card_hint": shown(req.out or user_folders()[0] / req.name) / "task.yaml",
             "description": f"{req.model.name} on {data.name}: a user's own ONNX model and data (scaffolded).",
             "category": "image_classification" if data.is_dir() else "other",
             "data_name": data.name, "data_source": f"user data, copied from {data.absolute()}",
