@@ -8,7 +8,6 @@ import click
 import yaml
 
 from infersight.cli._common import out
-from runner.declarative.scaffold import NewTaskRequest, new_task, shown
 
 __all__ = ["COMMANDS"]
 
@@ -54,6 +53,8 @@ def new_cmd(name: str, model: Path, data: Path, labels: str | None, metric: str 
         infersight task new iris --model iris.onnx --data iris.csv --labels species --metric f1 --target 0.9
         infersight run infersight-tasks/iris/task.yaml --scenario single_stream --quick
     """
+    from runner.declarative.scaffold import NewTaskRequest, new_task, shown  # onnx loads only when used
+
     request = NewTaskRequest(name=name, model=model, data=data, labels=labels, metric=metric, target=target,
                              metric_options=_options(metric_options), out=out_dir, int8=int8)
     card = shown(new_task(request))
