@@ -12,7 +12,8 @@ RNG_SEED = 20261204
 
 
 def _save(nodes, inputs, outputs, weights, path: Path) -> Path:
-    graph = helper.make_graph(nodes, path.stem, inputs, outputs, [numpy_helper.from_array(v, k) for k, v in weights.items()])
+    initializers = [numpy_helper.from_array(v, k) for k, v in weights.items()]
+    graph = helper.make_graph(nodes, path.stem, inputs, outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)

@@ -100,7 +100,7 @@ def test_a_data_file_whose_bytes_differ_from_its_pin(capsys, tmp_path, task):
 def test_an_unknown_metric_lists_the_known_ones(capsys, tmp_path, task):
     folder, *_ = task
     card = folder / "task.yaml"
-    edit(card, "metric: accuracy", "metric: acuracy")
+    edit(card, "metric: accuracy\n", "metric: acuracy\n")
     msg = run_card(capsys, tmp_path, folder)
     assert f"{card}:{line_of(card, 'metric: acuracy')}: metrics.quality.metric: unknown metric 'acuracy'" in msg
     assert "known metrics: accuracy, balanced_accuracy, top_k_accuracy, f1, precision, recall, mse, mae, r2" in msg
@@ -116,7 +116,8 @@ def test_task_new_with_an_unknown_metric(capsys, tmp_path, scaffolded):
 @pytest.mark.parametrize("x_shape, dtype, message", [
     ((300, 5), np.float32, "model input 'x' takes samples of shape [4] (float32), but key 'x' of data.npz has "
                            "samples of shape [5]"),
-    ((300, 4, 1), np.float32, "takes samples of shape [4] (float32), but key 'x' of data.npz has samples of shape [4, 1]"),
+    ((300, 4, 1), np.float32, "takes samples of shape [4] (float32), but key 'x' of data.npz has samples of "
+                              "shape [4, 1]"),
     ((300, 4), "U3", "model input 'x' is float32, but key 'x' of data.npz holds str96 values"),
 ])
 def test_data_whose_shape_or_dtype_the_model_input_cannot_take(capsys, tmp_path, task, x_shape, dtype, message):
@@ -146,12 +147,13 @@ def test_a_model_input_without_data_and_a_data_input_without_a_model_input(capsy
     card = folder / "task.yaml"
     edit(card, "    inputs: {}", "    inputs: {image: x}")
     msg = run_card(capsys, tmp_path, folder)
-    assert f"{card}:{line_of(card, 'inputs: {image')}: declarative.data.inputs.image: the model has no input 'image'; " \
-           f"its inputs: x" in msg
+    where = f"{card}:{line_of(card, 'inputs: {image')}: declarative.data.inputs.image"
+    assert f"{where}: the model has no input 'image'; its inputs: x" in msg
 
 
 @pytest.mark.parametrize("change, message", [
-    ("inputs: {a: [a0, a1], b: b}", "declarative.data.inputs.a: samples.csv has no column(s) 'a1'; it has columns a0, b, y"),
+    ("inputs: {a: [a0, a1], b: b}",
+     "declarative.data.inputs.a: samples.csv has no column(s) 'a1'; it has columns a0, b, y"),
     ("references: {column: y}", None),
 ])
 def test_csv_columns_missing_or_mismatched(capsys, tmp_path, change, message):
@@ -177,6 +179,7 @@ def test_a_csv_column_of_text_and_labels_that_are_missing(capsys, tmp_path, scaf
     frame.to_csv(tmp_path / "t.csv", index=False)
     args = ["task", "new", "t", "--model", str(folder / "models" / "lin-fp32.onnx"), "--data", str(tmp_path / "t.csv")]
     msg = fails(capsys, tmp_path, *args, "--labels", "species")
-    assert "--labels species: not a file, and" in msg and "has no column 'species'; it has columns f0, f1, f2, f3, label" in msg
+    assert "--labels species: not a file, and" in msg
+    assert "has no column 'species'; it has columns f0, f1, f2, f3, label" in msg
     msg = fails(capsys, tmp_path, *args)
     assert "t.csv: column 'f2' holds object values such as 'a', not numbers" in msg

@@ -104,7 +104,8 @@ def _cast(values: np.ndarray, tensor: TensorSpec, source: str, at: str) -> np.nd
                         f"data files")
     if have == want:
         return values
-    ok = (want.kind == "f" and have.kind in "biuf") or (want.kind in "iu" and have.kind in "biu" and _fits(values, want))
+    widening = want.kind == "f" and have.kind in "biuf"
+    ok = widening or (want.kind in "iu" and have.kind in "biu" and _fits(values, want))
     if not ok:
         raise DataError(f"{at}: model input {tensor.name!r} is {want.name}, but {source} holds {have.name} values "
                         f"(write the data as {want.name})")

@@ -42,8 +42,9 @@ def quantize_int8(fp32: Path, out: Path, spec: Int8Spec, inputs: dict[str, np.nd
                             per_channel=spec.per_channel, activation_type=QuantType.QInt8,
                             weight_type=QuantType.QInt8)
         except Exception as exc:  # noqa: BLE001 - the quantizer raises many types for models it cannot take
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise ModelFileError(f"{fp32}: onnxruntime's quantizer cannot make an int8 variant: "
-                                 f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+                                 f"{type(exc).__name__}: {first}") from None
         os.replace(target, out)
 
 

@@ -51,7 +51,9 @@ metadata:
   name: {f['name']}  # task name, as used on the command line and in the store
   version: 1.0.0  # semantic version: raise the major number when results stop being comparable
   description: {_q(f['description'])}
-  category: {f['category']}  # image_classification, object_detection, text_generation, language_model, speech, recommendation, other
+  # category: image_classification, object_detection, text_generation, language_model, speech, recommendation
+  # or other
+  category: {f['category']}
 data:
   datasets:  # what the samples are (for the record; the declarative section says how to read them)
     - name: {_q(f['data_name'])}
@@ -64,7 +66,8 @@ data:
     accuracy_samples: all  # the accuracy pass scores every sample
 metrics:
   quality:
-    metric: {f['metric']}  # scikit-learn metric: accuracy, balanced_accuracy, top_k_accuracy, f1, precision, recall, mse, mae, r2
+    # a scikit-learn metric: accuracy, balanced_accuracy, top_k_accuracy, f1, precision, recall, mse, mae, r2
+    metric: {f['metric']}
     target:
 {target_line}
     higher_is_better: {str(f['higher_is_better']).lower()}  # must match the metric
@@ -82,8 +85,11 @@ models:  # each variant's model file, pinned by sha256 (as MLPerf pins its refer
 {pins}declarative:  # the task needs no Python: data, references and scoring
   data:
     file: {_q(f['data_file'])}  # .npz, .npy, .csv, .parquet or a folder of images, relative to this card
-    sha256: {_q(f['data_sha256']) if f['data_sha256'] else 'null'}  # of the data file; other bytes are refused (null: not checked)
-{_inputs(f['inputs'])}  references:  # the right answers, one per sample: key (npz), column (table), file (+ column) or subfolders
+    # sha256 of the data file: other bytes are refused (null: not checked)
+    sha256: {_q(f['data_sha256']) if f['data_sha256'] else 'null'}
+{_inputs(f['inputs'])}  # the right answers, one per sample: key (npz), column (table), file (+ column) or subfolders
+  references:
 {_references(f['references'])}  output: {_q(f['output'])}  # the model output that is scored
-  metric_options: {_q(f['metric_options'])}  # top_k_accuracy: k; f1, precision, recall: average (micro, macro, weighted)
+  # options of the metric: top_k_accuracy: k; f1, precision, recall: average (micro, macro, weighted)
+  metric_options: {_q(f['metric_options'])}
 {int8}"""
