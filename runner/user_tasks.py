@@ -19,7 +19,7 @@ from runner.errors import CardError, InfersightError, PluginNotFound
 from runner.task import Task
 
 __all__ = ["TASKS_ENV", "DEFAULT_FOLDER", "UserTask", "open_task", "open_card", "is_card_path", "user_folders",
-           "user_tasks", "task_rows"]
+           "user_tasks", "cards_run", "task_rows"]
 
 TASKS_ENV = "INFERSIGHT_TASKS"
 DEFAULT_FOLDER = "infersight-tasks"
@@ -94,20 +94,36 @@ def _card_name(card: Path) -> str:
         return card.parent.name
 
 
-def task_rows() -> list[dict]:
-    """One row per task for `infersight tasks`: the plugins, then the user tasks (`source` says which)."""
-    rows = []
-    for info in registry.plugins("task"):
-        rows.append(_row(info.load()(), f"plugin ({info.distribution})", verify=True))
+def cards_run(store) -> list[Path]:
+    """The task cards runs in `store` were opened from by path (recorded as settings.task_card), newest first."""
+    seen: dict[Path, None] = {}
+    for run in store.list_runs(limit=None):
+        card = (run.get("settings") or {}).get("task_card")
+        if card:
+            seen.setdefault(Path(card), None)
+    return list(seen)
+
+
+def task_rows(store=None) -> list[dict]:
+    """One row per task for `infersight tasks`: the plugins, the user tasks in the user task folders, then
+    (with a store) the other cards its runs were opened from; `source` says which."""
+    rows = [_row(info.load()(), f"plugin ({info.distribution})", verify=True) for info in registry.plugins("task")]
+    listed = set()
     for user in user_tasks():
-        try:
-            task = open_card(user.card)
-        except InfersightError as exc:
-            rows.append({"name": user.name, "source": f"user: {user.card}", "version": "?", "category": "?",
-                         "quality": "?", "scenarios": [], "variants": {}, "error": str(exc)})
-            continue
-        rows.append(_row(task, f"user: {user.card}", verify=False))
+        rows.append(_user_row(user.card, f"user folder: {user.card}"))
+        listed.add(user.card.absolute())
+    for card in cards_run(store) if store is not None else []:
+        if card.absolute() not in listed:
+            rows.append(_user_row(card, f"run from path: {card}"))
     return rows
+
+
+def _user_row(card: Path, source: str) -> dict:
+    try:
+        return _row(open_card(card), source, verify=False)
+    except InfersightError as exc:
+        return {"name": _card_name(card) if card.is_file() else card.parent.name, "source": source, "version": "?",
+                "category": "?", "quality": "?", "scenarios": [], "variants": {}, "error": str(exc)}
 
 
 def _row(task: Task, source: str, verify: bool) -> dict:

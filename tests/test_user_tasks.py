@@ -4,6 +4,7 @@ and `infersight run path/to/task.yaml` measures it like a built-in task (onnxrun
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -135,12 +136,19 @@ def test_a_folder_of_images_with_class_subfolders(tmp_path, store):
     assert run["status"] == "complete" and run["accuracy_value"] == pytest.approx(1 / 3)
 
 
-def test_infersight_tasks_lists_user_tasks_beside_the_built_ins(tmp_path, lin, monkeypatch):
+def test_infersight_tasks_lists_user_tasks_beside_the_built_ins(tmp_path, lin, monkeypatch, store):
     model, data, *_ = lin
     monkeypatch.setenv("INFERSIGHT_TASKS", str(tmp_path / "mine"))
     main(["task", "new", "lin", "--model", str(model), "--data", str(data)])
-    rows = {r["name"]: r for r in task_rows()}
+    card = tmp_path / "mine" / "lin" / "task.yaml"
+    assert open_task("lin").card_file == card  # by name, from the user folder
+    # a copy renamed elsewhere, run by its path: its model card is made again for the new name
+    shutil.copytree(card.parent, tmp_path / "elsewhere")
+    other = tmp_path / "elsewhere" / "task.yaml"
+    other.write_text(other.read_text().replace("name: lin ", "name: other "))
+    assert measure(store, str(other), "single_stream")["status"] == "complete"
+    rows = {r["name"]: r for r in task_rows(store)}
     assert rows["digits"]["source"].startswith("plugin")
-    assert rows["lin"]["source"] == f"user: {tmp_path / 'mine' / 'lin' / 'task.yaml'}"
-    assert rows["lin"]["variants"] == {"fp32": "built"}
-    assert open_task("lin").card_file == tmp_path / "mine" / "lin" / "task.yaml"  # by name, from the user folder
+    assert rows["lin"]["source"] == f"user folder: {card}" and rows["lin"]["variants"] == {"fp32": "built"}
+    assert rows["other"]["source"] == f"run from path: {other}"
+    assert "other" not in {r["name"] for r in task_rows()}  # without the store, only the user folders

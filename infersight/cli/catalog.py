@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
-from infersight.cli._common import emit_json, json_option, out
+from infersight.cli._common import db_option, emit_json, json_option, open_store, out
 from runner import registry
 from runner.cards import capture_system
+from runner.store import resolve_url
 from runner.user_tasks import task_rows
 
 __all__ = ["COMMANDS"]
@@ -35,15 +38,22 @@ def plugins_cmd(as_json: bool) -> None:
 
 @click.command("tasks")
 @json_option
-def tasks_cmd(as_json: bool) -> None:
-    """List tasks: the built-in ones (plugins) and your own (task cards in the user task folders,
-    ./infersight-tasks or $INFERSIGHT_TASKS), with version, category, scenarios and model variants.
+@db_option
+def tasks_cmd(as_json: bool, db: str | None) -> None:
+    """List tasks: the built-in ones (plugins) and your own: task cards in the user task folders
+    (./infersight-tasks or $INFERSIGHT_TASKS) and cards the store's runs were opened from by path
+    (when the store exists), with where each comes from, version, category, scenarios and variants.
 
     \b
     Example:
         infersight tasks
+        infersight tasks --db results.db --json
     """
-    rows = task_rows()
+    if db or store_exists(None):
+        with open_store(db) as store:
+            rows = task_rows(store)
+    else:
+        rows = task_rows()
     if as_json:
         emit_json(rows)
         return
@@ -72,6 +82,12 @@ def system_cmd(as_json: bool) -> None:
         if value not in ("", None, {}, []):
             out.print(f"{key:36} {value}")
     out.print(f"{'hash':36} {card.card_hash()}")
+
+
+def store_exists(url: str | None) -> bool:
+    """Whether the default store (or `url`) is something to read: a server URL, or a SQLite file that exists."""
+    resolved = resolve_url(url)
+    return not resolved.startswith("sqlite:///") or Path(resolved.removeprefix("sqlite:///")).is_file()
 
 
 COMMANDS = [plugins_cmd, tasks_cmd, system_cmd]

@@ -139,7 +139,8 @@ class DeclarativeTask(Task):
         except (OSError, ValueError, ValidationError):
             return None
         fresh = (card.sha256 == file_sha256(path) and card.build is not None
-                 and card.build.parameters == self._parameters() and card.task_version == self.card.metadata.version)
+                 and card.build.parameters == self._parameters()
+                 and (card.task, card.task_version) == (self.name, self.card.metadata.version))
         return card if fresh else None
 
     def _write_card(self, variant: str, path: Path, inputs: dict[str, np.ndarray]) -> ModelCard:
