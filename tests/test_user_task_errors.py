@@ -183,3 +183,33 @@ def test_a_csv_column_of_text_and_labels_that_are_missing(capsys, tmp_path, scaf
     assert "has no column 'species'; it has columns f0, f1, f2, f3, label" in msg
     msg = fails(capsys, tmp_path, *args)
     assert "t.csv: column 'f2' holds object values such as 'a', not numbers" in msg
+
+
+@pytest.mark.parametrize("old, new, line, field, message", [
+    ("    key: \"label\"\n", "    key: \"label\"\n    column: y\n", "  references:", "declarative.references",
+     "give exactly one of key, column, file (with an optional column) or subfolders"),
+    ("  output: \"logits\"", "  outptu: \"logits\"", "outptu", "declarative.outptu", "unknown field"),
+    ("    calibration_samples: 128", "    calibration_samples: 0", "calibration_samples: 0",
+     "declarative.int8.calibration_samples", "greater than 0"),
+])
+def test_a_malformed_declarative_section_names_file_line_and_field(capsys, tmp_path, task, old, new, line, field,
+                                                                   message):
+    folder, *_ = task
+    card = folder / "task.yaml"
+    edit(card, "  # int8:  # uncomment", "  int8:  # uncomment")
+    edit(card, "  #   calibration_samples: 128", "    calibration_samples: 128")
+    edit(card, old, new)
+    msg = run_card(capsys, tmp_path, folder)
+    assert f"{card}:{line_of(card, line)}: {field}: " in msg and message in msg
+
+
+def test_an_unknown_metric_option_and_a_direction_that_does_not_fit_the_metric(capsys, tmp_path, task):
+    folder, *_ = task
+    card = folder / "task.yaml"
+    edit(card, "metric_options: {}", "metric_options: {k: 2}")
+    msg = run_card(capsys, tmp_path, folder)
+    assert f"{card}:{line_of(card, 'metric_options: {k')}: declarative.metric_options: accuracy takes no option(s) k" in msg
+    edit(card, "metric_options: {k: 2}", "metric_options: {}")
+    edit(card, "higher_is_better: true", "higher_is_better: false")
+    msg = run_card(capsys, tmp_path, folder)
+    assert "metrics.quality.higher_is_better: accuracy is higher-is-better; set higher_is_better: true" in msg

@@ -19,6 +19,7 @@ from infersight.cli import main
 from runner import registry
 from runner.declarative import DeclarativeTask
 from runner.run import RunRequest, execute_run, prepare_run
+from runner.task import file_sha256
 from runner.user_tasks import open_task, task_rows
 
 SHORT = {"single_stream": {"min_duration_ms": 200, "warmup_duration_ms": 0, "min_query_count": 64},
@@ -152,3 +153,24 @@ def test_infersight_tasks_lists_user_tasks_beside_the_built_ins(tmp_path, lin, m
     assert rows["lin"]["source"] == f"user folder: {card}" and rows["lin"]["variants"] == {"fp32": "built"}
     assert rows["other"]["source"] == f"run from path: {other}"
     assert "other" not in {r["name"] for r in task_rows()}  # without the store, only the user folders
+
+
+def test_build_remakes_the_int8_variant_to_its_pin_and_a_sweep_plans_a_card_path(tmp_path, lin, capsys):
+    model, data, *_ = lin
+    main(["task", "new", "q", "--model", str(model), "--data", str(data), "--int8", "--out", str(tmp_path / "q")])
+    card = tmp_path / "q" / "task.yaml"
+    int8 = tmp_path / "q" / "models" / "q-int8.onnx"
+    pinned = file_sha256(int8)
+    int8.unlink()
+    capsys.readouterr()
+    main(["build", str(card)])  # made again by quantize_static: the same bytes as pinned, or refused
+    fp32 = int8.with_name("q-fp32.onnx")
+    assert capsys.readouterr().out.split() == ["built", f"{fp32}.card.json", "built", f"{int8}.card.json"]
+    assert file_sha256(int8) == pinned
+    (tmp_path / "sweep.yaml").write_text(f"sweep_version: 1\nname: mine\ntasks: [{card}]\n"
+                                         "model_variants: [fp32, int8]\nbackends: [{name: onnxruntime}]\n"
+                                         "scenarios: [{name: offline}]\nquick: true\n")
+    main(["sweep", str(tmp_path / "sweep.yaml"), "--plan", "--json"])
+    cells = json.loads(capsys.readouterr().out)["cells"]
+    assert {(c["request"]["task"], c["request"]["model_variant"]) for c in cells} == {(str(card), "fp32"),
+                                                                                       (str(card), "int8")}
