@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from _user_models import (REGRESSOR_CARD, classification_data, linear_classifier, token_model,
                           two_input_regressor)
@@ -143,6 +144,10 @@ def test_a_model_input_without_data_and_a_data_input_without_a_model_input(capsy
     msg = fails(capsys, tmp_path, "task", "new", "two", "--model", str(two), "--data", str(tmp_path / "ac.npz"),
                 "--out", str(tmp_path / "two"))
     assert "model input 'b' has no data: ac.npz has keys a, c, y; name its source in declarative.data.inputs.b" in msg
+    np.savez(tmp_path / "ab.npz", a=np.ones((5, 2), np.float32), b=np.ones(5, np.float32), y=np.full(5, 3.0))
+    main(["task", "new", "two", "--model", str(two), "--data", str(tmp_path / "ab.npz"), "--out", str(tmp_path / "two")])
+    card = yaml.safe_load((tmp_path / "two" / "task.yaml").read_text())  # each input by its own key; b [5] -> [5, 1]
+    assert card["metrics"]["quality"]["metric"] == "mse"  # one value per sample: a regression, though y is whole
     folder, *_ = task
     card = folder / "task.yaml"
     edit(card, "    inputs: {}", "    inputs: {image: x}")

@@ -17,6 +17,7 @@ from pydantic import Field
 from runner import registry
 from runner.cards._base import StrictModel
 from runner.cards.declarative import DeclarativeSpec
+from runner.cards.model import TensorSpec
 from runner.declarative.data import read_references, read_sources
 from runner.declarative.metrics import METRICS
 from runner.declarative.signature import Signature, read_signature
@@ -88,7 +89,7 @@ def _fill(req: NewTaskRequest, tmp: Path, signature: Signature) -> None:
     data_file = _copy(req.data, tmp / "data")
     references = _references(req, tmp, data_file)
     fields = _fields(req, signature, model_file, data_file, references)
-    fields.update(_metric(req, tmp, fields), int8=req.int8, int8_sha256=None)
+    fields.update(_metric(req, tmp, fields, signature.outputs[0]), int8=req.int8, int8_sha256=None)
     card = tmp / "task.yaml"
     card.write_text(card_text(fields), encoding="utf-8")
     task = DeclarativeTask(card)
@@ -160,13 +161,15 @@ def _fields(req: NewTaskRequest, signature: Signature, model_file: str, data_fil
             "samples": 1, "perf_count": 1, "target_qps": 100, "latency_bound_ms": 100}
 
 
-def _metric(req: NewTaskRequest, tmp: Path, fields: dict) -> dict:
-    """Metric, target and the sample counts, from the data's references."""
+def _metric(req: NewTaskRequest, tmp: Path, fields: dict, output: TensorSpec) -> dict:
+    """Metric, target and the sample counts; by default accuracy for whole-number references and an output
+    of class scores [batch, classes] or of integer class ids, else mse."""
     spec = DeclarativeSpec.model_validate({"data": {"file": fields["data_file"]}, "references": fields["references"]})
     sources = read_sources(spec, tmp, lambda *f: f"--data {req.data}")
     refs = read_references(spec, tmp, sources, lambda *f: f"--labels {req.labels or ''}".strip())
     integral = refs.dtype.kind in "biu" or bool(np.all(np.mod(refs, 1) == 0))
-    metric = req.metric or ("accuracy" if integral else "mse")
+    classes = output.dtype.startswith("int") or (len(output.shape) == 2 and output.shape[1] != 1)
+    metric = req.metric or ("accuracy" if integral and classes else "mse")
     if metric not in METRICS:
         raise SettingsError(f"--metric {metric}: unknown metric; known metrics: {', '.join(METRICS)}")
     higher = METRICS[metric].higher_is_better
