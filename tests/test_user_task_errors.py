@@ -145,7 +145,8 @@ def test_a_model_input_without_data_and_a_data_input_without_a_model_input(capsy
                 "--out", str(tmp_path / "two"))
     assert "model input 'b' has no data: ac.npz has keys a, c, y; name its source in declarative.data.inputs.b" in msg
     np.savez(tmp_path / "ab.npz", a=np.ones((5, 2), np.float32), b=np.ones(5, np.float32), y=np.full(5, 3.0))
-    main(["task", "new", "two", "--model", str(two), "--data", str(tmp_path / "ab.npz"), "--out", str(tmp_path / "two")])
+    main(["task", "new", "two", "--model", str(two), "--data", str(tmp_path / "ab.npz"), "--out",
+          str(tmp_path / "two")])
     card = yaml.safe_load((tmp_path / "two" / "task.yaml").read_text())  # each input by its own key; b [5] -> [5, 1]
     assert card["metrics"]["quality"]["metric"] == "mse"  # one value per sample: a regression, though y is whole
     folder, *_ = task
@@ -213,7 +214,8 @@ def test_an_unknown_metric_option_and_a_direction_that_does_not_fit_the_metric(c
     card = folder / "task.yaml"
     edit(card, "metric_options: {}", "metric_options: {k: 2}")
     msg = run_card(capsys, tmp_path, folder)
-    assert f"{card}:{line_of(card, 'metric_options: {k')}: declarative.metric_options: accuracy takes no option(s) k" in msg
+    where = f"{card}:{line_of(card, 'metric_options: {k')}: declarative.metric_options"
+    assert f"{where}: accuracy takes no option(s) k" in msg
     edit(card, "metric_options: {k: 2}", "metric_options: {}")
     edit(card, "higher_is_better: true", "higher_is_better: false")
     msg = run_card(capsys, tmp_path, folder)
