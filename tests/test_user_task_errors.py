@@ -12,6 +12,7 @@ import yaml
 
 from _user_models import (REGRESSOR_CARD, classification_data, linear_classifier, token_model,
                           two_input_regressor)
+from conftest import REPO
 from infersight.cli import main
 from runner.store import Store
 from runner.task import file_sha256
@@ -220,3 +221,12 @@ def test_an_unknown_metric_option_and_a_direction_that_does_not_fit_the_metric(c
     edit(card, "higher_is_better: true", "higher_is_better: false")
     msg = run_card(capsys, tmp_path, folder)
     assert "metrics.quality.higher_is_better: accuracy is higher-is-better; set higher_is_better: true" in msg
+
+
+def test_an_unknown_task_name_and_a_plugins_card_given_as_a_path(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("INFERSIGHT_TASKS", str(tmp_path / "none"))
+    msg = fails(capsys, tmp_path, "run", "nope", "--quick")
+    assert "unknown task 'nope'; known tasks: " in msg and "digits" in msg and "(user tasks from" in msg
+    digits = REPO / "tasks" / "digits" / "task.yaml"
+    msg = fails(capsys, tmp_path, "run", str(digits), "--quick")
+    assert f"{digits}:1: the card names no task kind this installation knows (a section named declarative)" in msg
