@@ -105,8 +105,8 @@ def cards_run(store) -> list[Path]:
 
 
 def task_rows(store=None) -> list[dict]:
-    """One row per task for `infersight tasks`: the plugins, the user tasks in the user task folders, then
-    (with a store) the other cards its runs were opened from; `source` says which."""
+    """One row per task for `infersight tasks`, by name: the plugins, the user tasks in the user task folders
+    and (with a store) the other cards its runs were opened from; `source` says which."""
     rows = [_row(info.load()(), f"plugin ({info.distribution})", verify=True) for info in registry.plugins("task")]
     listed = set()
     for user in user_tasks():
@@ -115,7 +115,7 @@ def task_rows(store=None) -> list[dict]:
     for card in cards_run(store) if store is not None else []:
         if card.absolute() not in listed:
             rows.append(_user_row(card, f"run from path: {card}"))
-    return rows
+    return sorted(rows, key=lambda r: (r["name"], r["source"]))
 
 
 def _user_row(card: Path, source: str) -> dict:
