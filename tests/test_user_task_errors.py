@@ -198,6 +198,8 @@ def test_a_csv_column_of_text_and_labels_that_are_missing(capsys, tmp_path, scaf
     ("  output: \"logits\"", "  outptu: \"logits\"", "outptu", "declarative.outptu", "unknown field"),
     ("    calibration_samples: 128", "    calibration_samples: 0", "calibration_samples: 0",
      "declarative.int8.calibration_samples", "greater than 0"),
+    ("  output: \"logits\"", "  output: \"probs\"", "output: \"probs\"", "declarative.output",
+     "the model has no output 'probs'; its outputs: logits"),
 ])
 def test_a_malformed_declarative_section_names_file_line_and_field(capsys, tmp_path, task, old, new, line, field,
                                                                    message):
