@@ -22,7 +22,7 @@ from runner.cards._base import format_errors, load_yaml_with_lines, validate_fil
 from runner.errors import CardError, ModelFileError, PluginNotFound
 from runner.loadgen.interfaces import SampleLibrary
 
-__all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256"]
+__all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256", "relative"]
 
 
 @dataclass
@@ -87,15 +87,36 @@ class Task(ABC):
         return self.models_dir / f"{self.name}-{variant}.onnx.card.json"
 
     def model_card(self, variant: str, verify: bool = True) -> tuple[ModelCard, Path]:
-        """The model card of a variant and its model file, checked against the card's sha256."""
+        """The model card of a variant and its model file, checked against the sha256 the task card pins
+        (when it pins one) and the model card's own."""
         if variant not in self.variants:
             raise PluginNotFound(f"task {self.name!r} has no model variant {variant!r}; "
                                  f"variants: {', '.join(self.variants)}")
+        if verify:
+            self._verify_pin(variant)
         return load_model_card(self.model_card_path(variant), self.name, verify)
 
+    def _verify_pin(self, variant: str) -> None:
+        """Raise ModelFileError unless the variant's file has the bytes its task card pins (no pin: no check)."""
+        pin = self.card.models.get(variant)
+        if pin is None:
+            return
+        path, folder = self.models_dir / pin.file, relative(self.models_dir)
+        if not path.exists():
+            raise ModelFileError(f"{path}: pinned model file missing (task {self.name!r}, variant {variant}); "
+                                 f"restore it with `git checkout -- {folder}`")
+        actual = file_sha256(path)
+        if actual != pin.sha256:
+            raise ModelFileError(f"{path}: sha256 {actual} does not match the sha256 {pin.sha256} pinned in "
+                                 f"{relative(self.card_file)} (models.{variant}): not the task's reference model; "
+                                 f"restore it with `git checkout -- {folder}` (`infersight build {self.name} "
+                                 f"--check` says whether this machine's rebuild reproduces it)")
+
     @abstractmethod
-    def build(self, progress: bool = True) -> list[Path]:
-        """Build every model variant deterministically into models_dir; return the card paths."""
+    def build(self, progress: bool = True, out_dir: Path | None = None) -> list[Path]:
+        """Build every model variant deterministically into out_dir (default: models_dir); return the card paths.
+
+        Call it through runner.pins.build_task, which never replaces a pinned file with different bytes."""
 
     @abstractmethod
     def sample_library(self) -> SampleLibrary:
@@ -149,6 +170,14 @@ def _verify(card: ModelCard, model_path: Path, task: str) -> None:
         raise ModelFileError(f"{model_path}: model file is corrupt or was changed: sha256 {digest[:16]}... "
                              f"differs from {card.sha256[:16]}... in its model card; "
                              f"rebuild it with `infersight build {task}`")
+
+
+def relative(path: Path) -> str:
+    """A path relative to the working directory when under it (what a user types), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def file_sha256(path: Path) -> str:
