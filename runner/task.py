@@ -92,25 +92,23 @@ class Task(ABC):
         if variant not in self.variants:
             raise PluginNotFound(f"task {self.name!r} has no model variant {variant!r}; "
                                  f"variants: {', '.join(self.variants)}")
+        card, path = load_model_card(self.model_card_path(variant), self.name, verify)
         if verify:
-            self._verify_pin(variant)
-        return load_model_card(self.model_card_path(variant), self.name, verify)
+            self._verify_pin(variant, card, path)
+        return card, path
 
-    def _verify_pin(self, variant: str) -> None:
-        """Raise ModelFileError unless the variant's file has the bytes its task card pins (no pin: no check)."""
+    def _verify_pin(self, variant: str, card: ModelCard, path: Path) -> None:
+        """Raise ModelFileError unless the variant's file (whose bytes match its card: checked before) has the
+        bytes the task card pins (no pin: no check)."""
         pin = self.card.models.get(variant)
         if pin is None:
             return
-        path, folder = self.models_dir / pin.file, relative(self.models_dir)
-        if not path.exists():
-            raise ModelFileError(f"{path}: pinned model file missing (task {self.name!r}, variant {variant}); "
-                                 f"restore it with `git checkout -- {folder}`")
-        actual = file_sha256(path)
-        if actual != pin.sha256:
-            raise ModelFileError(f"{path}: sha256 {actual} does not match the sha256 {pin.sha256} pinned in "
-                                 f"{relative(self.card_file)} (models.{variant}): not the task's reference model; "
-                                 f"restore it with `git checkout -- {folder}` (`infersight build {self.name} "
-                                 f"--check` says whether this machine's rebuild reproduces it)")
+        if path.name != pin.file or card.sha256 != pin.sha256:
+            raise ModelFileError(f"{path}: sha256 {card.sha256} does not match the sha256 {pin.sha256} of "
+                                 f"{pin.file} pinned in {relative(self.card_file)} (models.{variant}): not the "
+                                 f"task's reference model; restore it with `git checkout -- "
+                                 f"{relative(self.models_dir)}` (`infersight build {self.name} --check` says "
+                                 f"whether this machine's rebuild reproduces it)")
 
     @abstractmethod
     def build(self, progress: bool = True, out_dir: Path | None = None) -> list[Path]:
