@@ -22,7 +22,8 @@ from runner.cards._base import format_errors, load_yaml_with_lines, validate_fil
 from runner.errors import CardError, ModelFileError, PluginNotFound
 from runner.loadgen.interfaces import SampleLibrary
 
-__all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256", "relative"]
+__all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256",
+           "relative"]
 
 
 @dataclass

@@ -56,7 +56,8 @@ def read_bundle(path: Path) -> Bundle:
     files = _read_files(path)
     where = lambda name: f"{path}:{name}"  # noqa: E731 - the place named in every message
     if MANIFEST not in files:
-        raise ImportFormatError(str(path), None, f"not a run bundle: no {MANIFEST} (made by `infersight export bundle`)")
+        raise ImportFormatError(str(path), None, f"not a run bundle: no {MANIFEST} "
+                                                 f"(made by `infersight export bundle`)")
     raw = _json(files[MANIFEST], where(MANIFEST))
     if isinstance(raw, dict) and raw.get("bundle_version") not in (None, BUNDLE_VERSION):
         raise ImportFormatError(where(MANIFEST), None, f"bundle_version {raw.get('bundle_version')!r} is not "
