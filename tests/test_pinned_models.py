@@ -16,6 +16,7 @@ import pytest
 
 from conftest import REPO
 from infersight.cli import main
+from analysis.views import compare_refs
 from runner import registry
 from runner.errors import AnalysisError
 from runner.run import RunRequest, execute_run, prepare_run
@@ -30,7 +31,7 @@ PINS = {
     ("charlm", "fp32"): "ab9d3061db649213ddad89c5ff0de71615a85d77f74331e21a567a13ffc2c00e",
     ("charlm", "int8"): "9cb6fc8de9ccff9c8130894a32dd396c22407c9fb2700cfb285c83be35f15826",
 }
-SHORT = {"min_duration_ms": 300, "warmup_duration_ms": 0, "min_query_count": 64}
+SHORT = {"min_duration_ms": 300, "warmup_duration_ms": 0, "min_query_count": 640}  # 2+ batches of p90
 
 
 @pytest.mark.parametrize("name", ["digits", "charlm"])
@@ -168,10 +169,12 @@ def test_compare_explains_a_run_made_with_an_unpinned_model_of_other_bytes(pinne
     pinned = measure()
     card_file, models = tmp_path / "task.yaml", tmp_path / "models"
     card_file.write_text(card_file.read_text().split("\n# The reference model files")[0] + "\n")  # as before pins
+    before_pins = measure()  # the same bytes, before the task card pinned them: the same model card and hash
+    assert store.get_run(before_pins)["task_hash"] != store.get_run(pinned)["task_hash"]
+    assert compare_refs(store, [str(pinned), str(before_pins)])["metric"] == "latency_p90_ms"
     _write_variant(models, models, "fp32", differ=True)  # an old build of other bytes
     unpinned = measure()
     with pytest.raises(AnalysisError) as info:
-        from analysis.views import compare_refs
         compare_refs(store, [str(pinned), str(unpinned)])
     text = str(info.value)
     assert "model_hash differs" in text and "use --force" in text
