@@ -77,7 +77,10 @@ def pinned_status(task: Task) -> list[PinStatus]:
 
 
 def check_build(task: Task, progress: bool = False) -> list[PinStatus]:
-    """Rebuild every variant into a temporary folder and compare each file with its pin; nothing here changes."""
+    """Rebuild every variant into a temporary folder and compare each file with its pin; nothing here changes.
+    A task that pins nothing has nothing to check (an empty list, and no rebuild)."""
+    if not task.card.models:
+        return []
     with tempfile.TemporaryDirectory(prefix=f"infersight-check-{task.name}-") as tmp:
         return _rebuilt(task, Path(tmp), progress)
 
@@ -101,12 +104,12 @@ def build_task(task: Task, progress: bool = True) -> BuildOutcome:
         if differs:
             raise ModelFileError(_refusal(task, differs))
         task.models_dir.mkdir(parents=True, exist_ok=True)
-        for s in rebuilt:
-            for name in (s.file, s.file + ".card.json"):
-                shutil.copyfile(Path(tmp) / name, task.models_dir / f".{name}.tmp")
-        for s in rebuilt:  # models first, then cards: an interrupted copy never leaves a card without its model
-            for name in (s.file, s.file + ".card.json"):
-                (task.models_dir / f".{name}.tmp").replace(task.models_dir / name)
+        names = [s.file for s in rebuilt if not s.present_ok]
+        names += [s.file + ".card.json" for s in rebuilt if not _describes(task.models_dir / s.file, s.pinned_sha256)]
+        for name in names:
+            shutil.copyfile(Path(tmp) / name, task.models_dir / f".{name}.tmp")
+        for name in names:  # models first, then cards: an interrupted copy never leaves a card without its model
+            (task.models_dir / f".{name}.tmp").replace(task.models_dir / name)
     cards = tuple(task.models_dir / (s.file + ".card.json") for s in rebuilt)
     return BuildOutcome(task.name, "restored", tuple(rebuilt), cards)
 
@@ -121,6 +124,16 @@ def _rebuilt(task: Task, out_dir: Path, progress: bool) -> list[PinStatus]:
                              file_sha256(path) if path.exists() else None, metric or s.metric, quality,
                              s.pinned_quality))
     return out
+
+
+def _describes(model_path: Path, sha256: str) -> bool:
+    """The model card beside `model_path` is there and names these bytes (it is kept: the committed card,
+    not this machine's rebuild of it with its own tool versions, so the model's card hash stays the same)."""
+    try:
+        card = json.loads(model_path.with_name(model_path.name + ".card.json").read_text(encoding="utf-8"))
+        return card.get("sha256") == sha256
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _quality(card_path: Path) -> tuple[str | None, float | None]:

@@ -126,9 +126,11 @@ def test_build_with_the_pinned_files_present_rebuilds_nothing(pinned_copy, tmp_p
 
 def test_build_restores_a_missing_pinned_file_when_the_rebuild_reproduces_it(pinned_copy, tmp_path, capsys):
     (tmp_path / "models" / "digits-fp32.onnx").unlink()
+    card = (tmp_path / "models" / "digits-fp32.onnx.card.json").read_bytes()
     code, out, _ = _cli(["build", "digits"], capsys)
     assert code == 0 and "restored (rebuilt with the pinned bytes)" in out
     assert file_sha256(tmp_path / "models" / "digits-fp32.onnx") == PINS["digits", "fp32"]
+    assert (tmp_path / "models" / "digits-fp32.onnx.card.json").read_bytes() == card  # the committed card kept
     assert sorted(p.name for p in (tmp_path / "models").iterdir() if p.name.startswith(".")) == []
 
 
