@@ -209,7 +209,7 @@ def build_cmd(task: str, check: bool, quiet: bool, as_json: bool) -> None:
     A task whose card pins its reference files (`models:` in task.yaml, by sha256) keeps them: when
     they are here with their pinned bytes nothing is rebuilt; a missing or changed file is rebuilt
     and put back only if this machine's rebuild has the pinned bytes, else the build is refused
-    (exit 2) and the pinned files are restored with `git checkout`. --check rebuilds into a
+    (exit 2, nothing installed) with the `git checkout` that restores them. --check rebuilds into a
     temporary folder and reports per variant whether this machine reproduces the pinned bytes and
     the quality reached (exit 0 when every variant is reproduced, 1 otherwise).
 
