@@ -20,6 +20,7 @@ from analysis import views
 from infersight.cli import main
 from reports.compare import render_compare_report
 from runner.bundles import export_bundle, import_bundle
+from runner.errors import ImportFormatError
 from runner.run import RunRequest, execute_run, prepare_run
 from runner.store import Store
 
@@ -246,3 +247,17 @@ def test_export_refuses_an_existing_path_and_unknown_runs(machines, tmp_path, ca
             main(["export", "bundle", *args, "--db", db])
         assert info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_an_import_cut_short_leaves_an_aborted_run_never_a_complete_one(machines, store_a, monkeypatch):
+    def fail(*args, **kwargs):  # an injected fault: the disk fills while the records are written
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(store_a, "append_perf_samples", fail)
+    with pytest.raises(OSError):
+        import_bundle(store_a, machines["bundle"])
+    monkeypatch.undo()
+    cut = store_a.get_run(machines["other"])
+    assert cut["status"] == "aborted" and "not finished (interrupted)" in cut["error"]
+    with pytest.raises(ImportFormatError, match="was only partly imported from this bundle before"):
+        import_bundle(store_a, machines["bundle"])
