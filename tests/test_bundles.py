@@ -232,7 +232,8 @@ def test_a_bad_bundle_gives_one_clear_message_exit_2_and_stores_nothing(machines
     err = " ".join(capsys.readouterr().err.split())
     assert info.value.code == 2 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "outside.txt").exists() and not (tmp_path.parent / "outside.txt").exists()
-    system_hash = json.loads((machines["bundle"] / _first(machines["bundle"], "run.json")).read_text())["cards"]["system"]
+    run_file = machines["bundle"] / _first(machines["bundle"], "run.json")
+    system_hash = json.loads(run_file.read_text())["cards"]["system"]
     with Store(str(db)) as store:
         assert store.list_runs(limit=None) == []
         with pytest.raises(KeyError):

@@ -72,8 +72,8 @@ def _existing(store: Any, item: BundledRun, bundle: Bundle) -> int | None:
                                                         f"{run['id']}) with other {', '.join(differs)} card(s)")
     if run["error"] == _PENDING.format(sha=bundle.sha256[:12]):
         raise ImportFormatError(str(bundle.path), None, f"run {item.run.uuid} (id {run['id']}) was only partly "
-                                                        f"imported from this bundle before (interrupted): it stays marked "
-                                                        f"aborted; import the bundle into a fresh store to have it whole")
+                                f"imported from this bundle before (interrupted): it stays marked aborted; "
+                                f"import the bundle into a fresh store to have it whole")
     return run["id"]
 
 
