@@ -91,4 +91,5 @@ bench: models
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) tasks/*/models *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache
+	git clean -fdXq tasks  # ignored files only: the committed, pinned models stay

@@ -21,7 +21,7 @@ from analysis.trend import trend
 from runner.errors import AnalysisError
 
 __all__ = ["analyze_run", "headline_ci", "compare_refs", "repro_of_runs", "repro_of_config", "trends",
-           "analyze_store", "run_brief"]
+           "analyze_store", "run_brief", "model_files_note"]
 
 _THROUGHPUT_KEYS = {"samples": "samples_per_second", "tokens": "tokens_per_second"}
 
@@ -79,6 +79,36 @@ def _metadata_problems(sides: Sequence[list[dict[str, Any]]], refs: Sequence[str
     return problems
 
 
+def model_files_note(store: Any, sides: Sequence[list[dict[str, Any]]]) -> str:
+    """When the runs' model cards differ: which model file (sha256) each run measured and whether it is the
+    file its task card pins. Runs made before a task pinned its reference files (or with a rebuild of other
+    bytes) are told apart from runs of the pinned reference: a comparison needs the same bytes on both sides."""
+    seen: dict[str, list[str]] = {}
+    for run in (r for side in sides for r in side):
+        seen.setdefault(run.get("model_hash"), []).append(str(run["id"]))
+    if len(seen) < 2:
+        return ""
+    runs = {r.get("model_hash"): r for side in sides for r in side}
+    parts = [f"run(s) {', '.join(ids)}: {_model_file(store, runs[digest])}" for digest, ids in seen.items()]
+    return ". The model files differ: " + "; ".join(parts) + (
+        ". Measure again with the pinned reference files (`infersight build TASK` checks them) so both sides use "
+        "the same bytes")
+
+
+def _model_file(store: Any, run: Mapping[str, Any]) -> str:
+    try:
+        model, task = store.get_card("model", run["model_hash"]), store.get_card("task", run["task_hash"])
+    except KeyError:
+        return "model card not stored"
+    sha, pin = model.get("sha256"), (task.get("models") or {}).get(run.get("model_variant"))
+    if sha is None:
+        return "an imported model (no file)"
+    if pin is None:
+        return f"{model.get('file')} sha256 {sha[:16]}, made when the task pinned no reference file (unpinned)"
+    verdict = "the pinned reference" if pin["sha256"] == sha else f"not the pinned {pin['sha256'][:16]}"
+    return f"{model.get('file')} sha256 {sha[:16]} ({verdict})"
+
+
 def _side_values(store: Any, side: list[dict[str, Any]], metric: str, unit: str, batches: int) -> list[float]:
     if unit == "runs":
         values = [load.run_figure(r, metric) for r in side]
@@ -113,7 +143,7 @@ def compare_refs(store: Any, refs: Sequence[str], *, metric: str | None = None, 
     warnings = _metadata_problems(sides, refs)
     if warnings and not force:
         raise AnalysisError("refusing to compare runs whose checked metadata differs (" + " | ".join(warnings) +
-                            "); use --force to compare anyway")
+                            ")" + model_files_note(store, sides) + "; use --force to compare anyway")
     unit = "runs" if all(len(s) >= 2 for s in sides) else "batches"
     if unit == "batches":
         warnings.append("fewer than 2 runs on a side: contiguous batches within each run stand in for replicas, "

@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 
 from analysis.load import config_key, run_ci
 from engine._figures import FIGURES, ci_columns, run_figures, settings_text, system_label
+from runner.bundles import bundled_from
 from runner.errors import EngineError, InfersightError
 from runner.store.schema import runs as runs_table
 
@@ -130,6 +131,9 @@ def _system_id(imported: dict[str, Any] | None, label: str) -> str:
 def _source(run: dict[str, Any], imported: dict[str, Any] | None, system: dict[str, Any]) -> str:
     if imported is not None:
         return f"MLPerf Inference {imported.get('round', '')} {imported.get('division', '')}".strip()
+    bundle = bundled_from(run)
+    if bundle is not None:
+        return f"measured on {run.get('hostname')} ({bundle})"
     return f"measured here ({run.get('hostname', system.get('system_name', '?'))})"
 
 

@@ -25,6 +25,7 @@ from analysis.samples import query_latencies
 from reports import charts
 from reports._page import ChartBlock, render_page
 from reports.badges import format_headline
+from runner.bundles import bundled_from
 
 __all__ = ["render_compare_report", "compare_report_context", "side_letters"]
 
@@ -103,7 +104,8 @@ def _provenance(run: dict[str, Any], imported: dict[str, Any] | None) -> str:
     if imported:
         return (f"MLPerf Inference {imported.get('round', '')} {imported.get('division', '')}, "
                 f"submitter {imported.get('submitter', '?')}").replace("  ", " ")
-    return f"measured on {run.get('hostname') or '?'}"
+    bundle = bundled_from(run)
+    return f"measured on {run.get('hostname') or '?'}" + (f" ({bundle})" if bundle else "")
 
 
 def _comparison_row(side: dict[str, Any], c: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:

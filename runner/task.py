@@ -22,7 +22,8 @@ from runner.cards._base import format_errors, load_yaml_with_lines, validate_fil
 from runner.errors import CardError, ModelFileError, PluginNotFound
 from runner.loadgen.interfaces import SampleLibrary
 
-__all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256"]
+__all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256",
+           "relative"]
 
 
 @dataclass
@@ -70,6 +71,9 @@ class Task(ABC):
 
     card_file: ClassVar[Path]
     variants: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: True when `build` makes the pinned files from local sources (a rebuild can be compared with its pin);
+    #: False when the pinned files are given, not built (a user's own model): they are their own reference.
+    builds_pinned_files: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.card: TaskCard = load_task_card(self.card_file)
@@ -87,15 +91,34 @@ class Task(ABC):
         return self.models_dir / f"{self.name}-{variant}.onnx.card.json"
 
     def model_card(self, variant: str, verify: bool = True) -> tuple[ModelCard, Path]:
-        """The model card of a variant and its model file, checked against the card's sha256."""
+        """The model card of a variant and its model file, checked against the sha256 the task card pins
+        (when it pins one) and the model card's own."""
         if variant not in self.variants:
             raise PluginNotFound(f"task {self.name!r} has no model variant {variant!r}; "
                                  f"variants: {', '.join(self.variants)}")
-        return load_model_card(self.model_card_path(variant), self.name, verify)
+        card, path = load_model_card(self.model_card_path(variant), self.name, verify)
+        if verify:
+            self._verify_pin(variant, card, path)
+        return card, path
+
+    def _verify_pin(self, variant: str, card: ModelCard, path: Path) -> None:
+        """Raise ModelFileError unless the variant's file (whose bytes match its card: checked before) has the
+        bytes the task card pins (no pin: no check)."""
+        pin = self.card.models.get(variant)
+        if pin is None:
+            return
+        if path.name != pin.file or card.sha256 != pin.sha256:
+            raise ModelFileError(f"{path}: sha256 {card.sha256} does not match the sha256 {pin.sha256} of "
+                                 f"{pin.file} pinned in {relative(self.card_file)} (models.{variant}): not the "
+                                 f"task's reference model; restore it with `git checkout -- "
+                                 f"{relative(self.models_dir)}` (`infersight build {self.name} --check` says "
+                                 f"whether this machine's rebuild reproduces it)")
 
     @abstractmethod
-    def build(self, progress: bool = True) -> list[Path]:
-        """Build every model variant deterministically into models_dir; return the card paths."""
+    def build(self, progress: bool = True, out_dir: Path | None = None) -> list[Path]:
+        """Build every model variant deterministically into out_dir (default: models_dir); return the card paths.
+
+        Call it through runner.pins.build_task, which never replaces a pinned file with different bytes."""
 
     @abstractmethod
     def sample_library(self) -> SampleLibrary:
@@ -149,6 +172,14 @@ def _verify(card: ModelCard, model_path: Path, task: str) -> None:
         raise ModelFileError(f"{model_path}: model file is corrupt or was changed: sha256 {digest[:16]}... "
                              f"differs from {card.sha256[:16]}... in its model card; "
                              f"rebuild it with `infersight build {task}`")
+
+
+def relative(path: Path) -> str:
+    """A path relative to the working directory when under it (what a user types), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def file_sha256(path: Path) -> str:

@@ -33,13 +33,14 @@ def store(db_path: Path):
 def _built_models(name: str) -> Path:
     """Task `name`'s models folder, its fp32 and int8 models built now if `make` has not built them already."""
     from runner import registry
+    from runner.pins import build_task
 
     task = registry.get("task", name)()
     try:
         task.model_card("fp32")
         task.model_card("int8")
-    except Exception:  # noqa: BLE001 - not built (or stale): build now
-        task.build(progress=False)
+    except Exception:  # noqa: BLE001 - not built (or stale): build now; a pinned file is never replaced
+        build_task(task, progress=False)
     return task.models_dir
 
 

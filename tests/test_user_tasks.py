@@ -167,6 +167,9 @@ def test_build_remakes_the_int8_variant_to_its_pin_and_a_sweep_plans_a_card_path
     fp32 = int8.with_name("q-fp32.onnx")
     assert capsys.readouterr().out.split() == ["built", f"{fp32}.card.json", "built", f"{int8}.card.json"]
     assert file_sha256(int8) == pinned
+    with pytest.raises(SystemExit) as done:  # given files are their own reference: --check reads their bytes
+        main(["build", str(card), "--check"])
+    assert done.value.code == 0 and "int8: pinned sha256" in capsys.readouterr().out
     (tmp_path / "sweep.yaml").write_text(f"sweep_version: 1\nname: mine\ntasks: [{card}]\n"
                                          "model_variants: [fp32, int8]\nbackends: [{name: onnxruntime}]\n"
                                          "scenarios: [{name: offline}]\nquick: true\n")

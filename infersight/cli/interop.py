@@ -1,4 +1,4 @@
-"""`infersight import mlperf PATH` and `infersight export mlperf RUN DIR`: MLPerf formats both ways."""
+"""`infersight import mlperf|bundle PATH` and `infersight export mlperf|bundle ...`: outside formats both ways."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infersight.cli._common import emit_json, err, json_option, out, with_store
+from runner.bundles import export_bundle, import_bundle
 from runner.exporters.mlperf import export_run
 from runner.importers import ImportReport, import_tree
 
@@ -16,12 +17,13 @@ __all__ = ["COMMANDS"]
 
 @click.group("import")
 def import_group() -> None:
-    """Import results measured elsewhere (MLPerf Inference submissions) as runs in the store.
+    """Import results measured elsewhere (MLPerf Inference submissions, run bundles of another machine).
 
     \b
     Example:
         infersight import mlperf ../shared/data/mlperf/v4.1
         infersight runs --source mlperf
+        infersight import bundle machine-b.zip
     """
 
 
@@ -72,11 +74,12 @@ def _print_report(report: ImportReport, url: str) -> None:
 
 @click.group("export")
 def export_group() -> None:
-    """Export runs in outside formats (MLPerf LoadGen logs).
+    """Export runs in outside formats (MLPerf LoadGen logs) or as run bundles for another machine's store.
 
     \b
     Example:
         infersight export mlperf 1 submission/
+        infersight export bundle 1 2 --out machine-a.zip
     """
 
 
@@ -101,6 +104,61 @@ def export_mlperf_cmd(run: str, directory: str, as_json: bool, store) -> None:
                    "files": sorted(str(p) for p in folder.iterdir())})
     else:
         out.print(f"wrote {folder}/mlperf_log_summary.txt and mlperf_log_detail.txt")
+
+
+@import_group.command("bundle")
+@click.argument("path", type=click.Path())
+@json_option
+@with_store
+def import_bundle_cmd(path: str, as_json: bool, store) -> None:
+    """Import the run bundle at PATH (a folder, .zip, .tar or .tar.gz made by `infersight export bundle`).
+
+    The bundle is checked whole before anything is stored: every file against the manifest's sha256,
+    every card against the hash its run names, the per-query and accuracy record counts, the format
+    version; a bad bundle stores nothing (exit 2). Each run keeps its uuid, host and system card, so
+    `compare`, `repro` and `recommend` see the other machine as another system (or another host of the
+    same one). Importing the same runs again stores nothing twice.
+
+    \b
+    Example:
+        infersight import bundle machine-b.zip
+        infersight compare 1 <uuid of machine B's run>
+    """
+    result = import_bundle(store, Path(path))
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    out.print(f"run bundle {result.bundle_sha256[:12]} from {result.hostname}: imported {len(result.imported)} "
+              f"run(s) ({result.records:,} per-query records), already present {len(result.already_present)}")
+    for run_id in result.imported:
+        run = store.get_run(run_id)
+        out.print(f"  run {run_id} ({run['uuid'][:8]}): {run['task_name']} {run['model_variant']} "
+                  f"{run['backend_name']} {run['scenario']} measured on {run['hostname']}")
+
+
+@export_group.command("bundle")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--out", "out_path", required=True, type=click.Path(),
+              help="Where to write: a new folder, or an archive named *.zip, *.tar or *.tar.gz.")
+@json_option
+@with_store
+def export_bundle_cmd(runs: tuple[str, ...], out_path: str, as_json: bool, store) -> None:
+    """Write RUNS (ids, uuids or prefixes) with their four cards and two logs as one run bundle.
+
+    The bundle holds each run's task, model, backend and system cards, its performance log (per-query
+    records, settings, summary, validity) and its accuracy log, with a manifest of sha256 sums;
+    `infersight import bundle` reads it on another machine.
+
+    \b
+    Example:
+        infersight export bundle 3 4 --out machine-a.zip
+    """
+    result = export_bundle(store, list(runs), Path(out_path))
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        out.print(f"wrote {result.path} ({result.kind}): {len(result.runs)} run(s), {result.records:,} per-query "
+                  f"records, bundle sha256 {result.bundle_sha256[:12]}")
 
 
 COMMANDS = [import_group, export_group]

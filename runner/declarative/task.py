@@ -38,6 +38,8 @@ _BATCH = 256
 class DeclarativeTask(Task):
     """A task read from a card with a `declarative` section; `card_file` is the task.yaml's path."""
 
+    builds_pinned_files = False  # the pinned model is the user's own file
+
     def __init__(self, card_file: Path | str) -> None:
         self.card_file = Path(card_file).resolve()
         super().__init__()
@@ -112,8 +114,11 @@ class DeclarativeTask(Task):
         self._check_pin("fp32", fp32)
         quantize_int8(fp32, path, self.spec.int8, self.samples()[0])
 
-    def build(self, progress: bool = True) -> list[Path]:
-        """Write every variant's model card again (the unpinned int8 file is made again too)."""
+    def build(self, progress: bool = True, out_dir: Path | None = None) -> list[Path]:
+        """Write every variant's model card again (the unpinned int8 file is made again too). The files stay
+        beside the card: `out_dir` is for tasks that build their pinned files, and a declarative task does not."""
+        if out_dir is not None and Path(out_dir).resolve() != self.models_dir.resolve():
+            raise ValueError("a declarative task's files are given, not built: it builds only beside its card")
         if "int8" in self.variants and "int8" not in self.card.models:
             self.model_path("int8").unlink(missing_ok=True)
         for variant in self.variants:

@@ -280,6 +280,23 @@ class Store:
         with self._read() as conn:
             return _imported.by_run(conn, run_id)
 
+    # -- runs measured on another machine (run bundles, runner/bundles) --------------------------
+
+    def put_bundled_run(self, run: Mapping[str, Any], *, pending: str) -> int:
+        """Insert a run measured elsewhere with the values it has there (its uuid, host, times, settings,
+        results; its cards stored already), marked aborted with error `pending` until finish_bundled_run:
+        an import cut short leaves it so, never as a complete run; return its id."""
+        values = {**dict(run), "status": "aborted", "error": pending, "pid": None, "search_id": None}
+        _check(values.get("provenance"), PROVENANCES, "provenance")
+        with self._write() as conn:
+            self._require_cards(conn, {kind: values[f"{kind}_hash"] for kind in CARD_TABLES})
+            return conn.execute(runs.insert().values(**values)).inserted_primary_key[0]
+
+    def finish_bundled_run(self, run_id: int, *, status: str, error: str | None) -> None:
+        """Give a run stored by put_bundled_run, its records written, the status it had where it was measured."""
+        _check(status, RUN_STATUSES[1:], "finished status")
+        self._update(run_id, dict(status=status, error=error))
+
     def _require_run(self, conn: Connection, run_id: int) -> None:
         """Raise RunNotFound unless a run with this id exists."""
         if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:

@@ -41,10 +41,10 @@ class CharLMTask(Task):
             self._windows = windows(self._heldout(), count, WINDOW_LENGTH)
         return self._windows
 
-    def build(self, progress: bool = True) -> list[Path]:
+    def build(self, progress: bool = True, out_dir: Path | None = None) -> list[Path]:
         from tasks.charlm.build_model import build
 
-        return list(build(self.models_dir, seed=self.card.data.split.seed, progress=progress).values())
+        return list(build(out_dir or self.models_dir, seed=self.card.data.split.seed, progress=progress).values())
 
     def sample_library(self) -> ArraySampleLibrary:
         tokens = self.windows()

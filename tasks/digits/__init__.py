@@ -43,10 +43,10 @@ class DigitsTask(Task):
         _save(cache, x_test=x_test, y_test=y_test)
         return x_test, y_test
 
-    def build(self, progress: bool = True) -> list[Path]:
+    def build(self, progress: bool = True, out_dir: Path | None = None) -> list[Path]:
         from tasks.digits.build_model import build
 
-        return list(build(self.models_dir, seed=self.card.data.split.seed, progress=progress).values())
+        return list(build(out_dir or self.models_dir, seed=self.card.data.split.seed, progress=progress).values())
 
     def sample_library(self) -> ArraySampleLibrary:
         x_test, y_test = self._test_split()
