@@ -292,7 +292,7 @@ def _summary_json(summary: dict, detail: DetailLog | None, headline: Headline, f
            "early_stopping_ns": summary["early_stopping"], "early_stopping_notes": summary["early_stopping_notes"],
            "satisfied": summary["satisfied"], "recommendations": summary["recommendations"],
            "test_parameters": summary["test_parameters"], "warnings": summary["warnings"],
-           "errors": summary["errors"], "accuracy": figures, "accuracy_bounds": quality["bounds"], "power": power,
+           "errors": summary["errors"], "notes": summary["notes"], "accuracy": figures, "accuracy_bounds": quality["bounds"], "power": power,
            "test_datetime": detail.get("test_datetime") if detail is not None else None}
     out.update({f"latency_p{p}_ms": latency[p] / 1e6 for p in ("50", "90", "99") if p in latency})
     out.update(_settings(summary, detail))

@@ -4,7 +4,8 @@ MLCommons' checker reads `<division>/<Submitter>/model_mapping.json` (folder nam
 "llama3_1-70b-fp8_dyn": "llama2-70b-99.9"); that file decides where a tree has it. Copies trimmed of
 it still show which benchmark ran: the LoadGen QSL size (`qsl_reported_total_count`) names the
 dataset, so an open result whose dataset matches exactly one benchmark of the round is mapped to it,
-in the strictest accuracy class its accuracy.txt meets (as MLCommons' table lists such results). The
+in the strictest accuracy class its accuracy.txt meets (as MLCommons' table lists such results; open
+results need not meet any: then the loosest class, whose accuracy verdict reads failed). The
 mapping and how it was found are kept on the run (`model_mapping` in its summary); the custom model
 name stays the run's model variant.
 """
@@ -58,8 +59,9 @@ def _from_dataset(result: ResultFolder, round_name: str, summary: dict[str, Any]
     try:
         figures = parse_accuracy(result.accuracy.read_bytes())[0]
     except OSError:
-        return None
-    for cls, fraction in sorted(bench.classes.items(), key=lambda item: -(item[1] or 0)):
+        figures = {}
+    ordered = sorted(bench.classes.items(), key=lambda item: -(item[1] or 0))
+    for cls, fraction in ordered:
         if judge_accuracy(bench, fraction, figures)["passed"]:
             return bench, cls
-    return None
+    return bench, ordered[-1][0]  # open results need not reach a target: the loosest class, judged failed
