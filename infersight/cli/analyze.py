@@ -271,12 +271,13 @@ def _trend_row(g: dict[str, Any]) -> list[str]:
         f"[{_pct(last['low'] - 1)}, {_pct(last['high'] - 1)}]" if last.get("low") is not None else "(no CI)")
     cps = ", ".join(f"after run {c['after_run']}" for c in g["change_points"] if c["confirmed"]) or "-"
     return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), key.get("system", ""),
-            key.get("backend", ""), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
+            key.get("backend") or key.get("division") or "", str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
             cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
 
 
 @click.command("trend")
-@click.option("--by", default="quarter", show_default=True, help="Period: quarter, month, year, week, day.")
+@click.option("--by", default="quarter", show_default=True,
+              help="Period: quarter, month, year, week, day, or round (MLPerf rounds; imported results only).")
 @click.option("--task", default=None, help="Only runs of this task.")
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @click.option("--backend", default=None, help="Only runs on this backend.")
@@ -288,6 +289,10 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
               confidence: float, as_json: bool, store) -> None:
     """Trends of headline figures by period, per task / variant / scenario / system / backend.
 
+    Results imported from MLPerf are grouped by what makes them comparable (accelerator model and count
+    per node or host CPU, nodes, division), dated by their round's publication; --by round takes the
+    rounds as periods. --task llama2-70b and --task mlperf-llama2-70b mean the same.
+
     Theil-Sen slope per period with its interval, Mann-Kendall test, OLS with Newey-West errors
     under serial correlation (in --json), the last period-over-period change with its interval,
     confirmed change points and outlier runs (flagged, never dropped).
@@ -296,13 +301,14 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
     Example:
         infersight trend --by quarter --task digits
         infersight trend --source mlperf --json
+        infersight trend --source mlperf --by round --task llama2-70b
     """
     result = views.trends(store, by=by, task=task, scenario=scenario, backend=backend, source=source,
                           confidence=confidence)
     if as_json:
         emit_json(result)
         return
-    table = _table("task", "scenario", "system", "backend", "metric", "periods/runs", "change per period",
+    table = _table("task", "scenario", "system", "backend/division", "metric", "periods/runs", "change per period",
                    "Mann-Kendall", "last change", "change points", "outlier runs")
     for group in result["groups"]:
         table.add_row(*_trend_row(group))

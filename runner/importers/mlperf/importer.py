@@ -248,7 +248,8 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
     run_summary.update(benchmark=benchmark.name, accuracy_class=cls, mapped_from=result.model
                        if result.model.lower() != benchmark.name and not result.model.lower().startswith(benchmark.name)
                        else None, inferred_from=headline.inferred_from, number_of_nodes=mk.node_count(system),
-                       token_latency_bounds_ms=benchmark.token_latency_ms.get(scenario))
+                       token_latency_bounds_ms=benchmark.token_latency_ms.get(scenario),
+                       round_published=rules_for(context.round).published.isoformat())
     required = benchmark.compliance_tests if result.division in rules_for(context.round).compliance_divisions else ()
     run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality,
                    is_compliant(required, verdicts))
@@ -323,7 +324,8 @@ def _run_row(round_name: str, result: ResultFolder, cards: dict, scenario: str, 
             "accuracy_metric": quality["metric"], "accuracy_value": quality["value"],
             "accuracy_target": quality["target"], "accuracy_passed": quality["passed"],
             "provenance": "imported", "source": f"MLPerf Inference {round_name} {result.division}/{result.submitter}",
-            "hostname": result.system, "pid": None, "started_at": _when(detail), "finished_at": _now()}
+            "hostname": result.system, "pid": None, "started_at": _when(detail, run_summary["round_published"]),
+            "finished_at": _now()}
 
 
 def _reasons(summary: dict, validity: str) -> list[str]:
@@ -333,13 +335,13 @@ def _reasons(summary: dict, validity: str) -> list[str]:
     return failed + list(summary["recommendations"])
 
 
-def _when(detail: DetailLog | None) -> datetime:
-    """When the run was measured (the detail log's test_datetime), else now."""
+def _when(detail: DetailLog | None, published: str) -> datetime:
+    """When the run was measured (the detail log's test_datetime), else its round's publication date."""
     stamp = detail.get("test_datetime") if detail is not None else None
     try:
         when = datetime.fromisoformat(str(stamp))
     except ValueError:
-        return _now()
+        when = datetime.fromisoformat(published)
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
