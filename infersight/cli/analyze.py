@@ -270,8 +270,9 @@ def _trend_row(g: dict[str, Any]) -> list[str]:
     change = "-" if last is None else f"{_pct(last['ratio'] - 1)} " + (
         f"[{_pct(last['low'] - 1)}, {_pct(last['high'] - 1)}]" if last.get("low") is not None else "(no CI)")
     cps = ", ".join(f"after run {c['after_run']}" for c in g["change_points"] if c["confirmed"]) or "-"
-    return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), key.get("system", ""),
-            key.get("backend") or key.get("division") or "", str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
+    system = key.get("system", "") + (f" [{key['division']}]" if key.get("division") else "")
+    return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), system,
+            key.get("backend", "-"), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
             cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
 
 
@@ -308,7 +309,7 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
     if as_json:
         emit_json(result)
         return
-    table = _table("task", "scenario", "system", "backend/division", "metric", "periods/runs", "change per period",
+    table = _table("task", "scenario", "system", "backend", "metric", "periods/runs", "change per period",
                    "Mann-Kendall", "last change", "change points", "outlier runs")
     for group in result["groups"]:
         table.add_row(*_trend_row(group))
