@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from analysis import load
+from analysis.trend import trend
+from analysis.views import trends
 from conftest import cli
+from reports.mlperf_rounds import render_rounds_report, rounds_report_context
 from runner.errors import InfersightError
 from runner.importers import import_tree
 from runner.importers.mlperf import parse_summary
@@ -285,3 +289,69 @@ def test_accuracy_parser_reads_quoted_numbers_and_flags_bad_ones():
     assert figures == {"FID_SCORE": 23.55, "CLIP_SCORE": 31.79} and bad == []
     figures, bad = parse_accuracy("accuracy=76.1%, good=1, total=2\n{'rouge1': 1e999, 'rouge2': 22.1}\n")
     assert figures == {"acc": 76.1, "ROUGE2": 22.1} and bad == [(2, "ROUGE1", "1e999")]
+
+
+# -- across rounds: trends, the round report, the engine's Interactive figures ----------------------
+
+H200_V51 = ("closed/HPE/results/HPE_Cray_XD670_H200_SXM_141GBx8_TRT/llama2-70b-99/Offline",
+            "closed/Quanta_Cloud_Technology/results/D74U-7U_H200-SXM-141GBx8_TRT/llama2-70b-99/Offline")
+H200_V41 = "closed/NVIDIA/results/H200-SXM-141GBx8_TRT/llama2-70b-99/Offline"
+
+
+def test_trend_by_round_lines_up_the_same_hardware_of_two_submitters(both):
+    store, _, _ = both
+    by_round = trends(store, by="round", task="llama2-70b")  # the task as recommend takes it
+    key = {"task": "mlperf-llama2-70b", "model_variant": "llama2-70b-99", "scenario": "offline",
+           "system": "8x nvidia h200 sxm 141gb", "division": "closed", "metric": "tokens_per_second"}
+    (group,) = [g for g in by_round["groups"] if g["group"] == key]
+    v51 = [table(V51)[loc]["Performance_Result"] for loc in H200_V51]  # HPE and Quanta: one series
+    expected = math.sqrt(v51[0] * v51[1]) / table(V41)[H200_V41]["Performance_Result"]
+    assert [(p["period"], p["runs"]) for p in group["periods"]] == [("v4.1", 1), ("v5.1", 2)]
+    (change,) = group["period_changes"]
+    assert change["ratio"] == pytest.approx(expected, rel=1e-5) and change["low"] is None  # one v4.1 result
+    assert all(g["group"]["metric"] != "queries_per_second" for g in by_round["groups"])  # exact headline fields
+    quarters = trends(store, by="quarter", task="mlperf-llama2-70b", source="mlperf")
+    assert {p["period"] for g in quarters["groups"] for p in g["periods"]} == {"2024Q3", "2025Q3"}  # publication
+    with pytest.raises(InfersightError, match="only results imported from MLPerf have a round"):
+        trend(load.runs_frame(store, task="llama2-70b").assign(round=None), "round")
+
+
+def test_round_report_gives_changes_leaders_and_new_entrants(both, tmp_path):
+    store, _, _ = both
+    context = rounds_report_context(store, task="llama2-70b")
+    assert context["rounds"] == ["v4.1", "v5.1"]
+    panel = next(p for p in context["panels"] if (p["scenario"], p["metric"]) == ("offline", "tokens_per_second"))
+    row = next(r for r in panel["rows"] if r["label"] == "8x nvidia h200 sxm 141gb / llama2-70b-99 (closed)")
+    assert row["change"]["verdict"] == "no CI" and row["change"]["to"] == "v5.1"
+    assert [c and c["runs"] for c in row["cells"]] == [1, 2]
+    closed = [lead for lead in panel["leaders"] if lead["division"] == "closed"]
+    assert [lead["round"] for lead in closed] == ["v4.1", "v5.1"]
+    assert closed[-1]["gmean"] == max(r["latest"] or 0 for r in panel["rows"] if "(closed)" in r["label"])
+    assert "8x nvidia b200 sxm 180gb / llama2-70b-99 (closed)" in panel["entrants"]
+    assert row["label"] not in panel["entrants"]
+    html = render_rounds_report(store, task="llama2-70b", scenario="offline")
+    assert "+11.9%" in html and "New in v5.1" in html and "<script" not in html.split("</head>")[1]
+    out = tmp_path / "rounds.html"
+    proc = cli("report", "trend", "--source", "mlperf", "--scenario", "interactive", "--out", str(out),
+               db=store_path(store))
+    assert proc.returncode == 0 and "mlperf-llama3.1-405b" in out.read_text().replace("llama3-1", "llama3.1")
+    bare = cli("report", "trend", db=store_path(store))
+    assert bare.returncode == 2 and "--quarter" in bare.stderr and "Traceback" not in bare.stderr
+
+
+def store_path(store: Store) -> Path:
+    return Path(store.url.removeprefix("sqlite:///"))
+
+
+def test_recommend_interactive_ranks_by_tokens_with_ttft_and_tpot(both):
+    store, _, runs = both
+    proc = cli("recommend", "--task", "llama2-70b", "--scenario", "interactive", "--max-ttft-ms", "200",
+               "--max-tpot-ms", "40", "--objective", "tokens", "--json", db=store_path(store), check=True)
+    data = json.loads(proc.stdout)
+    google = runs["v5.1"]["closed/Google/results/B200-SXM-180GBx8_TRT/llama2-70b-99/Interactive"]
+    row = next(r for r in data["ranked"] if r["run_ids"] == str(google["id"]))
+    assert row["tokens_per_s"] == pytest.approx(52140.68) and row["samples_per_s"] == pytest.approx(193.04)
+    assert (row["ttft_ms"], row["tpot_ms"]) == (pytest.approx(126.555543), pytest.approx(39.312166))
+    assert [r["tokens_per_s"] for r in data["ranked"]] == sorted((r["tokens_per_s"] for r in data["ranked"]),
+                                                                 reverse=True)
+    assert all(r["ttft_ms"] <= 200 for r in data["ranked"]) and data["excluded_count"] >= 1
