@@ -201,9 +201,10 @@ def test_missing_verify_file_is_missing_not_pass(tmp_path):
     folder = copy_result(DLRM, tmp_path)
     compliance = tmp_path / "v5.1" / Path(DLRM.replace("/results/", "/compliance/"))
     (compliance / "TEST01" / "verify_performance.txt").unlink()
-    _, _, runs = import_copy(tmp_path)
+    _, report, runs = import_copy(tmp_path)
     run = runs[DLRM]
     assert run["imported"]["compliance"] == {"TEST01": "MISSING"} and not run["compliant"]
+    assert "TEST01: TEST01 is missing or lacks verify_accuracy.txt and verify_performance.txt" in reasons(report)
     shutil.rmtree(compliance / "TEST01")
     _, _, runs = import_copy(tmp_path, "y.db")
     assert runs[DLRM]["imported"]["compliance"] == {"TEST01": "MISSING"} and not runs[DLRM]["compliant"]

@@ -26,7 +26,7 @@ from runner.errors import CardError, ImportFormatError, InfersightError
 from runner.importers.mlperf import cards as mk
 from runner.importers.mlperf.accuracy import judge_accuracy, parse_accuracy
 from runner.importers.mlperf.benchmarks import SCENARIOS, Benchmark, accuracy_fraction, benchmark_of
-from runner.importers.mlperf.compliance import is_compliant, read_power, read_verdicts
+from runner.importers.mlperf.compliance import VERIFY_FILES, is_compliant, read_power, read_verdicts
 from runner.importers.mlperf.mapping import map_model
 from runner.importers.mlperf.detail import DetailLog, parse_detail
 from runner.importers.mlperf.headline import Headline, inferred_headline, select_headline
@@ -239,20 +239,13 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
              "model": mk.model_card(benchmark, result.model, fraction, context.round, measurements)}
     accuracy_text, figures = _read_accuracy(report, result)
     quality = judge_accuracy(benchmark, fraction, figures)
-    metrics = tuple(m for m, _ in benchmark.quality_targets) + tuple(m for m, *_ in benchmark.absolute_targets)
-    verdicts = read_verdicts(result.compliance, benchmark.compliance_tests, metrics, 0.1 if cls == "99.9" else 1.0)
+    verdicts, compliant = _compliance(context, result, benchmark, cls)
     power, why = read_power(result.spl, detail, scenario)
     if why:
         report.skip(result.spl, why)
     run_summary = _summary_json(summary, detail, headline, figures, quality, power)
-    run_summary.update(benchmark=benchmark.name, accuracy_class=cls, mapped_from=result.model
-                       if result.model.lower() != benchmark.name and not result.model.lower().startswith(benchmark.name)
-                       else None, inferred_from=headline.inferred_from, number_of_nodes=mk.node_count(system),
-                       token_latency_bounds_ms=benchmark.token_latency_ms.get(scenario),
-                       round_published=rules_for(context.round).published.isoformat())
-    required = benchmark.compliance_tests if result.division in rules_for(context.round).compliance_divisions else ()
-    run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality,
-                   is_compliant(required, verdicts))
+    run_summary.update(_round_facts(context, result, benchmark, cls, scenario, system, headline))
+    run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality, compliant)
     imported = {"source": "mlperf", "round": context.round, "division": result.division,
                 "submitter": result.submitter, "availability": str(system.status), "system_name": system.system_name,
                 "accelerator": mk.accelerator_label(system), "accelerators_per_node": mk.accelerator_count(system),
@@ -260,6 +253,35 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
                 "compliance": verdicts, "power": power, "accuracy_text": accuracy_text}
     stored = {kind: (card.to_dict(), card.card_hash(), _card_name(kind, card)) for kind, card in cards.items()}
     return stored, run, imported
+
+
+def _compliance(context: _Context, result: ResultFolder, benchmark: Benchmark, cls: str) -> tuple[dict, bool]:
+    """(verdicts, compliant): the tests the round requires of the benchmark in this division, and any present."""
+    metrics = tuple(m for m, _ in benchmark.quality_targets) + tuple(m for m, *_ in benchmark.absolute_targets)
+    required = benchmark.compliance_tests if result.division in rules_for(context.round).compliance_divisions else ()
+    verdicts = read_verdicts(result.compliance, required, metrics, 0.1 if cls == "99.9" else 1.0)
+    _list_unusable_verdicts(context.report, result, verdicts)
+    return verdicts, is_compliant(required, verdicts)
+
+
+def _round_facts(context: _Context, result: ResultFolder, benchmark: Benchmark, cls: str, scenario: str,
+                 system: SystemCard, headline: Headline) -> dict[str, Any]:
+    """What the round's rules say of this result, kept in its summary (benchmark, mapping, bounds, date)."""
+    model = result.model.lower()
+    mapped = model != benchmark.name and not model.startswith(benchmark.name)
+    return {"benchmark": benchmark.name, "accuracy_class": cls, "mapped_from": result.model if mapped else None,
+            "inferred_from": headline.inferred_from, "number_of_nodes": mk.node_count(system),
+            "token_latency_bounds_ms": benchmark.token_latency_ms.get(scenario),
+            "round_published": rules_for(context.round).published.isoformat()}
+
+
+def _list_unusable_verdicts(report: ImportReport, result: ResultFolder, verdicts: dict[str, str]) -> None:
+    """Name every compliance test whose evidence is missing or gives no verdict (the run is not compliant)."""
+    for test, verdict in verdicts.items():
+        if verdict in ("MISSING", "UNREADABLE"):
+            files = " and ".join(VERIFY_FILES.get(test, ("verify_*.txt",)))
+            why = "is missing or lacks " + files if verdict == "MISSING" else f"{files}: no TEST PASS/FAIL verdict in it"
+            report.skip(result.compliance / test, f"{test} {why}; counted {verdict}, not PASS")
 
 
 def _card_name(kind: str, card: Any) -> str:
