@@ -7,6 +7,7 @@ A round table holds:
 
 - `round`, `published` (the date MLCommons published the round's results: imported results are
   dated by it), `checker` (where the rules were copied from);
+- `min_duration_ms`: the shortest performance run the checker accepts;
 - `compliance_divisions`: the divisions whose results must pass the compliance tests;
 - `aliases`: model folder names the checker maps to a benchmark (its `model_mapping`);
 - `headline`: scenario -> the detail-log field MLCommons' table takes as the result (RESULT_FIELD_NEW);
@@ -104,6 +105,7 @@ class RoundRules(_Strict):
     published: date
     checker: str = Field(min_length=1)
     aliases: dict[str, str] = {}
+    min_duration_ms: int = Field(gt=0)
     compliance_divisions: tuple[Literal["closed", "open", "network"], ...] = ("closed", "network")
     headline: dict[Scenario, HeadlineField]
     benchmarks: dict[str, BenchmarkRules] = Field(min_length=1)
