@@ -356,3 +356,11 @@ def test_recommend_interactive_ranks_by_tokens_with_ttft_and_tpot(both):
     assert [r["tokens_per_s"] for r in data["ranked"]] == sorted((r["tokens_per_s"] for r in data["ranked"]),
                                                                  reverse=True)
     assert all(r["ttft_ms"] <= 200 for r in data["ranked"]) and data["excluded_count"] >= 1
+
+
+def test_a_run_shorter_than_the_round_allows_is_noted(tmp_path):
+    folder = copy_result(DLRM, tmp_path)  # no detail log: settings from the summary's Test Parameters Used
+    summary = folder / "performance" / "run_1" / "mlperf_log_summary.txt"
+    summary.write_text(summary.read_text().replace("min_duration (ms): 600000", "min_duration (ms): 60000"))
+    _, _, runs = import_copy(tmp_path)
+    assert runs[DLRM]["summary"]["rule_notes"] == ["min_duration_ms 60000 is below the round's 600000"]

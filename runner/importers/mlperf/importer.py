@@ -245,6 +245,7 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
         report.skip(result.spl, why)
     run_summary = _summary_json(summary, detail, headline, figures, quality, power)
     run_summary.update(_round_facts(context, result, benchmark, cls, scenario, system, headline))
+    run_summary["rule_notes"] = _rule_notes(context, run_summary["effective_settings"])
     run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality, compliant)
     imported = {"source": "mlperf", "round": context.round, "division": result.division,
                 "submitter": result.submitter, "availability": str(system.status), "system_name": system.system_name,
@@ -273,6 +274,15 @@ def _round_facts(context: _Context, result: ResultFolder, benchmark: Benchmark, 
             "inferred_from": headline.inferred_from, "number_of_nodes": mk.node_count(system),
             "token_latency_bounds_ms": benchmark.token_latency_ms.get(scenario),
             "round_published": rules_for(context.round).published.isoformat()}
+
+
+def _rule_notes(context: _Context, settings: dict[str, Any]) -> list[str]:
+    """Where the run's effective settings fall short of the round's rules (noted; LoadGen's verdict stands)."""
+    rules, notes = rules_for(context.round), []
+    duration = settings.get("min_duration_ms", settings.get("min_duration (ms)"))
+    if isinstance(duration, int) and not isinstance(duration, bool) and duration < rules.min_duration_ms:
+        notes.append(f"min_duration_ms {duration} is below the round's {rules.min_duration_ms}")
+    return notes
 
 
 def _list_unusable_verdicts(report: ImportReport, result: ResultFolder, verdicts: dict[str, str]) -> None:
