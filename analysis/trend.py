@@ -109,7 +109,8 @@ def periods_of(times: pd.Series, by: str = "quarter") -> pd.PeriodIndex:
     try:
         return pd.PeriodIndex(ts.dt.to_period(freq))
     except ValueError:
-        raise AnalysisError(f"unknown period {by!r}; use one of {', '.join(PERIODS)} or a pandas period alias") from None
+        raise AnalysisError(f"unknown period {by!r}; use one of {', '.join(PERIODS)}, round (MLPerf results) "
+                            f"or a pandas period alias") from None
 
 
 def round_ordinal(name: str) -> int:

@@ -163,6 +163,8 @@ def trends(store: Any, *, by: str = "quarter", task: str | None = None, scenario
     """Trends of headline figures by period, per task / variant / scenario / system / backend / metric
     (imported MLPerf results: per task / variant / scenario / comparable system identity / division /
     metric, dated by their round's publication; `by="round"` takes MLPerf rounds as the periods)."""
+    if by == "round" and source == "measured":
+        raise AnalysisError("trend by round: rounds are MLPerf's; runs measured here have none (use --by quarter)")
     frame = load.runs_frame(store, task=task, scenario=scenario, backend=backend,
                             source="mlperf" if by == "round" else source)
     if frame.empty:
