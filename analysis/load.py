@@ -63,8 +63,8 @@ def mlperf_identity(imported: Mapping[str, Any], card: Mapping[str, Any] | None)
     accelerator = _plain(str(imported.get("accelerator") or ""))
     if not accelerator:
         cpus = str(card.get("host_processors_per_node") or "").strip()
-        accelerator = f"{cpus + 'x ' if cpus.isdigit() else ''}{_plain(str(card.get('host_processor_model_name', '?')))}" \
-                      f" (cpu only)"
+        cpu = _plain(str(card.get("host_processor_model_name", "?")))
+        accelerator = f"{cpus + 'x ' if cpus.isdigit() else ''}{cpu} (cpu only)"
     nodes = str(card.get("number_of_nodes") or "1").strip()
     return accelerator + (f", {nodes} nodes" if nodes.isdigit() and int(nodes) > 1 else "")
 
@@ -94,9 +94,11 @@ def _row(run: Mapping[str, Any], system: str, metric: str | None) -> dict[str, A
            "units": run.get("headline_units") if own_metric else None,
            "provenance": run.get("provenance"), "validity": run.get("validity"), "quick": run.get("quick"),
            "compliant": run.get("compliant"), "model_hash": run.get("model_hash"), "status": run.get("status"),
-           "round": imported.get("round"), "division": imported.get("division"), "submitter": imported.get("submitter")}
+           "round": imported.get("round"), "division": imported.get("division"),
+           "submitter": imported.get("submitter")}
     if imported:  # dated by the round's publication; one metric semantics (the exact headline field)
-        published = pd.Timestamp(summary["round_published"], tz="UTC") if summary.get("round_published") else started
+        published = pd.Timestamp(summary["round_published"], tz="UTC") if summary.get("round_published") \
+            else started
         row.update(started_at=published, day=published.date().isoformat())
         if own_metric and summary.get("headline_field"):
             row["metric"] = str(summary["headline_field"]).removeprefix("result_")
@@ -112,7 +114,8 @@ def runs_frame(store: Any, *, task: str | None = None, backend: str | None = Non
         rows = list(runs)
     else:
         rows = [r for name in task_names(task) for r in store.list_runs(
-            task=name, backend=backend, scenario=scenario, status=status, source=source, limit=None, provenance=True)]
+            task=name, backend=backend, scenario=scenario, status=status, source=source, limit=None,
+            provenance=True)]
     cards: dict[str, Any] = {}
 
     def system(run: dict[str, Any]) -> str:

@@ -150,7 +150,7 @@ def known_rounds() -> list[str]:
     return sorted(names, key=lambda n: tuple(int(x) for x in n[1:].split(".")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rules_for(round_name: str) -> RoundRules:
     """The rules table of a round ('v5.1'); RulesError naming the known rounds if it has none."""
     path = RULES_DIR / f"{round_name}.yaml"
@@ -172,7 +172,7 @@ class _Catalogue(BaseModel):
     benchmarks: dict[str, BenchmarkFacts]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def catalogue() -> dict[str, BenchmarkFacts]:
     """Benchmark name -> what it is (rules/benchmarks.yaml)."""
     return load_rules_file(RULES_DIR / "benchmarks.yaml", _Catalogue).benchmarks
