@@ -22,7 +22,7 @@ from runner.errors import AnalysisError
 from runner.store.schema import canonical_json
 
 __all__ = ["config_key", "runs_frame", "run_figure", "config_runs", "resolve_side", "within_run_frame", "observations",
-           "run_ci", "run_records", "system_label", "mlperf_identity", "task_names", "FRAME_COLUMNS",
+           "run_ci", "run_records", "system_label", "mlperf_identity", "task_names", "runs_of", "FRAME_COLUMNS",
            "CHECKED_METADATA", "MLPERF_PREFIX"]
 
 CHECKED_METADATA = ("task_name", "task_version", "model_hash")
@@ -82,6 +82,15 @@ def task_names(task: str | None) -> list[str | None]:
     return [base, MLPERF_PREFIX + base]
 
 
+def runs_of(store: Any, task: str | None, *, limit: int | None = 50, **filters: Any) -> list[dict[str, Any]]:
+    """Store.list_runs for a task as the command line names it (task_names: with or without 'mlperf-'),
+    newest first, at most `limit`; `filters` as list_runs takes them."""
+    rows = [r for name in task_names(task) for r in store.list_runs(task=name, limit=limit, **filters)]
+    if task is not None:
+        rows.sort(key=lambda r: (r["started_at"], r["id"]), reverse=True)
+    return rows[:limit] if limit is not None else rows
+
+
 def _row(run: Mapping[str, Any], system: str, metric: str | None) -> dict[str, Any]:
     started = pd.Timestamp(run["started_at"])
     imported, summary = run.get("imported") or {}, run.get("summary") or {}
@@ -113,9 +122,8 @@ def runs_frame(store: Any, *, task: str | None = None, backend: str | None = Non
     if runs is not None:
         rows = list(runs)
     else:
-        rows = [r for name in task_names(task) for r in store.list_runs(
-            task=name, backend=backend, scenario=scenario, status=status, source=source, limit=None,
-            provenance=True)]
+        rows = runs_of(store, task, backend=backend, scenario=scenario, status=status, source=source, limit=None,
+                       provenance=True)
     cards: dict[str, Any] = {}
 
     def system(run: dict[str, Any]) -> str:

@@ -356,6 +356,9 @@ def test_recommend_interactive_ranks_by_tokens_with_ttft_and_tpot(both):
     assert [r["tokens_per_s"] for r in data["ranked"]] == sorted((r["tokens_per_s"] for r in data["ranked"]),
                                                                  reverse=True)
     assert all(r["ttft_ms"] <= 200 for r in data["ranked"]) and data["excluded_count"] >= 1
+    listed = json.loads(cli("runs", "--task", "llama2-70b", "--scenario", "interactive", "--json",
+                            db=store_path(store), check=True).stdout)
+    assert {r["task_name"] for r in listed} == {"mlperf-llama2-70b"} and len(listed) == 10
 
 
 def test_a_run_shorter_than_the_round_allows_is_noted(tmp_path):
