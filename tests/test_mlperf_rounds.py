@@ -367,3 +367,15 @@ def test_a_run_shorter_than_the_round_allows_is_noted(tmp_path):
     summary.write_text(summary.read_text().replace("min_duration (ms): 600000", "min_duration (ms): 60000"))
     _, _, runs = import_copy(tmp_path)
     assert runs[DLRM]["summary"]["rule_notes"] == ["min_duration_ms 60000 is below the round's 600000"]
+
+
+def test_unreadable_figure_beside_the_headline_is_listed_and_stored_as_none(tmp_path):
+    folder = copy_result(DLRM, tmp_path)
+    summary = folder / "performance" / "run_1" / "mlperf_log_summary.txt"
+    lines = summary.read_text().splitlines()
+    line = next(n for n, t in enumerate(lines, 1) if t.startswith("Max latency (ns)"))
+    lines[line - 1] = "Max latency (ns)                : 1e999"
+    summary.write_text("\n".join(lines) + "\n")
+    _, report, runs = import_copy(tmp_path)
+    assert runs[DLRM]["summary"]["mlperf_summary"]["max latency (ns)"] is None
+    assert f"line {line}: 'max latency (ns)' reads '1e999', not a finite number; not stored" in reasons(report)
