@@ -118,7 +118,12 @@ def runs_frame(store: Any, *, task: str | None = None, backend: str | None = Non
                source: str | None = None, status: str | None = "complete", metric: str | None = None,
                runs: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """One row per run with a figure (FRAME_COLUMNS), oldest first; `frame.attrs["excluded"]` counts the
-    matching runs left out because they have no figure (no headline, or no `metric` in their summary)."""
+    matching runs left out because they have no figure (no headline, or no `metric` in their summary).
+
+    `task` is taken as the command line names it (task_names). Rows of results imported from MLPerf have
+    their round, division and submitter, are dated by their round's publication (started_at, day), name
+    their system by mlperf_identity, and their headline metric by the exact headline field
+    ('completed_samples_per_sec', 'tokens_per_second', ...), so different semantics never share a series."""
     if runs is not None:
         rows = list(runs)
     else:
