@@ -295,6 +295,11 @@ def _list_unusable_verdicts(report: ImportReport, result: ResultFolder, verdicts
             why = ("is missing or lacks " + files if verdict == "MISSING"
                    else f"{files}: no TEST PASS/FAIL verdict in it")
             report.skip(result.compliance / test, f"{test} {why}; counted {verdict}, not PASS")
+    fallback = result.compliance / "TEST01" / "accuracy"
+    if verdicts.get("TEST01") == "FAIL" and not fallback.is_dir():
+        report.skip(fallback, "absent: TEST01 failed (its deterministic accuracy check, or performance) and the "
+                              "checker's fallback evidence (baseline/compliance_accuracy.txt) is not here; "
+                              "counted FAIL")
 
 
 def _card_name(kind: str, card: Any) -> str:
