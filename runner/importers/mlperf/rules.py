@@ -27,6 +27,7 @@ raise RulesError with file:line and field.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -146,7 +147,7 @@ def load_rules_file(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def known_rounds() -> list[str]:
     """The rounds that have a rules table, oldest first."""
-    names = [p.stem for p in RULES_DIR.glob("v*.yaml")]
+    names = [p.stem for p in RULES_DIR.glob("v*.yaml") if re.fullmatch(r"v\d+\.\d+", p.stem)]
     return sorted(names, key=lambda n: tuple(int(x) for x in n[1:].split(".")))
 
 
