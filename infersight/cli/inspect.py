@@ -10,6 +10,7 @@ from rich import box
 from rich.padding import Padding
 from rich.table import Table
 
+from analysis.load import runs_of
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.cpus import format_cpus
 from runner.store.searches import SearchLog
@@ -221,7 +222,7 @@ def _render_fairness(f: dict[str, Any]) -> None:
 
 
 @click.command("runs")
-@click.option("--task", default=None, help="Only runs of this task.")
+@click.option("--task", default=None, help="Only runs of this task (llama2-70b and mlperf-llama2-70b are one).")
 @click.option("--backend", default=None, help="Only runs on this backend.")
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @click.option("--status", default=None, type=click.Choice(["running", "complete", "failed", "aborted"]))
@@ -238,8 +239,7 @@ def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> 
         infersight runs --task digits --scenario offline
         infersight runs --source mlperf --scenario server
     """
-    rows = store.list_runs(task=task, backend=backend, scenario=scenario, status=status, source=source,
-                           limit=limit)
+    rows = runs_of(store, task, backend=backend, scenario=scenario, status=status, source=source, limit=limit)
     if as_json:
         emit_json(rows)
         return
