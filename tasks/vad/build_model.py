@@ -99,7 +99,7 @@ def _f1(path: Path, windows: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _card(task: Any, path: Path, variant: str, seed: int, params: dict[str, Any], scores: dict[str, float]):
-    session = _build.session(path)
+    inputs, outputs = _build.signature(path)
     pin = task.models["fp32"]
     return _build.model_card(
         path, variant, task="vad", task_version=task.metadata.version, name=f"silero-vad-{variant}",
@@ -108,13 +108,8 @@ def _card(task: Any, path: Path, variant: str, seed: int, params: dict[str, Any]
                                       "numpy": np.__version__}},
         reference_quality={"metric": "frame_f1", "value": scores[variant], "samples": params["clips"],
                            "fp32_reference": scores["fp32"]},
-        inputs=[_spec(t) for t in session.get_inputs()], outputs=[_spec(t) for t in session.get_outputs()],
+        inputs=inputs, outputs=outputs,
         license=pin.license, source=pin.source if variant == "fp32" else f"quantized from {pin.source}")
-
-
-def _spec(t: Any) -> dict[str, Any]:
-    dtype = {"tensor(float)": "float32", "tensor(int64)": "int64"}[t.type]
-    return {"name": t.name, "dtype": dtype, "shape": [d if isinstance(d, int) else str(d) for d in t.shape]}
 
 
 def main(argv: list[str] | None = None) -> int:
