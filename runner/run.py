@@ -95,7 +95,7 @@ def prepare_run(req: RunRequest) -> PreparedRun:
 
         check_settings(req.scenario, settings)
     backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
-    pipeline = task.pipeline(model) if backend_cls.reads_model else None
+    pipeline = task.pipeline(model)
     if pipeline is not None:
         backend = PipelineBackend(backend, pipeline)
     cpus = None if req.cpus is None else validate_cpus(req.cpus)

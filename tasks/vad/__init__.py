@@ -35,7 +35,7 @@ class VadPipeline:
     def __call__(self, models: Mapping[str, Step], inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         chunks, run = inputs["chunks"], models["main"]
         batch, steps = chunks.shape[:2]
-        feeds = {"state": np.zeros((2, batch, _STATE), np.float32)}
+        feeds = {"input": chunks[:, 0], "state": np.zeros((2, batch, _STATE), np.float32)}  # batch axis 0 first
         if self.feeds_sr:
             feeds["sr"] = np.array(RATE, np.int64)
         probs = np.empty((batch, steps), np.float32)
