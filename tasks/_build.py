@@ -128,6 +128,7 @@ def signature(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The model-card inputs and outputs of an ONNX file as onnxruntime reads them (a dynamic dimension by
     its name, '?' where it has none)."""
     sess = session(path)
-    spec = lambda t: {"name": t.name, "dtype": t.type[len("tensor("):-1].replace("float", "float32"),  # noqa: E731
+    dtypes = {"float": "float32", "double": "float64"}
+    spec = lambda t: {"name": t.name, "dtype": dtypes.get(t.type[7:-1], t.type[7:-1]),  # noqa: E731 - tensor(x)
                       "shape": [d if isinstance(d, int) else str(d or "?") for d in t.shape]}
     return [spec(t) for t in sess.get_inputs()], [spec(t) for t in sess.get_outputs()]

@@ -40,7 +40,8 @@ def test_pinned_files_have_their_hashes_and_cards_name_licence_and_source(real_m
         assert file_sha256(task.models_dir / pin.file) == pin.sha256, key
     card, path = task.model_card("fp32")
     assert card.sha256 == task.card.models["fp32"].sha256 and path.name == task.card.models["fp32"].file
-    assert card.source.startswith(task.card.models["fp32"].source) and card.license == task.card.models["fp32"].license
+    pin = task.card.models["fp32"]
+    assert card.source.startswith(pin.source) and card.license == pin.license
     int8, _ = task.model_card("int8")
     assert int8.source.startswith("quantized from pypi:") and int8.precision == "int8"
     target = task.card.metrics.quality.target.resolve(int8.reference_quality.fp32_reference)

@@ -2,8 +2,8 @@
 
 Each image (uint8 RGB [128, 512]) holds two lines of words from the Zen of Python (CPython's `this`
 module), each line in a seeded font (14-28 px), ink and position on a seeded light background,
-blurred (Gaussian, radius 0-1.2) and noisy (sigma 8); its reference text is the two lines joined by a newline. Deterministic for one set of font
-files and one Pillow version (the images' sha256 goes in the model cards).
+blurred (Gaussian, radius 0-1.2) and noisy (sigma 8); its reference text is the two lines joined by
+a newline. Deterministic for one set of font files and one Pillow version (the images' sha256 goes in the model cards).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from runner.errors import ModelFileError
 __all__ = ["HEIGHT", "WIDTH", "FONTS", "render", "images_sha256"]
 
 HEIGHT, WIDTH = 128, 512
-FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+         "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
          "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
          "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
          "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf")

@@ -105,8 +105,8 @@ def _card(task: Any, pair: tuple[Path, Path], variant: str, seed: int, params: d
     (det_in, det_out), (rec_in, rec_out) = _build.signature(pair[0]), _build.signature(pair[1])
     source = f"{task.models['fp32'].source} + {task.models['fp32-rec'].source}"
     rec_fields = _build.file_fields(pair[1])
-    part = {"name": "rec", "file": pair[1].name, "sha256": rec_fields["sha256"], "size_bytes": rec_fields["size_bytes"],
-            "operators": rec_fields["operators"], "inputs": rec_in, "outputs": rec_out}
+    part = {"name": "rec", "file": pair[1].name, "sha256": rec_fields["sha256"],
+            "size_bytes": rec_fields["size_bytes"], "operators": rec_fields["operators"], "inputs": rec_in, "outputs": rec_out}
     return _build.model_card(
         pair[0], variant, task="ocr", task_version=task.metadata.version, name=f"pp-ocrv4-{variant}",
         build_info={"script": "tasks/ocr/build_model.py", "seed": seed, "parameters": params,
@@ -115,7 +115,8 @@ def _card(task: Any, pair: tuple[Path, Path], variant: str, seed: int, params: d
         reference_quality={"metric": "character_accuracy", "value": scores[variant], "samples": params["images"],
                            "fp32_reference": scores["fp32"]},
         inputs=det_in, outputs=det_out, parts=[part],
-        license=task.models["fp32"].license, source=source if variant == "fp32" else f"quantized from {source}")
+        license=task.models["fp32"].license,
+        source=source if variant == "fp32" else f"quantized from {source}")
 
 
 def main(argv: list[str] | None = None) -> int:

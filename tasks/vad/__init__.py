@@ -35,7 +35,7 @@ class VadPipeline:
     def __call__(self, models: Mapping[str, Step], inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         chunks, run = inputs["chunks"], models["main"]
         batch, steps = chunks.shape[:2]
-        feeds = {"input": chunks[:, 0], "state": np.zeros((2, batch, _STATE), np.float32)}  # batch axis 0 first
+        feeds = {"input": chunks[:, 0], "state": np.zeros((2, batch, _STATE), np.float32)}  # input first: batch on axis 0
         if self.feeds_sr:
             feeds["sr"] = np.array(RATE, np.int64)
         probs = np.empty((batch, steps), np.float32)
@@ -71,8 +71,8 @@ class VadTask(Task):
 
     def sample_library(self) -> ArraySampleLibrary:
         clips, _ = self._clips()
-        return ArraySampleLibrary({"chunks": chunk_windows(clips)}, self.card.data.sampling.performance_sample_count,
-                                  name="vad-clips")
+        count = self.card.data.sampling.performance_sample_count
+        return ArraySampleLibrary({"chunks": chunk_windows(clips)}, count, name="vad-clips")
 
     def pipeline(self, model: ModelCard) -> VadPipeline:
         return VadPipeline([t.name for t in model.inputs])
@@ -90,8 +90,9 @@ class VadTask(Task):
         pred = (probs > 0.5).astype(np.int8)
         per_clip = [float(f1_score(t, p, zero_division=1.0)) for t, p in zip(truth, pred)]
         target = self.card.metrics.quality.target.resolve(model.reference_quality.fp32_reference)
-        return AccuracyResult("frame_f1", float(f1_score(truth.ravel(), pred.ravel())), float(target), sample_index,
-                              per_clip, ["".join(map(str, t)) for t in truth], None)
+        value = float(f1_score(truth.ravel(), pred.ravel()))
+        labels_text = ["".join(map(str, t)) for t in truth]
+        return AccuracyResult("frame_f1", value, float(target), sample_index, per_clip, labels_text, None)
 
     def _check_clips(self, model: ModelCard, clips: np.ndarray, labels: np.ndarray) -> None:
         """A model's reference quality holds only for the clips it was scored on (espeak-ng versions differ)."""

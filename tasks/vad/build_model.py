@@ -8,8 +8,8 @@ pip from the package registry and checked against the pinned sha256 of the wheel
 (onnxruntime's quantizer does not reach into subgraphs), then onnxruntime's dynamic quantization of
 its MatMul weights (the LSTM's) to int8. The Conv layers stay fp32: quantizing them too missed the
 quality target on this task's clips (frame F1 0.934 against 0.963 with uint8 weights and the STFT
-convolution left out, 0.03 with int8 weights; onnxruntime 1.32). The clips (tasks/vad/_speech.py) are written beside the models
-as vad-clips.npz, and each card records their sha256 and F1 measured on them.
+convolution left out, 0.03 with int8 weights; onnxruntime 1.32). The clips (tasks/vad/_speech.py) are
+written beside the models as vad-clips.npz, and each card records their sha256 and F1 measured on them.
 """
 
 from __future__ import annotations
