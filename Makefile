@@ -45,8 +45,8 @@ task-tools:
 	fi
 
 # The main job: measure digits (fp32 and int8) under single_stream, offline and server, the
-# generative charlm under interactive, the real pretrained OCR pipeline under single_stream and the
-# streaming voice-activity model under offline, into $(DEMO_DB); run the shipped demo sweep (onnxruntime and
+# generative charlm under interactive, the real pretrained OCR pipeline (OpenVINO) and the streaming
+# voice-activity model (onnxruntime) under single_stream, into $(DEMO_DB); run the shipped demo sweep (onnxruntime and
 # OpenVINO, fp32 and int8, 1 and 2 cores, four scenarios); import the published MLPerf v4.1 results
 # beside them; write a run report and a decision report ("best system for resnet50 Server under
 # p99 15 ms by cost") under build/; finally start the Streamlit app (app.py) on that store and print
@@ -58,8 +58,8 @@ demo: models
 	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --model-variant int8 --db $(DEMO_DB)
 	$(BIN)/infersight run digits --backend onnxruntime --scenario server --threads 1 --db $(DEMO_DB)
 	$(BIN)/infersight run charlm --backend onnxruntime --scenario interactive --db $(DEMO_DB)
-	$(BIN)/infersight run ocr --backend onnxruntime --scenario single_stream --db $(DEMO_DB)
-	$(BIN)/infersight run vad --backend openvino --scenario offline --db $(DEMO_DB)
+	$(BIN)/infersight run ocr --backend openvino --scenario single_stream --db $(DEMO_DB)
+	$(BIN)/infersight run vad --backend onnxruntime --scenario single_stream --db $(DEMO_DB)
 	$(BIN)/infersight sweep tasks/digits/sweep-demo.yaml --db $(DEMO_DB)
 	$(BIN)/infersight runs --limit 30 --db $(DEMO_DB)
 	if [ -d $(MLPERF) ]; then $(BIN)/infersight import mlperf $(MLPERF) --db $(DEMO_DB); fi

@@ -7,7 +7,7 @@ fp32 is `models/ch_PP-OCRv4_det_infer.onnx` and `models/ch_PP-OCRv4_rec_infer.on
 rapidocr-onnxruntime (Apache-2.0), fetched with pip from the package registry and checked against the
 pinned sha256 of the wheel and of each file (tasks/_pypi.py). int8: onnxruntime's static quantization
 (QDQ, calibrated on images rendered with another seed) of the detector's Conv layers (with its Mul
-layers quantized too, OpenVINO 2025 cannot compile it), and dynamic quantization of the
+layers quantized too, OpenVINO 2026.4 cannot compile it), and dynamic quantization of the
 recogniser's MatMul weights. The images (tasks/ocr/_render.py) are written beside the models as
 ocr-images.npz; each card records their sha256 and the character accuracy measured on them.
 """
