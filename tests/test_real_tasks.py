@@ -132,3 +132,12 @@ def test_a_pypi_source_names_package_version_and_path():
         "silero-vad", "6.2.3", "silero_vad/data/x.onnx")
     with pytest.raises(CardError, match="task.yaml: models.fp32: source 'https://x/y.onnx' is not"):
         parse_source("https://x/y.onnx", "task.yaml: models.fp32")
+
+
+def test_a_wheel_that_does_not_match_its_pinned_sha256_is_refused(tmp_path):
+    """The real fetch (pip download from the package registry, served from pip's cache after `make models`)."""
+    from tasks._pypi import fetch_wheel
+
+    with pytest.raises(ModelFileError, match=r"silero_vad-6.2.3-py3-none-any.whl: sha256 7b7f5436cfcb02fa\.\.\. "
+                                             r"differs from the pinned 0000000000000000\.\.\. of silero-vad==6.2.3"):
+        fetch_wheel("silero-vad", "6.2.3", "0" * 64, tmp_path)
