@@ -53,8 +53,8 @@ class PipelineBackend(Backend):
         self.inner.prepare(model, model_path)
         for part in model.parts:
             backend = type(self.inner)(self.inner.settings)
-            card = model.model_copy(update={"file": part.file, "sha256": part.sha256,
-                                            "size_bytes": part.size_bytes, "operators": part.operators, "inputs": part.inputs,
+            card = model.model_copy(update={"file": part.file, "sha256": part.sha256, "size_bytes": part.size_bytes,
+                                            "operators": part.operators, "inputs": part.inputs,
                                             "outputs": part.outputs, "parts": []})
             backend.prepare(card, model_path.parent / part.file)
             self._backends[part.name] = backend

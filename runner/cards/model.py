@@ -138,6 +138,9 @@ class ModelCard(StrictModel):
             missing = [name for name in _BUILT_NEEDS if getattr(self, name) in (None, [])]
             if missing:
                 raise ValueError(f"a built model card needs {', '.join(missing)}")
+        names = [p.name for p in self.parts]
+        if "main" in names or len(set(names)) != len(names):
+            raise ValueError(f"parts: names must be unique and not 'main' (the card's own file), got {names}")
         if self.generation is not None and self.inputs:
             problems = self.generation.check_against(self.inputs, self.outputs)
             if problems:
