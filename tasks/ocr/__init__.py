@@ -49,9 +49,9 @@ class OcrTask(Task):
         return self._data
 
     def build(self, progress: bool = True) -> list[Path]:
-        from tasks.ocr.build_model import build
+        from tasks.ocr.build_model import SEED, build
 
-        return list(build(self.models_dir, images=self.card.data.datasets[0].samples, seed=20261205,
+        return list(build(self.models_dir, images=self.card.data.datasets[0].samples, seed=SEED,
                           progress=progress).values())
 
     def sample_library(self) -> ArraySampleLibrary:

@@ -31,11 +31,11 @@ from tasks._pypi import extract_pinned
 from tasks.ocr._pipeline import OcrPipeline, detect_input
 from tasks.ocr._render import images_sha256, render
 
-__all__ = ["build", "WHEELS", "IMAGES_FILE", "characters", "main"]
+__all__ = ["build", "WHEELS", "IMAGES_FILE", "SEED", "characters", "main"]
 
 CARD = Path(__file__).parent / "task.yaml"
 WHEELS = {"rapidocr-onnxruntime==1.4.4": "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"}
-IMAGES_FILE, CALIBRATION_IMAGES = "ocr-images.npz", 8
+IMAGES_FILE, CALIBRATION_IMAGES, SEED = "ocr-images.npz", 8, 20261205
 
 
 def characters(rec_path: Path) -> list[str]:
@@ -122,7 +122,7 @@ def _card(task: Any, pair: tuple[Path, Path], variant: str, seed: int, params: d
 def main(argv: list[str] | None = None) -> int:
     return _build.run_main(argv, task="ocr", doc=__doc__, build=build,
                            count=("images", 16, "images of printed text to render"),
-                           seed=(20261205, "seed of the images (words, fonts, ink, placement, noise)"))
+                           seed=(SEED, "seed of the images (words, fonts, ink, placement, noise)"))
 
 
 if __name__ == "__main__":

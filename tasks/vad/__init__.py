@@ -64,9 +64,9 @@ class VadTask(Task):
         return self._data
 
     def build(self, progress: bool = True) -> list[Path]:
-        from tasks.vad.build_model import build
+        from tasks.vad.build_model import SEED, build
 
-        return list(build(self.models_dir, clips=self.card.data.datasets[0].samples, seed=20261204,
+        return list(build(self.models_dir, clips=self.card.data.datasets[0].samples, seed=SEED,
                           progress=progress).values())
 
     def sample_library(self) -> ArraySampleLibrary:

@@ -29,11 +29,11 @@ from tasks import _build
 from tasks._pypi import extract_pinned
 from tasks.vad._speech import chunk_windows, clips_sha256, espeak_version, make_clips
 
-__all__ = ["build", "WHEELS", "CLIPS_FILE", "CLIP_SECONDS", "main"]
+__all__ = ["build", "WHEELS", "CLIPS_FILE", "CLIP_SECONDS", "SEED", "main"]
 
 CARD = Path(__file__).parent / "task.yaml"
 WHEELS = {"silero-vad==6.2.3": "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8"}
-CLIPS_FILE, CLIP_SECONDS = "vad-clips.npz", 3.0
+CLIPS_FILE, CLIP_SECONDS, SEED = "vad-clips.npz", 3.0, 20261204
 
 
 def build(out: Path, *, clips: int, seed: int, progress: bool = True) -> dict[str, Path]:
@@ -115,7 +115,7 @@ def _card(task: Any, path: Path, variant: str, seed: int, params: dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     return _build.run_main(argv, task="vad", doc=__doc__, build=build,
                            count=("clips", 32, "clips of speech in noise to make"),
-                           seed=(20261204, "seed of the clips (sentences, voices, placement, noise)"))
+                           seed=(SEED, "seed of the clips (sentences, voices, placement, noise)"))
 
 
 if __name__ == "__main__":
