@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ocr fp32 offline, {args.threads} thread(s), batch {args.batch_size}, median of {args.repeats} "
           f"(character accuracy {quality:.4f})")
     print(f"runner {a:,.2f} images/s   bare onnxruntime loop {b:,.2f} images/s   ratio {a / b:.3f}")
+    pairs = [o / r for o, r in zip(ours, base)]
+    print(f"per repeat (runner / the bare loop right after it): {', '.join(f'{p:.3f}' for p in pairs)}; "
+          f"median {float(np.median(pairs)):.3f}")
 
 
 if __name__ == "__main__":
