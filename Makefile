@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-MODELS := tasks/digits/models/digits-fp32.onnx.card.json tasks/charlm/models/charlm-fp32.onnx.card.json
+MODELS := tasks/digits/models/digits-fp32.onnx.card.json tasks/charlm/models/charlm-fp32.onnx.card.json \
+          tasks/vad/models/vad-fp32.onnx.card.json tasks/ocr/models/ocr-fp32.onnx.card.json
 DEMO_DB ?= infersight.db
 MLPERF  ?= ../shared/data/mlperf/v4.1 ../shared/data/mlperf/v5.1
 APP      ?= 1
 APP_PORT ?= 8501
 
-.PHONY: setup models demo sweep-demo test bench clean postgres chromium
+.PHONY: setup models demo sweep-demo test bench clean postgres chromium task-tools
 
 setup: $(STAMP)
 
@@ -27,8 +28,25 @@ tasks/digits/models/digits-fp32.onnx.card.json: $(STAMP) tasks/_build.py tasks/d
 tasks/charlm/models/charlm-fp32.onnx.card.json: $(STAMP) tasks/_build.py tasks/charlm/build_model.py tasks/charlm/_numpy_gru.py tasks/charlm/_corpus.py tasks/charlm/task.yaml
 	$(BIN)/infersight build charlm
 
-# The main job: measure digits (fp32 and int8) under single_stream, offline and server, and the
-# generative charlm under interactive, into $(DEMO_DB); run the shipped demo sweep (onnxruntime and
+# The real pretrained models (fetched from their pinned PyPI wheels) and their locally made data.
+tasks/vad/models/vad-fp32.onnx.card.json: $(STAMP) tasks/_build.py tasks/_pypi.py tasks/vad/*.py tasks/vad/task.yaml | task-tools
+	$(BIN)/infersight build vad
+
+tasks/ocr/models/ocr-fp32.onnx.card.json: $(STAMP) tasks/_build.py tasks/_pypi.py tasks/ocr/*.py tasks/ocr/task.yaml | task-tools
+	$(BIN)/infersight build ocr
+
+# Debian's espeak-ng (speaks the vad task's clips) and fonts (render the ocr task's images): from apt if missing.
+task-tools:
+	@if command -v espeak-ng >/dev/null && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf ] \
+	    && [ -f /usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf ]; then \
+	  echo "espeak-ng and fonts: already installed"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng fonts-dejavu-core fonts-liberation; \
+	fi
+
+# The main job: measure digits (fp32 and int8) under single_stream, offline and server, the
+# generative charlm under interactive, the real pretrained OCR pipeline (OpenVINO) and the streaming
+# voice-activity model (onnxruntime) under single_stream, into $(DEMO_DB); run the shipped demo sweep (onnxruntime and
 # OpenVINO, fp32 and int8, 1 and 2 cores, four scenarios); import the published MLPerf v4.1 and v5.1 results
 # beside them; write a run report and a decision report ("best system for resnet50 Server under
 # p99 15 ms by cost") under build/; finally start the Streamlit app (app.py) on that store and print
@@ -40,6 +58,8 @@ demo: models
 	$(BIN)/infersight run digits --backend onnxruntime --scenario offline --model-variant int8 --db $(DEMO_DB)
 	$(BIN)/infersight run digits --backend onnxruntime --scenario server --threads 1 --db $(DEMO_DB)
 	$(BIN)/infersight run charlm --backend onnxruntime --scenario interactive --db $(DEMO_DB)
+	$(BIN)/infersight run ocr --backend openvino --scenario single_stream --db $(DEMO_DB)
+	$(BIN)/infersight run vad --backend onnxruntime --scenario single_stream --db $(DEMO_DB)
 	$(BIN)/infersight sweep tasks/digits/sweep-demo.yaml --db $(DEMO_DB)
 	$(BIN)/infersight runs --limit 30 --db $(DEMO_DB)
 	if [ -n "$(wildcard $(MLPERF))" ]; then $(BIN)/infersight import mlperf $(wildcard $(MLPERF)) --db $(DEMO_DB); fi

@@ -17,6 +17,8 @@
 (m) bench_app: the Streamlit Recommend page's re-render (AppTest) vs the bare engine.recommend call (issue: < 1 s)
 (n) bench_bundles: exporting and importing a run bundle of a 100,000-query run (folder, zip, tar.gz) vs the bare
     store copy of its records
+(n) bench_ocr: runner offline throughput on the real ocr task (PP-OCRv4) vs its pipeline on bare onnxruntime
+    sessions over the same batches (issue: >= 0.97)
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
              "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
              "bench_charlm_stream", "bench_server", "bench_engine", "bench_analysis", "bench_reports",
-             "bench_app", "bench_bundles"):
+             "bench_app", "bench_bundles", "bench_ocr"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

@@ -98,7 +98,7 @@ def build_task(task: Task, progress: bool = True) -> BuildOutcome:
     if not task.card.models or not task.builds_pinned_files:
         return BuildOutcome(task.name, "built", (), tuple(task.build(progress=progress)))
     statuses = pinned_status(task)
-    if all(s.present_ok for s in statuses):
+    if all(s.present_ok for s in statuses) and all(task.model_card_path(v).exists() for v in task.variants):
         return BuildOutcome(task.name, "verified", tuple(statuses))
     with tempfile.TemporaryDirectory(prefix=f"infersight-build-{task.name}-") as tmp:
         rebuilt = _rebuilt(task, Path(tmp), progress)
@@ -106,14 +106,28 @@ def build_task(task: Task, progress: bool = True) -> BuildOutcome:
         if differs:
             raise ModelFileError(_refusal(task, differs))
         task.models_dir.mkdir(parents=True, exist_ok=True)
-        names = [s.file for s in rebuilt if not s.present_ok]
-        names += [s.file + ".card.json" for s in rebuilt if not _describes(task.models_dir / s.file, s.pinned_sha256)]
-        for name in names:
-            shutil.copyfile(Path(tmp) / name, task.models_dir / f".{name}.tmp")
-        for name in names:  # models first, then cards: an interrupted copy never leaves a card without its model
-            (task.models_dir / f".{name}.tmp").replace(task.models_dir / name)
-    cards = tuple(task.models_dir / (s.file + ".card.json") for s in rebuilt)
+        _install(task, Path(tmp), rebuilt)
+    cards = tuple(p for p in (task.models_dir / (s.file + ".card.json") for s in rebuilt) if p.exists())
     return BuildOutcome(task.name, "restored", tuple(rebuilt), cards)
+
+
+def _install(task: Task, built: Path, rebuilt: list[PinStatus]) -> None:
+    """Put the rebuilt files in place: a pinned file (equal to its pin) where the one here is missing or
+    changed, its card unless the one here already names those bytes, and every unpinned file as built (an
+    int8 variant quantised on this machine, its card). A pinned part of a pipeline (a second model file of
+    a variant) has no card of its own. Models go first, then cards: an interrupted copy never leaves a card
+    without its model."""
+    pinned = {s.file: s for s in rebuilt}
+    names = [s.file for s in rebuilt if not s.present_ok]
+    names += [s.file + ".card.json" for s in rebuilt if (built / (s.file + ".card.json")).exists()
+              and not _describes(task.models_dir / s.file, s.pinned_sha256)]
+    names += [p.name for p in built.iterdir()
+              if p.is_file() and p.name.removesuffix(".card.json") not in pinned]
+    names.sort(key=lambda name: name.endswith(".card.json"))
+    for name in names:
+        shutil.copyfile(built / name, task.models_dir / f".{name}.tmp")
+    for name in names:
+        (task.models_dir / f".{name}.tmp").replace(task.models_dir / name)
 
 
 def _rebuilt(task: Task, out_dir: Path, progress: bool) -> list[PinStatus]:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from runner import registry
 from runner.backends.base import Backend, distribution_version
+from runner.backends.pipeline import PipelineBackend
 from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
 from runner.cpus import format_cpus, pinned, validate_cpus
@@ -95,6 +96,9 @@ def prepare_run(req: RunRequest) -> PreparedRun:
 
         check_settings(req.scenario, settings)
     backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
+    pipeline = task.pipeline(model)
+    if pipeline is not None:
+        backend = PipelineBackend(backend, pipeline)
     cpus = None if req.cpus is None else validate_cpus(req.cpus)
     system = _system_card(req.system_extra, cpus)
     return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant, system, cpus)

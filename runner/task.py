@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from runner import registry
+from runner.backends.pipeline import Pipeline
 from runner.cards import ModelCard, TaskCard
 from runner.cards._base import format_errors, load_yaml_with_lines, validate_file
 from runner.errors import CardError, ModelFileError, PluginNotFound
@@ -114,6 +115,15 @@ class Task(ABC):
                                  f"{relative(self.models_dir)}` (`infersight build {self.name} --check` says "
                                  f"whether this machine's rebuild reproduces it)")
 
+    def pipeline(self, model: ModelCard) -> Pipeline | None:
+        """The Python a task runs around its model calls (pre- and post-processing, a state carried from
+        chunk to chunk, a second model fed by the first), or None when a batch is one plain model call.
+
+        When a task gives one, each model file (the card's own, named 'main', and its `parts`) is
+        prepared on its own instance of the run's backend, and every batch goes through the pipeline.
+        """
+        return None
+
     @abstractmethod
     def build(self, progress: bool = True, out_dir: Path | None = None) -> list[Path]:
         """Build every model variant deterministically into out_dir (default: models_dir); return the card paths.
@@ -159,18 +169,20 @@ def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[Mo
         raise CardError(format_errors(exc, str(card_path))) from None
     model_path = card_path.parent / card.file
     if verify:
-        _verify(card, model_path, task)
+        _verify(card.sha256, model_path, task)
+        for part in card.parts:
+            _verify(part.sha256, card_path.parent / part.file, task)
     return card, model_path
 
 
-def _verify(card: ModelCard, model_path: Path, task: str) -> None:
+def _verify(sha256: str, model_path: Path, task: str) -> None:
     if not model_path.exists():
         raise ModelFileError(f"{model_path}: model file missing (named by its model card); "
                              f"rebuild it with `infersight build {task}`")
     digest = file_sha256(model_path)
-    if digest != card.sha256:
+    if digest != sha256:
         raise ModelFileError(f"{model_path}: model file is corrupt or was changed: sha256 {digest[:16]}... "
-                             f"differs from {card.sha256[:16]}... in its model card; "
+                             f"differs from {sha256[:16]}... in its model card; "
                              f"rebuild it with `infersight build {task}`")
 
 

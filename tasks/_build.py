@@ -26,7 +26,7 @@ import onnxruntime as ort
 from runner.cards.model import ModelCard
 
 __all__ = ["quiet_quantizer", "finish_quantized", "session", "file_fields", "model_card", "write_card", "install",
-           "log", "run_main"]
+           "log", "run_main", "signature"]
 
 
 @contextlib.contextmanager
@@ -122,3 +122,13 @@ def run_main(argv: list[str] | None, *, task: str, doc: str, build: Callable[...
     for path in cards.values():
         print(path)
     return 0
+
+
+def signature(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The model-card inputs and outputs of an ONNX file as onnxruntime reads them (a dynamic dimension by
+    its name, '?' where it has none)."""
+    sess = session(path)
+    dtypes = {"float": "float32", "double": "float64"}
+    spec = lambda t: {"name": t.name, "dtype": dtypes.get(t.type[7:-1], t.type[7:-1]),  # noqa: E731 - tensor(x)
+                      "shape": [d if isinstance(d, int) else str(d or "?") for d in t.shape]}
+    return [spec(t) for t in sess.get_inputs()], [spec(t) for t in sess.get_outputs()]

@@ -10,6 +10,8 @@ Format version history:
                adds bf16, fp8, int4. Added fields are left out of the dict (and hash) at their defaults.
   1 (2026-12): + generation (how to stream a generative model: token input, logits output, state
                input -> output pairs, vocabulary size); left out of the dict (and hash) while absent.
+  1 (2026-12): + parts (further model files of a model made of several, e.g. a text detector and its
+               recogniser, run by the task's pipeline), license, source; left out while empty.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import Field, model_validator
 from runner.cards._base import StrictModel
 from runner.cards._compat import omit_added_defaults
 
-__all__ = ["ModelCard", "TensorSpec", "BuildInfo", "ReferenceQuality", "GenerationSpec", "StatePair"]
+__all__ = ["ModelCard", "TensorSpec", "BuildInfo", "ReferenceQuality", "GenerationSpec", "StatePair", "ModelPart"]
 
 
 class TensorSpec(StrictModel):
@@ -75,6 +77,19 @@ class GenerationSpec(StrictModel):
         return problems
 
 
+class ModelPart(StrictModel):
+    """A further file of a model made of several (a detector and a recogniser): the task's pipeline runs it
+    beside the card's own file, on the same backend with the same settings."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Name the task's pipeline calls the part by.")
+    file: str = Field(description="Model file name, relative to the card's folder.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int = Field(gt=0)
+    operators: list[str] = Field(default_factory=list, description="Operator types in the graph.")
+    inputs: list[TensorSpec] = Field(min_length=1)
+    outputs: list[TensorSpec] = Field(min_length=1)
+
+
 _BUILT_NEEDS = ("file", "format", "sha256", "size_bytes", "precision", "opset", "operators", "build", "inputs",
                 "outputs", "reference_quality")
 
@@ -107,8 +122,15 @@ class ModelCard(StrictModel):
     generation: GenerationSpec | None = Field(
         default=None, description="How to stream the model (generative models only; backends' run_stream reads it).")
 
+    parts: list[ModelPart] = Field(
+        default_factory=list, description="Further model files run by the task's pipeline (the card's own file "
+                                          "is the part named 'main').")
+    license: str = Field(default="", description="Licence of the model file(s), for a model made elsewhere.")
+    source: str = Field(default="", description="Where a model made elsewhere comes from "
+                                                "('pypi:<package>==<version>:<path in the wheel>').")
+
     _ADDED: ClassVar[tuple[str, ...]] = ("origin", "weight_data_types", "accuracy_target_fraction", "other_fields",
-                                         "generation")
+                                         "generation", "parts", "license", "source")
 
     @model_validator(mode="after")
     def _built_has_its_file(self) -> "ModelCard":
@@ -116,6 +138,9 @@ class ModelCard(StrictModel):
             missing = [name for name in _BUILT_NEEDS if getattr(self, name) in (None, [])]
             if missing:
                 raise ValueError(f"a built model card needs {', '.join(missing)}")
+        names = [p.name for p in self.parts]
+        if "main" in names or len(set(names)) != len(names):
+            raise ValueError(f"parts: names must be unique and not 'main' (the card's own file), got {names}")
         if self.generation is not None and self.inputs:
             problems = self.generation.check_against(self.inputs, self.outputs)
             if problems:
