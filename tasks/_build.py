@@ -9,14 +9,12 @@ output and the command line every build script shares.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
-import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +22,10 @@ import onnx
 import onnxruntime as ort
 
 from runner.cards.model import ModelCard
+from runner.declarative.quantize import quiet_quantizer
 
 __all__ = ["quiet_quantizer", "finish_quantized", "session", "file_fields", "model_card", "write_card", "install",
            "log", "run_main", "signature"]
-
-
-@contextlib.contextmanager
-def quiet_quantizer() -> Iterator[None]:
-    """Silence log records of WARNING and below (the quantizer's advice) for the block."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(previous)
 
 
 def finish_quantized(path: Path, *, producer: str, version: str, ir_version: int) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from runner.cards.declarative import Int8Spec
 from runner.errors import ModelFileError
 
-__all__ = ["quantize_int8"]
+__all__ = ["quantize_int8", "quiet_quantizer"]
 
 
 def quantize_int8(fp32: Path, out: Path, spec: Int8Spec, inputs: dict[str, np.ndarray]) -> None:
@@ -32,7 +32,7 @@ def quantize_int8(fp32: Path, out: Path, spec: Int8Spec, inputs: dict[str, np.nd
             i = next(self._rows, None)
             return None if i is None else {name: a[i:i + 1] for name, a in inputs.items()}
 
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp, _quiet():
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp, quiet_quantizer():
         prepared = Path(tmp) / "prepared.onnx"
         target = Path(tmp) / out.name
         try:
@@ -49,8 +49,8 @@ def quantize_int8(fp32: Path, out: Path, spec: Int8Spec, inputs: dict[str, np.nd
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the quantizer's advice (log records of WARNING and below)."""
+def quiet_quantizer() -> Iterator[None]:
+    """Silence the quantizer's advice (log records of WARNING and below) for the block; task builds use it too."""
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
