@@ -31,7 +31,7 @@ from runner.cards._compat import omit_added_defaults
 from runner.cpus import available_cpus
 from runner.errors import CardError
 
-__all__ = ["SystemCard", "capture_system", "load_system_extra", "nvidia_gpus", "KEY_PACKAGES", "MLPERF_FIELDS"]
+__all__ = ["SystemCard", "capture_system", "load_system_extra", "nvidia_gpus", "cpu_model", "KEY_PACKAGES", "MLPERF_FIELDS"]
 
 IntOrStr = int | str
 
@@ -156,7 +156,7 @@ def capture_system(extra: dict[str, Any] | None = None, cpus_used: list[int] | N
     (load, free memory, clock speed at this instant) are left out so that the card, and so its
     hash, is the same for every run on the same machine and software.
     """
-    cpu = _cpu_model()
+    cpu = cpu_model()
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     mem = psutil.virtual_memory().total
     gpus = nvidia_gpus()
@@ -202,7 +202,7 @@ def load_system_extra(path: Path) -> dict[str, Any]:
     return data
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
