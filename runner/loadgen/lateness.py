@@ -16,7 +16,7 @@ latency bound (server: latency_bound_ms; interactive: ttft_bound_ms), or 100 us 
 no bound on a scheduled latency (multi_stream). The p99 issue delay is held to it.
 
 The verdict (`decide`): a run whose p99 lateness exceeds the tolerance and that failed its latency
-conditions while the system kept up with the load (it completed at least 90% of the target rate:
+conditions (or, in multi_stream, whose headline is that latency) while the system kept up with the load (it completed at least 90% of the target rate:
 an overloaded system fails whatever the issuer does) is a load-generator limit, LOADGEN_LIMIT: the
 run says nothing about the system (neither VALID nor INVALID), and its recommendation says so. A
 run that met its latency conditions although the issuer was late stays VALID: the lateness was
@@ -80,16 +80,20 @@ def _advice(summary: dict[str, Any]) -> str:
                if summary.get("service_latency_p50_ms") is not None else ""))
 
 
-def decide(summary: dict[str, Any], reasons: list[str], latency_failed: bool,
-           advice: str | None) -> tuple[str, list[str], str | None]:
+def decide(summary: dict[str, Any], reasons: list[str], latency_failed: bool, advice: str | None,
+           headline_is_latency: bool = False) -> tuple[str, list[str], str | None]:
     """(validity, reasons, recommendation) of a run given its own verdict and its issuer's lateness.
 
     `reasons` and `advice` are the scenario's own verdict (empty reasons: VALID); `latency_failed`
     whether a latency condition (a bound, or early stopping with over-bound queries) is among them.
+    `headline_is_latency`: the run's headline is the scheduled latency itself (multi_stream's p99),
+    so a late load generator inflates it whatever the verdict: a VALID run is then a limit too.
     `summary` holds the `lateness_figures` and, for a scenario with a target rate, `achieved_qps`
     and `target_qps`.
     """
     late = not summary.get("issue_delay_within_tolerance", True)
+    if late and headline_is_latency and not reasons:
+        return LOADGEN_LIMIT, [limit_reason(summary)], _advice(summary)
     if not reasons:
         return "VALID", reasons, advice
     if not (late and latency_failed and _kept_up(summary)):
