@@ -85,8 +85,9 @@ def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
     out.print(f"[bold]run {run['id']}[/] {run['uuid']}  {run['task_name']} {run['model_variant']} / "
               f"{run['backend_name']} / {run['scenario']}  status: {run['status']}")
     out.print(f"  result: {run.get('validity') or '-'}{compliance}  {_headline(run)}")
+    verdict = "LOADGEN LIMIT (not a verdict on the system)" if run.get("validity") == "LOADGEN_LIMIT" else "INVALID"
     for reason in run.get("validity_reasons") or []:
-        out.print(f"    INVALID because {reason}")
+        out.print(f"    {verdict} because {reason}")
     out.print(f"  accuracy: {_accuracy(run)}")
     if run.get("error"):
         out.print(f"  error: {run['error']}")
@@ -167,6 +168,16 @@ def _streaming(s: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _lateness(s: dict[str, Any]) -> str:
+    """Who issued the queries, how late (runner.loadgen.lateness), against which tolerance, and how it was arranged."""
+    plan = s.get("issuing") or {}
+    kept = "within" if s.get("issue_delay_within_tolerance", True) else "ABOVE"
+    return (f"{'issued by ' + s['issuer'] + ', ' if s.get('issuer') else ''}late by p50 {_us(s['issue_delay_p50_us'])}, "
+            f"p99 {_us(s['issue_delay_p99_us'])} over {s.get('issue_delay_count', 0):,} queries, {kept} the tolerance "
+            f"{_us(s['issue_delay_tolerance_us'])}" + (f"; {plan['why']}, spin {plan['spin_us']:g} us" if plan else "")
+            + (f"; warning: {plan['warning']}" if plan.get("warning") else ""))
+
+
 def _us(value: float) -> str:
     """A duration given in microseconds, in us below a millisecond and in ms from there."""
     return f"{value:.3g} us" if value < 1_000 else f"{value / 1_000:,.3g} ms"
@@ -187,11 +198,11 @@ def _render_logs(store, run: dict[str, Any]) -> None:
         out.print(f"    server: target {s['target_qps']:,.6g} QPS, achieved {s['achieved_qps']:,.0f}; "
                   f"{s['within_bound_fraction']:.2%} of {s['query_count']:,} queries within {s['latency_bound_ms']:g} ms "
                   f"({s['over_bound_count']:,} over); queueing delay mean {s['queueing_delay_mean_ms']:.4g} ms, "
-                  f"p99 {s['queueing_delay_p99_ms']:.4g} ms"
-                  + (f"; issued by {s['issuer']}, late by p50 {_us(s['issue_delay_p50_us'])}, "
-                     f"p99 {_us(s['issue_delay_p99_us'])}" if "issue_delay_p50_us" in s else ""))
-        if s.get("recommendation"):
-            out.print(f"    recommendation: {s['recommendation']}")
+                  f"p99 {s['queueing_delay_p99_ms']:.4g} ms")
+    if s.get("issue_delay_p99_us") is not None:
+        out.print(f"    load generator: {_lateness(s)}")
+    if s.get("recommendation"):
+        out.print(f"    recommendation: {s['recommendation']}")
     acc = store.read_accuracy_samples(run["id"])
     out.print(f"    accuracy: {len(acc):,} per-sample predictions; {_accuracy(run)}")
     if _resources(s):
