@@ -19,7 +19,7 @@ from runner import registry
 from runner.backends.base import Backend, distribution_version
 from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
-from runner.cpus import format_cpus, pinned, validate_cpus
+from runner.cpus import available_cpus, format_cpus, parse_cpus, pinned, thread_pinned, validate_cpus
 from runner.errors import BackendError, CardError, InfersightError, SettingsError
 from runner.loadgen.result import ScenarioResult
 from runner.resources import memory_summary, start_run_window
@@ -38,6 +38,9 @@ class Reporter:
 
     def update(self, fraction: float, text: str) -> None:
         """Progress within the current phase, 0..1."""
+
+    def warn(self, text: str) -> None:
+        """Something the user should know before the figures (an issuing plan that cannot keep its tolerance)."""
 
 
 @dataclass
@@ -70,6 +73,7 @@ class PreparedRun:
     compliant: bool
     system: SystemCard
     cpus: list[int] | None = None
+    plan: Any = None  # the scenario's issuing plan (runner.loadgen.isolation.IssuePlan), if it issues on a schedule
 
 
 def prepare_run(req: RunRequest) -> PreparedRun:
@@ -93,10 +97,24 @@ def prepare_run(req: RunRequest) -> PreparedRun:
         from runner.official_loadgen import check_settings
 
         check_settings(req.scenario, settings)
-    backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
     cpus = None if req.cpus is None else validate_cpus(req.cpus)
-    system = _system_card(req.system_extra, cpus)
-    return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant, system, cpus)
+    scenario = scenario_cls(settings)
+    plan = scenario.arrange(cpus or available_cpus()) if req.loadgen == "infersight" else None
+    backend_settings = dict(req.backend_settings)
+    if plan is not None and plan.backend_cpus and "cpus" not in backend_settings:
+        backend_settings["cpus"] = format_cpus(plan.backend_cpus)
+    backend = backend_cls(_validate(backend_cls.Settings, backend_settings, f"backend {req.backend}"))
+    _check_backend_cpus(backend.settings.cpus, cpus or available_cpus())
+    system = _system_card(req.system_extra, cpus, plan)
+    return PreparedRun(req, task, model, model_path, backend, scenario, compliant, system, cpus, plan)
+
+
+def _check_backend_cpus(spec: str | None, run_cpus: list[int]) -> None:
+    """The backend's CPUs (backend setting `cpus`) must be CPUs the run may use."""
+    outside = [] if spec is None else sorted(set(parse_cpus(spec)) - set(run_cpus))
+    if outside:
+        raise SettingsError(f"backend setting cpus={spec}: CPU(s) {format_cpus(outside)} are not among the CPUs the "
+                            f"run may use ({format_cpus(run_cpus)})")
 
 
 def _check_loadgen(req: RunRequest) -> None:
@@ -111,9 +129,9 @@ def _check_loadgen(req: RunRequest) -> None:
         raise SettingsError(f"--loadgen mlperf supports {', '.join(SUPPORTED)}, not {req.scenario!r}")
 
 
-def _system_card(extra: dict[str, Any], cpus: list[int] | None) -> SystemCard:
+def _system_card(extra: dict[str, Any], cpus: list[int] | None, plan: Any) -> SystemCard:
     try:
-        return capture_system(extra, cpus)
+        return capture_system(extra, cpus, None if plan is None else plan.to_dict())
     except ValidationError as exc:
         raise CardError(format_errors(exc, "system card extra fields")) from None
 
@@ -153,7 +171,11 @@ def execute_run(prep: PreparedRun, store: Any, reporter: Reporter | None = None)
 def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
     rep = reporter or Reporter()
     rep.phase("loading model")
-    prep.backend.prepare(prep.model, prep.model_path)
+    if prep.plan is not None and prep.plan.warning:
+        rep.warn(prep.plan.warning)
+    cpus = prep.backend.settings.cpus
+    with thread_pinned(None if cpus is None else parse_cpus(cpus)):  # the backend's threads inherit these CPUs
+        prep.backend.prepare(prep.model, prep.model_path)
     run_id = _create_run(prep, store)
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:

@@ -85,8 +85,10 @@ def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
     out.print(f"[bold]run {run['id']}[/] {run['uuid']}  {run['task_name']} {run['model_variant']} / "
               f"{run['backend_name']} / {run['scenario']}  status: {run['status']}")
     out.print(f"  result: {run.get('validity') or '-'}{compliance}  {_headline(run)}")
-    verdict = "LOADGEN LIMIT (not a verdict on the system)" if run.get("validity") == "LOADGEN_LIMIT" else "INVALID"
-    for reason in run.get("validity_reasons") or []:
+    limit = run.get("validity") == "LOADGEN_LIMIT"
+    for i, reason in enumerate(run.get("validity_reasons") or []):
+        verdict = ("LOADGEN LIMIT (not a verdict on the system)" if i == 0 else "charged to the system, INVALID") \
+            if limit else "INVALID"
         out.print(f"    {verdict} because {reason}")
     out.print(f"  accuracy: {_accuracy(run)}")
     if run.get("error"):
@@ -129,7 +131,22 @@ def _card_line(kind: str, card: dict[str, Any]) -> str:
         accelerators = f", {card['accelerators_per_node']}x {card['accelerator_model_name']}"
         return (f"{card['system_name']}: {card['host_processor_model_name']}, {card['host_processor_core_count']} "
                 f"cores, {card['host_memory_capacity']}{accelerators}, {card['operating_system']}")
-    return _CARD_KEYS[kind](card)
+    return _CARD_KEYS[kind](card) + (_timing(card) if kind == "system" else "")
+
+
+def _timing(card: dict[str, Any]) -> str:
+    """A system card's CPU isolation and timing calibration (runner.loadgen.isolation, .calibration), if any."""
+    parts = []
+    if card.get("issuer_cpu") is not None:
+        parts.append(f"issuer on CPU {card['issuer_cpu']}, backend on CPU "
+                     f"{','.join(map(str, card['backend_cpus'])) if card.get('backend_cpus') else 'all'}")
+    cal = card.get("timing_calibration")
+    if cal:
+        parts.append(f"calibrated {cal.get('measured_at')} ({cal.get('source')}): sleep overshoot p50 "
+                     f"{cal['sleep_overshoot_us']['p50']:g} / p99 {cal['sleep_overshoot_us']['p99']:g} us, thread "
+                     f"hand-over p99 {cal['handover_us']['p99']:g} us, issuer spin {cal.get('spin_us'):g} us"
+                     + (f"; {cal['note']}" if cal.get("note") else ""))
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _render_imported_logs(run: dict[str, Any], imported: dict[str, Any]) -> None:

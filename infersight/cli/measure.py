@@ -36,6 +36,9 @@ class BarReporter(Reporter):
     def update(self, fraction: float, text: str) -> None:
         self.progress.update(self.task, completed=min(fraction, 1.0), info=text)
 
+    def warn(self, text: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {text}")
+
     def done(self) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=1.0)

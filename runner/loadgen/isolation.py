@@ -23,7 +23,7 @@ is refused (SettingsError: exit 2, nothing written).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from runner.cpus import format_cpus
@@ -47,6 +47,7 @@ class IssuePlan:
     expected_lateness_us: float      # the calibration's p99 estimate for this arrangement (None-free: 0 when bounded)
     why: str
     warning: str | None = None
+    calibration: dict[str, Any] | None = None  # the machine's calibration the plan followed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +56,10 @@ class IssuePlan:
 def plan_issuing(cpus: list[int], cal: Calibration, tolerance_us: float,
                  issuer: str = "auto", isolation: str = "auto") -> IssuePlan:
     """The issuing arrangement for a run on `cpus` (sorted CPU ids) with a p99 lateness tolerance (µs)."""
+    return replace(_plan(cpus, cal, tolerance_us, issuer, isolation), calibration=cal.to_dict())
+
+
+def _plan(cpus: list[int], cal: Calibration, tolerance_us: float, issuer: str, isolation: str) -> IssuePlan:
     n, last = len(cpus), cpus[-1]
     if isolation == "dedicated" and n < 2:
         raise SettingsError(f"isolation=dedicated needs at least 2 CPUs (one for the issuer, one for the system); "

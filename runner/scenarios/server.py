@@ -239,7 +239,11 @@ class Server(Scenario):
     Settings: ClassVar[type[ScenarioSettings]] = ServerSettings
     quick_settings: ClassVar[dict[str, Any]] = {"min_duration_ms": 1_000, "warmup_duration_ms": 200,
                                                  "min_query_count": 1_024}
-    plan: IssuePlan | None = None  # set by runner.run (which also keeps the backend's threads where it says)
+    plan: IssuePlan | None = None  # set by `arrange` (runner.run also keeps the backend's threads where it says)
+
+    def arrange(self, cpus: list[int]) -> IssuePlan:
+        self.plan = issue_plan(self.settings, cpus)
+        return self.plan
 
     def measure(self, sut: SystemUnderTest, loaded: np.ndarray, sink: Sink | None,
                 progress: Progress | None) -> ScenarioResult:
