@@ -27,7 +27,8 @@ from runner.scenarios.base import Scenario
 from runner.sut import BackendSUT
 from runner.task import AccuracyResult, Task
 
-__all__ = ["RunRequest", "PreparedRun", "Reporter", "prepare_run", "execute_run", "resolve_scenario_settings"]
+__all__ = ["RunRequest", "PreparedRun", "Reporter", "prepare_run", "prepare_backend", "execute_run",
+           "resolve_scenario_settings"]
 
 
 class Reporter:
@@ -173,9 +174,7 @@ def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
     rep.phase("loading model")
     if prep.plan is not None and prep.plan.warning:
         rep.warn(prep.plan.warning)
-    cpus = prep.backend.settings.cpus
-    with thread_pinned(None if cpus is None else parse_cpus(cpus)):  # the backend's threads inherit these CPUs
-        prep.backend.prepare(prep.model, prep.model_path)
+    prepare_backend(prep)
     run_id = _create_run(prep, store)
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
@@ -194,6 +193,15 @@ def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
 
 def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def prepare_backend(prep: PreparedRun) -> None:
+    """Load the model into the backend on the CPUs of its setting `cpus`: the calling thread is pinned to them
+    while the backend prepares, so every thread the backend starts (onnxruntime's intra-op pool, OpenVINO's
+    streams) inherits them; the calling thread's own CPUs are restored after."""
+    cpus = prep.backend.settings.cpus
+    with thread_pinned(None if cpus is None else parse_cpus(cpus)):
+        prep.backend.prepare(prep.model, prep.model_path)
 
 
 def _create_run(prep: PreparedRun, store: Any) -> int:
