@@ -137,7 +137,7 @@ def _read(path: Path, now: dt.datetime) -> tuple[Calibration | None, str | None]
     """(the cached calibration if usable, else None with why it was measured again; None when there was no file)."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None, None
     except OSError as exc:
         return None, f"the cached calibration {path} could not be read ({exc.strerror or exc}): measured again"
