@@ -114,11 +114,17 @@ def test_three_or_more_cpus_give_the_issuer_a_cpu_of_its_own():
 
 
 def test_two_cpus_choose_by_the_calibration():
-    tight = plan_issuing([0, 1], _cal(handover_p99=100.0), 150.0)  # (100 + 10) x 2 > 150: the issuer gets CPU 1
-    assert (tight.issuer, tight.issuer_cpu, tight.backend_cpus) == ("process", 1, [0])
-    assert "would be late by ~220 us" in tight.why
-    loose = plan_issuing([0, 1], _cal(handover_p99=100.0), 1_000.0)  # 220 us fits 1 ms: both CPUs stay the system's
-    assert (loose.issuer, loose.issuer_cpu, loose.backend_cpus) == ("thread", None, None) and loose.warning is None
+    quiet = plan_issuing([0, 1], _cal(), 1_000.0)  # the spin covers the overshoot: the issuer gets CPU 1
+    assert (quiet.issuer, quiet.issuer_cpu, quiet.backend_cpus) == ("process", 1, [0]) and quiet.warning is None
+    assert "spinning 140 us before each query covers this machine's p99 sleep overshoot of 60 us" in quiet.why
+    assert "workers issuing their own queries would be ~80 us late" in quiet.why  # (30 + 10) x 2
+    # sleeps overshooting beyond the longest spin (2 ms): a dedicated issuer ~2 ms late at p99, workers issuing
+    # their own queries (30 + 3,950) x 2 us: both fit 10 ms; neither fits 1 ms, which the plan warns about
+    noisy = _cal(overshoot_p99=4_000.0, overshoot_p999=11_000.0)
+    assert plan_issuing([0, 1], noisy, 10_000.0).warning is None
+    tight = plan_issuing([0, 1], noisy, 1_000.0)
+    assert tight.issuer == "process" and tight.issuer_cpu == 1 and "no issuing arrangement" in tight.warning
+    assert "expected ~2e+03 us late at p99; workers issuing their own queries would be ~7.96e+03 us late" in tight.why
 
 
 def test_one_cpu_issues_from_the_workers_and_warns_when_that_cannot_keep_the_tolerance():

@@ -8,7 +8,6 @@ are load-generator limits; the CLI for bad tolerances and a CPU set too small fo
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import numpy as np
