@@ -8,6 +8,7 @@ are load-generator limits; the CLI for bad tolerances and a CPU set too small fo
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -220,3 +221,13 @@ def test_a_stored_load_generator_limit_is_neither_a_candidate_nor_a_failure(stor
     assert store.get_run(run_id)["validity"] == "LOADGEN_LIMIT"
     with pytest.raises(EngineError, match="1 are load-generator limits, which say nothing about the system"):
         load(store, "digits", "server")
+
+
+def test_loadgen_runs_the_server_scenario_through_worker_threads(tmp_path, digits_models):
+    db = tmp_path / "lg.db"
+    done = cli("run", "digits", "--backend", "null", "--scenario", "server", "--loadgen", "mlperf", "--quick",
+               "--target-qps", "400", "--set", "latency_bound_ms=1000", "--json", db=db)  # a bound no stall reaches
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert run["validity"] == "VALID" and run["headline_value"] == 400 and run["summary"]["loadgen"] == "mlperf"
+    assert run["summary"]["query_count"] >= 1_024 and "Scenario : Server" in run["summary"]["loadgen_summary"]
