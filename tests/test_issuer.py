@@ -151,6 +151,7 @@ def test_a_server_run_through_the_issuer_process(null_sut, concurrency):
     assert np.all(rec["scheduled_ns"] <= rec["issued_ns"]) and np.all(rec["issued_ns"] < rec["completed_ns"])
     assert len(np.unique(rec["query_index"])) == len(rec["query_index"]) == s["scheduled_query_count"]
     assert 0 <= s["issue_delay_p50_us"] <= s["issue_delay_p99_us"]
+    assert s["issuer_cpu_s"] > 0 and s["issuer_cores_per_1k_qps"] > 0  # the issuer reports its own CPU time
     # a worker starts a query once it is issued: the queueing delay is never below the issue delay
     assert s["queueing_delay_p99_ms"] * 1e3 >= s["issue_delay_p99_us"]
     assert _leftovers() == before

@@ -60,6 +60,7 @@ class IssuerProcess:
         nbytes = 8 * (loop.HEADER + 2 * n)
         fd, self.path = tempfile.mkstemp(prefix="infersight-issuer-", dir=_shared_dir(nbytes))
         self.issued_ns: np.ndarray | None = None
+        self.cpu_ns: int | None = None  # the process's CPU time (its spins), once it has finished
         # the CPU the process keeps to itself: the last this process may use (Linux; None elsewhere)
         self.cpu = cpu if cpu is not None or not hasattr(os, "sched_getaffinity") else max(os.sched_getaffinity(0))
         self._proc: subprocess.Popen | None = None
@@ -139,6 +140,7 @@ class IssuerProcess:
         if hasattr(self, "_words"):
             if self.issued_ns is None:
                 self.issued_ns = np.array(self.issued_view)
+                self.cpu_ns = int(self.ctrl[loop.CPU_NS]) or None
             self._pub.release()
             del self._words, self.ctrl, self.issued_view
         Path(self.path).unlink(missing_ok=True)
