@@ -209,6 +209,8 @@ def test_multi_stream_tolerance_is_validated(tmp_path, digits_models):
 
 def test_a_stored_load_generator_limit_is_neither_a_candidate_nor_a_failure(store):
     from engine.candidates import load
+    from reports.badges import YELLOW, run_badge
+    from reports.run import render_run_report
     from runner.errors import EngineError
 
     hashes = {kind: store.put_card(kind, {"kind": kind}, kind * 16, kind) for kind in
@@ -216,11 +218,20 @@ def test_a_stored_load_generator_limit_is_neither_a_candidate_nor_a_failure(stor
     run_id = store.create_run(task_name="digits", task_version="1.0.0", model_variant="fp32", backend_name="null",
                               scenario="server", card_hashes=hashes, settings={}, quick=True, compliant=False,
                               provenance="measured", source="test")
-    store.record_result(run_id, validity="LOADGEN_LIMIT", validity_reasons=["load generator could not keep it"])
+    summary = {**_summary(5_000.0), "recommendation": "this run is a load-generator limit"}
+    store.record_result(run_id, validity="LOADGEN_LIMIT", validity_reasons=["load generator could not keep it"],
+                        summary=summary)
     store.finish_run(run_id, status="complete")
-    assert store.get_run(run_id)["validity"] == "LOADGEN_LIMIT"
+    run = store.get_run(run_id)
+    assert run["validity"] == "LOADGEN_LIMIT"
     with pytest.raises(EngineError, match="1 are load-generator limits, which say nothing about the system"):
         load(store, "digits", "server")
+    badge = run_badge(run)
+    assert badge.message.startswith("load-generator limit") and badge.color == YELLOW
+    html = render_run_report(store, run_id)
+    assert "LOADGEN_LIMIT</strong> (the load generator could not keep the schedule" in html
+    assert "late by p50 1 us, p99 5 ms (1,000 queries), above its tolerance of 150 us; issued by process" in html
+    assert "Recommendation: this run is a load-generator limit" in html
 
 
 def test_loadgen_runs_the_server_scenario_through_worker_threads(tmp_path, digits_models):
