@@ -44,7 +44,8 @@ def ours(qps: float, duration_ms: int, min_queries: int, concurrency: int | None
                        min_query_count=min_queries, warmup_duration_ms=200, concurrency=concurrency,
                        stop_when_invalid=not full, issuer=issuer)
     result = Server(s).run(sut, sut.qsl, sink=lambda r: None)
-    return result.valid, np.sort(result.records["issued_ns"]), result.summary["scheduled_qps"], result.summary
+    valid = None if result.validity == "LOADGEN_LIMIT" else result.valid  # None: inconclusive
+    return valid, np.sort(result.records["issued_ns"]), result.summary["scheduled_qps"], result.summary
 
 
 def loadgen(qps: float, duration_ms: int, min_queries: int) -> tuple[bool, np.ndarray, None, dict]:
@@ -58,17 +59,31 @@ def loadgen(qps: float, duration_ms: int, min_queries: int) -> tuple[bool, np.nd
 
 
 class Bisection:
-    """Bracket (double / halve) then bisect to a relative tolerance: the highest VALID QPS seen."""
+    """Bracket (double / halve) then bisect to a relative tolerance: the highest VALID QPS seen.
+
+    A load-generator limit (valid None) is repeated up to twice, then stops the search there (`note`);
+    so does halving below 1 QPS."""
 
     def __init__(self, start: float, tolerance: float) -> None:
         self.lo: float | None = None
         self.hi: float | None = None
         self.next, self.tol = start, tolerance
+        self.limits, self.note = 0, ""
 
     def done(self) -> bool:
-        return self.lo is not None and self.hi is not None and (self.hi - self.lo) / self.lo <= self.tol
+        return bool(self.note) or (self.lo is not None and self.hi is not None
+                                   and (self.hi - self.lo) / self.lo <= self.tol)
 
-    def record(self, qps: float, valid: bool) -> None:
+    def record(self, qps: float, valid: bool | None) -> None:
+        if valid is None:
+            self.limits += 1
+            if self.limits > 2:
+                self.note = f"stopped at {qps:,.0f} QPS: the load generator could not keep the schedule"
+            return
+        self.limits = 0
+        if not valid and self.lo is None and qps < 1:
+            self.note = "no VALID QPS above 1"
+            return
         if valid:
             self.lo = qps
         else:
@@ -92,10 +107,13 @@ def peak_qps(args: argparse.Namespace) -> None:
             qps = b.next
             valid = fn(qps, args.duration_ms, args.min_queries)[0]
             b.record(qps, valid)
-            print(f"  {name:10} {qps:>12,.0f} QPS  {'VALID' if valid else 'INVALID'}", flush=True)
+            verdict = "LOADGEN_LIMIT" if valid is None else ("VALID" if valid else "INVALID")
+            print(f"  {name:10} {qps:>12,.0f} QPS  {verdict}", flush=True)
     a, b = searches["infersight"][1].lo or 0.0, searches["LoadGen"][1].lo or 0.0
+    notes = "; ".join(f"{name}: {bis.note}" for name, (_, bis) in searches.items() if bis.note)
     print(f"(a) peak VALID QPS at p99 <= {BOUND_MS:g} ms, null SUT (within {args.tolerance:.0%}): "
-          f"infersight {a:,.0f}   LoadGen {b:,.0f}   ratio {a / b if b else float('nan'):.2f}x")
+          f"infersight {a:,.0f}   LoadGen {b:,.0f}   ratio {a / b if b else float('nan'):.2f}x"
+          + (f" ({notes})" if notes else ""))
 
 
 def fidelity(args: argparse.Namespace) -> None:

@@ -52,7 +52,7 @@ def cache(tmp_path, monkeypatch):
 def test_the_spin_follows_the_measured_overshoot():
     assert _cal(overshoot_p999=130.0).spin_us == 140.0           # p99.9 + 10 us
     assert _cal(overshoot_p999=3.0).spin_us == 20.0              # at least 20 us
-    assert _cal(overshoot_p99=9_000, overshoot_p999=12_000.0).spin_us == 2_000.0  # at most 2 ms
+    assert _cal(overshoot_p99=9_000, overshoot_p999=12_000.0).spin_us == 500.0  # at most 0.5 ms
     assert _cal(overshoot_p99=60.0, handover_p99=30.0).thread_lateness_us == 30.0 + 10.0
 
 
@@ -101,7 +101,7 @@ def test_measuring_this_machine_gives_usable_figures(monkeypatch):
     monkeypatch.setattr(cal_mod, "SLEEPS", 200)
     got = cal_mod.measure(cpu=max(os.sched_getaffinity(0)))
     assert got.samples == 200 and got.sleep_overshoot_us["p50"] <= got.sleep_overshoot_us["p99"]
-    assert 0 <= got.handover_us["p50"] <= got.handover_us["max"] and 20.0 <= got.spin_us <= 2_000.0
+    assert 0 <= got.handover_us["p50"] <= got.handover_us["max"] and 20.0 <= got.spin_us <= 500.0
 
 
 # -- the issuing plan (fake machines) -----------------------------------------------------------------
@@ -118,13 +118,13 @@ def test_two_cpus_choose_by_the_calibration():
     assert (quiet.issuer, quiet.issuer_cpu, quiet.backend_cpus) == ("process", 1, [0]) and quiet.warning is None
     assert "spinning 140 us before each query covers this machine's p99 sleep overshoot of 60 us" in quiet.why
     assert "workers issuing their own queries would be ~80 us late" in quiet.why  # (30 + 10) x 2
-    # sleeps overshooting beyond the longest spin (2 ms): a dedicated issuer ~2 ms late at p99, workers issuing
+    # sleeps overshooting beyond the longest spin (0.5 ms): a dedicated issuer ~3.5 ms late at p99, workers issuing
     # their own queries (30 + 3,950) x 2 us: both fit 10 ms; neither fits 1 ms, which the plan warns about
     noisy = _cal(overshoot_p99=4_000.0, overshoot_p999=11_000.0)
     assert plan_issuing([0, 1], noisy, 10_000.0).warning is None
     tight = plan_issuing([0, 1], noisy, 1_000.0)
     assert tight.issuer == "process" and tight.issuer_cpu == 1 and "no issuing arrangement" in tight.warning
-    assert "expected ~2e+03 us late at p99; workers issuing their own queries would be ~7.96e+03 us late" in tight.why
+    assert "expected ~3.5e+03 us late at p99; workers issuing their own queries would be ~7.96e+03 us late" in tight.why
 
 
 def test_one_cpu_issues_from_the_workers_and_warns_when_that_cannot_keep_the_tolerance():
@@ -135,7 +135,7 @@ def test_one_cpu_issues_from_the_workers_and_warns_when_that_cannot_keep_the_tol
 
 def test_a_machine_whose_sleeps_overshoot_too_much_is_warned_about():
     plan = plan_issuing([0, 1, 2], _cal(overshoot_p99=4_000.0, overshoot_p999=11_000.0), 150.0)
-    assert plan.issuer_cpu == 2 and plan.spin_us == 2_000.0
+    assert plan.issuer_cpu == 2 and plan.spin_us == 500.0
     assert "no issuing arrangement" in plan.warning and "overshoot by 4e+03 us at p99" in plan.warning
 
 

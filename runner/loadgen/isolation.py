@@ -46,7 +46,7 @@ class IssuePlan:
     issuer_cpu: int | None
     backend_cpus: list[int] | None   # None: every CPU of the run
     spin_us: float
-    expected_lateness_us: float      # the calibration's p99 estimate for this arrangement (None-free: 0 when bounded)
+    expected_lateness_us: float | None  # the calibration's p99 estimate for this arrangement (None: not bounded)
     why: str
     warning: str | None = None
     calibration: dict[str, Any] | None = None  # the machine's calibration the plan followed
@@ -74,7 +74,7 @@ def _plan(cpus: list[int], cal: Calibration, tolerance_us: float, issuer: str, i
     if issuer == "thread" or (issuer == "auto" and n == 1):
         return _thread(cpus, cal, tolerance_us, thread_ok)
     if isolation == "shared" or n == 1:
-        return IssuePlan("process", "shared", last, None, cal.spin_us, float("inf"),
+        return IssuePlan("process", "shared", last, None, cal.spin_us, None,
                          f"issuer process on CPU {last}, backend free to use CPU {format_cpus(cpus)} "
                          f"(isolation={isolation if n > 1 else 'none possible on 1 CPU'})",
                          "the backend's threads may run on the issuer's CPU: the issuer's lateness is not bounded")
