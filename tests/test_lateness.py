@@ -242,3 +242,14 @@ def test_loadgen_runs_the_server_scenario_through_worker_threads(tmp_path, digit
     run = json.loads(done.stdout)
     assert run["validity"] == "VALID" and run["headline_value"] == 400 and run["summary"]["loadgen"] == "mlperf"
     assert run["summary"]["query_count"] >= 1_024 and "Scenario : Server" in run["summary"]["loadgen_summary"]
+
+
+def test_a_search_stopped_by_load_generator_limits_prints_them(capsys):
+    from infersight.cli.measure import _probe_line, render_search
+
+    result = PeakSearch(PeakSettings(inconclusive_retries=1), _probes(10_000, 4_000, 0), 1_000).run()
+    render_search({"id": 7, "status": "complete", "result": result})
+    text = " ".join(capsys.readouterr().out.split())
+    assert "loadgen limits" in text and "4,000 0 0 - 2" in text and "note: stopped at 4000 QPS" in text
+    limited = next(p for p in result["probes"] if p["inconclusive"])
+    assert "LOADGEN LIMIT (inconclusive)" in _probe_line(limited)
