@@ -15,6 +15,8 @@
 (l) bench_reports: the quarterly trend report over 10,000 runs vs the run report of a 100,000-query run
     (issue: < 10 s, < 5 MB)
 (m) bench_app: the Streamlit Recommend page's re-render (AppTest) vs the bare engine.recommend call (issue: < 1 s)
+(n) bench_fidelity: digits and charlm server at 25/50/75% of peak QPS, ours beside LoadGen: lateness, KS p,
+    p99 latency and verdicts
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
              "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
              "bench_charlm_stream", "bench_server", "bench_engine", "bench_analysis", "bench_reports",
-             "bench_app"):
+             "bench_app", "bench_fidelity"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")
