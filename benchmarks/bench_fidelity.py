@@ -93,17 +93,16 @@ def main(argv: list[str] | None = None) -> None:
         for task in tasks:
             for backend in args.backends:
                 for variant in args.variants:
-                    _config(store, task, backend, variant, args)
+                    try:
+                        _config(store, task, backend, variant, args)
+                    except Exception as exc:  # noqa: BLE001 - a configuration this machine cannot run is reported
+                        print(f"{task}/{backend}/{variant}: skipped: {type(exc).__name__}: {exc}", flush=True)
         store.close()
 
 
 def _config(store: Store, task: str, backend: str, variant: str, args: argparse.Namespace) -> None:
     name = f"{task}/{backend}/{variant}"
-    try:
-        peak = args.peak_qps or _peak(store, task, backend, variant, args.probe_ms)
-    except Exception as exc:  # noqa: BLE001 - a configuration this machine cannot run is reported, not fatal
-        print(f"{name:34} skipped: {type(exc).__name__}: {exc}", flush=True)
-        return
+    peak = args.peak_qps or _peak(store, task, backend, variant, args.probe_ms)
     if not peak:
         print(f"{name:34} no VALID target QPS found", flush=True)
         return
