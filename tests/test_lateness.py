@@ -50,7 +50,9 @@ def test_a_late_issuer_turns_a_latency_failure_into_a_load_generator_limit():
     assert reasons[0].startswith("load generator could not keep the schedule: issued late by p99 5 ms > tolerance "
                                  "150 us (p50 1 us, max 5 ms, over 1,000 queries), issued by process")
     assert reasons[1] == "p99 latency 20 ms > bound 15 ms"  # the run's own verdict is kept, after it
-    assert "load-generator limit, not a verdict on the system" in advice
+    assert "load-generator limit, not a verdict on the system" in advice and "--cpus with 3 or more" in advice
+    busy = lateness.decide({**_summary(5_000.0), "machine_load_1m": 7.5, "machine_cpus": 2}, ["p99"], True, None)[2]
+    assert "the machine was busy (load average 7.5 on 2 CPUs: other processes took the issuer's CPU)" in busy
 
 
 @pytest.mark.parametrize("summary, reasons, latency_failed, expected", [

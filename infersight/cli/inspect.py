@@ -192,7 +192,8 @@ def _lateness(s: dict[str, Any]) -> str:
     return (f"{'issued by ' + s['issuer'] + ', ' if s.get('issuer') else ''}late by p50 {_us(s['issue_delay_p50_us'])}, "
             f"p99 {_us(s['issue_delay_p99_us'])} over {s.get('issue_delay_count', 0):,} queries, {kept} the tolerance "
             f"{_us(s['issue_delay_tolerance_us'])}" + (f"; {plan['why']}, spin {plan['spin_us']:g} us" if plan else "")
-            + (f"; warning: {plan['warning']}" if plan.get("warning") else ""))
+            + (f"; machine load {s['machine_load_1m']:g} on {s['machine_cpus']} CPUs" if s.get("machine_load_1m") is not None
+               else "") + (f"; warning: {plan['warning']}" if plan.get("warning") else ""))
 
 
 def _us(value: float) -> str:

@@ -25,6 +25,7 @@ is refused (SettingsError: exit 2, nothing written).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ from runner.cpus import format_cpus
 from runner.errors import SettingsError
 from runner.loadgen.calibration import Calibration
 
-__all__ = ["IssuePlan", "plan_issuing", "CONTENTION"]
+__all__ = ["IssuePlan", "plan_issuing", "machine_load", "CONTENTION"]
 
 CONTENTION = 2.0  # a real backend on the same CPUs: the calibrated thread hand-over lateness, doubled
 
@@ -102,3 +103,11 @@ def _none_can(cal: Calibration, tolerance_us: float, expected: float) -> str:
             f"{tolerance_us:.3g} us (expected ~{expected:.3g} us: this machine's sleeps overshoot by "
             f"{cal.sleep_overshoot_us['p99']:.3g} us at p99, a thread hand-over takes {cal.handover_us['p99']:.3g} us "
             f"at p99); a run failing its latency bound may be marked a load-generator limit")
+
+
+def machine_load() -> dict[str, Any]:
+    """The machine's 1-minute load average and CPU count (a run's lateness is read against them); {} where unknown."""
+    try:
+        return {"machine_load_1m": round(os.getloadavg()[0], 2), "machine_cpus": os.cpu_count()}
+    except (OSError, AttributeError):
+        return {}

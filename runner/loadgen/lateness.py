@@ -73,9 +73,14 @@ def limit_reason(summary: dict[str, Any]) -> str:
 
 
 def _advice(summary: dict[str, Any]) -> str:
+    load, cpus = summary.get("machine_load_1m"), summary.get("machine_cpus")
+    busy = load is not None and cpus and load > cpus
     return ("this run is a load-generator limit, not a verdict on the system: its latency failure may be the "
-            "issuer's own lateness; rerun with the issuer on a CPU of its own (--cpus with 3 or more CPUs, or "
-            "--set isolation=dedicated), fewer backend threads, or on a quieter machine"
+            "issuer's own lateness; "
+            + (f"the machine was busy (load average {load:.3g} on {cpus} CPUs: other processes took the issuer's "
+               f"CPU), so rerun on a quieter machine" if busy else
+               "rerun with the issuer on a CPU of its own (--cpus with 3 or more CPUs, or --set "
+               "isolation=dedicated), fewer backend threads, or on a quieter machine")
             + (f" (the system itself took {summary['service_latency_p50_ms']:.4g} ms per query, median)"
                if summary.get("service_latency_p50_ms") is not None else ""))
 

@@ -56,7 +56,7 @@ from runner.cpus import available_cpus
 from runner.loadgen import _issue_loop, early_stopping
 from runner.loadgen.calibration import calibration
 from runner.loadgen.interfaces import SystemUnderTest
-from runner.loadgen.isolation import IssuePlan, plan_issuing
+from runner.loadgen.isolation import IssuePlan, machine_load, plan_issuing
 from runner.loadgen.issuer import IssuerProcess, keeping_off
 from runner.loadgen.poisson import server_schedule
 from runner.loadgen.result import LOADGEN_LIMIT, ScenarioResult
@@ -288,7 +288,7 @@ class Server(Scenario):
         s = self.settings
         summary = server_summary(rec, st.start, st.n, s, begun_ns=begun, late_ns=late)
         summary.update(concurrency=workers, issuer=plan.issuer, warmup_queries_per_second=warmup_qps,
-                       stopped_early=st.stopped, issuing=plan.to_dict())
+                       stopped_early=st.stopped, issuing=plan.to_dict(), **machine_load())
         validity, reasons, advice = lateness_verdict(summary, s, st.stopped)
         summary["recommendation"] = advice
         valid = validity == "VALID"
