@@ -67,6 +67,17 @@ def test_measured_once_then_read_from_the_cache_until_stale(cache):
     assert "days old (stale after 7): measured again" in stale.note
 
 
+def test_a_calibration_taken_on_a_busy_machine_is_kept_one_hour(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFERSIGHT_CACHE_DIR", str(tmp_path / "cache"))
+    busy = Calibration(**{**_cal(measured_at=NOW.isoformat()).__dict__, "load_1m": 7.5, "cpus": 2})
+    calibration(now=NOW, measure_fn=lambda cpu: busy)
+    assert calibration(now=NOW + dt.timedelta(minutes=30), measure_fn=lambda cpu: _cal()).source == "cache"
+    again = calibration(now=NOW + dt.timedelta(hours=2), measure_fn=lambda cpu: _cal())
+    assert again.source == "measured" and "measured on a busy machine (load average 7.5 on 2 CPUs)" in again.note
+    calm = calibration(now=NOW + dt.timedelta(hours=4), measure_fn=lambda cpu: _cal())
+    assert calm.source == "cache"  # measured calm (load unknown): kept for days
+
+
 def test_a_damaged_calibration_file_is_measured_again_and_says_so(cache):
     measured, fake = cache
     path = cache_path()

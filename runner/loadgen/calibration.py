@@ -13,7 +13,9 @@ Two figures decide how the server scenario issues queries on a machine (runner.l
 Measuring takes about half a second on an idle machine, so the result is cached per host, under
 $INFERSIGHT_CACHE_DIR (default $XDG_CACHE_HOME/infersight, else ~/.cache/infersight), in a file
 keyed on the host name, CPU model and kernel; it is measured again when older than MAX_AGE_DAYS,
-when its key no longer matches, or when the file is damaged (the calibration's `note` says so,
+(one hour when the machine was busy, load average above its CPU count, while it was measured: its
+figures then describe the other processes more than the machine), when its key no longer matches,
+or when the file is damaged (the calibration's `note` says so,
 and the run's system card records it). A cache that cannot be written is not an error: the
 figures are used for this process and the note says they were not kept.
 """
@@ -41,6 +43,7 @@ from runner.loadgen import _issue_loop
 __all__ = ["Calibration", "calibration", "measure", "cache_path", "MAX_AGE_DAYS", "FORMAT"]
 
 MAX_AGE_DAYS = 7
+BUSY_MAX_AGE = dt.timedelta(hours=1)  # a calibration taken while the machine was busy is kept this long only
 FORMAT = 1
 SLEEPS = 1_500          # sleeps measured
 HANDOVERS = 300         # thread hand-overs measured
@@ -61,6 +64,8 @@ class Calibration:
     sleep_overshoot_us: dict[str, float]  # p50, p99, p99_9, max
     handover_us: dict[str, float]         # p50, p99, max
     samples: int
+    load_1m: float | None = None          # the machine's load average when measured (None: unknown)
+    cpus: int | None = None               # and its logical CPUs
     source: str = "measured"              # measured | cache
     note: str | None = None               # why it was measured again, or why it was not cached
     format: int = FORMAT
@@ -158,6 +163,9 @@ def _read(path: Path, now: dt.datetime) -> tuple[Calibration | None, str | None]
     age = now - (measured if measured.tzinfo else measured.replace(tzinfo=dt.timezone.utc))
     if age > dt.timedelta(days=MAX_AGE_DAYS):
         return None, f"the cached calibration was {age.days} days old (stale after {MAX_AGE_DAYS}): measured again"
+    if cal.load_1m is not None and cal.cpus and cal.load_1m > cal.cpus and age > BUSY_MAX_AGE:
+        return None, (f"the cached calibration was measured on a busy machine (load average {cal.load_1m:g} on "
+                      f"{cal.cpus} CPUs) over an hour ago: measured again")
     return cal, None
 
 
@@ -183,7 +191,14 @@ def measure(cpu: int | None = None) -> Calibration:
     return Calibration(host=host, cpu_model=cpu_name, kernel=kernel,
                        measured_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                        sleep_overshoot_us=_percentiles(overshoot, with_999=True),
-                       handover_us=_percentiles(handover), samples=len(overshoot))
+                       handover_us=_percentiles(handover), samples=len(overshoot), **_load())
+
+
+def _load() -> dict[str, Any]:
+    try:
+        return {"load_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+    except (OSError, AttributeError):
+        return {}
 
 
 def _percentiles(ordered: np.ndarray, with_999: bool = False) -> dict[str, float]:
