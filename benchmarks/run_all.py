@@ -19,6 +19,8 @@
     store copy of its records
 (n) bench_ocr: runner offline throughput on the real ocr task (PP-OCRv4) vs its pipeline on bare onnxruntime
     sessions over the same batches (issue: >= 0.97)
+(n) bench_fidelity: digits and charlm server at 25/50/75% of peak QPS, ours beside LoadGen: lateness, KS p,
+    p99 latency and verdicts
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
              "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
              "bench_charlm_stream", "bench_server", "bench_engine", "bench_analysis", "bench_reports",
-             "bench_app", "bench_bundles", "bench_ocr"):
+             "bench_app", "bench_bundles", "bench_ocr", "bench_fidelity"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

@@ -67,13 +67,17 @@ def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None
         raise EngineError(f"no complete runs of task {task!r} under scenario {scenario!r} in the store{hint}; "
                           f"it holds: {_describe(held)}")
     valid = [r for r in runs if r.get("validity") == "VALID"]
+    limits = [r["id"] for r in runs if r.get("validity") == "LOADGEN_LIMIT"]
     if not valid:
         raise EngineError(f"none of the {len(runs)} runs of {task!r} {scenario} is VALID (runs "
-                          f"{', '.join(str(r['id']) for r in runs[:10])}); see `infersight show RUN` for why")
+                          f"{', '.join(str(r['id']) for r in runs[:10])}"
+                          + (f"; {len(limits)} are load-generator limits, which say nothing about the system"
+                             if limits else "") + "); see `infersight show RUN` for why")
     cards = _CardCache(store)
     rows = [_run_row(store, run, base, cards, cis or run_cis_of(store)) for run in valid]
     frame = aggregate(pd.DataFrame(rows))
-    frame.attrs["invalid_run_ids"] = [r["id"] for r in runs if r.get("validity") != "VALID"]
+    frame.attrs["invalid_run_ids"] = [r["id"] for r in runs if r.get("validity") not in ("VALID", "LOADGEN_LIMIT")]
+    frame.attrs["loadgen_limit_run_ids"] = limits  # inconclusive: neither a candidate nor a failure
     return frame
 
 

@@ -151,6 +151,8 @@ def _validity_badge(run: dict[str, Any]) -> Badge:
     if run.get("status") != "complete" or run.get("validity") is None:
         return Badge(label, f"no verdict ({run.get('status')})", GREY)
     note = " (quick)" if run.get("quick") else ("" if run.get("compliant") else " (non-compliant)")
+    if run["validity"] == "LOADGEN_LIMIT":  # neither VALID nor INVALID: the load generator fell behind
+        return Badge(label, f"load-generator limit{note}", YELLOW)
     color = GREEN if run["validity"] == "VALID" else RED
     return Badge(label, f"{run['validity']}{note} \u00b7 {format_headline(run)}", color)
 

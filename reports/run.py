@@ -108,7 +108,20 @@ def _headline(run: dict[str, Any]) -> dict[str, Any]:
 def _validity(run: dict[str, Any], imported: dict[str, Any] | None) -> dict[str, Any]:
     return dict(verdict=run.get("validity") or "no verdict", reasons=list(run.get("validity_reasons") or []),
                 compliant=bool(run.get("compliant")), why_non_compliant=why_non_compliant(run, imported),
-                status=run.get("status"), error=run.get("error"))
+                status=run.get("status"), error=run.get("error"), lateness=_lateness(run.get("summary") or {}),
+                recommendation=(run.get("summary") or {}).get("recommendation"))
+
+
+def _lateness(summary: dict[str, Any]) -> str | None:
+    """The load generator's own lateness against its tolerance (runner.loadgen.lateness), in words."""
+    if summary.get("issue_delay_p99_us") is None:
+        return None
+    us = lambda v: f"{v:.3g} us" if v < 1_000 else f"{v / 1_000:,.3g} ms"  # noqa: E731
+    kept = ("within" if summary.get("issue_delay_within_tolerance", True) else "above")
+    return (f"The load generator issued queries late by p50 {us(summary['issue_delay_p50_us'])}, p99 "
+            f"{us(summary['issue_delay_p99_us'])} ({summary.get('issue_delay_count', 0):,} queries), {kept} its "
+            f"tolerance of {us(summary['issue_delay_tolerance_us'])}"
+            + (f"; issued by {summary['issuer']}" if summary.get("issuer") else "") + ".")
 
 
 def _accuracy(run: dict[str, Any], imported: dict[str, Any] | None, records: list[dict[str, Any]],

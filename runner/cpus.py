@@ -16,7 +16,8 @@ import psutil
 
 from runner.errors import SettingsError
 
-__all__ = ["parse_cpus", "validate_cpus", "format_cpus", "available_cpus", "usable_cores", "pinned", "pinnable"]
+__all__ = ["parse_cpus", "validate_cpus", "format_cpus", "available_cpus", "usable_cores", "pinned", "pinnable",
+           "thread_pinned"]
 
 _TASKS = "/proc/self/task"
 
@@ -128,3 +129,21 @@ def _restore(previous: dict[int, set[int]]) -> None:
             os.sched_setaffinity(tid, previous.get(tid, main))
         except (ProcessLookupError, OSError):
             continue
+
+
+@contextmanager
+def thread_pinned(cpus: list[int] | None) -> Iterator[None]:
+    """Pin only the calling thread to `cpus` for the block (None: leave it), then restore its affinity.
+
+    Threads it starts meanwhile inherit the mask and keep it (Linux): so the runner keeps a backend's
+    thread pools on the CPUs it may use, by preparing the backend inside this block.
+    """
+    if cpus is None or not pinnable():
+        yield
+        return
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)

@@ -7,12 +7,19 @@ importer's parser. The accuracy log comes from a second LoadGen pass in Accuracy
 responses carry the output bytes, which LoadGen writes to mlperf_log_accuracy.json and we score.
 Per-query records are our own timestamps taken in the callback (LoadGen does not expose its
 scheduled times), so `scheduled_ns` equals `issued_ns` there.
+
+Server: LoadGen issues each query from its own thread at its Poisson-scheduled time; the callback
+only queues it, and `concurrency` worker threads (as in our server scenario: default the CPUs the
+run may use) serve the queue, so LoadGen's issuing is never held up by the system. LoadGen keeps
+its verdict (it counts latency from its own scheduled times); our records count from the callback.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +34,7 @@ from runner.task import AccuracyResult
 
 __all__ = ["run_official", "loadgen_version", "check_settings", "SUPPORTED"]
 
-SUPPORTED = ("single_stream", "multi_stream", "offline")
+SUPPORTED = ("single_stream", "multi_stream", "offline", "server")
 
 
 def _lg():
@@ -90,6 +97,54 @@ class _Bridge:
                 "scheduled_ns": issued, "issued_ns": issued, "completed_ns": done}
 
 
+class _ServerBridge(_Bridge):
+    """Server: the callback queues the query (LoadGen's issuing thread never waits on the system) and
+    `workers` threads serve the queue; each query's (samples, issued, completed) is one record."""
+
+    def __init__(self, lg: Any, sut: BackendSUT, keep_outputs: bool, workers: int) -> None:
+        super().__init__(lg, sut, keep_outputs)
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: list[tuple[np.ndarray, int, int]] = []
+        self.threads = [threading.Thread(target=self._serve, name=f"loadgen-server-{w}", daemon=True)
+                        for w in range(workers)]
+        for t in self.threads:
+            t.start()
+
+    def issue_queries(self, query_samples: list[Any]) -> None:
+        self.queue.put((time.perf_counter_ns(), [(q.id, q.index) for q in query_samples]))
+
+    def _serve(self) -> None:
+        while (item := self.queue.get()) is not None:
+            issued, samples = item
+            index = np.fromiter((i for _, i in samples), dtype=np.int64, count=len(samples))
+            outputs = self.sut.backend.run_batch(self.sut.qsl.get(index))
+            self._complete([q for q, _ in samples], outputs[0] if self.keep else None)
+            self.done.append((index, issued, time.perf_counter_ns()))
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join()
+
+    def records(self) -> dict[str, np.ndarray]:
+        done = sorted(self.done, key=lambda d: d[1])
+        counts = [len(i) for i, _, _ in done]
+        issued = np.repeat(np.asarray([t for _, t, _ in done], dtype=np.int64), counts)
+        return {"sample_index": np.concatenate([i for i, _, _ in done]) if done else np.empty(0, np.int64),
+                "query_index": np.repeat(np.arange(len(counts), dtype=np.int64), counts), "scheduled_ns": issued,
+                "issued_ns": issued, "completed_ns": np.repeat(np.asarray([t for _, _, t in done], dtype=np.int64),
+                                                               counts)}
+
+
+def _bridge(lg: Any, sut: BackendSUT, keep_outputs: bool, scenario: str, s: Any) -> _Bridge:
+    if scenario != "server":
+        return _Bridge(lg, sut, keep_outputs)
+    from runner.cpus import available_cpus
+
+    return _ServerBridge(lg, sut, keep_outputs, s.concurrency or len(available_cpus()))
+
+
 # LoadGen pre-generates the queries of SingleStream and MultiStream from the expected latency and
 # stops when they run out: a warm-up slower than the timed run (a busy machine that quietens) leaves
 # it short of min_duration ("Decrease the expected latency so the loadgen pre-generates more
@@ -108,6 +163,14 @@ def _settings(lg: Any, scenario: str, s: Any, expected: float, accuracy: bool) -
         ts.scenario = lg.TestScenario.Offline
         ts.offline_expected_qps = max(expected * 1.5 / 1.1, s.min_sample_count * 1000 / s.min_duration_ms / 1.1)
         ts.min_query_count = 1
+    elif scenario == "server":
+        ts.scenario = lg.TestScenario.Server
+        ts.server_target_qps = s.target_qps
+        ts.server_target_latency_ns = int(s.latency_bound_ms * 1e6)
+        ts.server_target_latency_percentile = s.target_latency_percentile / 100
+        ts.min_query_count = s.min_query_count
+        if s.max_query_count:
+            ts.max_query_count = s.max_query_count
     elif scenario == "multi_stream":
         ts.scenario = lg.TestScenario.MultiStream
         ts.multi_stream_samples_per_query = s.samples_per_query
@@ -133,6 +196,8 @@ def _start(lg: Any, bridge: _Bridge, qsl: Any, settings: Any, out: Path) -> None
     try:
         lg.StartTestWithLogSettings(sut, lg_qsl, settings, log)
     finally:
+        if isinstance(bridge, _ServerBridge):
+            bridge.close()
         lg.DestroyQSL(lg_qsl)
         lg.DestroySUT(sut)
 
@@ -146,7 +211,7 @@ def run_official(prep: Any, sut: BackendSUT, sink: Sink) -> tuple[ScenarioResult
         name, getattr(s, "warmup_batch_samples", 256))
     expected = warm_up(sut, performance_set(sut.qsl, s.qsl_rng_seed), s.warmup_duration_ms, per_query)
     logs = Path(tempfile.mkdtemp(prefix="infersight-loadgen-"))
-    bridge = _Bridge(lg, sut, keep_outputs=False)
+    bridge = _bridge(lg, sut, False, name, s)
     _start(lg, bridge, sut.qsl, _settings(lg, name, s, expected, False), logs / "performance")
     records = bridge.records()
     sink(records)
@@ -161,13 +226,15 @@ def _result(prep: Any, folder: Path, records: dict[str, np.ndarray]) -> Scenario
     text = (folder / "mlperf_log_summary.txt").read_text()
     parsed = parse_summary(text, str(folder / "mlperf_log_summary.txt"))
     name, s = prep.scenario.name, prep.scenario.settings
+    valid = parsed["result_validity"] == "VALID"
     if name == "offline":
         metric, value, units = "samples_per_second", float(parsed["headline"]["value"]), "samples/s"
+    elif name == "server":
+        metric, value, units = "queries_per_second", s.target_qps if valid else None, "queries/s"
     else:
         pct = f"{s.target_latency_percentile:g}"
         estimate = parsed["early_stopping"].get("latency", {}).get(pct)
         metric, value, units = f"latency_p{pct}_ms", None if estimate is None else estimate / 1e6, "ms"
-    valid = parsed["result_validity"] == "VALID"
     reasons = [f"LoadGen: {cond} not satisfied" for cond, ok in parsed["satisfied"].items() if not ok]
     reasons += [f"LoadGen recommends: {r}" for r in parsed["recommendations"]]
     lat = records["completed_ns"] - records["scheduled_ns"]
@@ -180,7 +247,7 @@ def _result(prep: Any, folder: Path, records: dict[str, np.ndarray]) -> Scenario
 
 
 def _accuracy(lg: Any, prep: Any, sut: BackendSUT, expected: float, folder: Path) -> AccuracyResult:
-    bridge = _Bridge(lg, sut, keep_outputs=True)
+    bridge = _bridge(lg, sut, True, prep.scenario.name, prep.scenario.settings)
     _start(lg, bridge, sut.qsl, _settings(lg, prep.scenario.name, prep.scenario.settings, expected, True), folder)
     entries = json.loads((folder / "mlperf_log_accuracy.json").read_text() or "[]")
     spec = prep.model.outputs[0]

@@ -14,6 +14,11 @@ the search measures that instead of hiding it. Algorithm:
 3. Confirm: the final lower end is topped up to `repeats_near_edge` runs; if it misses the
    threshold the bracket moves below it and the search goes on.
 
+A probe whose load generator could not keep the schedule (validity LOADGEN_LIMIT, runner.loadgen.lateness)
+says nothing about the system: it is inconclusive, counts neither as VALID nor as INVALID, and is
+repeated at the same QPS up to `inconclusive_retries` times; if every repeat is inconclusive too,
+the search stops there and its note says why (never taking it for the system's limit).
+
 The peak is the highest QPS tried with at least `repeats_near_edge` runs and P(VALID) >= the
 threshold. Every probe is an ordinary stored run (runner.run.prepare_run / execute_run) with
 runs.search_id pointing at the search row (runner.store.searches), which holds the status
@@ -49,6 +54,8 @@ class PeakSettings(StrictModel):
     valid_threshold: float = Field(1.0, gt=0, le=1, description="P(VALID) a QPS needs to count as VALID.")
     edge_width: float = Field(0.1, gt=0, description="A bracket narrower than this (relative) is near the edge.")
     max_probes: int = Field(60, ge=1, le=1000, description="Stop after this many runs (the result says so).")
+    inconclusive_retries: int = Field(2, ge=0, le=100, description="Repeat a QPS whose probe was a load-generator "
+                                                                   "limit this many times before stopping there.")
 
     @model_validator(mode="after")
     def _range(self) -> "PeakSettings":
@@ -70,10 +77,15 @@ class Probe:
     warmup_qps: float | None = None
     compliant: bool = True
     reason: str | None = None
+    inconclusive: bool = False  # a load-generator limit: neither VALID nor INVALID
 
 
 class _ProbeLimit(Exception):
     """Raised inside the search when max_probes runs have been made."""
+
+
+class _Inconclusive(Exception):
+    """Raised inside the search when a QPS stayed a load-generator limit through every retry."""
 
 
 class PeakSearch:
@@ -99,22 +111,31 @@ class PeakSearch:
                 pass
         except _ProbeLimit:
             self.note = f"stopped after max_probes ({self.s.max_probes}) runs before converging"
+        except _Inconclusive as exc:
+            qps, probe = exc.args
+            self.note = (f"stopped at {qps:g} QPS: the load generator could not keep the schedule in "
+                         f"{self.s.inconclusive_retries + 1} probes in a row there, so they say nothing about the "
+                         f"system (not taken as its limit): {probe.reason}")
         return self.result()
 
     # -- probing ----------------------------------------------------------------------------
 
     def _run(self, qps: float) -> Probe:
-        if len(self.probes) >= self.s.max_probes:
-            raise _ProbeLimit
-        probe = self._probe(qps)
-        self.probes.append(probe)
-        if self.on_probe:
-            self.on_probe(probe, self.result())
-        return probe
+        """One conclusive probe at qps (inconclusive ones are repeated, up to inconclusive_retries times)."""
+        for _ in range(self.s.inconclusive_retries + 1):
+            if len(self.probes) >= self.s.max_probes:
+                raise _ProbeLimit
+            probe = self._probe(qps)
+            self.probes.append(probe)
+            if self.on_probe:
+                self.on_probe(probe, self.result())
+            if not probe.inconclusive:
+                return probe
+        raise _Inconclusive(qps, probe)
 
     def tally(self, qps: float) -> tuple[int, int]:
-        """(VALID runs, runs) at this QPS so far."""
-        runs = [p.valid for p in self.probes if p.target_qps == qps]
+        """(VALID runs, conclusive runs) at this QPS so far."""
+        runs = [p.valid for p in self.probes if p.target_qps == qps and not p.inconclusive]
         return sum(runs), len(runs)
 
     def _passes(self, qps: float, repeats: int) -> bool:
@@ -199,7 +220,9 @@ class PeakSearch:
         rows = []
         for qps in sorted({p.target_qps for p in self.probes}):
             valid, total = self.tally(qps)
-            rows.append({"target_qps": qps, "runs": total, "valid": valid, "p_valid": valid / total})
+            limits = sum(p.inconclusive for p in self.probes if p.target_qps == qps)
+            rows.append({"target_qps": qps, "runs": total, "valid": valid,
+                         "p_valid": valid / total if total else None, "loadgen_limits": limits})
         return rows
 
     def peak(self) -> float | None:
@@ -211,7 +234,7 @@ class PeakSearch:
     def result(self) -> dict[str, Any]:
         """Probes, the P(VALID) table, the bracket, the peak, whether the knee flips, compliance."""
         table = self.table()
-        flipping = [r["target_qps"] for r in table if 0 < r["p_valid"] < 1]
+        flipping = [r["target_qps"] for r in table if r["p_valid"] is not None and 0 < r["p_valid"] < 1]
         return {"settings": self.s.to_dict(), "start_qps": self.start, "probes": [asdict(p) for p in self.probes],
                 "table": table, "bracket": [self.lo, self.hi], "peak_qps": self.peak(),
                 "knee_flips": bool(flipping), "flipping_qps": flipping,
@@ -304,4 +327,4 @@ def _probe_of(run: dict[str, Any], qps: float) -> Probe:
                  achieved_qps=s.get("achieved_qps"), latency_ms=s.get("target_percentile_latency_ms"),
                  over_bound=s.get("over_bound_count"),
                  warmup_qps=s.get("warmup_queries_per_second"), compliant=bool(run.get("compliant")),
-                 reason=reasons[0] if reasons else None)
+                 reason=reasons[0] if reasons else None, inconclusive=run.get("validity") == "LOADGEN_LIMIT")

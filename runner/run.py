@@ -20,7 +20,7 @@ from runner.backends.base import Backend, distribution_version
 from runner.backends.pipeline import PipelineBackend
 from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
-from runner.cpus import format_cpus, pinned, validate_cpus
+from runner.cpus import available_cpus, format_cpus, parse_cpus, pinned, thread_pinned, validate_cpus
 from runner.errors import BackendError, CardError, InfersightError, SettingsError
 from runner.loadgen.result import ScenarioResult
 from runner.resources import memory_summary, start_run_window
@@ -29,7 +29,8 @@ from runner.sut import BackendSUT
 from runner.task import AccuracyResult, Task
 from runner.user_tasks import open_task
 
-__all__ = ["RunRequest", "PreparedRun", "Reporter", "prepare_run", "execute_run", "resolve_scenario_settings"]
+__all__ = ["RunRequest", "PreparedRun", "Reporter", "prepare_run", "prepare_backend", "execute_run",
+           "resolve_scenario_settings"]
 
 
 class Reporter:
@@ -40,6 +41,9 @@ class Reporter:
 
     def update(self, fraction: float, text: str) -> None:
         """Progress within the current phase, 0..1."""
+
+    def warn(self, text: str) -> None:
+        """Something the user should know before the figures (an issuing plan that cannot keep its tolerance)."""
 
 
 @dataclass
@@ -72,6 +76,7 @@ class PreparedRun:
     compliant: bool
     system: SystemCard
     cpus: list[int] | None = None
+    plan: Any = None  # the scenario's issuing plan (runner.loadgen.isolation.IssuePlan), if it issues on a schedule
 
 
 def prepare_run(req: RunRequest) -> PreparedRun:
@@ -95,13 +100,27 @@ def prepare_run(req: RunRequest) -> PreparedRun:
         from runner.official_loadgen import check_settings
 
         check_settings(req.scenario, settings)
-    backend = backend_cls(_validate(backend_cls.Settings, req.backend_settings, f"backend {req.backend}"))
+    cpus = None if req.cpus is None else validate_cpus(req.cpus)
+    scenario = scenario_cls(settings)
+    plan = scenario.arrange(cpus or available_cpus()) if req.loadgen == "infersight" else None
+    backend_settings = dict(req.backend_settings)
+    if plan is not None and plan.backend_cpus and "cpus" not in backend_settings:
+        backend_settings["cpus"] = format_cpus(plan.backend_cpus)
+    backend = backend_cls(_validate(backend_cls.Settings, backend_settings, f"backend {req.backend}"))
     pipeline = task.pipeline(model)
     if pipeline is not None:
         backend = PipelineBackend(backend, pipeline)
-    cpus = None if req.cpus is None else validate_cpus(req.cpus)
-    system = _system_card(req.system_extra, cpus)
-    return PreparedRun(req, task, model, model_path, backend, scenario_cls(settings), compliant, system, cpus)
+    _check_backend_cpus(backend.settings.cpus, cpus or available_cpus())
+    system = _system_card(req.system_extra, cpus, plan)
+    return PreparedRun(req, task, model, model_path, backend, scenario, compliant, system, cpus, plan)
+
+
+def _check_backend_cpus(spec: str | None, run_cpus: list[int]) -> None:
+    """The backend's CPUs (backend setting `cpus`) must be CPUs the run may use."""
+    outside = [] if spec is None else sorted(set(parse_cpus(spec)) - set(run_cpus))
+    if outside:
+        raise SettingsError(f"backend setting cpus={spec}: CPU(s) {format_cpus(outside)} are not among the CPUs the "
+                            f"run may use ({format_cpus(run_cpus)})")
 
 
 def _check_loadgen(req: RunRequest) -> None:
@@ -116,9 +135,9 @@ def _check_loadgen(req: RunRequest) -> None:
         raise SettingsError(f"--loadgen mlperf supports {', '.join(SUPPORTED)}, not {req.scenario!r}")
 
 
-def _system_card(extra: dict[str, Any], cpus: list[int] | None) -> SystemCard:
+def _system_card(extra: dict[str, Any], cpus: list[int] | None, plan: Any) -> SystemCard:
     try:
-        return capture_system(extra, cpus)
+        return capture_system(extra, cpus, None if plan is None else plan.to_dict())
     except ValidationError as exc:
         raise CardError(format_errors(exc, "system card extra fields")) from None
 
@@ -158,7 +177,9 @@ def execute_run(prep: PreparedRun, store: Any, reporter: Reporter | None = None)
 def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
     rep = reporter or Reporter()
     rep.phase("loading model")
-    prep.backend.prepare(prep.model, prep.model_path)
+    if prep.plan is not None and prep.plan.warning:
+        rep.warn(prep.plan.warning)
+    prepare_backend(prep)
     run_id = _create_run(prep, store)
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
@@ -177,6 +198,15 @@ def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
 
 def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def prepare_backend(prep: PreparedRun) -> None:
+    """Load the model into the backend on the CPUs of its setting `cpus`: the calling thread is pinned to them
+    while the backend prepares, so every thread the backend starts (onnxruntime's intra-op pool, OpenVINO's
+    streams) inherits them; the calling thread's own CPUs are restored after."""
+    cpus = prep.backend.settings.cpus
+    with thread_pinned(None if cpus is None else parse_cpus(cpus)):
+        prep.backend.prepare(prep.model, prep.model_path)
 
 
 def _create_run(prep: PreparedRun, store: Any) -> int:

@@ -86,8 +86,11 @@ def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
     out.print(f"[bold]run {run['id']}[/] {run['uuid']}  {run['task_name']} {run['model_variant']} / "
               f"{run['backend_name']} / {run['scenario']}  status: {run['status']}")
     out.print(f"  result: {run.get('validity') or '-'}{compliance}  {_headline(run)}")
-    for reason in run.get("validity_reasons") or []:
-        out.print(f"    INVALID because {reason}")
+    limit = run.get("validity") == "LOADGEN_LIMIT"
+    for i, reason in enumerate(run.get("validity_reasons") or []):
+        verdict = ("LOADGEN LIMIT (not a verdict on the system)" if i == 0 else "charged to the system, INVALID") \
+            if limit else "INVALID"
+        out.print(f"    {verdict} because {reason}")
     out.print(f"  accuracy: {_accuracy(run)}")
     if run.get("error"):
         out.print(f"  error: {run['error']}")
@@ -129,7 +132,22 @@ def _card_line(kind: str, card: dict[str, Any]) -> str:
         accelerators = f", {card['accelerators_per_node']}x {card['accelerator_model_name']}"
         return (f"{card['system_name']}: {card['host_processor_model_name']}, {card['host_processor_core_count']} "
                 f"cores, {card['host_memory_capacity']}{accelerators}, {card['operating_system']}")
-    return _CARD_KEYS[kind](card)
+    return _CARD_KEYS[kind](card) + (_timing(card) if kind == "system" else "")
+
+
+def _timing(card: dict[str, Any]) -> str:
+    """A system card's CPU isolation and timing calibration (runner.loadgen.isolation, .calibration), if any."""
+    parts = []
+    if card.get("issuer_cpu") is not None:
+        parts.append(f"issuer on CPU {card['issuer_cpu']}, backend on CPU "
+                     f"{','.join(map(str, card['backend_cpus'])) if card.get('backend_cpus') else 'all'}")
+    cal = card.get("timing_calibration")
+    if cal:
+        parts.append(f"calibrated {cal.get('measured_at')} ({cal.get('source')}): sleep overshoot p50 "
+                     f"{cal['sleep_overshoot_us']['p50']:g} / p99 {cal['sleep_overshoot_us']['p99']:g} us, thread "
+                     f"hand-over p99 {cal['handover_us']['p99']:g} us, issuer spin {cal.get('spin_us'):g} us"
+                     + (f"; {cal['note']}" if cal.get("note") else ""))
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _render_imported_logs(run: dict[str, Any], imported: dict[str, Any]) -> None:
@@ -168,6 +186,17 @@ def _streaming(s: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _lateness(s: dict[str, Any]) -> str:
+    """Who issued the queries, how late (runner.loadgen.lateness), against which tolerance, and how it was arranged."""
+    plan = s.get("issuing") or {}
+    kept = "within" if s.get("issue_delay_within_tolerance", True) else "ABOVE"
+    return (f"{'issued by ' + s['issuer'] + ', ' if s.get('issuer') else ''}late by p50 {_us(s['issue_delay_p50_us'])}, "
+            f"p99 {_us(s['issue_delay_p99_us'])} over {s.get('issue_delay_count', 0):,} queries, {kept} the tolerance "
+            f"{_us(s['issue_delay_tolerance_us'])}" + (f"; {plan['why']}, spin {plan['spin_us']:g} us" if plan else "")
+            + (f"; machine load {s['machine_load_1m']:g} on {s['machine_cpus']} CPUs" if s.get("machine_load_1m") is not None
+               else "") + (f"; warning: {plan['warning']}" if plan.get("warning") else ""))
+
+
 def _us(value: float) -> str:
     """A duration given in microseconds, in us below a millisecond and in ms from there."""
     return f"{value:.3g} us" if value < 1_000 else f"{value / 1_000:,.3g} ms"
@@ -188,11 +217,11 @@ def _render_logs(store, run: dict[str, Any]) -> None:
         out.print(f"    server: target {s['target_qps']:,.6g} QPS, achieved {s['achieved_qps']:,.0f}; "
                   f"{s['within_bound_fraction']:.2%} of {s['query_count']:,} queries within {s['latency_bound_ms']:g} ms "
                   f"({s['over_bound_count']:,} over); queueing delay mean {s['queueing_delay_mean_ms']:.4g} ms, "
-                  f"p99 {s['queueing_delay_p99_ms']:.4g} ms"
-                  + (f"; issued by {s['issuer']}, late by p50 {_us(s['issue_delay_p50_us'])}, "
-                     f"p99 {_us(s['issue_delay_p99_us'])}" if "issue_delay_p50_us" in s else ""))
-        if s.get("recommendation"):
-            out.print(f"    recommendation: {s['recommendation']}")
+                  f"p99 {s['queueing_delay_p99_ms']:.4g} ms")
+    if s.get("issue_delay_p99_us") is not None:
+        out.print(f"    load generator: {_lateness(s)}")
+    if s.get("recommendation"):
+        out.print(f"    recommendation: {s['recommendation']}")
     acc = store.read_accuracy_samples(run["id"])
     out.print(f"    accuracy: {len(acc):,} per-sample predictions; {_accuracy(run)}")
     if _resources(s):

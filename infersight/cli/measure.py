@@ -37,6 +37,9 @@ class BarReporter(Reporter):
     def update(self, fraction: float, text: str) -> None:
         self.progress.update(self.task, completed=min(fraction, 1.0), info=text)
 
+    def warn(self, text: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {text}")
+
     def done(self) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=1.0)
@@ -159,7 +162,8 @@ def _probe_line(p: Probe | dict[str, Any]) -> str:
     figures = [f"p99 {p['latency_ms']:.4g} ms" if p.get("latency_ms") is not None else None,
                f"{p['over_bound']:,} over bound" if p.get("over_bound") is not None else None,
                f"achieved {p['achieved_qps']:,.0f} QPS" if p.get("achieved_qps") is not None else None]
-    return (f"target {p['target_qps']:,.6g} QPS {'VALID' if p['valid'] else 'INVALID'} (run {p['run_id']}; "
+    verdict = "LOADGEN LIMIT (inconclusive)" if p.get("inconclusive") else ("VALID" if p["valid"] else "INVALID")
+    return (f"target {p['target_qps']:,.6g} QPS {verdict} (run {p['run_id']}; "
             + ", ".join(f for f in figures if f) + ")")
 
 
@@ -177,11 +181,13 @@ def _find_peak(req: RunRequest, store, settings: dict[str, Any], as_json: bool) 
 def render_search(search: dict[str, Any]) -> None:
     """Print a peak search: its P(VALID) table, its probes and the peak."""
     result = search.get("result") or {}
-    table = Table("target QPS", "runs", "VALID", "P(VALID)", "probe runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table("target QPS", "runs", "VALID", "P(VALID)", "loadgen limits", "probe runs", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
     for row in result.get("table", []):
         ids = [str(p["run_id"]) for p in result["probes"] if p["target_qps"] == row["target_qps"]]
-        table.add_row(f"{row['target_qps']:,.6g}", str(row["runs"]), str(row["valid"]), f"{row['p_valid']:.2f}",
-                      ", ".join(ids))
+        p_valid = "-" if row.get("p_valid") is None else f"{row['p_valid']:.2f}"
+        table.add_row(f"{row['target_qps']:,.6g}", str(row["runs"]), str(row["valid"]), p_valid,
+                      str(row.get("loadgen_limits", 0)), ", ".join(ids))
     out.print(table)
     peak = result.get("peak_qps")
     compliance = "" if result.get("compliant") else " (non-compliant: quick or lowered minimums)"

@@ -37,6 +37,9 @@ def _detail(url: str, run_id: int) -> None:
     cols[2].metric(acc["metric"] or "accuracy", value, help=f"target {acc['target']}: {acc['verdict']}")
     for reason in validity["reasons"]:
         st.warning(reason)
+    for note in (validity.get("lateness"), validity.get("recommendation")):
+        if note:
+            st.caption(note)
     for problem in context["completeness"]:
         st.error(problem)
     for chart in charts:

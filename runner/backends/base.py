@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from runner.cards import BackendCard, ModelCard
 from runner.cards._base import StrictModel
-from runner.errors import BackendError
+from runner.cards._compat import omit_added_defaults
+from runner.cpus import format_cpus, parse_cpus
+from runner.errors import BackendError, SettingsError
 
 __all__ = ["Backend", "BackendSettings", "distribution_version"]
 
@@ -30,6 +32,24 @@ class BackendSettings(StrictModel):
     """Settings every backend understands."""
 
     batch_size: int = Field(32, ge=1, le=65_536, description="Samples per inference call (offline batching).")
+    cpus: str | None = Field(None, description="CPUs the backend's own threads are kept on (0, 0-2, 0,2): the "
+                                               "runner pins the thread that prepares the model to them, so every "
+                                               "thread the backend starts inherits them (default: the run's CPUs; "
+                                               "the server scenario's isolation sets it).")
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpu_list(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return format_cpus(parse_cpus(value))
+        except SettingsError as exc:
+            raise ValueError(str(exc).removeprefix("--cpus ")) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict; `cpus` (added later) is left out while unset, so earlier backend cards hash as before."""
+        return omit_added_defaults(self, super().to_dict(), ("cpus",))
 
 
 class Backend(ABC):

@@ -9,6 +9,13 @@ Format version history:
   1 (2026-12): + other_fields (left out of the dict, and hash, while empty).
   1 (2027-01): + cpus_used, cpu_count_used (the cores a pinned run used; left out while None, so an
                unpinned run's card, and hash, is unchanged); accelerator memory from nvidia-smi.
+  1 (2027-02): + issuer_cpu, backend_cpus (a server run's CPU isolation between the load generator
+               and the system: runner.loadgen.isolation) and timing_calibration (this machine's
+               sleep overshoot and hand-over cost, runner.loadgen.calibration); left out while None.
+               The calibration is a measurement of the machine, re-taken when stale, not part of its
+               configuration: it is left out of the card's hash, so runs on either side of a
+               re-calibration stay replicas (each run's summary keeps the calibration it used,
+               `issuing.calibration`; the stored card shows the one of the first run with its hash).
 """
 
 from __future__ import annotations
@@ -26,12 +33,12 @@ from typing import Any, ClassVar, Literal
 import psutil
 from pydantic import Field, ValidationError
 
-from runner.cards._base import StrictModel, format_errors, load_yaml_with_lines
+from runner.cards._base import StrictModel, card_hash, format_errors, load_yaml_with_lines
 from runner.cards._compat import omit_added_defaults
 from runner.cpus import available_cpus
 from runner.errors import CardError
 
-__all__ = ["SystemCard", "capture_system", "load_system_extra", "nvidia_gpus", "KEY_PACKAGES", "MLPERF_FIELDS"]
+__all__ = ["SystemCard", "capture_system", "load_system_extra", "nvidia_gpus", "cpu_model", "KEY_PACKAGES", "MLPERF_FIELDS"]
 
 IntOrStr = int | str
 
@@ -106,14 +113,31 @@ class SystemCard(StrictModel):
     cpus_used: list[int] | None = Field(default=None, description="CPU ids the run was pinned to "
                                         "(None: every CPU of the machine).")
     cpu_count_used: int | None = Field(default=None, ge=1, description="Number of CPUs the run was pinned to.")
+    issuer_cpu: int | None = Field(default=None, ge=0, description="The CPU the load generator's issuer process "
+                                                                    "kept to itself (None: it had none).")
+    backend_cpus: list[int] | None = Field(default=None, description="CPUs the backend's threads were kept on "
+                                                                      "(None: every CPU of the run).")
+    timing_calibration: dict[str, Any] | None = Field(default=None, description="This machine's measured sleep "
+                                                      "overshoot and hand-over cost (us), the issuer spin they gave, "
+                                                      "when and how they were measured.")
     other_fields: dict[str, Any] = Field(default_factory=dict,
                                          description="Fields of an imported system description this card does not know.")
 
-    _ADDED: ClassVar[tuple[str, ...]] = ("other_fields", "cpus_used", "cpu_count_used")
+    _ADDED: ClassVar[tuple[str, ...]] = ("other_fields", "cpus_used", "cpu_count_used", "issuer_cpu", "backend_cpus",
+                                         "timing_calibration")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict; fields added after format 1 are left out at their defaults."""
         return omit_added_defaults(self, super().to_dict(), self._ADDED)
+
+    def card_hash(self) -> str:
+        """The hash of the card without its timing calibration (a measurement, not configuration)."""
+        return card_hash(self.hashed_part(self.to_dict()))
+
+    @staticmethod
+    def hashed_part(data: dict[str, Any]) -> dict[str, Any]:
+        """A system card dict as it is hashed: without `timing_calibration`."""
+        return {k: v for k, v in data.items() if k != "timing_calibration"}
 
     @classmethod
     def from_mlperf(cls, data: dict[str, Any], source: str = "system JSON",
@@ -142,21 +166,23 @@ class SystemCard(StrictModel):
 _INFERSIGHT_FIELDS = ("card_version", "host_processor_architecture", "host_processor_logical_core_count",
                       "host_memory_bytes", "python_version", "package_versions", "price_per_hour_usd",
                       "purchase_price_usd", "power_w", "availability", "other_fields", "cpus_used",
-                      "cpu_count_used")
+                      "cpu_count_used", "issuer_cpu", "backend_cpus", "timing_calibration")
 MLPERF_FIELDS = frozenset(info.alias or name for name, info in SystemCard.model_fields.items()
                           if name not in _INFERSIGHT_FIELDS)
 _REQUIRED = frozenset(info.alias or name for name, info in SystemCard.model_fields.items() if info.is_required())
 
 
-def capture_system(extra: dict[str, Any] | None = None, cpus_used: list[int] | None = None) -> SystemCard:
+def capture_system(extra: dict[str, Any] | None = None, cpus_used: list[int] | None = None,
+                   issuing: dict[str, Any] | None = None) -> SystemCard:
     """Describe this machine: CPU, memory, accelerators, OS, Python and key package versions.
 
     `cpus_used` names the CPUs a run is pinned to; without it, a process already confined to
     fewer CPUs than the machine has (taskset, a cpuset) records its affinity. Volatile facts
     (load, free memory, clock speed at this instant) are left out so that the card, and so its
-    hash, is the same for every run on the same machine and software.
+    hash, is the same for every run on the same machine and software. `issuing`: a server run's
+    issuing plan (runner.loadgen.isolation.IssuePlan.to_dict()): its CPUs and calibration.
     """
-    cpu = _cpu_model()
+    cpu = cpu_model()
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     mem = psutil.virtual_memory().total
     gpus = nvidia_gpus()
@@ -179,6 +205,9 @@ def capture_system(extra: dict[str, Any] | None = None, cpus_used: list[int] | N
         "framework": _framework(),
     }
     fields.update(_cpus_fields(cpus_used))
+    if issuing:
+        fields.update(issuer_cpu=issuing.get("issuer_cpu"), backend_cpus=issuing.get("backend_cpus"),
+                      timing_calibration=issuing.get("calibration"))
     fields.update(extra or {})
     return SystemCard.model_validate(fields)
 
@@ -202,7 +231,7 @@ def load_system_extra(path: Path) -> dict[str, Any]:
     return data
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -84,6 +84,11 @@ def _flags(run: dict[str, Any], fig: dict[str, Any]) -> dict[str, bool]:
             "early": "early stopping" not in reasons}
 
 
+def _validity(run: dict[str, Any]) -> str:
+    """MLPerf knows VALID and INVALID: a load-generator limit (runner.loadgen.lateness) is not a valid result."""
+    return "INVALID" if run["validity"] == "LOADGEN_LIMIT" else run["validity"]
+
+
 def _yes(flag: bool) -> str:
     return "Yes" if flag else "NO"
 
@@ -96,7 +101,7 @@ def _summary(run: dict[str, Any], scenario: str, fig: dict[str, Any]) -> str:
         lines.append(f"Samples per second: {fig['samples_per_second']:g}")
     else:
         lines.append(f"90th percentile latency (ns) : {fig['pct'][90.0]}")
-    lines += [f"Result is : {run['validity']}", f"  Min duration satisfied : {_yes(flags['duration'])}",
+    lines += [f"Result is : {_validity(run)}", f"  Min duration satisfied : {_yes(flags['duration'])}",
               f"  Min queries satisfied : {_yes(flags['queries'])}",
               f"  Early stopping satisfied: {_yes(flags['early'])}"]
     if scenario != "Offline":
@@ -147,7 +152,7 @@ def _detail(run: dict[str, Any], scenario: str, fig: dict[str, Any]) -> str:
     entries: list[tuple[str, Any]] = [("effective_scenario", scenario), ("effective_test_mode", "PerformanceOnly")]
     entries += [(f"effective_{k.replace(' (ns)', '_ns').replace(' (ms)', '_ms')}", v)
                 for k, v in _test_parameters(scenario, fig, fig["eff"]).items()]
-    entries += [("result_validity", run["validity"]), ("result_min_duration_met", flags["duration"]),
+    entries += [("result_validity", _validity(run)), ("result_min_duration_met", flags["duration"]),
                 ("result_min_queries_met", flags["queries"]), ("early_stopping_met", flags["early"]),
                 ("result_query_count", fig["queries"])]
     if scenario == "Offline":

@@ -9,6 +9,10 @@ issued the query, then publishes the count of issued queries, which the runner's
 (a query is handed to a worker once published). A query the loop reaches late (the process was
 descheduled) is issued at once, with its real, later, timestamp: nothing is back-dated.
 
+`python -I -S _issue_loop.py --calibrate COUNT [CPU]` instead measures this machine's sleep
+overshoot under the same conditions (1 ns timer slack, pinned to CPU when given): COUNT sleeps of
+50-500 us, printing each overshoot (ns) on one line of JSON (runner.loadgen.calibration).
+
 Both processes read CLOCK_MONOTONIC (time.perf_counter_ns), one clock for the whole machine.
 """
 
@@ -16,13 +20,14 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import mmap
 import os
 import sys
 import time
 
 # header words
-N, PUB, STOP, READY, START, SPIN, DONE, _RESERVED = range(8)
+N, PUB, STOP, READY, START, SPIN, DONE, CPU_NS = range(8)  # CPU_NS: the loop's CPU time when it ends
 HEADER = 8
 
 _WAKE_NS = 20_000            # a sleep may end this late (timer slack 1 ns; the scheduler's wake-up)
@@ -62,6 +67,17 @@ def _precise_sleeps() -> None:
             pass
 
 
+def calibrate(count: int, clock=time.perf_counter_ns, sleep=time.sleep) -> list[int]:
+    """Overshoots (ns) of `count` sleeps of 50-500 us (a fixed, spread set of durations)."""
+    out = []
+    for i in range(count):
+        want = 50_000 + (i * 7919) % 450_000
+        t0 = clock()
+        sleep(want * 1e-9)
+        out.append(clock() - t0 - want)
+    return out
+
+
 def main(path: str) -> int:
     parent = os.getppid()
     _precise_sleeps()
@@ -80,12 +96,23 @@ def main(path: str) -> int:
             break
         time.sleep(1e-4)
     else:
-        ctrl[DONE] = issue(offsets, issued, ctrl, parent=parent) + 1  # +1: 0 means "not finished"
+        count = issue(offsets, issued, ctrl, parent=parent)
+        ctrl[CPU_NS] = time.process_time_ns()
+        ctrl[DONE] = count + 1  # +1: 0 means "not finished"
     for view in (offsets, issued, ctrl, words):
         view.release()
     mm.close()
     return 0
 
 
+def _calibrate_main(argv: list[str]) -> int:
+    _precise_sleeps()
+    if len(argv) > 1:
+        os.sched_setaffinity(0, {int(argv[1])})
+    gc.disable()
+    print(json.dumps(calibrate(int(argv[0]))))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(_calibrate_main(sys.argv[2:]) if sys.argv[1] == "--calibrate" else main(sys.argv[1]))

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ScenarioResult", "RECORD_FIELDS", "PERCENTILES", "latency_summary", "loadgen_percentile",
-           "empty_records"]
+__all__ = ["ScenarioResult", "RECORD_FIELDS", "PERCENTILES", "LOADGEN_LIMIT", "latency_summary",
+           "loadgen_percentile", "empty_records"]
 
 RECORD_FIELDS = ("sample_index", "query_index", "scheduled_ns", "issued_ns", "completed_ns")
 PERCENTILES = (50.0, 90.0, 95.0, 97.0, 99.0, 99.9)
+LOADGEN_LIMIT = "LOADGEN_LIMIT"  # validity of a run whose load generator could not keep the schedule
 
 
 @dataclass
@@ -27,9 +28,12 @@ class ScenarioResult:
     summary: dict[str, Any]
     effective_settings: dict[str, Any]
     records: dict[str, np.ndarray] = field(default_factory=dict)
+    loadgen_limit: bool = False  # not valid, and not a verdict on the system either (runner.loadgen.lateness)
 
     @property
     def validity(self) -> str:
+        if self.loadgen_limit:
+            return LOADGEN_LIMIT
         return "VALID" if self.valid else "INVALID"
 
 

@@ -81,6 +81,12 @@ class Scenario(ABC):
             qsl.unload_samples(loaded)
         return result
 
+    def arrange(self, cpus: list[int]) -> Any:
+        """How this scenario will issue queries on `cpus` (runner.loadgen.isolation.IssuePlan), decided before
+        the backend is made so that the runner can keep the backend's threads where the plan says; None for a
+        scenario without an issuer of its own (the default). Raises SettingsError when `cpus` cannot hold it."""
+        return None
+
     def timed_part_starts(self) -> None:
         """Called by `measure` when warm-up ends: the CPU utilisation in the summary covers what follows."""
         self._cpu, self._timed = CpuMeter(), True

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from runner.loadgen import early_stopping
+from runner.loadgen import early_stopping, lateness
 from runner.loadgen.interfaces import SystemUnderTest
 from runner.loadgen.result import ScenarioResult, latency_summary
 from runner.scenarios.base import Progress, Scenario, ScenarioSettings, Sink, sample_order, warm_up
@@ -48,6 +48,10 @@ class MultiStreamSettings(ScenarioSettings):
     max_query_count: int = Field(0, ge=0, description="Stop after this many queries over all streams (0: no limit).")
     target_latency_percentile: float = Field(99.0, gt=0, lt=100, description="Percentile of the headline.")
     early_stopping_confidence: float = Field(0.99, gt=0, lt=1)
+    lateness_tolerance_us: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="p99 delay between a query's scheduled time (the previous "
+                                                     "completion) and its issue beyond which the run is a "
+                                                     "load-generator limit (default: 100 us).")
 
 
 class _Stream:
@@ -177,7 +181,7 @@ class MultiStream(Scenario):
     def _result(self, streams: list[_Stream]) -> ScenarioResult:
         s = self.settings
         table, stream_id, rows = _queries([(st, 0, len(st.queries)) for st in streams])
-        _, scheduled, _, completed = table.T
+        _, scheduled, issued, completed = table.T
         lat = completed - scheduled
         n = len(lat)
         duration_ns = int(completed.max() - scheduled.min()) if n else 0
@@ -190,11 +194,15 @@ class MultiStream(Scenario):
             "samples_per_second": qps * s.samples_per_query, **latency_summary(lat),
             "early_stopping_min_queries": needed,
             "early_stopping_estimate_ms": estimate / 1e6 if estimate is not None else None,
-            "fairness": fairness(lat, stream_id, scheduled, completed, s.streams)}
-        reasons = _reasons(s, n, duration_ns, needed)
-        metric = f"latency_p{s.target_latency_percentile:g}_ms"
-        return ScenarioResult(self.name, metric, summary["early_stopping_estimate_ms"], "ms", not reasons,
-                              reasons, summary, s.to_dict(), _expand(table, stream_id, rows))
+            "fairness": fairness(lat, stream_id, scheduled, completed, s.streams),
+            **lateness.lateness_figures(issued - scheduled, lateness.tolerance_us(s.lateness_tolerance_us, None))}
+        validity, reasons, advice = lateness.decide(summary, _reasons(s, n, duration_ns, needed), False, None,
+                                                    headline_is_latency=True)
+        summary["recommendation"] = advice
+        metric, limit = f"latency_p{s.target_latency_percentile:g}_ms", validity == lateness.LOADGEN_LIMIT
+        return ScenarioResult(self.name, metric, None if limit else summary["early_stopping_estimate_ms"], "ms",
+                              validity == "VALID", reasons, summary, s.to_dict(), _expand(table, stream_id, rows),
+                              loadgen_limit=limit)
 
 
 def _queries(parts: list[tuple[_Stream, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

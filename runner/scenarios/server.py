@@ -11,12 +11,19 @@ the target QPS when VALID (MLPerf reports the scheduled QPS); the summary also h
 achieved rates, the SLA figures (share within the bound, over-bound count, queueing delay, the
 issuer's own lateness) and, for an INVALID run, a recommendation.
 
-Issuing (`issuer`): with `process` (the default where the run may use 2 or more CPUs) a separate
-issuer process (runner.loadgen.issuer) keeps the schedule on a GIL and a CPU of its own (the
-workers keep off that CPU), timestamps each query as it issues it and publishes it; with `thread` (one CPU, where a spinning process would
-take the system's only core) each worker waits for its query's time itself and its issue time
-is when it starts the query, so gaps below the system's accept time (~1.6 us for the null
-backend) cannot occur.
+Issuing: an `IssuePlan` (runner.loadgen.isolation, from the CPUs, `issuer`, `isolation` and this
+machine's timing calibration) says who keeps the schedule. With `process` a separate issuer process
+(runner.loadgen.issuer) keeps it on a GIL and a CPU of its own (the workers keep off that CPU; run
+through runner.run, the backend's thread pools too), spinning for the calibrated `spin_us` before
+each query, timestamps each query as it issues it and publishes it; with `thread` each worker
+waits for its query's time itself and its issue time is when it starts the query, so gaps below
+the system's accept time (~1.6 us for the null backend) cannot occur.
+
+The issuer's lateness (issued - scheduled; with `thread`, only of queries a worker was free for
+before their time: a query that waited for a busy worker is queueing) is held to a tolerance
+(`lateness_tolerance_us`, default 1% of the bound): a run that failed its latency bound while the
+issuer was later than that, and the system kept up with the load, is a load-generator limit
+(validity LOADGEN_LIMIT, runner.loadgen.lateness), not a verdict on the system.
 
 Executor: `concurrency` worker threads take the next query index from a shared iterator, wait
 for it to be issued (sleeping with a 1 ns timer slack, which releases the GIL; without an issuer
@@ -36,13 +43,10 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import os
 import sys
 import threading
 import time
 from array import array
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -50,13 +54,16 @@ from pydantic import Field, model_validator
 
 from runner.cpus import available_cpus
 from runner.loadgen import _issue_loop, early_stopping
+from runner.loadgen.calibration import calibration
 from runner.loadgen.interfaces import SystemUnderTest
-from runner.loadgen.issuer import IssuerProcess
+from runner.loadgen.isolation import IssuePlan, machine_load, plan_issuing
+from runner.loadgen.issuer import IssuerProcess, keeping_off
 from runner.loadgen.poisson import server_schedule
-from runner.loadgen.result import ScenarioResult, latency_summary, loadgen_percentile
+from runner.loadgen.result import LOADGEN_LIMIT, ScenarioResult
+from runner.scenarios._server_verdict import lateness_verdict, server_summary, server_verdict, tolerance_us
 from runner.scenarios.base import Progress, Scenario, ScenarioSettings, Sink, sample_order, warm_up
 
-__all__ = ["Server", "ServerSettings", "server_summary", "server_verdict"]
+__all__ = ["Server", "ServerSettings", "server_summary", "server_verdict", "issue_plan"]
 
 _TICK_S = 0.25               # progress and checks four times a second
 _FLUSH_NS = 2_000_000_000    # records reach the sink at least every 2 s
@@ -95,6 +102,13 @@ class ServerSettings(ScenarioSettings):
         "auto", description="Who keeps the schedule: a separate issuer process (its own GIL: Poisson-exact issue "
                             "times), each worker thread itself (no extra process), or auto (process when the run "
                             "may use 2+ CPUs).")
+    isolation: Literal["auto", "dedicated", "shared"] = Field(
+        "auto", description="CPUs of the issuer process: dedicated (a CPU of its own, the backend kept off it), "
+                            "shared (the backend may use it too), or auto (dedicated with 3+ CPUs; on 2, "
+                            "whichever the machine's calibration says keeps the lateness within tolerance).")
+    lateness_tolerance_us: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="p99 issuer lateness beyond which a run that failed its "
+                                                     "bound is a load-generator limit (default: 1% of the bound).")
     stop_when_invalid: bool = Field(True, description="Stop issuing once the over-bound queries make the run "
                                                       "INVALID whatever follows (saves the rest of an overloaded run).")
 
@@ -124,6 +138,8 @@ class _State:
         self.sched_np, self.begun_np, self.done_np = (np.frombuffer(a, dtype=np.int64)
                                                       for a in (self.sched, self.begun, self.done))
         self.issued_np = issuer.issued_view if issuer is not None else self.begun_np
+        # without an issuer process: when a worker took each query it was free for before its time (else 0)
+        self.took = array("q", bytes(8 * n)) if issuer is None else None
         self.counter = iter(range(n))
         self.stop = [n]            # workers take no query at or past this index
         self.cur = [0] * workers   # the index each worker holds (every index below min(cur) is complete)
@@ -144,6 +160,14 @@ class _State:
         """When a worker started each of these queries (ns)."""
         return self.begun_np[query_index]
 
+    def late_of(self, query_index: np.ndarray) -> np.ndarray:
+        """The issue delays that are the load generator's own: every query's with an issuer process; else those
+        of the queries a worker took before their scheduled time (a later one waited for a busy worker)."""
+        delay = np.asarray(self.issued_np[query_index]) - self.sched_np[query_index]
+        if self.took is None:
+            return delay
+        return delay[np.frombuffer(self.took, dtype=np.int64)[query_index] != 0]  # set only when taken early
+
     def stop_issuing(self) -> None:
         self.stop[0] = 0
         if self.issuer is not None:
@@ -153,13 +177,14 @@ class _State:
 def _worker(w: int, st: _State, issue: Any) -> None:
     """One worker thread: take the next query, wait until it is issued (or, without an issuer
     process, until its scheduled time), run it, timestamp its start and completion."""
-    with _leaving_the_issuer_alone(st.issuer):
+    with keeping_off(st.issuer):
         _serve(w, st, issue)
 
 
 def _serve(w: int, st: _State, issue: Any) -> None:
     clock, sleep = _clock, _sleep
     sched, begun, done, cur, stop, rows, pub = st.sched, st.begun, st.done, st.cur, st.stop, st.rows, st.pub
+    took = st.took
     published = _issue_loop.PUB
     _precise_sleeps()
     try:
@@ -178,6 +203,7 @@ def _serve(w: int, st: _State, issue: Any) -> None:
                 if i >= stop[0]:
                     break
             elif now < t:
+                took[i] = now
                 while t - now > _SLEEP_NS and i < stop[0]:
                     sleep(min(t - now - _SPIN_NS, _MAX_SLEEP_NS) * 1e-9)
                     now = clock()
@@ -208,36 +234,16 @@ def _precise_sleeps() -> None:
         return
 
 
-@contextmanager
-def _leaving_the_issuer_alone(issuer: IssuerProcess | None) -> Iterator[None]:
-    """Keep the calling thread off the issuer process's CPU, and under SCHED_BATCH (same priority,
-    any user may set it) so that its wake-ups do not preempt a running thread; restored after. On a
-    2-CPU VM this takes the issuer's lateness at p99 from ~15 us to ~2-5 us. Linux; elsewhere a no-op."""
-    if issuer is None or issuer.cpu is None or not hasattr(os, "sched_setscheduler"):
-        yield
-        return
-    affinity, policy = os.sched_getaffinity(0), os.sched_getscheduler(0)
-    try:
-        if affinity - {issuer.cpu}:
-            os.sched_setaffinity(0, affinity - {issuer.cpu})
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    except OSError:
-        pass
-    try:
-        yield
-    finally:
-        try:
-            os.sched_setaffinity(0, affinity)
-            os.sched_setscheduler(0, policy, os.sched_param(0))
-        except OSError:
-            pass
-
-
 class Server(Scenario):
     name: ClassVar[str] = "server"
     Settings: ClassVar[type[ScenarioSettings]] = ServerSettings
     quick_settings: ClassVar[dict[str, Any]] = {"min_duration_ms": 1_000, "warmup_duration_ms": 200,
                                                  "min_query_count": 1_024}
+    plan: IssuePlan | None = None  # set by `arrange` (runner.run also keeps the backend's threads where it says)
+
+    def arrange(self, cpus: list[int]) -> IssuePlan:
+        self.plan = issue_plan(self.settings, cpus)
+        return self.plan
 
     def measure(self, sut: SystemUnderTest, loaded: np.ndarray, sink: Sink | None,
                 progress: Progress | None) -> ScenarioResult:
@@ -248,9 +254,10 @@ class Server(Scenario):
                                   max_query_count=s.max_query_count)
         order = sample_order(loaded, len(offsets), s.sample_index_rng_seed)
         workers = s.concurrency or len(available_cpus())
-        issuer_kind = s.issuer if s.issuer != "auto" else ("process" if len(available_cpus()) >= 2 else "thread")
+        plan = self.plan or issue_plan(s, available_cpus())
         previous = sys.getswitchinterval()
-        issuer = IssuerProcess(offsets) if issuer_kind == "process" else None
+        issuer = (IssuerProcess(offsets, spin_ns=int(plan.spin_us * 1_000), cpu=plan.issuer_cpu)
+                  if plan.issuer == "process" else None)
         try:
             sys.setswitchinterval(min(previous, _SWITCH_S))
             gc.freeze()  # the collector skips every object that exists now: no long GIL-holding collections
@@ -258,31 +265,37 @@ class Server(Scenario):
             st = _State(offsets, order, _clock() + _LEAD_NS, workers, issuer)
             if issuer is not None:
                 issuer.go(st.start)
-            with _leaving_the_issuer_alone(issuer):
+            with keeping_off(issuer):
                 _Watch(self.settings, st, sink, progress).run([threading.Thread(
                     target=_worker, args=(w, st, sut.issue_query), name=f"server-worker-{w}", daemon=True)
                     for w in range(workers)])
             rec = st.records(0, st.n)
-            begun = st.begun_of(rec["query_index"])
+            begun, late = st.begun_of(rec["query_index"]), st.late_of(rec["query_index"])
         finally:
             gc.unfreeze()
             sys.setswitchinterval(previous)
             if issuer is not None:
                 issuer.close()
-        return self._result(rec, begun, st, workers, issuer_kind, warmup_qps)
+        result = self._result(rec, begun, late, st, workers, plan, warmup_qps)
+        if issuer is not None and issuer.cpu_ns and result.summary.get("duration_ns"):
+            cpu_share = issuer.cpu_ns / result.summary["duration_ns"]  # cores the issuer kept busy
+            result.summary.update(issuer_cpu_s=issuer.cpu_ns / 1e9,
+                                  issuer_cores_per_1k_qps=cpu_share / (s.target_qps / 1_000))
+        return result
 
-    def _result(self, rec: dict[str, np.ndarray], begun: np.ndarray, st: _State, workers: int, issuer: str,
-                warmup_qps: float | None) -> ScenarioResult:
+    def _result(self, rec: dict[str, np.ndarray], begun: np.ndarray, late: np.ndarray, st: _State, workers: int,
+                plan: IssuePlan, warmup_qps: float | None) -> ScenarioResult:
         s = self.settings
-        summary = server_summary(rec, st.start, st.n, s, begun_ns=begun)
-        summary.update(concurrency=workers, issuer=issuer, warmup_queries_per_second=warmup_qps,
-                       stopped_early=st.stopped)
-        reasons, advice = server_verdict(summary, s, st.stopped)
+        summary = server_summary(rec, st.start, st.n, s, begun_ns=begun, late_ns=late)
+        summary.update(concurrency=workers, issuer=plan.issuer, warmup_queries_per_second=warmup_qps,
+                       stopped_early=st.stopped, issuing=plan.to_dict(), **machine_load())
+        validity, reasons, advice = lateness_verdict(summary, s, st.stopped)
         summary["recommendation"] = advice
-        valid = not reasons
-        eff = {**s.to_dict(), "concurrency": workers, "issuer": issuer}
+        valid = validity == "VALID"
+        eff = {**s.to_dict(), "concurrency": workers, "issuer": plan.issuer, "isolation": plan.isolation,
+               "spin_us": plan.spin_us, "lateness_tolerance_us": summary.get("issue_delay_tolerance_us")}
         return ScenarioResult(self.name, "queries_per_second", s.target_qps if valid else None, "queries/s",
-                              valid, reasons, summary, eff, rec)
+                              valid, reasons, summary, eff, rec, loadgen_limit=validity == LOADGEN_LIMIT)
 
 
 class _Watch:
@@ -353,95 +366,9 @@ class _Watch:
         self.flushed = max(self.flushed, hi)
 
 
-def server_summary(rec: dict[str, np.ndarray], start: int, scheduled: int, s: ServerSettings,
-                   begun_ns: np.ndarray | None = None) -> dict[str, Any]:
-    """Latency, SLA and rate figures of a server run from its per-query records (ns timestamps).
-
-    `start` is the schedule's origin and `scheduled` the number of queries the schedule held.
-    `begun_ns`: when a worker started each query (default: its issue time); the queueing delay
-    runs from the scheduled time to it, the issue delay (the issuer's own lateness) to the issue.
-    Percentiles follow LoadGen's convention (runner.loadgen.result.loadgen_percentile).
-    """
-    lat = rec["completed_ns"] - rec["scheduled_ns"]
-    n, bound_ns = len(lat), int(s.latency_bound_ms * 1e6)
-    over = int(np.count_nonzero(lat > bound_ns))
-    p = s.target_latency_percentile / 100
-    needed = early_stopping.min_queries(over, p, s.early_stopping_tolerance, s.early_stopping_confidence)
-    out: dict[str, Any] = {"query_count": n, "sample_count": n, "scheduled_query_count": scheduled,
-                           "target_qps": s.target_qps, "latency_bound_ms": s.latency_bound_ms,
-                           "over_bound_count": over, "within_bound_fraction": (n - over) / n if n else None,
-                           "early_stopping_min_queries": needed, "early_stopping_passed": n >= needed,
-                           **latency_summary(lat)}
-    if n == 0:
-        return {**out, "duration_ns": 0, "scheduled_duration_ns": 0, "samples_per_second": 0.0}
-    last_sched = int(rec["scheduled_ns"].max())
-    span = max(int(rec["completed_ns"].max()) - start, 1)
-    begun = rec["issued_ns"] if begun_ns is None else begun_ns
-    queueing = np.sort(begun - rec["scheduled_ns"])
-    issue_delay = np.sort(rec["issued_ns"] - rec["scheduled_ns"])
-    out.update(duration_ns=span, scheduled_duration_ns=last_sched - start,
-               target_percentile_latency_ms=float(loadgen_percentile(np.sort(lat), s.target_latency_percentile)) / 1e6,
-               achieved_qps=n * 1e9 / span, samples_per_second=n * 1e9 / span,
-               scheduled_qps=n * 1e9 / max(last_sched - start, 1),
-               issue_rate_qps=n * 1e9 / max(int(rec["issued_ns"].max()) - start, 1),
-               queueing_delay_mean_ms=float(queueing.mean()) / 1e6,
-               queueing_delay_p99_ms=float(loadgen_percentile(queueing, 99.0)) / 1e6,
-               issue_delay_p50_us=float(np.median(issue_delay)) / 1e3,
-               issue_delay_p99_us=float(loadgen_percentile(issue_delay, 99.0)) / 1e3,
-               service_latency_p50_ms=float(np.median(rec["completed_ns"] - begun)) / 1e6)
-    out["issue_rate_ratio"] = out["issue_rate_qps"] / s.target_qps
-    return out
-
-
-def server_verdict(summary: dict[str, Any], s: ServerSettings, stopped: str | None) -> tuple[list[str], str | None]:
-    """Why a server run is INVALID (each reason with its numbers; empty when VALID) and what to do.
-
-    Conditions (LoadGen's): target-percentile latency within the bound, early stopping passed
-    for the over-bound count, min duration (on the last query's scheduled time), min queries.
-    """
-    n, over, needed = summary["query_count"], summary["over_bound_count"], summary["early_stopping_min_queries"]
-    pct, bound = f"p{s.target_latency_percentile:g}", s.latency_bound_ms
-    if n == 0:
-        return [stopped or "no query completed"], None
-    reasons: list[str] = []
-    latency_missed = summary["target_percentile_latency_ms"] > bound
-    advice = _advice(summary, s) if latency_missed or n < needed else None
-    over_text = f"{over:,} of {n:,} queries ({over / n:.2%}) over the bound"
-    if latency_missed:
-        reasons.append(f"{pct} latency {summary['target_percentile_latency_ms']:.4g} ms > bound {bound:g} ms: "
-                       f"{over_text}; {advice}")
-    if n < needed:
-        reasons.append(f"early stopping needs at least {needed:,} queries with {over:,} over the bound for a "
-                       f"{pct} claim at {s.early_stopping_confidence:.0%} confidence (tolerance "
-                       f"{s.early_stopping_tolerance:g}); the run completed {n:,}"
-                       + ("" if reasons else f" ({over_text}); {advice}"))
-    if stopped:
-        return [*reasons, stopped], advice
-    if summary["scheduled_duration_ns"] < s.min_duration_ms * 1_000_000:
-        reasons.append(f"min duration not met: the last query was scheduled at "
-                       f"{summary['scheduled_duration_ns'] / 1e9:.3f} s < min_duration_ms {s.min_duration_ms} ms "
-                       f"(the schedule was cut by max_query_count or max_duration_ms)")
-    if n < s.min_query_count:
-        reasons.append(f"min query count not met: {n:,} queries < min_query_count {s.min_query_count:,}")
-    return reasons, advice
-
-
-def _advice(summary: dict[str, Any], s: ServerSettings) -> str:
-    """What to do about a run that missed its latency target, or had too few queries to prove it."""
-    if summary["service_latency_p50_ms"] > s.latency_bound_ms:
-        return (f"the system alone takes {summary['service_latency_p50_ms']:.4g} ms per query (median, without "
-                f"queueing) > bound {s.latency_bound_ms:g} ms, so a lower target QPS will not help: raise "
-                f"latency_bound_ms or use a faster configuration")
-    if summary["target_percentile_latency_ms"] <= s.latency_bound_ms:
-        needed = summary["early_stopping_min_queries"]
-        return f"run longer: set min_query_count >= {needed:,} (or a longer min_duration_ms)"
-    achieved = summary["achieved_qps"]
-    suggest = 0.9 * min(achieved, s.target_qps)
-    return (f"lower target QPS to ~{_round(suggest)} (90% of the {achieved:,.0f} queries/s the system completed "
-            f"against a target of {s.target_qps:,.6g})")
-
-
-def _round(qps: float) -> str:
-    """A QPS rounded to 3 significant figures, written plainly (1,230 not 1.23e+03)."""
-    value = float(f"{qps:.3g}")
-    return f"{value:,.0f}" if value >= 100 else f"{value:g}"
+def issue_plan(s: ServerSettings, cpus: list[int]) -> IssuePlan:
+    """The issuing arrangement of a server run on `cpus`, from this machine's calibration (measured when
+    stale; a run that forces `issuer: thread` needs none)."""
+    if s.issuer == "thread" and s.isolation != "dedicated":
+        return IssuePlan("thread", "none", None, None, 0.0, 0.0, "issuer=thread: workers issue their own queries")
+    return plan_issuing(cpus, calibration(cpu=cpus[-1]), tolerance_us(s), s.issuer, s.isolation)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Store", "RUN_STATUSES", "VALIDITIES", "PROVENANCES", "CHUNK_ROWS"]
 
 RUN_STATUSES = ("running", "complete", "failed", "aborted")
-VALIDITIES = (None, "VALID", "INVALID")
+VALIDITIES = (None, "VALID", "INVALID", "LOADGEN_LIMIT")  # LOADGEN_LIMIT: runner.loadgen.lateness
 PROVENANCES = ("measured", "imported")
 CHUNK_ROWS = 1_000_000  # most per-query records in one perf_samples row
 _DTYPE = np.dtype("<i8")

@@ -73,11 +73,13 @@ class OnnxRuntimeBackend(Backend):
         return session.get_providers() if session is not None else list(self.settings.providers)
 
     def effective_settings(self) -> dict[str, Any]:
-        return {**self.settings.to_dict(), "intra_op_threads": self.settings.resolved_threads()}
+        # the thread count as resolved when the session was made (on the CPUs the backend was kept on)
+        return {**self.settings.to_dict(), "intra_op_threads": getattr(self, "_threads", None)
+                or self.settings.resolved_threads()}
 
     def _session_options(self) -> ort.SessionOptions:
         s, opts = self.settings, ort.SessionOptions()
-        opts.intra_op_num_threads = s.resolved_threads()
+        self._threads = opts.intra_op_num_threads = s.resolved_threads()
         opts.inter_op_num_threads = s.inter_op_threads
         opts.graph_optimization_level = _LEVELS[s.graph_optimization_level]
         opts.execution_mode = (ort.ExecutionMode.ORT_PARALLEL if s.execution_mode == "parallel"

@@ -150,6 +150,10 @@ class OpenVinoBackend(Backend):
             config[props.inference_num_threads] = threads
         if s.inference_precision_hint != "auto":
             config[hints.inference_precision] = _PRECISIONS[s.inference_precision_hint]
+        if s.cpus is not None and s.device.startswith("CPU"):
+            # OpenVINO would pin its stream threads to CPUs of its own choosing (it read the whole machine's
+            # mask when its plugin started): unpinned, they keep the mask they inherit (runner.run)
+            config[hints.enable_cpu_pinning] = False
         return config
 
 
