@@ -1,0 +1,108 @@
+"""Per-query records on disk: each column of a chunk delta-encoded, byte-shuffled and zstd-compressed.
+
+Format of one stored column (schema version 5; version 1-4 stored raw little-endian int64):
+a 1-byte codec tag, then for tag 1 ("delta-shuffle-zstd") the zstd frame of the n int64 deltas
+(the first value, then each value minus the one before, wrapping in two's complement) with their
+bytes shuffled (all first bytes, then all second bytes, ...). Monotonic timestamps become small
+deltas whose high bytes are zeros, which zstd stores in almost nothing. Tag 0 is raw int64, what
+the version-5 migration finds in older stores and converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import zstandard
+from sqlalchemy import Connection, RowMapping, func, select, update
+
+from runner.errors import StoreError
+from runner.store.schema import OPTIONAL_PERF_COLUMNS, PERF_COLUMNS, perf_samples
+
+__all__ = ["encode", "decode", "RAW", "DELTA_ZSTD", "write_chunks", "read_chunks", "compress_raw_chunks"]
+
+RAW, DELTA_ZSTD = 0, 1
+_DTYPE = np.dtype("<i8")
+_LEVEL = 1  # fastest of the positive levels, and on timestamp deltas as small as level 3
+
+
+def encode(values: np.ndarray) -> bytes:
+    """The stored form of one int64 column (delta, byte shuffle, zstd)."""
+    arr = np.ascontiguousarray(values, dtype=_DTYPE)
+    deltas = np.empty_like(arr)
+    if arr.size:
+        deltas[0] = arr[0]
+        np.subtract(arr[1:], arr[:-1], out=deltas[1:])
+    shuffled = deltas.view(np.uint8).reshape(-1, 8).T.tobytes()
+    return bytes([DELTA_ZSTD]) + zstandard.ZstdCompressor(level=_LEVEL).compress(shuffled)
+
+
+def decode(data: bytes, n: int) -> np.ndarray:
+    """An int64 column of n values from its stored form; ValueError if it does not hold n values."""
+    if not data:
+        raise ValueError("empty column")
+    tag, body = data[0], memoryview(data)[1:]
+    if tag == RAW:
+        raw = bytes(body)
+    elif tag == DELTA_ZSTD:
+        shuffled = zstandard.ZstdDecompressor().decompress(body, max_output_size=n * 8)
+        if len(shuffled) != n * 8:
+            raise ValueError(f"holds {len(shuffled) // 8} values")
+        raw = np.frombuffer(shuffled, dtype=np.uint8).reshape(8, n).T.tobytes()
+        return np.cumsum(np.frombuffer(raw, dtype=_DTYPE), dtype=_DTYPE)
+    else:
+        raise ValueError(f"unknown codec tag {tag}")
+    if len(raw) != n * 8:
+        raise ValueError(f"holds {len(raw) / 8:g} values")
+    return np.frombuffer(raw, dtype=_DTYPE).copy()
+
+
+def write_chunks(conn: Connection, run_id: int, arrays: Mapping[str, np.ndarray], chunk_rows: int) -> None:
+    """Append the columns as new chunks of at most chunk_rows records each (inside the caller's transaction)."""
+    n = len(next(iter(arrays.values())))
+    first = conn.execute(select(func.coalesce(func.max(perf_samples.c.chunk), -1) + 1)
+                         .where(perf_samples.c.run_id == run_id)).scalar_one()
+    for number, start in enumerate(range(0, n, chunk_rows), start=first):
+        row = {name: encode(arr[start:start + chunk_rows]) for name, arr in arrays.items()}
+        conn.execute(perf_samples.insert(), [dict(row, run_id=run_id, chunk=number, n=min(chunk_rows, n - start))])
+
+
+def read_chunks(conn: Connection, run_id: int, where: str) -> dict[str, np.ndarray]:
+    """Every per-query record of a run, chunks concatenated in order (empty arrays if none).
+
+    Optional columns are included when every chunk of the run has them; a damaged column raises a
+    StoreError naming `where`, the run, the chunk and the column.
+    """
+    query = select(perf_samples).where(perf_samples.c.run_id == run_id).order_by(perf_samples.c.chunk)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in PERF_COLUMNS + OPTIONAL_PERF_COLUMNS}
+    rows = 0
+    for row in conn.execute(query).mappings():
+        rows += 1
+        for name in PERF_COLUMNS + OPTIONAL_PERF_COLUMNS:
+            if name in PERF_COLUMNS or row[name] is not None:
+                parts[name].append(_column(row, name, where))
+    return {name: np.concatenate(chunks) if chunks else np.empty(0, dtype=_DTYPE)
+            for name, chunks in parts.items() if name in PERF_COLUMNS or (rows and len(chunks) == rows)}
+
+
+def _column(row: RowMapping, name: str, where: str) -> np.ndarray:
+    try:
+        if row[name] is None:
+            raise ValueError("missing")
+        return decode(row[name], row["n"])
+    except (ValueError, zstandard.ZstdError) as exc:
+        raise StoreError(f"{where}: perf_samples run {row['run_id']} chunk {row['chunk']} column {name} is "
+                         f"damaged ({exc}; expected {row['n']} values)") from None
+
+
+def compress_raw_chunks(conn: Connection) -> None:
+    """Schema version 5: rewrite every chunk stored raw (versions 1-4) in the compressed form."""
+    keys = conn.execute(select(perf_samples.c.run_id, perf_samples.c.chunk)).all()
+    names = PERF_COLUMNS + OPTIONAL_PERF_COLUMNS
+    for run_id, chunk in keys:
+        key = (perf_samples.c.run_id == run_id, perf_samples.c.chunk == chunk)
+        row = conn.execute(select(perf_samples).where(*key)).mappings().one()
+        values = {name: encode(np.frombuffer(row[name], dtype=_DTYPE)) for name in names
+                  if row[name] is not None and len(row[name]) == row["n"] * 8}
+        if values:
+            conn.execute(update(perf_samples).where(*key).values(**values))
