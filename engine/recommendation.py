@@ -127,7 +127,8 @@ def cost_model_for(catalog: Catalog | None, **overrides: Any) -> CostModel:
     try:
         return CostModel(**base)
     except ValidationError as exc:
-        raise EngineError(f"cost model: {validation_message(exc)}") from None
+        raise EngineError("cost model: " + "; ".join(f"{'.'.join(map(str, e['loc']))} {e['input']!r}: {e['msg']}"
+                                                     for e in exc.errors())) from None
 
 
 def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str | Objective = "cost",

@@ -48,7 +48,7 @@ def format_errors(exc: ValidationError, source: str, lines: dict[tuple, int] | N
         field = ".".join(str(part) for part in loc) or "(top level)"
         line = _nearest_line(loc, lines or {})
         where = f"{source}:{line}" if line else source
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not part of the card; check the spelling)"
         out.append(f"{where}: {field}: {msg}")
