@@ -73,8 +73,11 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
     return load_yaml_text(read_text(path), str(path))
 
 
-def load_yaml_text(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML text through the guards (depth, aliases, duplicate keys, finite numbers, 64-bit ints)."""
+def load_yaml_text(text: str, source: str, prefix: tuple = ()) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML text through the guards (depth, aliases, duplicate keys, finite numbers, 64-bit ints).
+
+    `prefix`: the field path the text stands at (`--set KEY=VALUE` parses VALUE at (KEY,)).
+    """
     if len(text) > MAX_BYTES:
         raise CardError(f"{source}: text is longer than {MAX_BYTES:,} characters")
     try:
@@ -84,7 +87,7 @@ def load_yaml_text(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
             node = loader.get_single_node()
             lines: dict[tuple, int] = {}
             if node is not None:
-                _Checker(source, lines).walk(node, ())
+                _Checker(source, lines).walk(node, prefix)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()

@@ -47,7 +47,7 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--set")
-        settings[key.strip()] = load_yaml_text(raw, f"--set {key.strip()}")[0]
+        settings[key.strip()] = load_yaml_text(raw, "--set", (key.strip(),))[0]
     return settings
 
 
