@@ -1,11 +1,13 @@
 """Per-query records on disk: each column of a chunk delta-encoded, byte-shuffled and zstd-compressed.
 
-Format of one stored column (schema version 5; version 1-4 stored raw little-endian int64):
-a 1-byte codec tag, then for tag 1 ("delta-shuffle-zstd") the zstd frame of the n int64 deltas
-(the first value, then each value minus the one before, wrapping in two's complement) with their
-bytes shuffled (all first bytes, then all second bytes, ...). Monotonic timestamps become small
-deltas whose high bytes are zeros, which zstd stores in almost nothing. Tag 0 is raw int64, what
-the version-5 migration finds in older stores and converts.
+Format of one stored column (schema version 5; versions 1-4 stored raw little-endian int64):
+a 1-byte codec tag, then
+- tag 1 (delta-shuffle-zstd, a column that never decreases: timestamps, query indices): the zstd
+  frame of the n int64 deltas (the first value, then each value minus the one before) with their
+  bytes shuffled (all first bytes, then all second bytes, ...). Monotonic timestamps become small
+  deltas whose high bytes are zeros, which zstd stores in almost nothing;
+- tag 2 (shuffle-zstd, any other column: sample indices): the same without the deltas;
+- tag 0: raw int64 (what the version-5 migration finds in older stores and converts).
 """
 
 from __future__ import annotations
@@ -19,22 +21,24 @@ from sqlalchemy import Connection, RowMapping, func, select, update
 from runner.errors import StoreError
 from runner.store.schema import OPTIONAL_PERF_COLUMNS, PERF_COLUMNS, perf_samples
 
-__all__ = ["encode", "decode", "RAW", "DELTA_ZSTD", "write_chunks", "read_chunks", "compress_raw_chunks"]
+__all__ = ["encode", "decode", "RAW", "DELTA_ZSTD", "SHUFFLE_ZSTD", "write_chunks", "read_chunks", "compress_raw_chunks"]
 
-RAW, DELTA_ZSTD = 0, 1
+RAW, DELTA_ZSTD, SHUFFLE_ZSTD = 0, 1, 2
 _DTYPE = np.dtype("<i8")
 _LEVEL = 1  # fastest of the positive levels, and on timestamp deltas as small as level 3
 
 
 def encode(values: np.ndarray) -> bytes:
-    """The stored form of one int64 column (delta, byte shuffle, zstd)."""
+    """The stored form of one int64 column: deltas if it never decreases (timestamps), else the values;
+    byte-shuffled, zstd-compressed, behind a codec tag."""
     arr = np.ascontiguousarray(values, dtype=_DTYPE)
-    deltas = np.empty_like(arr)
-    if arr.size:
-        deltas[0] = arr[0]
-        np.subtract(arr[1:], arr[:-1], out=deltas[1:])
-    shuffled = deltas.view(np.uint8).reshape(-1, 8).T.tobytes()
-    return bytes([DELTA_ZSTD]) + zstandard.ZstdCompressor(level=_LEVEL).compress(shuffled)
+    tag, body = SHUFFLE_ZSTD, arr
+    if arr.size > 1 and bool(np.all(arr[1:] >= arr[:-1])):
+        tag, body = DELTA_ZSTD, np.empty_like(arr)
+        body[0] = arr[0]
+        np.subtract(arr[1:], arr[:-1], out=body[1:])
+    shuffled = body.view(np.uint8).reshape(-1, 8).T.tobytes()
+    return bytes([tag]) + zstandard.ZstdCompressor(level=_LEVEL).compress(shuffled)
 
 
 def decode(data: bytes, n: int) -> np.ndarray:
@@ -43,18 +47,18 @@ def decode(data: bytes, n: int) -> np.ndarray:
         raise ValueError("empty column")
     tag, body = data[0], memoryview(data)[1:]
     if tag == RAW:
-        raw = bytes(body)
-    elif tag == DELTA_ZSTD:
-        shuffled = zstandard.ZstdDecompressor().decompress(body, max_output_size=n * 8)
+        raw = np.frombuffer(body, dtype=np.uint8)
+    elif tag in (DELTA_ZSTD, SHUFFLE_ZSTD):
+        shuffled = zstandard.ZstdDecompressor().decompress(body, max_output_size=max(n * 8, 1))
         if len(shuffled) != n * 8:
-            raise ValueError(f"holds {len(shuffled) // 8} values")
-        raw = np.frombuffer(shuffled, dtype=np.uint8).reshape(8, n).T.tobytes()
-        return np.cumsum(np.frombuffer(raw, dtype=_DTYPE), dtype=_DTYPE)
+            raise ValueError(f"holds {len(shuffled) / 8:g} values")
+        raw = np.frombuffer(shuffled, dtype=np.uint8).reshape(8, n).T
     else:
         raise ValueError(f"unknown codec tag {tag}")
-    if len(raw) != n * 8:
-        raise ValueError(f"holds {len(raw) / 8:g} values")
-    return np.frombuffer(raw, dtype=_DTYPE).copy()
+    if raw.size != n * 8:
+        raise ValueError(f"holds {raw.size / 8:g} values")
+    values = np.ascontiguousarray(raw).view(_DTYPE).reshape(n)
+    return np.cumsum(values, dtype=_DTYPE) if tag == DELTA_ZSTD else values.copy()
 
 
 def write_chunks(conn: Connection, run_id: int, arrays: Mapping[str, np.ndarray], chunk_rows: int) -> None:
