@@ -16,13 +16,14 @@ def _interrupted_at_start_up(signum: int, frame: object) -> None:
 _MAIN_THREAD = threading.current_thread() is threading.main_thread()
 _PREVIOUS_SIGINT = signal.signal(signal.SIGINT, _interrupted_at_start_up) if _MAIN_THREAD else None
 
-import click  # the imports from here take a second: Ctrl-C in them must not print a traceback
-from rich.text import Text
+# the imports below take a second: Ctrl-C in them must not print a traceback
+import click  # noqa: E402
+from rich.text import Text  # noqa: E402
 
-from infersight import __version__
-from infersight.cli import analyze, catalog, inspect, interop, measure, recommend, report, sweep
-from infersight.cli._common import err
-from runner.errors import InfersightError
+from infersight import __version__  # noqa: E402
+from infersight.cli import analyze, catalog, inspect, interop, measure, recommend, report, sweep  # noqa: E402
+from infersight.cli._common import err  # noqa: E402
+from runner.errors import InfersightError  # noqa: E402
 
 __all__ = ["cli", "main"]
 
