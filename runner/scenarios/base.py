@@ -6,6 +6,7 @@ its own. Durations are in milliseconds, timestamps in nanoseconds (`time.perf_co
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -54,12 +55,29 @@ class ScenarioSettings(StrictModel):
         return self
 
     def planned_records(self) -> int:
-        """The fewest per-query records (or samples of one query) these settings make a run hold in memory."""
-        return 0
+        """The fewest per-query records (or samples of one query) these settings make a run hold in memory.
+
+        Read from the settings every scenario names alike: query and sample counts, and target_qps x
+        min_duration_ms for the server scenario's schedule (capped by max_query_count).
+        """
+        def get(name: str) -> Any:
+            return getattr(self, name, 0) or 0
+
+        queries = max(get("min_query_count"), get("session_count"),
+                      math.ceil(get("target_qps") * self.min_duration_ms / 1e3))
+        if get("max_query_count"):
+            queries = min(queries, get("max_query_count"))
+        samples = max(min(get("min_sample_count"), get("max_sample_count") or math.inf), get("samples_per_query"),
+                      get("warmup_batch_samples"))
+        return int(max(queries, samples))
 
     @model_validator(mode="after")
-    def _fits_memory(self) -> "ScenarioSettings":
-        """Refuse settings whose minimums cannot fit this machine's memory (before anything runs)."""
+    def _runnable(self) -> "ScenarioSettings":
+        """Refuse settings the runner cannot run: minimums beyond this machine's memory, a target QPS that
+        schedules no query before max_duration_ms (checked before anything is written)."""
+        qps = getattr(self, "target_qps", None)
+        if qps is not None and qps * self.max_duration_ms / 1e3 < 1:
+            raise ValueError(f"target_qps {qps:g} schedules no query within max_duration_ms ({self.max_duration_ms})")
         planned = self.planned_records()
         total = psutil.virtual_memory().total
         if planned * _RECORD_BYTES > total:

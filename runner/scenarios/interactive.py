@@ -74,10 +74,6 @@ class InteractiveSettings(ScenarioSettings):
                 raise ValueError(f"{hi} ({getattr(self, hi)}) is below {lo} ({getattr(self, lo)})")
         return self
 
-    def planned_records(self) -> int:
-        """The minimum request count (one record each)."""
-        return max(self.min_query_count, self.session_count)
-
 
 def stream_figures(rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per-request TTFT, latency (ns) and, for requests of 2+ tokens, TPOT (ns per token).

@@ -49,10 +49,6 @@ class MultiStreamSettings(ScenarioSettings):
     target_latency_percentile: float = Field(99.0, gt=0, lt=100, description="Percentile of the headline.")
     early_stopping_confidence: float = Field(0.99, gt=0, lt=1)
 
-    def planned_records(self) -> int:
-        """The minimum query count, and the samples of one query."""
-        return max(self.min_query_count, self.samples_per_query)
-
 
 class _Stream:
     """One stream's log: (query index, scheduled, issued, completed) per query, appended by its thread.

@@ -35,10 +35,6 @@ class OfflineSettings(ScenarioSettings):
                                                                  "per-sample log: 40 bytes a sample).")
     warmup_batch_samples: int = Field(4096, gt=0, description="Samples per warm-up query (sizes the estimate of expected_qps).")
 
-    def planned_records(self) -> int:
-        """The samples of the query (the minimum, within the cap) and of a warm-up query."""
-        return max(min(self.min_sample_count, self.max_sample_count), self.warmup_batch_samples)
-
 
 class _Progress:
     """Timestamps each finished batch, reports progress and flushes records as they arrive."""

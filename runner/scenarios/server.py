@@ -37,7 +37,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-import math
 import sys
 import threading
 import time
@@ -104,16 +103,7 @@ class ServerSettings(ScenarioSettings):
         if self.early_stopping_tolerance >= self.target_latency_percentile / 100:
             raise ValueError(f"early_stopping_tolerance ({self.early_stopping_tolerance}) must be below the "
                              f"target percentile ({self.target_latency_percentile / 100})")
-        if self.target_qps * self.max_duration_ms / 1e3 < 1:
-            raise ValueError(f"target_qps {self.target_qps:g} schedules no query within max_duration_ms "
-                             f"({self.max_duration_ms})")
         return self
-
-    def planned_records(self) -> int:
-        """Queries the schedule holds: the minimum count or target_qps x min duration, within the caps."""
-        by_time = math.ceil(self.target_qps * self.min_duration_ms / 1e3)
-        planned = min(max(self.min_query_count, by_time), math.ceil(self.target_qps * self.max_duration_ms / 1e3))
-        return min(planned, self.max_query_count) if self.max_query_count else planned
 
 
 class _State:

@@ -30,10 +30,6 @@ class SingleStreamSettings(ScenarioSettings):
     target_latency_percentile: float = Field(90.0, gt=0, lt=100, description="Percentile of the headline.")
     early_stopping_confidence: float = Field(0.99, gt=0, lt=1)
 
-    def planned_records(self) -> int:
-        """The minimum query count (one record each)."""
-        return self.min_query_count
-
 
 class _Loop:
     """The timed loop's state: per-query lists and the last flushed position."""
