@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
@@ -205,11 +206,14 @@ class _Bad:
         self.literal, self.problem = literal, problem
 
 
-def load_json(text: str, source: str) -> Any:
-    """Parse JSON through the same guards as YAML (size, depth, duplicate keys, finite, 64-bit ints)."""
+def load_json(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse JSON through the same guards as YAML (size, depth, duplicate keys, finite, 64-bit ints);
+    return (data, {field path tuple: 1-based line}) as load_yaml_text does."""
     if len(text) > MAX_BYTES:
         raise CardError(f"{source}: text is longer than {MAX_BYTES:,} characters")
+    _check_json_depth(text, source)
     duplicates: dict[int, str] = {}
+    written: dict[int, list[tuple[str, Any]]] = {}  # each object's pairs as written, duplicates included
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -217,6 +221,7 @@ def load_json(text: str, source: str) -> Any:
             if key in out:
                 duplicates.setdefault(id(out), key)
             out[key] = value
+        written[id(out)] = items
         return out
 
     try:
@@ -224,10 +229,53 @@ def load_json(text: str, source: str) -> Any:
                           parse_float=_json_float, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise CardError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
-    except RecursionError:
-        raise CardError(f"{source}: nested deeper than {MAX_DEPTH} levels; not a file infersight reads") from None
-    _check_json(data, (), source, text, duplicates)
-    return data
+    lines: dict[tuple, int] = {(): 1}
+    _json_lines(data, (), _Cursor(text, written), lines)
+    _check_json(data, (), source, text, duplicates, lines)
+    return data, lines
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _check_json_depth(text: str, source: str) -> None:
+    """Refuse nesting past MAX_DEPTH before json (which recurses) sees it, naming the line."""
+    bare = _JSON_STRING.sub('""', text).encode()
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    closes = (codes == ord("]")) | (codes == ord("}"))
+    depth = np.cumsum(opens.astype(np.int32) - closes.astype(np.int32))
+    deep = np.flatnonzero(depth > MAX_DEPTH)
+    if deep.size:
+        line = bare.count(b"\n", 0, int(deep[0])) + 1
+        raise CardError(f"{source}:{line}: nested deeper than {MAX_DEPTH} levels; not a file infersight reads")
+
+
+class _Cursor:
+    """Moves through the JSON text in document order (json keeps it), finding each key's line."""
+
+    def __init__(self, text: str, written: dict[int, list[tuple[str, Any]]]) -> None:
+        self.text, self.written, self.at = text, written, 0
+
+    def line_of_key(self, key: str) -> int | None:
+        match = re.compile(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:").search(self.text, self.at)
+        if match is None:
+            return None
+        self.at = match.end()
+        return self.text.count("\n", 0, match.start()) + 1
+
+
+def _json_lines(value: Any, path: tuple, cursor: _Cursor, lines: dict[tuple, int]) -> None:
+    """The line of every key (of a key given twice: its second place)."""
+    if isinstance(value, dict):
+        for key, item in cursor.written.get(id(value), value.items()):
+            line = cursor.line_of_key(key)
+            if line is not None:
+                lines[path + (key,)] = line
+            _json_lines(item, path + (key,), cursor, lines)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _json_lines(item, path + (index,), cursor, lines)
 
 
 def _json_float(literal: str) -> float | _Bad:
@@ -242,28 +290,34 @@ def _json_int(literal: str) -> int | _Bad:
     return value if INT_MIN <= value <= INT_MAX else _Bad(literal, "is out of range (an integer must fit 64 bits)")
 
 
-def _check_json(value: Any, path: tuple, source: str, text: str, duplicates: dict[int, str]) -> None:
-    """Refuse the first duplicate key, refused number or too-deep value, naming line and field."""
-    if len(path) > MAX_DEPTH:
-        raise CardError(f"{source}: {_field(path)}: nested deeper than {MAX_DEPTH} levels")
+def _check_json(value: Any, path: tuple, source: str, text: str, duplicates: dict[int, str],
+                lines: dict[tuple, int]) -> None:
+    """Refuse the first duplicate key or refused number, naming line and field."""
     if isinstance(value, _Bad):
-        line = _line_of(text, value.literal)
+        line = _line_of(text, value.literal, after_line=_nearest(lines, path) or 1)
         raise CardError(f"{source}:{line}: {_field(path)}: {value.literal[:30]!s} {value.problem}")
     if isinstance(value, dict):
         if id(value) in duplicates:
             key = duplicates[id(value)]
-            line = _line_of(text, json.dumps(key), nth=2)
+            line = lines.get(path + (key,), 1)
             raise CardError(f"{source}:{line}: {_field(path + (key,))}: key given twice; JSON would keep the last")
         for key, item in value.items():
-            _check_json(item, path + (key,), source, text, duplicates)
+            _check_json(item, path + (key,), source, text, duplicates, lines)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json(item, path + (index,), source, text, duplicates)
+            _check_json(item, path + (index,), source, text, duplicates, lines)
 
 
-def _line_of(text: str, token: str, nth: int = 1) -> int:
-    """1-based line of the nth occurrence of token in text (1 if not found)."""
-    matches = list(re.finditer(re.escape(token), text))
+def _nearest(lines: dict[tuple, int], path: tuple) -> int | None:
+    return next((lines[path[:cut]] for cut in range(len(path), 0, -1) if path[:cut] in lines), None)
+
+
+def _line_of(text: str, token: str, nth: int = 1, after_line: int = 1) -> int:
+    """1-based line of the nth occurrence of token in text from line `after_line` on (that line if none)."""
+    start = 0
+    for _ in range(after_line - 1):
+        start = text.find("\n", start) + 1
+    matches = list(re.finditer(re.escape(token), text[start:]))
     if not matches:
-        return 1
-    return text.count("\n", 0, matches[min(nth, len(matches)) - 1].start()) + 1
+        return after_line
+    return text.count("\n", 0, start + matches[min(nth, len(matches)) - 1].start()) + 1

@@ -53,10 +53,11 @@ def test_non_utf8_file_names_line_and_column(tmp_path):
 
 @pytest.mark.parametrize("text, where", [
     ('{"a": 1,\n "a": 2}', 'f.json:2: a: key given twice'),
+    ('{"a": 1, "b": {"a": 1,\n  "c": {"a": 1},\n "a": 2}}', 'f.json:3: b.a: key given twice'),
     ('{"a": {"b": NaN}}', "f.json:1: a.b: NaN is not a finite number"),
     ('{"x": [\n1e999]}', "f.json:2: x.0: 1e999 is not a finite number"),
     ('{"x": 123456789012345678901234}', "f.json:1: x: 123456789012345678901234 is out of range"),
-    ("[" * 10_000, "f.json: nested deeper than"),
+    ('{"a": "[[[[",\n "b": ' + "[" * 10_000, f"f.json:2: nested deeper than {MAX_DEPTH} levels"),
 ])
 def test_json_guards_name_file_line_and_field(text, where):
     with pytest.raises(CardError) as info:
