@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+
+import psutil
 
 from runner.errors import StoreError
 from runner.store.schema import Damaged
 
-__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run", "checked_card"]
+__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run", "checked_card",
+           "process_alive"]
 
 RUN_STATUSES = ("running", "complete", "failed", "aborted")
 VALIDITIES = (None, "VALID", "INVALID")
@@ -43,3 +47,18 @@ def checked_card(card: Any, kind: str, card_hash: str, where: str) -> dict[str, 
 
 def _damaged(where: str, row: Mapping[str, Any], column: str, problem: str) -> None:
     raise StoreError(f"{where}: run {row.get('id')} is damaged: runs.{column} {problem}")
+
+
+def process_alive(pid: int | None, started_at: datetime) -> bool:
+    """Whether pid is a live (non-zombie) process that began before the run did (not a reused pid)."""
+    if pid is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return proc.create_time() <= started_at.timestamp() + 1.0
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True

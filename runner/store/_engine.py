@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 from runner.errors import StoreError
 
 __all__ = ["DEFAULT_URL", "resolve_url", "make_engine", "display_url", "translate_errors", "sqlite_read_only",
-           "SQLITE_SUFFIXES"]
+           "SQLITE_SUFFIXES", "interrupts_deferred"]
 
 DEFAULT_URL = "sqlite:///./infersight.db"
 
@@ -170,3 +172,29 @@ def _describe(orig: BaseException | None) -> str:
     if "unable to open database file" in message:
         return f"cannot open the database file ({message}); does its directory exist?"
     return message
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a commit, rollback or connection close runs (main thread only).
+
+    Interrupted there, SQLAlchemy's pool logs a traceback of its own and may leave a transaction
+    open; held, the signal takes effect (KeyboardInterrupt, or the previous handler) right after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler != signal.SIG_IGN:
+                os.kill(os.getpid(), caught[0])

@@ -21,7 +21,8 @@ from sqlalchemy import Connection, RowMapping, func, select, update
 from runner.errors import StoreError
 from runner.store.schema import OPTIONAL_PERF_COLUMNS, PERF_COLUMNS, perf_samples
 
-__all__ = ["encode", "decode", "RAW", "DELTA_ZSTD", "SHUFFLE_ZSTD", "write_chunks", "read_chunks", "compress_raw_chunks"]
+__all__ = ["encode", "decode", "RAW", "DELTA_ZSTD", "SHUFFLE_ZSTD", "write_chunks", "read_chunks",
+           "compress_raw_chunks", "perf_arrays"]
 
 RAW, DELTA_ZSTD, SHUFFLE_ZSTD = 0, 1, 2
 _DTYPE = np.dtype("<i8")
@@ -110,3 +111,22 @@ def compress_raw_chunks(conn: Connection) -> None:
                   if row[name] is not None and len(row[name]) == row["n"] * 8}
         if values:
             conn.execute(update(perf_samples).where(*key).values(**values))
+
+
+def perf_arrays(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validate per-query columns and convert them to contiguous little-endian int64."""
+    missing, unknown = set(PERF_COLUMNS) - set(columns), set(columns) - set(PERF_COLUMNS + OPTIONAL_PERF_COLUMNS)
+    if missing or unknown:
+        raise ValueError(f"perf samples need the columns {list(PERF_COLUMNS)} and may have "
+                         f"{list(OPTIONAL_PERF_COLUMNS)}, got {sorted(columns)}")
+    arrays = {}
+    for name in PERF_COLUMNS + tuple(c for c in OPTIONAL_PERF_COLUMNS if c in columns):
+        arr = np.asarray(columns[name])
+        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+            raise ValueError(f"perf samples column {name} must be a 1-d integer array, "
+                             f"got {arr.dtype} with shape {arr.shape}")
+        arrays[name] = np.ascontiguousarray(arr, dtype=np.int64)
+    lengths = {name: len(arr) for name, arr in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"perf samples columns differ in length: {lengths}")
+    return arrays

@@ -16,18 +16,18 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import psutil
 from sqlalchemy import Connection, RowMapping, Table, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runner.errors import RunNotFound, StoreError
 from runner.store import _imported
-from runner.store._checks import PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range
-from runner.store._engine import display_url, make_engine, resolve_url, sqlite_read_only, translate_errors
-from runner.store._perf import read_chunks, write_chunks
+from runner.store._imported import insert_if_absent
+from runner.store._checks import (PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range,
+                                  process_alive)
+from runner.store._engine import (display_url, interrupts_deferred, make_engine, resolve_url, sqlite_read_only,
+                                  translate_errors)
+from runner.store._perf import perf_arrays, read_chunks, write_chunks
 from runner.store.migrations import LATEST_VERSION, apply_migrations, check_not_newer, current_version
-from runner.store.schema import CARD_TABLES, OPTIONAL_PERF_COLUMNS, PERF_COLUMNS, accuracy_samples, runs
+from runner.store.schema import CARD_TABLES, accuracy_samples, runs
 
 if TYPE_CHECKING:
     import pandas
@@ -96,7 +96,8 @@ class Store:
 
     def close(self) -> None:
         """Release every pooled connection."""
-        self.engine.dispose()
+        with interrupts_deferred():
+            self.engine.dispose()
 
     # -- transactions ---------------------------------------------------------------------------
 
@@ -110,14 +111,28 @@ class Store:
         if self.read_only:
             raise StoreError(f"{display_url(self.url)}: the store is read-only (its file or folder is not "
                              f"writable); it can be listed and reported, not written")
-        with self._errors(), self.engine.execution_options(infersight_write=True).begin() as conn:
-            yield conn
+        with self._errors():
+            conn = self.engine.execution_options(infersight_write=True).connect()
+            try:
+                with interrupts_deferred():
+                    transaction = conn.begin()
+                yield conn
+                with interrupts_deferred():
+                    transaction.commit()
+            finally:
+                with interrupts_deferred():
+                    conn.close()  # rolls back what was not committed
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """One read transaction: a consistent snapshot."""
-        with self._errors(), self.engine.connect() as conn:
-            yield conn
+        with self._errors():
+            conn = self.engine.connect()
+            try:
+                yield conn
+            finally:
+                with interrupts_deferred():
+                    conn.close()
 
     def schema_version(self) -> int:
         """Highest migration version applied to this store."""
@@ -131,7 +146,7 @@ class Store:
         table = self._card_table(kind)
         values = dict(hash=card_hash, name=name, card=dict(card), created_at=_now())
         with self._write() as conn:
-            _insert_if_absent(conn, table, values)
+            insert_if_absent(conn, table, values)
         return card_hash
 
     def get_card(self, kind: str, card_hash: str) -> dict[str, Any]:
@@ -216,7 +231,7 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(select(runs.c.id, runs.c.pid, runs.c.started_at).where(
                 runs.c.status == "running", runs.c.hostname == self.hostname)).all()
-        dead = [row for row in rows if not _process_alive(row.pid, row.started_at)]
+        dead = [row for row in rows if not process_alive(row.pid, row.started_at)]
         for row in dead:
             reason = f"process {row.pid} on {self.hostname} ended before the run finished"
             with self._write() as conn:
@@ -299,7 +314,7 @@ class Store:
             if found is not None:
                 return found["run_id"], False
             for kind, (card, digest, name) in cards.items():
-                _insert_if_absent(conn, self._card_table(kind), dict(hash=digest, name=name, card=dict(card),
+                insert_if_absent(conn, self._card_table(kind), dict(hash=digest, name=name, card=dict(card),
                                                                      created_at=_now()))
             hashes = {f"{kind}_hash": cards[kind][1] for kind in CARD_TABLES}
             return _imported.insert(conn, {**run, **hashes}, imported, _now()), True
@@ -332,7 +347,7 @@ class Store:
         The columns are PERF_COLUMNS plus any of OPTIONAL_PERF_COLUMNS (stream_id, first_token_ns,
         output_tokens); a run should give the same optional columns in every append.
         """
-        arrays = _perf_arrays(columns)
+        arrays = perf_arrays(columns)
         with self._write() as conn:
             self._require_run(conn, run_id)
             write_chunks(conn, run_id, arrays, CHUNK_ROWS)
@@ -382,51 +397,6 @@ class Store:
             return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def _insert_if_absent(conn: Connection, table: Table, values: dict[str, Any]) -> None:
-    """Insert a row unless its primary key exists (ON CONFLICT DO NOTHING where the dialect has it)."""
-    dialect_insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}.get(conn.dialect.name)
-    if dialect_insert is not None:
-        conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-        return
-    key = [column == values[column.name] for column in table.primary_key.columns]
-    if conn.execute(select(*table.primary_key.columns).where(*key)).first() is None:
-        conn.execute(table.insert().values(**values))
-
-
 def _float(value: float | None) -> float | None:
     """A plain float (numpy scalars included) or None."""
     return None if value is None else float(value)
-
-
-def _perf_arrays(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validate per-query columns and convert them to contiguous little-endian int64."""
-    missing, unknown = set(PERF_COLUMNS) - set(columns), set(columns) - set(PERF_COLUMNS + OPTIONAL_PERF_COLUMNS)
-    if missing or unknown:
-        raise ValueError(f"perf samples need the columns {list(PERF_COLUMNS)} and may have "
-                         f"{list(OPTIONAL_PERF_COLUMNS)}, got {sorted(columns)}")
-    arrays = {}
-    for name in PERF_COLUMNS + tuple(c for c in OPTIONAL_PERF_COLUMNS if c in columns):
-        arr = np.asarray(columns[name])
-        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise ValueError(f"perf samples column {name} must be a 1-d integer array, "
-                             f"got {arr.dtype} with shape {arr.shape}")
-        arrays[name] = np.ascontiguousarray(arr, dtype=np.int64)
-    lengths = {name: len(arr) for name, arr in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"perf samples columns differ in length: {lengths}")
-    return arrays
-
-
-def _process_alive(pid: int | None, started_at: datetime) -> bool:
-    """Whether pid is a live (non-zombie) process that began before the run did (not a reused pid)."""
-    if pid is None:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return proc.create_time() <= started_at.timestamp() + 1.0
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return False
-    except psutil.AccessDenied:
-        return True
