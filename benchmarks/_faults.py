@@ -171,8 +171,8 @@ def concurrent_writers(url: str, writers: int = 8, runs: int = 3, records: int =
         p.join()
     with Store(url) as store:
         mine = [r for r in store.list_runs(limit=None) if (r["label"] or "").startswith("w")]
-        kept = sum(r["status"] == "complete" and len(store.read_perf_samples(r["id"])["completed_ns"]) == 2 * records
-                   for r in mine)
+        kept = sum(run["status"] == "complete"
+                   and len(store.read_perf_samples(run["id"])["completed_ns"]) == 2 * records for run in mine)
     return {"writers": writers, "runs": writers * runs, "lost": writers * runs - kept, "errors": len(errors)}
 
 
@@ -217,10 +217,9 @@ def expected_import_count() -> int:
 # -- full disk and read-only store --------------------------------------------------------------
 
 def full_disk(folder: Path, size: str = "8m") -> dict[str, Any]:
-    """A run on a small tmpfs that it fills: refused with a clear message, marked failed, reads still work.
-
-    Returns {"skipped": reason} where mounting is not permitted.
-    """
+    """A run on a small tmpfs that it fills; once the disk is full a spare file is deleted (space returns):
+    the run must end with a clear message, marked failed with the reason, and `runs`/`show` must work on the
+    full disk. Returns {"skipped": reason} where mounting is not permitted."""
     mount = folder / "full-disk"
     mount.mkdir(exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
@@ -229,23 +228,36 @@ def full_disk(folder: Path, size: str = "8m") -> dict[str, Any]:
         return {"skipped": f"cannot mount a tmpfs here ({done.stderr.strip() or 'not permitted'})"}
     try:
         url = str(mount / "s.db")
-        run = infersight("run", "digits", "--backend", "null", "--scenario", "offline", "--quick", "--db", url)
-        listed = infersight("runs", "--db", url)
-        shown = infersight("show", "1", "--db", url)
-        status = _status_of_first_run(url)
-        return {"exit": run.returncode, "clear": int("disk is full" in run.stderr), "traceback":
-                int("Traceback" in run.stderr + listed.stderr + shown.stderr),
-                "reads_ok": int(listed.returncode == 0 and shown.returncode == 0), "status": status}
+        infersight("runs", "--db", url)  # an empty store
+        (mount / "spare").write_bytes(b"\0" * 1_000_000)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen([sys.executable, "-m", "infersight", "run", "digits", "--backend", "null",
+                                 "--scenario", "offline", "--quick", "--db", url], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        reads_ok = _when_full(mount, url, proc)
+        (mount / "spare").unlink()
+        _, err = proc.communicate(timeout=120)
+        run = _first_run(url)
+        return {"exit": proc.returncode, "clear": int("disk is full" in err), "traceback": int("Traceback" in err),
+                "reads_ok": reads_ok, "status": run.get("status"), "reason": int("disk is full" in (run.get("error") or ""))}
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def _status_of_first_run(url: str) -> str:
+def _when_full(mount: Path, url: str, proc: subprocess.Popen) -> int:
+    """Wait until the disk is full (or the run ended); then whether `runs` and `show 1` work."""
+    while proc.poll() is None and shutil.disk_usage(mount).free > 64 * 1024:
+        time.sleep(0.05)
+    listed, shown = infersight("runs", "--db", url), infersight("show", "1", "--db", url)
+    return int(listed.returncode == 0 and shown.returncode == 0 and "Traceback" not in listed.stderr + shown.stderr)
+
+
+def _first_run(url: str) -> dict[str, Any]:
     from runner.store import Store
 
     with Store(url) as store:
         runs = store.list_runs(limit=None)
-        return runs[-1]["status"] if runs else "no run"
+        return runs[-1] if runs else {}
 
 
 def read_only_store(folder: Path) -> dict[str, int]:

@@ -163,10 +163,12 @@ def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
     try:
         _measure(prep, store, run_id, rep)
     except KeyboardInterrupt:
-        _until_stored(lambda: store.mark_aborted(run_id, "interrupted (Ctrl-C or SIGTERM) before the run finished"))
+        _until_stored(lambda: store.mark_aborted(run_id, "interrupted (Ctrl-C or SIGTERM) before the run finished"),
+                      rep.phase)
         raise
     except BaseException as exc:
-        _until_stored(lambda: store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"))
+        _until_stored(lambda: store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"),
+                      rep.phase)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -174,7 +176,7 @@ def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
     return run_id
 
 
-def _until_stored(write: Callable[[], None], wait_s: float = END_WAIT_S) -> None:
+def _until_stored(write: Callable[[], None], say: Callable[[str], None], wait_s: float = END_WAIT_S) -> None:
     """Record how a run ended; on a full disk retry (backing off) until space allows or wait_s passes.
 
     Past wait_s the run stays 'running' and the next open of the store marks it aborted.
@@ -187,6 +189,8 @@ def _until_stored(write: Callable[[], None], wait_s: float = END_WAIT_S) -> None
         except StoreError as exc:
             if "disk is full" not in str(exc) or time.monotonic() > deadline:
                 return
+            if pause == 0.05:
+                say(f"the disk is full: waiting up to {wait_s:.0f} s for space to record how the run ended")
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
 

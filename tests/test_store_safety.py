@@ -171,8 +171,9 @@ def test_on_a_full_disk_reads_work_and_a_failed_run_records_why_once_space_retur
                 raise StoreError("sqlite:///s.db: the disk is full (database or disk is full)")
             store.finish_run(run_id, status="failed", error="StoreError: the disk is full")
 
-        _until_stored(finish, wait_s=10)
-        assert len(tries) == 3 and store.get_run(run_id)["status"] == "failed"
+        said = []
+        _until_stored(finish, said.append, wait_s=10)
+        assert len(tries) == 3 and store.get_run(run_id)["status"] == "failed" and "disk is full" in said[0]
 
 
 def test_a_real_full_disk_keeps_reads_working(tmp_path):
