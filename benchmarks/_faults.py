@@ -140,7 +140,7 @@ def _writer(url: str, worker: int, runs: int, records: int, queue) -> None:
         store = Store(url)
         for kind in KINDS:
             store.put_card(kind, {"kind": kind}, HASHES[kind], kind)
-        for r in range(runs):
+        for _ in range(runs):
             run_id = store.create_run(task_name="digits", task_version="1", model_variant="fp32",
                                       backend_name="null", scenario="offline", card_hashes=HASHES,
                                       settings={"worker": worker}, quick=True, compliant=False, label=f"w{worker}")
@@ -239,7 +239,8 @@ def full_disk(folder: Path, size: str = "8m") -> dict[str, Any]:
         _, err = proc.communicate(timeout=120)
         run = _first_run(url)
         return {"exit": proc.returncode, "clear": int("disk is full" in err), "traceback": int("Traceback" in err),
-                "reads_ok": reads_ok, "status": run.get("status"), "reason": int("disk is full" in (run.get("error") or ""))}
+                "reads_ok": reads_ok, "status": run.get("status"),
+                "reason": int("disk is full" in (run.get("error") or ""))}
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
