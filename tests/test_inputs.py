@@ -132,3 +132,20 @@ def test_a_million_cell_sweep_is_refused_at_plan_time(capsys, tmp_path):
     code, text = _cli(capsys, "sweep", str(sweep), "--plan", "--db", str(tmp_path / "s.db"))
     assert code == 2 and "big.yaml:6: scenarios.0.settings: the matrix has 1,000,000 cells" in text, text
     assert time.perf_counter() - started < 10
+
+
+def test_an_empty_system_name_and_infinite_prices_are_refused(capsys, tmp_path):
+    db = tmp_path / "s.db"
+    Store(str(db)).close()
+    (tmp_path / "extra.yaml").write_text('system_name: ""\n')
+    code, text = _cli(capsys, "run", "digits", "--backend", "null", "--quick", "--db", str(db),
+                      "--system-extra", str(tmp_path / "extra.yaml"))
+    assert code == 2 and "extra.yaml:1: system_name: String should have at least 1 character" in text, text
+    (tmp_path / "prices.yaml").write_text("systems:\n  - system_name: x\n    price_per_hour_usd: .inf\n")
+    code, text = _cli(capsys, "recommend", "--task", "digits", "--scenario", "offline", "--db", str(db),
+                      "--catalog", str(tmp_path / "prices.yaml"))
+    assert code == 2 and "prices.yaml:3: systems.0.price_per_hour_usd: '.inf' is not a finite number" in text, text
+    code, text = _cli(capsys, "recommend", "--task", "digits", "--scenario", "offline", "--db", str(db),
+                      "--tariff-usd-per-kwh", "inf")
+    assert code == 2 and "tariff_usd_per_kwh inf: Input should be a finite number" in text, text
+    assert _runs(db) == 0
