@@ -118,7 +118,7 @@ def signal_trials(url: str, folder: Path, trials: int, seed: int = 0) -> dict[st
     total = {"trials": 0, "corrupt": 0, "running": 0, "lost": 0, "hung": 0, "tracebacks": 0}
     for i in range(trials):
         kind, sig = ("run", "import", "sweep")[i % 3], rng.choice(list(SIGNALS))
-        result = signal_trial(kind, sig, rng.uniform(0.5, 5.0), url, folder)
+        result = signal_trial(kind, sig, rng.uniform(1.0, 9.0), url, folder)
         total["trials"] += 1
         for key in ("corrupt", "running", "lost", "hung", "tracebacks"):
             total[key] += result[key]
