@@ -1,7 +1,10 @@
 """The results store: cards, runs, per-query performance samples and accuracy records.
 
 Every write is its own transaction, so a process killed mid-run leaves a readable store;
-the next `Store(...)` marks its run aborted and keeps the samples already written.
+the next `Store(...)` marks its run aborted and keeps the samples already written. Opening
+writes nothing when there is nothing to migrate or recover, so a store on a full disk, or a
+read-only one (its file or folder not writable), opens for reading. Rows read back are checked
+(status, validity, JSON) and a damaged one is named in a StoreError.
 Methods block on the database and are meant for the thread that runs the benchmark.
 """
 
@@ -50,7 +53,8 @@ def _check(value: Any, allowed: Sequence, what: str) -> None:
 
 
 class Store:
-    """A results database at a URL (SQLite file or PostgreSQL), migrated to the latest schema on open."""
+    """A results database at a URL (SQLite file or PostgreSQL), migrated to the latest schema on open
+    (unless read-only: `read_only` is True for a SQLite file this process may not write)."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = resolve_url(url)
