@@ -149,3 +149,12 @@ def test_an_empty_system_name_and_infinite_prices_are_refused(capsys, tmp_path):
                       "--tariff-usd-per-kwh", "inf")
     assert code == 2 and "tariff_usd_per_kwh inf: Input should be a finite number" in text, text
     assert _runs(db) == 0
+
+
+def test_a_csv_catalogue_goes_through_the_same_guard(tmp_path):
+    from engine.catalog import load_catalog
+    from runner.errors import EngineError
+
+    (tmp_path / "prices.csv").write_bytes(b"system_name,price_per_hour_usd\nx\xff,1\n")
+    with pytest.raises(EngineError, match=r"prices.csv:2: not UTF-8 text \(byte 0xff at column 2\)"):
+        load_catalog(tmp_path / "prices.csv")
