@@ -163,10 +163,10 @@ class _Checker:
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
             line = key_node.start_mark.line + 1
-            if key in keys and key != "<<":
+            if (key_node.tag, key) in keys and key != "<<":
                 raise CardError(f"{self.source}:{line}: {_field(path + (key,))}: key given twice "
-                                f"(first on line {keys[key]}); YAML would keep only the last")
-            keys[key] = line
+                                f"(first on line {keys[key_node.tag, key]}); YAML would keep only the last")
+            keys[key_node.tag, key] = line
             child = path + (key,)
             self.lines[child] = line
             self.walk(value_node, child)
