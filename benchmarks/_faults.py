@@ -4,6 +4,7 @@ in the failure columns."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
@@ -93,8 +94,8 @@ def check_store(url: str) -> dict[str, int]:
     from runner.validate import check_run
 
     if not url.startswith("postgresql") and Path(url).exists():
-        with sqlite3.connect(url) as conn:
-            if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+        with contextlib.closing(sqlite3.connect(url)) as conn:
+            if conn.execute("PRAGMA integrity_check").fetchall() != [("ok",)]:
                 return {"corrupt": 1, "running": 0, "lost": 0}
     try:
         with Store(url) as store:

@@ -32,7 +32,6 @@ _SQLITE_PRAGMAS = (
 )
 _READ_ONLY_PRAGMAS = ("PRAGMA busy_timeout=30000", "PRAGMA foreign_keys=ON")
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -50,16 +49,13 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def _check_sqlite_path(given: str, path: Path) -> None:
-    """Refuse a path that is neither a SQLite file nor a new file with a SQLite suffix."""
+    """Refuse a path that is neither an existing file nor a new file with a SQLite suffix.
+
+    An existing file is never opened here: closing any descriptor of a database file drops the POSIX
+    locks SQLite holds on it in this process (a store already open would then be unprotected). SQLite
+    itself says "file is not a database" on first use, which translate_errors words for the user.
+    """
     if path.is_file():
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            raise StoreError(f"{given}: cannot read the store file: {exc.strerror or exc}") from None
-        if head and head != _SQLITE_MAGIC:
-            raise StoreError(f"{given}: not a readable SQLite database (its header is not SQLite's); "
-                             f"give a database URL or a SQLite file")
         return
     if path.exists() or path.suffix.lower() not in SQLITE_SUFFIXES:
         raise StoreError(f"{given}: not a database URL (dialect://...) nor a SQLite file path "
