@@ -254,3 +254,27 @@ def test_show_and_runs_on_a_store_with_a_dead_running_run_open_without_writing(t
     os.chmod(db, 0o644)
     with Store(str(db)) as store:
         assert store.get_run(run_id)["status"] == "aborted"
+
+
+def test_naming_an_open_store_never_drops_sqlite_s_locks(tmp_path):
+    """Closing any descriptor of a database file drops this process's POSIX locks on it; resolving --db must
+    not open the file, or another process's close takes itself for the last user and deletes the WAL."""
+    import sys
+
+    from runner.store import resolve_url
+
+    db = tmp_path / "s.db"
+    Store(str(db)).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("INSERT INTO t VALUES (1)")
+        resolve_url(str(db))
+        Store(str(db)).close()
+        subprocess.run([sys.executable, "-c", f"import sqlite3; sqlite3.connect({str(db)!r}).execute("
+                        "'SELECT count(*) FROM t').fetchall()"], check=True)
+        assert Path(f"{db}-wal").exists()  # the other process saw this one still using the store
+        assert holder.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        holder.close()
