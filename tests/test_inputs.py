@@ -158,3 +158,28 @@ def test_a_csv_catalogue_goes_through_the_same_guard(tmp_path):
     (tmp_path / "prices.csv").write_bytes(b"system_name,price_per_hour_usd\nx\xff,1\n")
     with pytest.raises(EngineError, match=r"prices.csv:2: not UTF-8 text \(byte 0xff at column 2\)"):
         load_catalog(tmp_path / "prices.csv")
+
+
+def test_report_out_in_a_missing_folder_is_a_clear_error(capsys, digits_models, tmp_path):
+    db = tmp_path / "s.db"
+    code, _ = _cli(capsys, "run", "digits", "--backend", "null", "--quick", "--db", str(db),
+                   "--set", "max_sample_count=2000")
+    assert code == 0
+    code, text = _cli(capsys, "report", "run", "1", "--out", str(tmp_path / "no" / "such" / "x.html"), "--db", str(db))
+    assert code == 2 and "--out" in text and "cannot write: No such file or directory" in text, text
+
+
+def test_ctrl_c_soon_after_start_exits_130_without_a_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "infersight", "run", "digits", "--backend", "null", "--quick",
+                             "--db", str(tmp_path / "s.db")], cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # in the CLI's imports (a second or more), or later in the run: handled alike
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
