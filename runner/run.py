@@ -167,8 +167,8 @@ def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
                       rep.phase)
         raise
     except BaseException as exc:
-        _until_stored(lambda: store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}"),
-                      rep.phase)
+        error = f"{type(exc).__name__}: {exc}"
+        _until_stored(lambda: store.finish_run(run_id, status="failed", error=error), rep.phase)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
