@@ -24,6 +24,7 @@ Format version history: 1 (2027-01): first version.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,7 @@ import pandas as pd
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from runner.cards._base import StrictModel, format_errors, load_yaml_with_lines
+from runner.loading import read_text
 from runner.errors import CardError, EngineError
 
 __all__ = ["CatalogEntry", "CatalogDefaults", "Catalog", "load_catalog", "EXAMPLE_CATALOG", "price_columns"]
@@ -153,7 +155,7 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     """CSV rows as {'systems': [...]} with the line of every cell; empty cells are left out."""
     known = set(CatalogEntry.model_fields)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with io.StringIO(read_text(path), newline="") as handle:  # the guarded read: UTF-8, size
             reader = csv.DictReader(handle)
             unknown = [c for c in reader.fieldnames or [] if c not in known]
             if unknown or "system_name" not in (reader.fieldnames or []):
@@ -166,7 +168,7 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
                 rows.append({k: v.strip() for k, v in row.items() if v is not None and v.strip()})
                 lines[("systems", index)] = reader.line_num
                 lines.update({("systems", index, k): reader.line_num for k in row})
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, csv.Error) as exc:
         raise EngineError(f"{path}: cannot read as CSV: {exc}") from None
     return {"systems": rows}, lines
 

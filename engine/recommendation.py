@@ -27,7 +27,7 @@ from engine._evaluate import NO_OBJECTIVE, STATUSES, Evaluation, Options, evalua
 from engine._figures import FIGURES
 from engine.candidates import CANDIDATE_COLUMNS
 from engine.catalog import Catalog, price_columns
-from engine.constraints import METRICS, Constraints, Objective, metric, parse_objective, validation_message
+from engine.constraints import METRICS, Constraints, Objective, metric, parse_objective
 from engine.cost import CostModel
 from engine.explain import Explanation, excluded_reasons, explain
 from engine.pareto import frontier
@@ -127,7 +127,8 @@ def cost_model_for(catalog: Catalog | None, **overrides: Any) -> CostModel:
     try:
         return CostModel(**base)
     except ValidationError as exc:
-        raise EngineError(f"cost model: {validation_message(exc)}") from None
+        problems = (f"{'.'.join(map(str, e['loc']))} {e['input']!r}: {e['msg']}" for e in exc.errors())
+        raise EngineError("cost model: " + "; ".join(problems)) from None
 
 
 def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str | Objective = "cost",

@@ -9,6 +9,8 @@ when the four cards and two logs are all present and consistent.
 from __future__ import annotations
 
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +23,15 @@ from runner.backends.pipeline import PipelineBackend
 from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
 from runner.cpus import available_cpus, format_cpus, parse_cpus, pinned, thread_pinned, validate_cpus
-from runner.errors import BackendError, CardError, InfersightError, SettingsError
+from runner.errors import BackendError, CardError, InfersightError, SettingsError, StoreError
 from runner.loadgen.result import ScenarioResult
 from runner.resources import memory_summary, start_run_window
 from runner.scenarios.base import Scenario
 from runner.sut import BackendSUT
 from runner.task import AccuracyResult, Task
 from runner.user_tasks import open_task
+
+END_WAIT_S = 60.0  # how long a failed run waits for disk space to record that it failed
 
 __all__ = ["RunRequest", "PreparedRun", "Reporter", "prepare_run", "prepare_backend", "execute_run",
            "resolve_scenario_settings"]
@@ -185,15 +189,36 @@ def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
     try:
         _measure(prep, store, run_id, rep)
     except KeyboardInterrupt:
-        store.mark_aborted(run_id, "interrupted (Ctrl-C or SIGTERM) before the run finished")
+        _until_stored(lambda: store.mark_aborted(run_id, "interrupted (Ctrl-C or SIGTERM) before the run finished"),
+                      rep.phase)
         raise
     except BaseException as exc:
-        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        _until_stored(lambda: store.finish_run(run_id, status="failed", error=error), rep.phase)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         prep.backend.teardown()
     return run_id
+
+
+def _until_stored(write: Callable[[], None], say: Callable[[str], None], wait_s: float = END_WAIT_S) -> None:
+    """Record how a run ended; on a full disk retry (backing off) until space allows or wait_s passes.
+
+    Past wait_s the run stays 'running' and the next open of the store marks it aborted.
+    """
+    deadline, pause = time.monotonic() + wait_s, 0.05
+    while True:
+        try:
+            write()
+            return
+        except StoreError as exc:
+            if "disk is full" not in str(exc) or time.monotonic() > deadline:
+                return
+            if pause == 0.05:
+                say(f"the disk is full: waiting up to {wait_s:.0f} s for space to record how the run ended")
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _sigterm(signum: int, frame: Any) -> None:

@@ -7,7 +7,6 @@ Tasks live in tasks/<name>/ and are found through the registry (entry point grou
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from runner import registry
 from runner.backends.pipeline import Pipeline
 from runner.cards import ModelCard, TaskCard
 from runner.cards._base import format_errors, load_yaml_with_lines, validate_file
+from runner.loading import load_json, read_text
 from runner.errors import CardError, ModelFileError, PluginNotFound
 from runner.loadgen.interfaces import SampleLibrary
 
@@ -161,12 +161,11 @@ def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[Mo
     if not card_path.exists():
         raise ModelFileError(f"{card_path}: model card not found: the models of task {task!r} are not built; "
                              f"run `infersight build {task}`")
+    data, lines = load_json(read_text(card_path), str(card_path))
     try:
-        card = ModelCard.model_validate(json.loads(card_path.read_text()))
-    except json.JSONDecodeError as exc:
-        raise CardError(f"{card_path}:{exc.lineno}: malformed JSON: {exc.msg}") from None
+        card = ModelCard.model_validate(data)
     except ValidationError as exc:
-        raise CardError(format_errors(exc, str(card_path))) from None
+        raise CardError(format_errors(exc, str(card_path), lines)) from None
     model_path = card_path.parent / card.file
     if verify:
         _verify(card.sha256, model_path, task)

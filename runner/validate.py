@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from runner.cards import BackendCard, ModelCard, SystemCard, TaskCard, card_hash
+from runner.errors import StoreError
 
 __all__ = ["check_run", "why_non_compliant", "CARD_MODELS"]
 
@@ -53,7 +54,10 @@ def _check_card(store: Any, run: dict, kind: str, problems: list[str]) -> Any:
         return None
     try:
         data = store.get_card(kind, digest)
-    except Exception:  # noqa: BLE001 - any failure to read means the card is missing
+    except StoreError as exc:
+        problems.append(f"{kind} card: {exc}")
+        return None
+    except KeyError:
         problems.append(f"{kind} card: {digest[:12]} is not in the store")
         return None
     if card_hash(SystemCard.hashed_part(data) if kind == "system" else data) != digest:

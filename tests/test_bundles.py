@@ -218,7 +218,7 @@ def _tar_link(folder: Path) -> Path:
     (_missing_card, "cards/system.json: missing from the bundle"),
     (_changed_card, "differs from the run's system card hash"),
     (_changed_file, "differs from the manifest's"),
-    (_damaged_json, "bundle:bundle.json:3: damaged JSON: Expecting value (column 1)"),
+    (_damaged_json, "bundle:bundle.json:3: malformed JSON: Expecting value"),
     (_wrong_count, "but performance.json says"),
     (_new_version, "bundle_version 99 is not supported"),
     (_traversal, "'../../outside.txt'"),

@@ -42,8 +42,11 @@ def measure(store, task: str, scenario: str, backend: str = "onnxruntime", varia
     return store.get_run(execute_run(prepare_run(req), store))
 
 
-def test_the_declarative_kind_is_found_through_the_registry():
-    assert registry.get("task_kind", "declarative") is DeclarativeTask
+def test_the_declarative_kind_is_found_through_the_registry(tmp_path, lin):
+    model, data, *_ = lin
+    main(["task", "new", "k", "--model", str(model), "--data", str(data), "--out", str(tmp_path / "k")])
+    prep = prepare_run(RunRequest(str(tmp_path / "k" / "task.yaml"), "null", "offline", "fp32", quick=True))
+    assert type(prep.task) is registry.get("task_kind", "declarative") is DeclarativeTask
 
 
 def test_task_new_with_an_npz_runs_offline_and_single_stream_at_once(tmp_path, lin, store):

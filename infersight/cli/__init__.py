@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
-import click
-from rich.text import Text
 
-from infersight import __version__
-from infersight.cli import analyze, catalog, inspect, interop, measure, recommend, report, sweep, usertask
-from infersight.cli._common import err
-from runner.errors import InfersightError
+def _interrupted_at_start_up(signum: int, frame: object) -> None:
+    """Ctrl-C while the CLI is still importing: leave quietly (nothing was written yet)."""
+    sys.stderr.write("interrupted during start-up; nothing was written\n")
+    raise SystemExit(130)
+
+
+_MAIN_THREAD = threading.current_thread() is threading.main_thread()
+_PREVIOUS_SIGINT = signal.signal(signal.SIGINT, _interrupted_at_start_up) if _MAIN_THREAD else None
+
+# the imports below take a second: Ctrl-C in them must not print a traceback
+import click  # noqa: E402
+from rich.text import Text  # noqa: E402
+
+from infersight import __version__  # noqa: E402
+from infersight.cli import analyze, catalog, inspect, interop, measure, recommend, report, sweep, usertask  # noqa: E402
+from infersight.cli._common import err  # noqa: E402
+from runner.errors import InfersightError  # noqa: E402
 
 __all__ = ["cli", "main"]
+
+if _MAIN_THREAD:
+    signal.signal(signal.SIGINT, _PREVIOUS_SIGINT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -45,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         err.print("aborted")
         sys.exit(130)
     except KeyboardInterrupt:
-        err.print("interrupted: the run is marked aborted, with what was measured kept")
+        err.print("interrupted: a run that had started is marked aborted, with what was measured kept")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

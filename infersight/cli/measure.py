@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -16,6 +15,7 @@ from infersight.cli._common import emit_json, err, json_option, out, with_store
 from infersight.cli.inspect import render_run
 from runner.cards.system import load_system_extra
 from runner.pins import build_task, check_build
+from runner.loading import load_yaml_text
 from runner.peak import Probe, SearchReporter, run_peak_search
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
 from runner.user_tasks import open_task
@@ -51,7 +51,7 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--set")
-        settings[key.strip()] = yaml.safe_load(raw)
+        settings[key.strip()] = load_yaml_text(raw, "--set", (key.strip(),))[0]
     return settings
 
 

@@ -35,7 +35,10 @@ def _write(render: Callable[[], str], out_path: str | None, default: str, as_jso
     started = time.perf_counter()
     html = render()
     path = Path(out_path or default)
-    path.write_text(html, encoding="utf-8")
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: cannot write: {exc.strerror or exc}", param_hint="--out") from None
     size, seconds = path.stat().st_size, time.perf_counter() - started
     if as_json:
         emit_json({**extra, "out": str(path), "bytes": size, "seconds": round(seconds, 3)})

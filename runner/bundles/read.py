@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
+import re
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from runner.bundles._format import (BUNDLE_VERSION, CARD_KINDS, CARD_MODELS, MANIFEST, AccuracyFile, BundleManifest,
                                     PerformanceFile, RunFile, run_files)
 from runner.cards._base import card_hash, format_errors
-from runner.errors import ImportFormatError
+from runner.errors import CardError, ImportFormatError
+from runner.loading import decode_utf8, load_json
 from runner.store.schema import OPTIONAL_PERF_COLUMNS, PERF_COLUMNS
 
 __all__ = ["BundledRun", "Bundle", "read_bundle"]
@@ -202,12 +203,13 @@ def _records(data: bytes, perf: PerformanceFile, where: str) -> dict[str, np.nda
 # -- parsing ------------------------------------------------------------------------------------------
 
 def _json(data: bytes, where: str) -> Any:
+    """A bundle's JSON file through the guarded loader (UTF-8, size, depth, duplicate keys, finite numbers)."""
     try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(where, None, f"damaged JSON: not UTF-8 ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise ImportFormatError(where, exc.lineno, f"damaged JSON: {exc.msg} (column {exc.colno})") from None
+        return load_json(decode_utf8(data, where), where)[0]
+    except CardError as exc:
+        placed = re.match(r"(\d+): (.*)", str(exc).removeprefix(where + ":").lstrip(), re.S)
+        line, problem = (int(placed[1]), placed[2]) if placed else (None, str(exc))
+        raise ImportFormatError(where, line, problem) from None
 
 
 def _validate(model: Any, data: Any, where: str) -> Any:

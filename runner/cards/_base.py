@@ -7,18 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runner.errors import CardError
+from runner.loading import load_yaml_with_lines
 
 __all__ = ["StrictModel", "canonical_json", "card_hash", "format_errors", "load_yaml_with_lines"]
 
 
 class StrictModel(BaseModel):
-    """Base for every card and settings object: unknown fields are errors, values are frozen."""
+    """Base for every card and settings object: unknown fields are errors, values are frozen, floats finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict, field names as written in files (aliases)."""
@@ -39,42 +39,6 @@ def card_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key, keyed by field path."""
-
-
-def load_yaml_with_lines(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML and return (data, {field path tuple: 1-based line}); malformed YAML raises CardError."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CardError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CardError(f"{where}: malformed YAML: {problem}") from None
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines)
-    return data, lines
-
-
-def _collect_lines(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> None:
-    lines.setdefault(prefix, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            path = prefix + (key_node.value,)
-            lines[path] = key_node.start_mark.line + 1
-            _collect_lines(value_node, path, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _collect_lines(item, prefix + (index,), lines)
-
-
 def format_errors(exc: ValidationError, source: str, lines: dict[tuple, int] | None = None,
                   prefix: tuple = ()) -> str:
     """Turn a pydantic ValidationError into `source:line: field.path: message` lines."""
@@ -84,7 +48,7 @@ def format_errors(exc: ValidationError, source: str, lines: dict[tuple, int] | N
         field = ".".join(str(part) for part in loc) or "(top level)"
         line = _nearest_line(loc, lines or {})
         where = f"{source}:{line}" if line else source
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not part of the card; check the spelling)"
         out.append(f"{where}: {field}: {msg}")

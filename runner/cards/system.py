@@ -54,7 +54,7 @@ class SystemCard(StrictModel):
     system_type: str = ""
     system_type_detail: str = ""
     status: str = ""
-    system_name: str
+    system_name: str = Field(min_length=1, description="The system's name (never empty: results are grouped by it).")
     number_of_nodes: IntOrStr = 1
     host_processor_model_name: str
     host_processors_per_node: IntOrStr = 1

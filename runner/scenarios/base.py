@@ -6,12 +6,14 @@ its own. Durations are in milliseconds, timestamps in nanoseconds (`time.perf_co
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+import psutil
 from pydantic import Field, model_validator
 
 from runner.cards._base import StrictModel
@@ -24,6 +26,9 @@ __all__ = ["Scenario", "ScenarioSettings", "Progress", "Sink", "warm_up", "sampl
 Progress = Callable[[float, str], None]
 Sink = Callable[[dict[str, np.ndarray]], None]
 
+_RECORD_BYTES = 64  # a per-query record (five int64 columns) plus the schedule and sample order beside it
+_WEEK_MS = 7 * 24 * 3600 * 1000
+
 MLPERF_V41_SEEDS = {"qsl_rng_seed": 3066443479025735752, "sample_index_rng_seed": 10688027786191513374,
                     "schedule_rng_seed": 14962580496156340209}
 
@@ -31,9 +36,10 @@ MLPERF_V41_SEEDS = {"qsl_rng_seed": 3066443479025735752, "sample_index_rng_seed"
 class ScenarioSettings(StrictModel):
     """Settings shared by every scenario (LoadGen's TestSettings, with units in the names)."""
 
-    min_duration_ms: int = Field(10_000, gt=0, description="Minimum timed duration of the run.")
-    max_duration_ms: int = Field(600_000, gt=0, description="Stop issuing queries after this long.")
-    warmup_duration_ms: int = Field(1_000, ge=0, description="Untimed warm-up before the run (not counted).")
+    min_duration_ms: int = Field(10_000, gt=0, le=_WEEK_MS, description="Minimum timed duration of the run.")
+    max_duration_ms: int = Field(600_000, gt=0, le=_WEEK_MS, description="Stop issuing queries after this long.")
+    warmup_duration_ms: int = Field(1_000, ge=0, le=_WEEK_MS,
+                                    description="Untimed warm-up before the run (not counted).")
     qsl_rng_seed: int = Field(MLPERF_V41_SEEDS["qsl_rng_seed"], ge=0,
                               description="Seed choosing which samples are loaded for the performance run.")
     sample_index_rng_seed: int = Field(MLPERF_V41_SEEDS["sample_index_rng_seed"], ge=0,
@@ -46,6 +52,38 @@ class ScenarioSettings(StrictModel):
         if self.max_duration_ms < self.min_duration_ms:
             raise ValueError(f"max_duration_ms ({self.max_duration_ms}) is below min_duration_ms "
                              f"({self.min_duration_ms})")
+        return self
+
+    def planned_records(self) -> int:
+        """The fewest per-query records (or samples of one query) these settings make a run hold in memory.
+
+        Read from the settings every scenario names alike: query and sample counts, and target_qps x
+        min_duration_ms for the server scenario's schedule (capped by max_query_count).
+        """
+        def get(name: str) -> Any:
+            return getattr(self, name, 0) or 0
+
+        queries = max(get("min_query_count"), get("session_count"),
+                      math.ceil(get("target_qps") * self.min_duration_ms / 1e3))
+        if get("max_query_count"):
+            queries = min(queries, get("max_query_count"))
+        samples = max(min(get("min_sample_count"), get("max_sample_count") or math.inf), get("samples_per_query"),
+                      get("warmup_batch_samples"))
+        return int(max(queries, samples))
+
+    @model_validator(mode="after")
+    def _runnable(self) -> "ScenarioSettings":
+        """Refuse settings the runner cannot run: minimums beyond this machine's memory, a target QPS that
+        schedules no query before max_duration_ms (checked before anything is written)."""
+        qps = getattr(self, "target_qps", None)
+        if qps is not None and qps * self.max_duration_ms / 1e3 < 1:
+            raise ValueError(f"target_qps {qps:g} schedules no query within max_duration_ms ({self.max_duration_ms})")
+        planned = self.planned_records()
+        total = psutil.virtual_memory().total
+        if planned * _RECORD_BYTES > total:
+            raise ValueError(f"these settings need at least {planned:.3g} per-query records "
+                             f"(~{planned * _RECORD_BYTES / 2**30:.3g} GiB), more than this machine's "
+                             f"{total / 2**30:.3g} GiB of memory; lower the counts, durations or QPS")
         return self
 
 

@@ -6,11 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, Table, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runner.store.schema import imported_runs, runs
 
-__all__ = ["SOURCES", "IMPORTED_FIELDS", "find", "by_run", "insert", "list_query", "with_provenance", "nest"]
+__all__ = ["SOURCES", "IMPORTED_FIELDS", "find", "by_run", "insert", "list_query", "with_provenance", "nest",
+           "insert_if_absent"]
 
 SOURCES = ("mlperf", "measured")
 IMPORTED_FIELDS = tuple(c.name for c in imported_runs.c if c.name not in ("run_id", "imported_at"))
@@ -65,3 +68,14 @@ def nest(row: Mapping[str, Any]) -> dict[str, Any]:
     if any(value is not None for value in imported.values()):
         out["imported"] = imported
     return out
+
+
+def insert_if_absent(conn: Connection, table: Table, values: dict[str, Any]) -> None:
+    """Insert a row unless its primary key exists (ON CONFLICT DO NOTHING where the dialect has it)."""
+    dialect_insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}.get(conn.dialect.name)
+    if dialect_insert is not None:
+        conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        return
+    key = [column == values[column.name] for column in table.primary_key.columns]
+    if conn.execute(select(*table.primary_key.columns).where(*key)).first() is None:
+        conn.execute(table.insert().values(**values))

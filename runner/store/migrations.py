@@ -19,10 +19,11 @@ from sqlalchemy import Column, Connection, Engine, func, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
+from runner.store._perf import compress_raw_chunks
 from runner.store.schema import (OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, metadata, peak_searches,
                                  perf_samples, schema_version)
 
-__all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column"]
+__all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column", "check_not_newer"]
 
 _PG_LOCK_KEY = 0x1F5E_5107  # advisory lock serialising concurrent migrators on PostgreSQL
 
@@ -49,11 +50,17 @@ def _v4_streams_and_searches(conn: Connection) -> None:
     metadata.create_all(conn, tables=[peak_searches], checkfirst=True)
 
 
+def _v5_compress_perf_samples(conn: Connection) -> None:
+    """Rewrite the raw int64 chunks of perf_samples delta-encoded and zstd-compressed (runner/store/_perf.py)."""
+    compress_raw_chunks(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_create_tables),
     (2, _v2_imported_runs),
     (3, _v3_sweeps),
     (4, _v4_streams_and_searches),
+    (5, _v5_compress_perf_samples),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -81,9 +88,7 @@ def apply_migrations(engine: Engine, url: str) -> list[int]:
         with engine.execution_options(infersight_write=True).begin() as conn:
             _lock(conn)
             current = current_version(conn)
-            if current > LATEST_VERSION:
-                raise StoreError(f"{url}: store has schema version {current}, newer than this "
-                                 f"infersight understands ({LATEST_VERSION}); upgrade infersight")
+            check_not_newer(current, url)
             if version <= current:
                 continue
             migrate(conn)
@@ -91,6 +96,13 @@ def apply_migrations(engine: Engine, url: str) -> list[int]:
                                                         applied_at=datetime.now(timezone.utc)))
             applied.append(version)
     return applied
+
+
+def check_not_newer(current: int, url: str) -> None:
+    """StoreError if the store's schema is newer than this infersight understands."""
+    if current > LATEST_VERSION:
+        raise StoreError(f"{url}: store has schema version {current}, newer than this "
+                         f"infersight understands ({LATEST_VERSION}); upgrade infersight")
 
 
 def _lock(conn: Connection) -> None:

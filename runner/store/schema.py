@@ -15,6 +15,8 @@ see runner/store/migrations.py):
 - 4: optional per-query columns of perf_samples (stream_id for multi_stream, first_token_ns and
   output_tokens for streaming generation; NULL in runs that do not record them) and
   peak_searches (one row per peak-QPS search; its probes are runs with runs.search_id set).
+- 5: perf_samples columns compressed: each holds a codec tag byte and the zstd frame of the column's
+  byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -34,7 +36,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
            "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "JSONText",
-           "UTCDateTime", "canonical_json"]
+           "UTCDateTime", "canonical_json", "Damaged"]
 
 metadata = MetaData()
 
@@ -65,8 +67,25 @@ class JSONText(TypeDecorator):
         return None if value is None else canonical_json(value)
 
     def process_result_value(self, value: str | None, dialect) -> Any:
-        """Decode JSON text back into Python values."""
-        return None if value is None else json.loads(value)
+        """Decode JSON text back into Python values; text that is not JSON comes back as `Damaged`."""
+        if value is None:
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return Damaged(value)
+
+
+class Damaged:
+    """What a JSONText column holds when its text is not JSON; the store refuses rows holding one."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Damaged({self.text[:40]!r})"
 
 
 class UTCDateTime(TypeDecorator):
@@ -158,8 +177,9 @@ Index("ix_runs_started_at", runs.c.started_at)
 Index("ix_runs_task_backend_scenario", runs.c.task_name, runs.c.backend_name, runs.c.scenario)
 Index("ix_runs_status", runs.c.status)
 
-# Per-query records, one row per chunk: each array column holds n little-endian int64 values
-# as raw bytes. Later migrations may add more nullable array columns (streaming timings).
+# Per-query records, one row per chunk: each array column holds n int64 values, compressed
+# (version 5, runner/store/_perf.py; raw little-endian bytes before). Later migrations may add more
+# nullable array columns (streaming timings).
 perf_samples = Table(
     "perf_samples", metadata,
     Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True, autoincrement=False),

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from runner.store.schema import peak_searches, runs
-from runner.store.store import Store, _process_alive
+from runner.store._checks import process_alive
+from runner.store.store import Store
 
 __all__ = ["SearchLog", "SEARCH_STATUSES"]
 
@@ -100,7 +101,7 @@ class SearchLog:
             rows = conn.execute(select(peak_searches.c.id, peak_searches.c.request, peak_searches.c.started_at)
                                 .where(peak_searches.c.status == "running",
                                        peak_searches.c.hostname == self.store.hostname)).all()
-        dead = [r.id for r in rows if not _process_alive((r.request or {}).get("pid"), r.started_at)]
+        dead = [r.id for r in rows if not process_alive((r.request or {}).get("pid"), r.started_at)]
         for search_id in dead:
             self.finish(search_id, "aborted")
         return dead

@@ -1,7 +1,10 @@
 """The results store: cards, runs, per-query performance samples and accuracy records.
 
 Every write is its own transaction, so a process killed mid-run leaves a readable store;
-the next `Store(...)` marks its run aborted and keeps the samples already written.
+the next `Store(...)` marks its run aborted and keeps the samples already written. Opening
+writes nothing when there is nothing to migrate or recover, so a store on a full disk, or a
+read-only one (its file or folder not writable), opens for reading. Rows read back are checked
+(status, validity, JSON) and a damaged one is named in a StoreError.
 Methods block on the database and are meant for the thread that runs the benchmark.
 """
 
@@ -16,28 +19,25 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import psutil
-from sqlalchemy import Connection, RowMapping, Table, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, RowMapping, Table, select, update
 
 from runner.errors import RunNotFound, StoreError
 from runner.store import _imported
-from runner.store._engine import display_url, make_engine, resolve_url, translate_errors
-from runner.store.migrations import apply_migrations, current_version
-from runner.store.schema import (CARD_TABLES, OPTIONAL_PERF_COLUMNS, PERF_COLUMNS, accuracy_samples,
-                                 perf_samples, runs)
+from runner.store._imported import insert_if_absent
+from runner.store._checks import (PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range,
+                                  process_alive)
+from runner.store._engine import (display_url, interrupts_deferred, make_engine, resolve_url, sqlite_read_only,
+                                  translate_errors)
+from runner.store._perf import perf_arrays, read_chunks, write_chunks
+from runner.store.migrations import LATEST_VERSION, apply_migrations, check_not_newer, current_version
+from runner.store.schema import CARD_TABLES, accuracy_samples, runs
 
 if TYPE_CHECKING:
     import pandas
 
 __all__ = ["Store", "RUN_STATUSES", "VALIDITIES", "PROVENANCES", "CHUNK_ROWS"]
 
-RUN_STATUSES = ("running", "complete", "failed", "aborted")
-VALIDITIES = (None, "VALID", "INVALID", "LOADGEN_LIMIT")  # LOADGEN_LIMIT: runner.loadgen.lateness
-PROVENANCES = ("measured", "imported")
 CHUNK_ROWS = 1_000_000  # most per-query records in one perf_samples row
-_DTYPE = np.dtype("<i8")
 _UUID_CHARS = frozenset("0123456789abcdef-")
 
 
@@ -53,19 +53,41 @@ def _check(value: Any, allowed: Sequence, what: str) -> None:
 
 
 class Store:
-    """A results database at a URL (SQLite file or PostgreSQL), migrated to the latest schema on open."""
+    """A results database at a URL (SQLite file or PostgreSQL), migrated to the latest schema on open
+    (unless read-only: `read_only` is True for a SQLite file this process may not write)."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = resolve_url(url)
-        self.engine = make_engine(self.url)
+        self.read_only = sqlite_read_only(self.url)
+        self.engine = make_engine(self.url, read_only=self.read_only)
         self.hostname = socket.gethostname()
         try:
             with self._errors():
-                apply_migrations(self.engine, display_url(self.url))
-            self.recover_aborted()
+                self._open()
         except BaseException:
             self.engine.dispose()
             raise
+
+    def _open(self) -> None:
+        """Migrate if the schema is behind (never on a read-only store), then recover dead runs.
+
+        Nothing is written when there is nothing to do, so a store on a full disk still opens for reading.
+        """
+        with self.engine.connect() as conn:
+            current = current_version(conn)
+        if current == LATEST_VERSION or current > LATEST_VERSION:
+            check_not_newer(current, display_url(self.url))
+        elif self.read_only:
+            raise StoreError(f"{display_url(self.url)}: the store is read-only and at schema version {current}; "
+                             f"this infersight needs version {LATEST_VERSION}: open it once with write access "
+                             f"to upgrade it")
+        else:
+            apply_migrations(self.engine, display_url(self.url))
+        if not self.read_only:
+            try:
+                self.recover_aborted()
+            except StoreError:
+                pass  # a full disk: the dead runs are marked on a later open; reads still work
 
     def __repr__(self) -> str:
         return f"Store({display_url(self.url)!r})"
@@ -78,7 +100,8 @@ class Store:
 
     def close(self) -> None:
         """Release every pooled connection."""
-        self.engine.dispose()
+        with interrupts_deferred():
+            self.engine.dispose()
 
     # -- transactions ---------------------------------------------------------------------------
 
@@ -89,14 +112,31 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success."""
-        with self._errors(), self.engine.execution_options(infersight_write=True).begin() as conn:
-            yield conn
+        if self.read_only:
+            raise StoreError(f"{display_url(self.url)}: the store is read-only (its file or folder is not "
+                             f"writable); it can be listed and reported, not written")
+        with self._errors():
+            conn = self.engine.execution_options(infersight_write=True).connect()
+            try:
+                with interrupts_deferred():
+                    transaction = conn.begin()
+                yield conn
+                with interrupts_deferred():
+                    transaction.commit()
+            finally:
+                with interrupts_deferred():
+                    conn.close()  # rolls back what was not committed
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """One read transaction: a consistent snapshot."""
-        with self._errors(), self.engine.connect() as conn:
-            yield conn
+        with self._errors():
+            conn = self.engine.connect()
+            try:
+                yield conn
+            finally:
+                with interrupts_deferred():
+                    conn.close()
 
     def schema_version(self) -> int:
         """Highest migration version applied to this store."""
@@ -110,7 +150,7 @@ class Store:
         table = self._card_table(kind)
         values = dict(hash=card_hash, name=name, card=dict(card), created_at=_now())
         with self._write() as conn:
-            _insert_if_absent(conn, table, values)
+            insert_if_absent(conn, table, values)
         return card_hash
 
     def get_card(self, kind: str, card_hash: str) -> dict[str, Any]:
@@ -120,7 +160,7 @@ class Store:
             card = conn.execute(select(table.c.card).where(table.c.hash == card_hash)).scalar()
         if card is None:
             raise KeyError(f"no {kind} card with hash {card_hash} in {display_url(self.url)}")
-        return card
+        return checked_card(card, kind, card_hash, display_url(self.url))
 
     @staticmethod
     def _card_table(kind: str) -> Table:
@@ -195,7 +235,7 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(select(runs.c.id, runs.c.pid, runs.c.started_at).where(
                 runs.c.status == "running", runs.c.hostname == self.hostname)).all()
-        dead = [row for row in rows if not _process_alive(row.pid, row.started_at)]
+        dead = [row for row in rows if not process_alive(row.pid, row.started_at)]
         for row in dead:
             reason = f"process {row.pid} on {self.hostname} ended before the run finished"
             with self._write() as conn:
@@ -207,12 +247,13 @@ class Store:
         """One run as a dict, by integer id, full uuid or a unique uuid prefix of 4+ characters."""
         with self._read() as conn:
             if isinstance(run_id, (int, np.integer)) and not isinstance(run_id, bool):
-                row = conn.execute(select(runs).where(runs.c.id == int(run_id))).mappings().first()
+                row = None if not id_in_range(run_id) else conn.execute(
+                    select(runs).where(runs.c.id == int(run_id))).mappings().first()
             else:
                 row = self._run_by_text(conn, str(run_id).strip())
         if row is None:
             raise self._not_found(run_id)
-        return dict(row)
+        return checked_run(row, display_url(self.url))
 
     def _run_by_text(self, conn: Connection, ref: str) -> RowMapping | None:
         """Look a run up by uuid, unique uuid prefix, or (all digits) integer id."""
@@ -226,7 +267,7 @@ class Store:
                 uuids = ", ".join(r["uuid"] for r in found[:5])
                 raise RunNotFound(f"run prefix {ref!r} is ambiguous in {display_url(self.url)}: "
                                   f"it matches {uuids}{', ...' if len(found) > 5 else ''}")
-        if key.isdigit():
+        if key.isdigit() and id_in_range(int(key)):
             return conn.execute(select(runs).where(runs.c.id == int(key))).mappings().first()
         return None
 
@@ -250,7 +291,7 @@ class Store:
         elif provenance:
             query = _imported.with_provenance(query)
         with self._read() as conn:
-            return [_imported.nest(row) for row in conn.execute(query).mappings()]
+            return [checked_run(_imported.nest(row), display_url(self.url)) for row in conn.execute(query).mappings()]
 
     # -- runs imported from outside -------------------------------------------------------------
 
@@ -260,12 +301,24 @@ class Store:
         transaction; return (run id, True), or (the existing run's id, False) if its (round,
         source_path) was imported before."""
         _check(run.get("provenance"), ("imported",), "provenance of an imported run")
+        try:
+            return self._insert_imported(cards, run, imported)
+        except StoreError:
+            # another importer stored it between our lookup and insert (PostgreSQL has no BEGIN
+            # IMMEDIATE): the unique (round, source_path) refused ours; theirs is the one
+            found = self.find_imported(imported["round"], imported["source_path"])
+            if found is None:
+                raise
+            return found["run_id"], False
+
+    def _insert_imported(self, cards: Mapping[str, tuple[Mapping[str, Any], str, str]], run: Mapping[str, Any],
+                         imported: Mapping[str, Any]) -> tuple[int, bool]:
         with self._write() as conn:
             found = _imported.find(conn, imported["round"], imported["source_path"])
             if found is not None:
                 return found["run_id"], False
             for kind, (card, digest, name) in cards.items():
-                _insert_if_absent(conn, self._card_table(kind), dict(hash=digest, name=name, card=dict(card),
+                insert_if_absent(conn, self._card_table(kind), dict(hash=digest, name=name, card=dict(card),
                                                                      created_at=_now()))
             hashes = {f"{kind}_hash": cards[kind][1] for kind in CARD_TABLES}
             return _imported.insert(conn, {**run, **hashes}, imported, _now()), True
@@ -299,7 +352,7 @@ class Store:
 
     def _require_run(self, conn: Connection, run_id: int) -> None:
         """Raise RunNotFound unless a run with this id exists."""
-        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        if not id_in_range(run_id) or conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
             raise self._not_found(run_id)
 
     def _not_found(self, run_id: int | str) -> RunNotFound:
@@ -315,45 +368,19 @@ class Store:
         The columns are PERF_COLUMNS plus any of OPTIONAL_PERF_COLUMNS (stream_id, first_token_ns,
         output_tokens); a run should give the same optional columns in every append.
         """
-        arrays = _perf_arrays(columns)
-        n = len(arrays[PERF_COLUMNS[0]])
+        arrays = perf_arrays(columns)
         with self._write() as conn:
             self._require_run(conn, run_id)
-            first = conn.execute(select(func.coalesce(func.max(perf_samples.c.chunk), -1) + 1)
-                                 .where(perf_samples.c.run_id == run_id)).scalar_one()
-            for number, start in enumerate(range(0, n, CHUNK_ROWS), start=first):
-                row = {name: arr[start:start + CHUNK_ROWS].tobytes() for name, arr in arrays.items()}
-                conn.execute(perf_samples.insert(), [dict(row, run_id=run_id, chunk=number,
-                                                          n=min(CHUNK_ROWS, n - start))])
+            write_chunks(conn, run_id, arrays, CHUNK_ROWS)
 
     def read_perf_samples(self, run_id: int) -> dict[str, np.ndarray]:
         """Every per-query record of a run, chunks concatenated in order (empty arrays if none).
 
         Optional columns (OPTIONAL_PERF_COLUMNS) are included when every chunk of the run has them.
         """
-        query = select(perf_samples).where(perf_samples.c.run_id == run_id).order_by(perf_samples.c.chunk)
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in PERF_COLUMNS + OPTIONAL_PERF_COLUMNS}
-        rows = 0
         with self._read() as conn:
             self._require_run(conn, run_id)
-            for row in conn.execute(query).mappings():
-                rows += 1
-                for name in PERF_COLUMNS:
-                    parts[name].append(self._decode(row, name))
-                for name in OPTIONAL_PERF_COLUMNS:
-                    if row[name] is not None:
-                        parts[name].append(self._decode(row, name))
-        return {name: np.concatenate(chunks).astype(np.int64, copy=False) if chunks
-                else np.empty(0, dtype=np.int64) for name, chunks in parts.items()
-                if name in PERF_COLUMNS or (rows and len(chunks) == rows)}
-
-    def _decode(self, row: RowMapping, name: str) -> np.ndarray:
-        """One column of one chunk as an int64 array, checked against the chunk's row count."""
-        data = row[name]
-        if data is None or len(data) != row["n"] * _DTYPE.itemsize:
-            raise StoreError(f"{display_url(self.url)}: perf_samples run {row['run_id']} chunk "
-                             f"{row['chunk']} column {name} is damaged (expected {row['n']} values)")
-        return np.frombuffer(data, dtype=_DTYPE)
+            return read_chunks(conn, run_id, display_url(self.url))
 
     def perf_dataframe(self, run_id: int) -> pandas.DataFrame:
         """The per-query records of a run as a pandas DataFrame, one row per query."""
@@ -391,51 +418,6 @@ class Store:
             return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def _insert_if_absent(conn: Connection, table: Table, values: dict[str, Any]) -> None:
-    """Insert a row unless its primary key exists (ON CONFLICT DO NOTHING where the dialect has it)."""
-    dialect_insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}.get(conn.dialect.name)
-    if dialect_insert is not None:
-        conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-        return
-    key = [column == values[column.name] for column in table.primary_key.columns]
-    if conn.execute(select(*table.primary_key.columns).where(*key)).first() is None:
-        conn.execute(table.insert().values(**values))
-
-
 def _float(value: float | None) -> float | None:
     """A plain float (numpy scalars included) or None."""
     return None if value is None else float(value)
-
-
-def _perf_arrays(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validate per-query columns and convert them to contiguous little-endian int64."""
-    missing, unknown = set(PERF_COLUMNS) - set(columns), set(columns) - set(PERF_COLUMNS + OPTIONAL_PERF_COLUMNS)
-    if missing or unknown:
-        raise ValueError(f"perf samples need the columns {list(PERF_COLUMNS)} and may have "
-                         f"{list(OPTIONAL_PERF_COLUMNS)}, got {sorted(columns)}")
-    arrays = {}
-    for name in PERF_COLUMNS + tuple(c for c in OPTIONAL_PERF_COLUMNS if c in columns):
-        arr = np.asarray(columns[name])
-        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise ValueError(f"perf samples column {name} must be a 1-d integer array, "
-                             f"got {arr.dtype} with shape {arr.shape}")
-        arrays[name] = np.ascontiguousarray(arr, dtype=_DTYPE)
-    lengths = {name: len(arr) for name, arr in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"perf samples columns differ in length: {lengths}")
-    return arrays
-
-
-def _process_alive(pid: int | None, started_at: datetime) -> bool:
-    """Whether pid is a live (non-zombie) process that began before the run did (not a reused pid)."""
-    if pid is None:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return proc.create_time() <= started_at.timestamp() + 1.0
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return False
-    except psutil.AccessDenied:
-        return True

@@ -16,7 +16,8 @@ from sqlalchemy import func, select, update
 
 from runner.errors import SettingsError
 from runner.store.schema import runs, sweep_cells, sweep_runs, sweeps
-from runner.store.store import Store, _process_alive
+from runner.store._checks import process_alive
+from runner.store.store import Store
 
 __all__ = ["SweepLog", "SWEEP_STATUSES", "CELL_STATUSES"]
 
@@ -51,7 +52,7 @@ class SweepLog:
 
     def _refuse_if_running(self, sweep: Mapping[str, Any]) -> None:
         alive = sweep["status"] == "running" and sweep["hostname"] == self.store.hostname and \
-            sweep["pid"] != _pid() and _process_alive(sweep["pid"], sweep["started_at"])
+            sweep["pid"] != _pid() and process_alive(sweep["pid"], sweep["started_at"])
         if alive:
             raise SettingsError(f"sweep {sweep['name']!r} is being run by process {sweep['pid']} on "
                                 f"{sweep['hostname']}; wait for it, or start a separate sweep with --new")

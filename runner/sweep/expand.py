@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ from runner.errors import CardError, InfersightError, PluginNotFound, PluginUnav
 from runner.sweep.model import UNPINNED, PluginAxis, SweepFile, load_sweep
 from runner.user_tasks import open_task
 
-__all__ = ["Cell", "SweepPlan", "plan_sweep", "expand_settings", "describe", "cell_label"]
+__all__ = ["Cell", "SweepPlan", "plan_sweep", "expand_settings", "describe", "cell_label", "MAX_CELLS"]
+
+MAX_CELLS = 10_000  # a matrix beyond this is a typo (a sweep of 10,000 one-second runs already takes hours)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ def plan_sweep(path: Path) -> SweepPlan:
     backends = [_backend(where, i, axis) for i, axis in enumerate(sweep.backends)]
     cpus = [_cpus(where, i, value) for i, value in enumerate(sweep.cpus)]
     tasks = [_task(where, sweep, i, name) for i, name in enumerate(sweep.tasks)]
+    _check_size(where, sweep.repeats * len(cpus) * sum(len(b.combos) for b in backends)
+                * sum(len(variants) * sum(len(s.combos) for s in scenarios) for _, variants, scenarios in tasks))
     for repeat in range(sweep.repeats):
         for task, variant, scenarios in ((t, v, s) for t, variants, s in tasks for v in variants):
             for backend, (raw_b, res_b, skip_b) in ((b, c) for b in backends for c in b.combos):
@@ -98,6 +103,12 @@ def plan_sweep(path: Path) -> SweepPlan:
                         plan.cells.append(Cell(card_hash(resolved), len(plan.cells), request, resolved, label,
                                                skip_b or skip_c))
     return plan
+
+
+def _check_size(where: _Where, cells: int, loc: tuple = ()) -> None:
+    if cells > MAX_CELLS:
+        raise where.error(loc, f"the matrix has {cells:,} cells, more than {MAX_CELLS:,}; split the sweep "
+                               f"or give fewer values")
 
 
 def _task(where: _Where, sweep: SweepFile, i: int, name: str) -> tuple[str, list[str], list[_Axis]]:
@@ -180,6 +191,7 @@ def expand_settings(spec: dict[str, Any] | list[dict[str, Any]], model: type[Bas
     keys, values = list(spec), []
     for key in keys:
         values.append(_dimension(spec[key], key, model, loc, where))
+    _check_size(where, math.prod(map(len, values)), loc)
     return [(dict(zip(keys, combo)), loc) for combo in itertools.product(*values)]
 
 
