@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MODELS := tasks/digits/models/digits-fp32.onnx.card.json tasks/charlm/models/charlm-fp32.onnx.card.json
 DEMO_DB ?= infersight.db
-MLPERF  ?= ../shared/data/mlperf/v4.1
+MLPERF  ?= ../shared/data/mlperf/v4.1 ../shared/data/mlperf/v5.1
 APP      ?= 1
 APP_PORT ?= 8501
 
@@ -29,7 +29,7 @@ tasks/charlm/models/charlm-fp32.onnx.card.json: $(STAMP) tasks/_build.py tasks/c
 
 # The main job: measure digits (fp32 and int8) under single_stream, offline and server, and the
 # generative charlm under interactive, into $(DEMO_DB); run the shipped demo sweep (onnxruntime and
-# OpenVINO, fp32 and int8, 1 and 2 cores, four scenarios); import the published MLPerf v4.1 results
+# OpenVINO, fp32 and int8, 1 and 2 cores, four scenarios); import the published MLPerf v4.1 and v5.1 results
 # beside them; write a run report and a decision report ("best system for resnet50 Server under
 # p99 15 ms by cost") under build/; finally start the Streamlit app (app.py) on that store and print
 # its URL (Ctrl-C stops it; `make demo APP=0` skips it, for CI and scripts).
@@ -42,11 +42,11 @@ demo: models
 	$(BIN)/infersight run charlm --backend onnxruntime --scenario interactive --db $(DEMO_DB)
 	$(BIN)/infersight sweep tasks/digits/sweep-demo.yaml --db $(DEMO_DB)
 	$(BIN)/infersight runs --limit 30 --db $(DEMO_DB)
-	if [ -d $(MLPERF) ]; then $(BIN)/infersight import mlperf $(MLPERF) --db $(DEMO_DB); fi
+	if [ -n "$(wildcard $(MLPERF))" ]; then $(BIN)/infersight import mlperf $(wildcard $(MLPERF)) --db $(DEMO_DB); fi
 	$(BIN)/infersight runs --source mlperf --limit 10 --db $(DEMO_DB)
 	@echo "results: $(abspath $(DEMO_DB)) (try: $(BIN)/infersight show 1 --db $(DEMO_DB))"
 	@mkdir -p build && $(BIN)/infersight report run 1 --db $(DEMO_DB) --out $(abspath build/demo-run-report.html)
-	@if [ -d $(MLPERF) ]; then \
+	@if [ -n "$(wildcard $(MLPERF))" ]; then \
 	  $(BIN)/infersight report decision --task resnet50 --scenario server --max-p99-ms 15 --min-accuracy-ratio 0.99 \
 	    --objective cost --db $(DEMO_DB) --out $(abspath build/demo-decision-report.html); \
 	else \

@@ -8,6 +8,7 @@ are replicas (DESIGN.md section 2).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,12 +22,14 @@ from runner.errors import AnalysisError
 from runner.store.schema import canonical_json
 
 __all__ = ["config_key", "runs_frame", "run_figure", "config_runs", "resolve_side", "within_run_frame", "observations",
-           "run_ci", "run_records", "system_label", "FRAME_COLUMNS", "CHECKED_METADATA"]
+           "run_ci", "run_records", "system_label", "mlperf_identity", "task_names", "FRAME_COLUMNS",
+           "CHECKED_METADATA", "MLPERF_PREFIX"]
 
 CHECKED_METADATA = ("task_name", "task_version", "model_hash")
 FRAME_COLUMNS = ("run_id", "uuid", "config_key", "task", "task_version", "model_variant", "backend", "scenario",
                  "system", "host", "day", "started_at", "metric", "value", "units", "provenance", "validity",
-                 "quick", "compliant", "model_hash", "status")
+                 "quick", "compliant", "model_hash", "status", "round", "division", "submitter")
+MLPERF_PREFIX = "mlperf-"
 
 
 def config_key(run: Mapping[str, Any]) -> str:
@@ -52,16 +55,52 @@ def run_figure(run: Mapping[str, Any], metric: str | None = None) -> float | Non
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _row(run: Mapping[str, Any], systems: dict[str, str], metric: str | None) -> dict[str, Any]:
+def mlperf_identity(imported: Mapping[str, Any], card: Mapping[str, Any] | None) -> str:
+    """What makes MLPerf results comparable across submitters and rounds, never the system-name string:
+    accelerator model and count per node ('8x nvidia h200 sxm 141gb', spelling normalised), or the host
+    CPU of a CPU-only system, and the node count when there are several."""
+    card = card or {}
+    accelerator = _plain(str(imported.get("accelerator") or ""))
+    if not accelerator:
+        cpus = str(card.get("host_processors_per_node") or "").strip()
+        accelerator = f"{cpus + 'x ' if cpus.isdigit() else ''}{_plain(str(card.get('host_processor_model_name', '?')))}" \
+                      f" (cpu only)"
+    nodes = str(card.get("number_of_nodes") or "1").strip()
+    return accelerator + (f", {nodes} nodes" if nodes.isdigit() and int(nodes) > 1 else "")
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", " ", text.lower()).strip()
+
+
+def task_names(task: str | None) -> list[str | None]:
+    """The store's task names a task given on the command line means: 'llama2-70b' and 'mlperf-llama2-70b'
+    both mean the task measured here and the MLPerf benchmark of that name."""
+    if task is None:
+        return [None]
+    base = task.strip().removeprefix(MLPERF_PREFIX)
+    return [base, MLPERF_PREFIX + base]
+
+
+def _row(run: Mapping[str, Any], system: str, metric: str | None) -> dict[str, Any]:
     started = pd.Timestamp(run["started_at"])
-    return {"run_id": run["id"], "uuid": run["uuid"], "config_key": config_key(run), "task": run["task_name"],
-            "task_version": run["task_version"], "model_variant": run["model_variant"],
-            "backend": run["backend_name"], "scenario": run["scenario"], "system": systems[run["system_hash"]],
-            "host": run.get("hostname"), "day": started.date().isoformat(), "started_at": started,
-            "metric": metric or run.get("headline_metric"), "value": run_figure(run, metric),
-            "units": run.get("headline_units") if metric in (None, run.get("headline_metric")) else None,
-            "provenance": run.get("provenance"), "validity": run.get("validity"), "quick": run.get("quick"),
-            "compliant": run.get("compliant"), "model_hash": run.get("model_hash"), "status": run.get("status")}
+    imported, summary = run.get("imported") or {}, run.get("summary") or {}
+    own_metric = metric in (None, run.get("headline_metric"))
+    row = {"run_id": run["id"], "uuid": run["uuid"], "config_key": config_key(run), "task": run["task_name"],
+           "task_version": run["task_version"], "model_variant": run["model_variant"],
+           "backend": run["backend_name"], "scenario": run["scenario"], "system": system,
+           "host": run.get("hostname"), "day": started.date().isoformat(), "started_at": started,
+           "metric": metric or run.get("headline_metric"), "value": run_figure(run, metric),
+           "units": run.get("headline_units") if own_metric else None,
+           "provenance": run.get("provenance"), "validity": run.get("validity"), "quick": run.get("quick"),
+           "compliant": run.get("compliant"), "model_hash": run.get("model_hash"), "status": run.get("status"),
+           "round": imported.get("round"), "division": imported.get("division"), "submitter": imported.get("submitter")}
+    if imported:  # dated by the round's publication; one metric semantics (the exact headline field)
+        published = pd.Timestamp(summary["round_published"], tz="UTC") if summary.get("round_published") else started
+        row.update(started_at=published, day=published.date().isoformat())
+        if own_metric and summary.get("headline_field"):
+            row["metric"] = str(summary["headline_field"]).removeprefix("result_")
+    return row
 
 
 def runs_frame(store: Any, *, task: str | None = None, backend: str | None = None, scenario: str | None = None,
@@ -69,17 +108,27 @@ def runs_frame(store: Any, *, task: str | None = None, backend: str | None = Non
                runs: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """One row per run with a figure (FRAME_COLUMNS), oldest first; `frame.attrs["excluded"]` counts the
     matching runs left out because they have no figure (no headline, or no `metric` in their summary)."""
-    rows = list(runs) if runs is not None else store.list_runs(task=task, backend=backend, scenario=scenario,
-                                                               status=status, source=source, limit=None)
-    systems: dict[str, str] = {}
-    for run in rows:
+    if runs is not None:
+        rows = list(runs)
+    else:
+        rows = [r for name in task_names(task) for r in store.list_runs(
+            task=name, backend=backend, scenario=scenario, status=status, source=source, limit=None, provenance=True)]
+    cards: dict[str, Any] = {}
+
+    def system(run: dict[str, Any]) -> str:
         digest = run["system_hash"]
-        if digest not in systems:
+        if digest not in cards:
             try:
-                systems[digest] = system_label(store.get_card("system", digest))
+                cards[digest] = store.get_card("system", digest)
             except KeyError:
-                systems[digest] = f"system {digest[:12]}"
-    frame = pd.DataFrame([_row(r, systems, metric) for r in rows], columns=list(FRAME_COLUMNS))
+                cards[digest] = None
+        if run.get("imported"):
+            return mlperf_identity(run["imported"], cards[digest])
+        return system_label(cards[digest]) if cards[digest] else f"system {digest[:12]}"
+
+    rows = [{**r, "imported": store.get_imported(r["id"])} if r.get("provenance") == "imported"
+            and r.get("imported") is None else r for r in rows]
+    frame = pd.DataFrame([_row(r, system(r), metric) for r in rows], columns=list(FRAME_COLUMNS))
     kept = frame[frame["value"].notna()].sort_values(["started_at", "run_id"], kind="stable").reset_index(drop=True)
     kept.attrs["excluded"] = int(len(frame) - len(kept))
     return kept

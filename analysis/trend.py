@@ -1,5 +1,9 @@
 """Trends of run figures over time, by period (a quarter by default), per task/scenario/system/backend.
 
+Periods are calendar periods of the runs' dates (`periods_of`), or MLPerf rounds (`by="round"`, for
+imported results: the frame's `round` column; rounds are spaced as MLCommons publishes them, two a
+year, so v4.0, v4.1, v5.0, v5.1 are consecutive periods).
+
 Per group, the runs of each period are summarised by their geometric mean, and over the periods:
 - Theil-Sen slope (Theil 1950, Sen 1968; `scipy.stats.theilslopes`) of the log figure per period,
   with its CI, reported as a relative change per period;
@@ -34,10 +38,13 @@ from analysis.outliers import generalized_esd
 from runner.errors import AnalysisError
 
 __all__ = ["MannKendall", "mann_kendall", "theil_sen", "ols_trend", "period_table", "period_intervals", "periods_of",
-           "trend", "PERIODS", "GROUP_COLUMNS"]
+           "period_labels", "round_ordinal", "trend", "PERIODS", "GROUP_COLUMNS", "MLPERF_GROUP_COLUMNS"]
 
-PERIODS = {"quarter": "Q", "month": "M", "year": "Y", "week": "W", "day": "D"}
+PERIODS = {"quarter": "Q", "month": "M", "year": "Y", "week": "W", "day": "D"}  # and "round" (period_labels)
 GROUP_COLUMNS = ("task", "model_variant", "scenario", "system", "backend", "metric")
+# Imported MLPerf results: comparable identity (system is accelerator model x count per node, or the host
+# CPU of CPU-only systems, and nodes: analysis.load.mlperf_identity), division, one metric semantics.
+MLPERF_GROUP_COLUMNS = ("task", "model_variant", "scenario", "system", "division", "metric")
 
 
 @dataclass(frozen=True)
@@ -102,18 +109,40 @@ def periods_of(times: pd.Series, by: str = "quarter") -> pd.PeriodIndex:
     try:
         return pd.PeriodIndex(ts.dt.to_period(freq))
     except ValueError:
-        raise AnalysisError(f"unknown period {by!r}; use one of {', '.join(PERIODS)} or a pandas period alias") from None
+        raise AnalysisError(f"unknown period {by!r}; use one of {', '.join(PERIODS)}, round (MLPerf results) "
+                            f"or a pandas period alias") from None
+
+
+def round_ordinal(name: str) -> int:
+    """An MLPerf round as a period number: two rounds a year, so v4.1 follows v4.0 and v5.0 follows v4.1."""
+    try:
+        major, minor = (int(x) for x in str(name).lstrip("v").split("."))
+    except ValueError:
+        raise AnalysisError(f"{name!r} is not an MLPerf round (vX.Y)") from None
+    return 2 * major + minor
+
+
+def period_labels(df: pd.DataFrame, by: str = "quarter", time: str = "started_at") -> tuple[np.ndarray, np.ndarray]:
+    """(period label, period number) of each row: its calendar period, or its MLPerf round for by="round"."""
+    if by == "round":
+        if "round" not in df or df["round"].isna().any():
+            raise AnalysisError("trend by round: only results imported from MLPerf have a round (use --source mlperf)")
+        labels = df["round"].astype(str).to_numpy()
+        return labels, np.array([round_ordinal(r) for r in labels])
+    periods = periods_of(df[time], by)
+    return np.array([str(p) for p in periods]), np.array([p.ordinal for p in periods])
 
 
 def period_table(df: pd.DataFrame, by: str = "quarter", value: str = "value", time: str = "started_at") -> pd.DataFrame:
     """One row per period with runs: period, ordinal offset from the first, runs, geometric mean, median."""
     logs = np.log(positive(df[value].to_numpy(), f"{value} of the runs"))
-    frame = pd.DataFrame({"period": periods_of(df[time], by), "log": logs})
-    grouped = frame.groupby("period", sort=True)["log"]
+    labels, ordinals = period_labels(df, by, time)
+    frame = pd.DataFrame({"ordinal": ordinals, "period": labels, "log": logs})
+    grouped = frame.groupby(["ordinal", "period"], sort=True)["log"]
     table = pd.DataFrame({"runs": grouped.size(), "gmean": np.exp(grouped.mean()),
                           "median": np.exp(grouped.median())}).reset_index()
-    table["index"] = [p.ordinal - table["period"].iloc[0].ordinal for p in table["period"]]
-    return table
+    table["index"] = table["ordinal"] - table["ordinal"].iloc[0]
+    return table.drop(columns=["ordinal"])
 
 
 def period_intervals(df: pd.DataFrame, period: str = "period", *, group_by: Sequence[str] = GROUP_COLUMNS,
@@ -133,7 +162,7 @@ def period_intervals(df: pd.DataFrame, period: str = "period", *, group_by: Sequ
     return table.drop(columns=["mean", "sd"])
 
 
-def _period_changes(df: pd.DataFrame, periods: pd.PeriodIndex, table: pd.DataFrame, value: str,
+def _period_changes(df: pd.DataFrame, periods: np.ndarray, table: pd.DataFrame, value: str,
                     confidence: float) -> list[dict[str, Any]]:
     changes = []
     for prev, cur in zip(table["period"].iloc[:-1], table["period"].iloc[1:]):
@@ -164,7 +193,7 @@ def trend_of_group(df: pd.DataFrame, by: str = "quarter", value: str = "value", 
     if df.empty:
         raise AnalysisError("trend: the history is empty (no runs with a figure)")
     df = df.sort_values(time, kind="stable")
-    periods = periods_of(df[time], by)
+    periods = period_labels(df, by, time)[0]
     table = period_table(df, by, value, time)
     out: dict[str, Any] = {"by": by, "runs": len(df), "periods": [
         {"period": str(r.period), "runs": int(r.runs), "gmean": float(r.gmean), "median": float(r.median)}

@@ -17,7 +17,7 @@ from analysis._checks import lower_is_better, names
 from analysis.compare import compare_many
 from analysis.repro import DEFAULT_TOLERANCE, reproducibility
 from analysis.samples import batch_figures, metric_kind
-from analysis.trend import trend
+from analysis.trend import GROUP_COLUMNS, MLPERF_GROUP_COLUMNS, trend
 from runner.errors import AnalysisError
 
 __all__ = ["analyze_run", "headline_ci", "compare_refs", "repro_of_runs", "repro_of_config", "trends",
@@ -160,14 +160,24 @@ def repro_of_config(store: Any, ref: str | int, **kwargs: Any) -> dict[str, Any]
 
 def trends(store: Any, *, by: str = "quarter", task: str | None = None, scenario: str | None = None,
            backend: str | None = None, source: str | None = None, confidence: float = 0.95) -> dict[str, Any]:
-    """Trends of headline figures by period, per task / variant / scenario / system / backend / metric."""
-    frame = load.runs_frame(store, task=task, scenario=scenario, backend=backend, source=source)
+    """Trends of headline figures by period, per task / variant / scenario / system / backend / metric
+    (imported MLPerf results: per task / variant / scenario / comparable system identity / division /
+    metric, dated by their round's publication; `by="round"` takes MLPerf rounds as the periods)."""
+    if by == "round" and source == "measured":
+        raise AnalysisError("trend by round: rounds are MLPerf's; runs measured here have none (use --by quarter)")
+    frame = load.runs_frame(store, task=task, scenario=scenario, backend=backend,
+                            source="mlperf" if by == "round" else source)
     if frame.empty:
         asked = ", ".join(f"{k} {v}" for k, v in (("task", task), ("scenario", scenario), ("backend", backend),
                                                    ("source", source)) if v) or "any"
-        raise AnalysisError(f"trend: the history is empty: no complete runs with a headline figure ({asked})")
-    return {"by": by, "runs": len(frame), "excluded_runs": frame.attrs.get("excluded", 0),
-            "groups": trend(frame, by, confidence=confidence)}
+        raise AnalysisError(f"trend: the history is empty: no complete runs with a headline figure ({asked})"
+                            + ("; trends by round need results imported from MLPerf" if by == "round" else ""))
+    imported = frame["provenance"] == "imported"
+    groups = []
+    for part, columns in ((frame[~imported], GROUP_COLUMNS), (frame[imported], MLPERF_GROUP_COLUMNS)):
+        if not part.empty:
+            groups += trend(part, by, group_by=columns, confidence=confidence)
+    return {"by": by, "runs": len(frame), "excluded_runs": frame.attrs.get("excluded", 0), "groups": groups}
 
 
 def analyze_store(store: Any, *, task: str | None = None, by: str = "quarter", confidence: float = 0.95,

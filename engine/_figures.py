@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from runner.importers.mlperf.benchmarks import benchmark_of
+from runner.errors import InfersightError
+from runner.importers.mlperf.benchmarks import benchmark, benchmark_of
 
 __all__ = ["FIGURES", "run_figures", "system_label", "settings_text", "ci_columns"]
 
@@ -82,7 +83,7 @@ def _imported_rate(scenario: str, units: str | None, headline: float, values: di
     """Samples/s of an imported result: the headline where it is one, else LoadGen's own figures."""
     if units in ("Samples/s", "Queries/s"):
         return headline
-    if scenario == "server":
+    if scenario in ("server", "interactive"):  # an Interactive result is a Server run with tighter bounds
         return _num(values.get("completed samples per second"))
     if scenario == "offline":
         return _num(values.get("samples per second"))
@@ -97,11 +98,22 @@ def _imported_rate(scenario: str, units: str | None, headline: float, values: di
 def _reference(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> float:
     """The reference quality the accuracy ratio divides by: the fp32 model's (measured) or the benchmark's."""
     if imported is not None:
-        found = benchmark_of(str(imported.get("model", "")))
-        refs = dict(found[0].quality_targets) if found else {}
+        refs = dict(_benchmark(run, imported).quality_targets) if _benchmark(run, imported) else {}
         return _num(refs.get(run.get("accuracy_metric")))
     quality = (model_card or {}).get("reference_quality") or {}
     return _num(quality.get("fp32_reference", quality.get("value")))
+
+
+def _benchmark(run: dict[str, Any], imported: dict[str, Any]) -> Any:
+    """The benchmark (of its round's rules table) an imported run was judged as; None if none is known."""
+    round_name, name = str(imported.get("round", "")), (run.get("summary") or {}).get("benchmark")
+    try:
+        if name:
+            return benchmark(name, round_name)
+        found = benchmark_of(str(imported.get("model", "")), round_name)
+        return found[0] if found else None
+    except (InfersightError, KeyError):
+        return None
 
 
 def system_label(system_card: dict[str, Any], imported: dict[str, Any] | None) -> str:

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 from sqlalchemy import func, select
 
-from analysis.load import config_key, run_ci
+from analysis.load import MLPERF_PREFIX, config_key, run_ci, task_names
 from engine._figures import FIGURES, ci_columns, run_figures, settings_text, system_label
 from runner.errors import EngineError, InfersightError
 from runner.store.schema import runs as runs_table
@@ -39,7 +39,6 @@ __all__ = ["load", "available", "aggregate", "from_records", "run_cis_of", "CAND
            "FIGURES", "SCENARIOS", "MLPERF_PREFIX"]
 
 SCENARIOS = ("single_stream", "multi_stream", "server", "offline", "interactive")
-MLPERF_PREFIX = "mlperf-"
 _IDENTITY = ["candidate", "task", "scenario", "system", "system_id", "backend", "settings", "model_variant",
              "accelerator", "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant",
              "quick", "ci_source", "accuracy_metric", "accuracy_reference", "card_price_per_hour_usd",
@@ -57,10 +56,9 @@ def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None
     scenario = scenario.strip().lower()
     if scenario not in SCENARIOS:
         raise EngineError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    base = task.strip().removeprefix(MLPERF_PREFIX)
+    base, published = task_names(task)
     runs = store.list_runs(task=base, scenario=scenario, status="complete", source="measured", limit=None)
-    runs += store.list_runs(task=MLPERF_PREFIX + base, scenario=scenario, status="complete", source="mlperf",
-                            limit=None)
+    runs += store.list_runs(task=published, scenario=scenario, status="complete", source="mlperf", limit=None)
     if not runs:
         held = available(store)
         close = difflib.get_close_matches(base, sorted(set(held["task"])), n=1)

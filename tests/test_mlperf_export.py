@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from runner.importers.mlperf.benchmarks import BENCHMARKS
+from runner.importers.mlperf.benchmarks import benchmark
 from runner.importers.mlperf.detail import parse_detail
 from runner.importers.mlperf.headline import select_headline
 from runner.importers.mlperf.summary import parse_summary
 
 # resnet50 stands in for any sample-based benchmark: it only chooses which field is the headline
-GENERIC = BENCHMARKS["resnet50"]
+GENERIC = benchmark("resnet50", "v4.1")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_round_trip_gives_the_same_headline_validity_and_percentiles(exported, s
     detail = parse_detail((folder / "mlperf_log_detail.txt").read_text())
     assert not summary["bad_lines"] and not detail.bad_lines and summary["complete"]
     assert summary["result_validity"] == run["validity"] == detail.get("result_validity")
-    headline = select_headline(GENERIC, scenario, "v4.1", summary, detail, str(folder))
+    headline = select_headline(GENERIC, scenario, summary, detail, str(folder))
     assert headline.metric == run["headline_metric"]
     assert headline.value == pytest.approx(run["headline_value"], rel=1e-6)
     for pct in ("50", "90", "99"):

@@ -16,7 +16,7 @@ from conftest import cli
 from runner.errors import ImportFormatError
 from runner.importers import import_tree
 from runner.importers.mlperf import parse_detail, parse_summary
-from runner.importers.mlperf.benchmarks import BENCHMARKS, headline_field
+from runner.importers.mlperf.benchmarks import benchmark, headline_field
 from runner.importers.mlperf.headline import select_headline
 from runner.store import LATEST_VERSION, Store
 from runner.validate import check_run
@@ -247,7 +247,7 @@ def test_numbers_as_strings_are_read_exactly_or_not_at_all(tmp_path):
     summary.write_text(summary.read_text().replace("Samples per second: 756960", "Samples per second: 75x960"))
     (tmp_path / "bad.db").unlink()
     _, report, runs = import_copy(tmp_path)
-    assert runs == {} and "no 'samples per second' line" in skipped(report)[
+    assert runs == {} and "line 7: the headline 'samples per second' reads '75x960'" in skipped(report)[
         f"{OFFLINE}/performance/run_1/mlperf_log_summary.txt"]
 
 
@@ -379,8 +379,8 @@ No errors encountered during test.
 def test_v40_server_headline_is_the_scheduled_rate():
     summary = parse_summary(V40_SERVER)
     assert summary["headline"]["label"] == "scheduled samples per second" and summary["complete"]
-    assert headline_field(BENCHMARKS["resnet50"], "server", "v4.0") == "result_scheduled_samples_per_sec"
-    headline = select_headline(BENCHMARKS["resnet50"], "server", "v4.0", summary, None, "x")
+    assert headline_field(benchmark("resnet50", "v4.0"), "server") == "result_scheduled_samples_per_sec"
+    headline = select_headline(benchmark("resnet50", "v4.0"), "server", summary, None, "x")
     assert (headline.metric, headline.value, headline.units) == ("queries_per_second", 12345.67, "Queries/s")
 
 
@@ -388,7 +388,7 @@ def test_v5_wording_of_percentiles_and_early_stopping():
     summary = parse_summary(V5_SINGLE_STREAM)
     assert summary["values"]["90.0th percentile latency (ns)"] == 1234567
     assert summary["early_stopping"]["latency"] == {"90": 1240000, "99": 2006444060}
-    headline = select_headline(BENCHMARKS["3d-unet"], "single_stream", "v5.0", summary, None, "x")
+    headline = select_headline(benchmark("3d-unet", "v5.0"), "single_stream", summary, None, "x")
     assert (headline.metric, headline.value, headline.units) == ("latency_p90_ms", 1.24, "ms")
 
 

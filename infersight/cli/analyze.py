@@ -270,13 +270,15 @@ def _trend_row(g: dict[str, Any]) -> list[str]:
     change = "-" if last is None else f"{_pct(last['ratio'] - 1)} " + (
         f"[{_pct(last['low'] - 1)}, {_pct(last['high'] - 1)}]" if last.get("low") is not None else "(no CI)")
     cps = ", ".join(f"after run {c['after_run']}" for c in g["change_points"] if c["confirmed"]) or "-"
-    return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), key.get("system", ""),
-            key.get("backend", ""), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
+    system = key.get("system", "") + (f" [{key['division']}]" if key.get("division") else "")
+    return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), system,
+            key.get("backend", "-"), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
             cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
 
 
 @click.command("trend")
-@click.option("--by", default="quarter", show_default=True, help="Period: quarter, month, year, week, day.")
+@click.option("--by", default="quarter", show_default=True,
+              help="Period: quarter, month, year, week, day, or round (MLPerf rounds; imported results only).")
 @click.option("--task", default=None, help="Only runs of this task.")
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @click.option("--backend", default=None, help="Only runs on this backend.")
@@ -288,6 +290,10 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
               confidence: float, as_json: bool, store) -> None:
     """Trends of headline figures by period, per task / variant / scenario / system / backend.
 
+    Results imported from MLPerf are grouped by what makes them comparable (accelerator model and count
+    per node or host CPU, nodes, division), dated by their round's publication; --by round takes the
+    rounds as periods. --task llama2-70b and --task mlperf-llama2-70b mean the same.
+
     Theil-Sen slope per period with its interval, Mann-Kendall test, OLS with Newey-West errors
     under serial correlation (in --json), the last period-over-period change with its interval,
     confirmed change points and outlier runs (flagged, never dropped).
@@ -296,6 +302,7 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
     Example:
         infersight trend --by quarter --task digits
         infersight trend --source mlperf --json
+        infersight trend --source mlperf --by round --task llama2-70b
     """
     result = views.trends(store, by=by, task=task, scenario=scenario, backend=backend, source=source,
                           confidence=confidence)

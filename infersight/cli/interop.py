@@ -26,23 +26,35 @@ def import_group() -> None:
 
 
 @import_group.command("mlperf")
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--round", "round_name", default=None, metavar="vX.Y",
-              help="MLPerf round (default: the folder name, e.g. v4.1).")
+              help="MLPerf round (default: the folder name, e.g. v4.1); known: the tables in "
+                   "runner/importers/mlperf/rules/.")
 @json_option
 @with_store
-def mlperf_cmd(path: str, round_name: str | None, as_json: bool, store) -> None:
-    """Import an MLPerf Inference submission tree at PATH (a round, division or submitter folder).
+def mlperf_cmd(paths: tuple[str, ...], round_name: str | None, as_json: bool, store) -> None:
+    """Import MLPerf Inference submission trees at PATHS (each a round, division or submitter folder).
 
     Each result becomes a run with its four cards, headline, validity, percentiles, early-stopping
-    estimates, effective settings and seeds, compliance verdicts and power figures. Importing the
-    same tree again adds nothing; files that cannot be read are listed with the reason.
+    estimates, effective settings and seeds, compliance verdicts and power figures, judged by its
+    round's rules table (v4.0, v4.1, v5.0, v5.1). Importing the same tree again adds nothing; files
+    that cannot be read are listed with the reason. --json prints one report per PATH (a list when
+    there are several).
 
     \b
     Example:
-        infersight import mlperf ../shared/data/mlperf/v4.1
+        infersight import mlperf ../shared/data/mlperf/v4.1 ../shared/data/mlperf/v5.1
         infersight import mlperf ../shared/data/mlperf/v4.1/closed/NVIDIA --json
     """
+    reports = [_import_one(store, path, round_name) for path in paths]
+    if as_json:
+        emit_json(reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports])
+        return
+    for report in reports:
+        _print_report(report, store.url)
+
+
+def _import_one(store, path: str, round_name: str | None) -> ImportReport:
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
@@ -51,11 +63,7 @@ def mlperf_cmd(path: str, round_name: str | None, as_json: bool, store) -> None:
         def progress(done: int, total: int, current: str) -> None:
             bar.update(task, completed=done, total=total, info=current)
 
-        report = import_tree(store, path, round_name, progress)
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        _print_report(report, store.url)
+        return import_tree(store, path, round_name, progress)
 
 
 def _print_report(report: ImportReport, url: str) -> None:

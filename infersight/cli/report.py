@@ -157,7 +157,9 @@ def decision_report_cmd(task: str, scenario: str, where: tuple[str, ...], object
 
 
 @report_group.command("trend")
-@click.option("--quarter", required=True, metavar="YEARQn", help="The quarter to report on, e.g. 2026Q3.")
+@click.option("--quarter", default=None, metavar="YEARQn", help="The quarter to report on, e.g. 2026Q3.")
+@click.option("--source", type=click.Choice(["mlperf"]), default=None,
+              help="mlperf: the round-over-round report of imported MLPerf results instead of a quarter's.")
 @click.option("--task", default=None, help="Only runs of this task.")
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @_confidence_option
@@ -167,18 +169,32 @@ def decision_report_cmd(task: str, scenario: str, where: tuple[str, ...], object
 @_out_option("trends-<quarter>.html")
 @json_option
 @with_store
-def trend_report_cmd(quarter: str, task: str | None, scenario: str | None, confidence: float, top: int, note: str,
-                     out_path: str | None, as_json: bool, store) -> None:
+def trend_report_cmd(quarter: str | None, source: str | None, task: str | None, scenario: str | None,
+                     confidence: float, top: int, note: str, out_path: str | None, as_json: bool, store) -> None:
     """Write the quarterly trend report: per task and scenario, quarterly figures with intervals over the
     history up to the quarter, change points, quarter-over-quarter changes with intervals, the
     leaderboard of systems and backends, the reproducibility of each configuration, and a summary.
+
+    With --source mlperf: the round-over-round report of the imported MLPerf results instead: per
+    benchmark, scenario and accelerator the figure of each round and the change with its interval,
+    the leader of each round, and the new entrants of the latest round.
 
     \b
     Example:
         infersight report trend --quarter 2026Q3 --out trends-2026Q3.html
         infersight report trend --quarter 2026Q3 --task digits --scenario offline
+        infersight report trend --source mlperf --task llama2-70b --out mlperf-rounds.html
     """
     from reports.trend import parse_quarter, render_trend_report
+
+    if source == "mlperf":
+        from reports.mlperf_rounds import render_rounds_report
+
+        _write(lambda: render_rounds_report(store, task=task, scenario=scenario, confidence=confidence, note=note),
+               out_path, "mlperf-rounds.html", as_json, {"source": "mlperf", "task": task or "every task"})
+        return
+    if quarter is None:
+        raise click.UsageError("give --quarter YEARQn (or --source mlperf for the MLPerf round report)")
 
     period = parse_quarter(quarter)
     _write(lambda: render_trend_report(store, str(period), task=task, scenario=scenario, confidence=confidence,

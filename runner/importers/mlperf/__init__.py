@@ -1,11 +1,23 @@
 """Import published MLPerf Inference results (a submission tree) into the store as runs.
 
+Each tree is judged by the rules of its round (rules.py: one table per round in rules/, copied from
+MLCommons' submission checker): benchmarks and folder aliases, headline fields, required compliance
+tests, accuracy targets, latency limits, publication date. v5.x quirks handled besides those below:
+free-text "WARNING: ..." lines wrapped over several lines in summaries (kept as notes); llama3.1,
+deepseek-r1, whisper, rgat, pointpainting; checker spellings (`llama3_1-8b`); open-division model
+folders mapped to their closed benchmark (mapping.py); quoted accuracy numbers (SDXL); results
+MLCommons infers from another scenario (MultiStream from SingleStream: 8 x the 99th-percentile
+estimate); whisper's and llama3.1-8b Interactive's tokens/s headlines that the table labels
+"Samples/s" and "Queries/s"; no TEST05 from v5.0 on; compliance required of closed and network
+results only.
+
 `import_tree(store, path)` reads closed|open|network/<Submitter>/{systems,results,measurements,
 compliance} and stores every result as a run (provenance 'imported') with its four cards,
 the parsed summary as its performance log and accuracy.txt as its accuracy log; see importer.py.
 Modules: summary.py and detail.py parse LoadGen's two logs, accuracy.py and compliance.py the
 accuracy, compliance and power files, tree.py finds results, benchmarks.py knows each
-benchmark, headline.py picks the headline as MLCommons' table does, cards.py builds the cards.
+benchmark of a round (from rules.py), mapping.py maps open-division model folders, headline.py
+picks the headline as MLCommons' table does, cards.py builds the cards.
 
 Format quirks (found in the v4.1 results and MLCommons' summary_results.json, and in
 LoadGen's and the submission checker's sources for other rounds); the importer handles all:
@@ -37,7 +49,8 @@ LoadGen's and the submission checker's sources for other rounds); the importer h
 - Other rounds: v4.0 summaries head servers with "Scheduled samples per second"; v5.x prints
   "90.0th percentile latency (ns)" and "Early stopping 90.0th percentile estimate"; v5.x
   Interactive folders hold Server runs ("Scenario : Server"). A summary whose scenario differs
-  from its folder's otherwise (an inferred result) is not imported.
+  from its folder's otherwise is imported only where the checker infers that result
+  (headline.inferred_headline), flagged.
 - Missing files: 14 of the 109 v4.1 results have no mlperf_log_detail.txt (all dlrm-v2,
   UntetherAI h13_u1_preview_dc server, r760_u6_slim offline): imported from the summary, with
   the settings and seeds of its "Test Parameters Used" section. gptj has no compliance folder

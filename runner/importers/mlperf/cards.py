@@ -17,7 +17,7 @@ from runner.cards import BackendCard, ModelCard, SystemCard, TaskCard
 from runner.importers.mlperf.benchmarks import Benchmark, round_number
 
 __all__ = ["task_name", "task_version", "task_card", "model_card", "backend_card", "read_measurements",
-           "accelerator_count", "accelerator_label"]
+           "accelerator_count", "accelerator_label", "node_count", "count_problem", "MAX_COUNT"]
 
 _PRECISIONS = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "float16": "fp16", "half": "fp16",
                "bf16": "bf16", "bfloat16": "bf16", "fp8": "fp8", "float8": "fp8", "int8": "int8", "int4": "int4"}
@@ -119,6 +119,24 @@ def accelerator_count(system: SystemCard) -> int | None:
         return value
     text = str(value).strip()
     return int(text) if text.isdigit() else None
+
+
+def node_count(system: SystemCard) -> int | None:
+    """number_of_nodes as a number ("2" -> 2); None when it is not one."""
+    text = str(system.number_of_nodes).strip()
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+MAX_COUNT = 1_000_000  # no system has more accelerators per node, or nodes; larger counts are damage
+
+
+def count_problem(data: dict[str, Any]) -> str:
+    """Why a system JSON's counts cannot be stored ("" if they can): whole numbers beyond MAX_COUNT."""
+    for key in ("accelerators_per_node", "number_of_nodes", "host_processors_per_node"):
+        text = str(data.get(key, "")).strip()
+        if text.isdigit() and int(text) > MAX_COUNT:
+            return f"{key} is {text[:30]}{'...' if len(text) > 30 else ''}, beyond any real system ({MAX_COUNT:,})"
+    return ""
 
 
 def accelerator_label(system: SystemCard) -> str:

@@ -1,12 +1,15 @@
 """Compliance verdicts (compliance/<system>/<model>/<scenario>/TEST*/verify_*.txt) and power figures.
 
-A test's verdict is "PASS" when every verify file of it says so, "FAIL" when one says it
-failed, "UNREADABLE" when a file gives no verdict. TEST01/04/05 files end in "TEST PASS" or
-"TEST FAIL"; TEST06 (LLMs) prints "<check> pass: True|False" lines. TEST01's accuracy check may
-fail in deterministic mode when the submitter shows instead that the accuracy of the compliance
-run is within 1% (0.1% for 99.9 models) of the baseline: TEST01/accuracy/baseline_accuracy.txt
-and compliance_accuracy.txt. Where those files are published they decide; where they are not
-(trees trimmed of them), the verdict stays "FAIL": it is what the files at hand say.
+Each test has the verify files MLCommons' checker reads (TEST01: verify_accuracy.txt and
+verify_performance.txt; TEST04, TEST05: verify_performance.txt; TEST06: verify_accuracy.txt). A
+test's verdict is "PASS" when every one of them says so, "FAIL" when one says it failed,
+"MISSING" when a required test's folder or one of its verify files is absent, "UNREADABLE" when a
+file gives no verdict. TEST01/04/05 files end in "TEST PASS" or "TEST FAIL"; TEST06 (LLMs)
+prints "<check> pass: True|False|Skipped" lines. TEST01's accuracy check may fail in deterministic
+mode; the checker then accepts the result when TEST01/accuracy/ holds baseline_accuracy.txt and
+compliance_accuracy.txt whose every quality metric differs by at most 1% (0.1% for 99.9 models):
+|1 - baseline / compliance| x 100. Where that folder is missing (trees trimmed of it) the verdict is
+"FAIL": it is what the files at hand say. Only the tests the round requires decide compliance.
 
 Power (results/.../performance/power/ and run_1/spl.txt, MLPerf power results): the average of
 the analyser's positive Watts readings strictly inside the detail log's power_begin..power_end
@@ -25,39 +28,52 @@ from runner.importers.mlperf._numbers import as_number
 from runner.importers.mlperf.accuracy import parse_accuracy
 from runner.importers.mlperf.detail import DetailLog
 
-__all__ = ["read_verdicts", "is_compliant", "read_power"]
+__all__ = ["read_verdicts", "is_compliant", "read_power", "VERIFY_FILES"]
 
-_TEST06 = re.compile(r"^(.+ check) pass:\s*(True|False)\s*$", re.MULTILINE)
+_TEST06 = re.compile(r"^(.+ check) pass:\s*(True|False|Skipped)\s*$", re.MULTILINE)
 _POWER_TIME = "%m-%d-%Y %H:%M:%S.%f"
+# test -> the verify files the checker reads for it (tests not listed: every verify_*.txt present)
+VERIFY_FILES = {"TEST01": ("verify_accuracy.txt", "verify_performance.txt"), "TEST04": ("verify_performance.txt",),
+                "TEST05": ("verify_performance.txt",), "TEST06": ("verify_accuracy.txt",)}
 
 
-def read_verdicts(folder: Path | None, metric: str = "", tolerance_pct: float = 1.0) -> dict[str, str]:
-    """TEST name -> verdict for every TEST* folder under `folder` (empty if there is none).
+def read_verdicts(folder: Path | None, required: tuple[str, ...] = (), metrics: tuple[str, ...] = (),
+                  tolerance_pct: float = 1.0) -> dict[str, str]:
+    """TEST name -> verdict for every required test and every TEST* folder present under `folder`.
 
-    `metric` and `tolerance_pct` judge TEST01's accuracy fallback (see the module doc).
+    `metrics` and `tolerance_pct` judge TEST01's accuracy fallback (see the module doc).
     """
-    if folder is None or not folder.is_dir():
-        return {}
+    present = {}
+    if folder is not None and folder.is_dir():
+        present = {p.name.upper(): p for p in folder.iterdir() if p.is_dir() and p.name.upper().startswith("TEST")}
     verdicts = {}
-    for test in sorted(p for p in folder.iterdir() if p.is_dir() and p.name.upper().startswith("TEST")):
-        files = sorted(test.glob("verify_*.txt"))
-        found = {f.name: _verdict(f) for f in files}
-        if test.name.upper() == "TEST01" and found.get("verify_accuracy.txt") == "FAIL":
-            found["verify_accuracy.txt"] = _test01_fallback(test / "accuracy", metric, tolerance_pct)
-        verdicts[test.name] = _combine(list(found.values())) if files else "UNREADABLE"
+    for test in sorted(set(present) | set(required)):
+        verdicts[test] = _test_verdict(test, present[test], metrics, tolerance_pct) if test in present else "MISSING"
     return verdicts
 
 
-def _test01_fallback(folder: Path, metric: str, tolerance_pct: float) -> str:
-    """PASS when the compliance run's accuracy is within tolerance of the baseline's, else FAIL."""
+def _test_verdict(test: str, folder: Path, metrics: tuple[str, ...], tolerance_pct: float) -> str:
+    names = VERIFY_FILES.get(test) or tuple(sorted(p.name for p in folder.glob("verify_*.txt")))
+    if not names or not all((folder / name).is_file() for name in names):
+        return "MISSING"
+    found = {name: _verdict(folder / name) for name in names}
+    if test == "TEST01" and found.get("verify_accuracy.txt") == "FAIL":
+        found["verify_accuracy.txt"] = _test01_fallback(folder / "accuracy", metrics, tolerance_pct)
+    return _combine(list(found.values()))
+
+
+def _test01_fallback(folder: Path, metrics: tuple[str, ...], tolerance_pct: float) -> str:
+    """PASS when every quality metric of the compliance run is within tolerance of the baseline's, else FAIL."""
     try:
-        baseline = parse_accuracy((folder / "baseline_accuracy.txt").read_bytes()).get(metric)
-        compliance = parse_accuracy((folder / "compliance_accuracy.txt").read_bytes()).get(metric)
+        baseline = parse_accuracy((folder / "baseline_accuracy.txt").read_bytes())[0]
+        compliance = parse_accuracy((folder / "compliance_accuracy.txt").read_bytes())[0]
     except OSError:
         return "FAIL"
-    if not baseline or compliance is None:
-        return "FAIL"
-    return "PASS" if abs(1 - compliance / baseline) * 100 <= tolerance_pct else "FAIL"
+    for metric in metrics:
+        base, comp = baseline.get(metric), compliance.get(metric)
+        if not base or not comp or abs(1 - base / comp) * 100 > tolerance_pct:
+            return "FAIL"
+    return "PASS" if metrics else "FAIL"
 
 
 def _verdict(path: Path) -> str:
@@ -71,21 +87,19 @@ def _verdict(path: Path) -> str:
         return "PASS"
     checks = _TEST06.findall(text)
     if checks:
-        return "PASS" if all(flag == "True" for _, flag in checks) else "FAIL"
+        return "FAIL" if any(flag == "False" for _, flag in checks) else "PASS"
     return "UNREADABLE"
 
 
 def _combine(verdicts: list[str]) -> str:
-    for worst in ("FAIL", "UNREADABLE"):
+    for worst in ("FAIL", "MISSING", "UNREADABLE"):
         if worst in verdicts:
             return worst
     return "PASS"
 
 
 def is_compliant(required: tuple[str, ...], verdicts: dict[str, str]) -> bool:
-    """Every test the benchmark requires is present and passed (and no present test failed)."""
-    if any(v != "PASS" for v in verdicts.values()):
-        return False
+    """Every test the round requires of the benchmark is present and passed (others are not judged)."""
     return all(verdicts.get(test) == "PASS" for test in required)
 
 

@@ -18,7 +18,7 @@ from runner.importers.mlperf.benchmarks import HEADLINE_FIELDS, Benchmark, headl
 from runner.importers.mlperf.detail import DetailLog
 from runner.importers.mlperf.report import SkipResult
 
-__all__ = ["Headline", "select_headline", "METRICS"]
+__all__ = ["Headline", "select_headline", "inferred_headline", "METRICS"]
 
 # units kind -> (our metric name, units as MLCommons' table writes them)
 METRICS = {"samples": ("samples_per_second", "Samples/s"), "queries": ("queries_per_second", "Queries/s"),
@@ -35,13 +35,18 @@ class Headline:
     units: str
     field: str
     source: str  # "mlperf_log_detail.txt" or "mlperf_log_summary.txt"
+    inferred_from: str | None = None  # the logged scenario of a result the checker infers (else None)
 
 
-def select_headline(benchmark: Benchmark, scenario: str, round_name: str, summary: dict[str, Any],
+def select_headline(benchmark: Benchmark, scenario: str, summary: dict[str, Any],
                     detail: DetailLog | None, where: str) -> Headline:
     """The headline of one result; SkipResult (naming `where`) when it is missing or contradictory."""
-    field = headline_field(benchmark, scenario, round_name)
+    field = headline_field(benchmark, scenario)
+    if field is None:
+        raise SkipResult(where, f"{benchmark.round} has no headline field for {benchmark.name} in {scenario} "
+                                f"(scenarios of its rules table: {', '.join(benchmark.headline)})")
     label, kind = HEADLINE_FIELDS[field]
+    _refuse_unreadable(summary, label, where)
     from_detail = as_number(detail.get(field)) if detail is not None else None
     from_summary, slack = _from_summary(summary, label, kind, scenario)
     if from_detail is None and from_summary is None:
@@ -62,6 +67,8 @@ def _from_summary(summary: dict[str, Any], label: str, kind: str, scenario: str)
         percentile = _LATENCY.get(scenario, ("", label))[1]
         value = summary.get("early_stopping", {}).get("latency", {}).get(percentile)
         return value, 0.0
+    if kind == "percentile":
+        return summary.get("percentiles_ns", {}).get("latency", {}).get(label), 0.0
     value = summary.get("values", {}).get(label)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, 0.0
@@ -69,12 +76,14 @@ def _from_summary(summary: dict[str, Any], label: str, kind: str, scenario: str)
 
 
 def _consistent(detail: float, summary: float, slack: float, kind: str) -> bool:
-    if kind == "latency":
+    if kind in ("latency", "percentile"):
         return detail == summary
     return agree(float(detail), float(summary), slack)
 
 
 def _missing(field: str, label: str, kind: str) -> str:
+    if kind == "percentile":
+        return f"no '{label} percentile latency (ns)' line in the summary and no {field} in the detail log"
     if kind == "latency":
         return (f"no early-stopping {label}th percentile estimate in the summary and no {field} in the "
                 f"detail log (too few queries for early stopping?)")
@@ -82,8 +91,55 @@ def _missing(field: str, label: str, kind: str) -> str:
 
 
 def _headline(kind: str, scenario: str, value: float, field: str, source: str) -> Headline:
-    if kind == "latency":
+    if kind in ("latency", "percentile"):
         metric = _LATENCY.get(scenario, ("latency_p90_ms",))[0]
         return Headline(metric, value / 1e6, "ms", field, source)
     metric, units = METRICS[kind]
     return Headline(metric, float(value), units, field, source)
+
+
+def _refuse_unreadable(summary: dict[str, Any], label: str, where: str) -> None:
+    """SkipResult naming the line when the summary prints the headline with a value that is no number."""
+    for line, key, raw in summary.get("unreadable", []):
+        if key == label:
+            raise SkipResult(where, f"line {line}: the headline {key!r} reads {raw!r}, not a finite number; "
+                                    f"not imported")
+
+
+def inferred_headline(scenario: str, logged: str, summary: dict[str, Any], detail: DetailLog | None,
+                      where: str) -> Headline:
+    """The headline MLCommons' checker infers for a `scenario` folder holding a `logged` run.
+
+    As its get_inferred_result: MultiStream from SingleStream is 8 x the early-stopping 99th
+    percentile estimate (ms); Offline from SingleStream the QPS without LoadGen overhead; Offline from
+    MultiStream samples per query x 1000 / mean query latency (ms).
+    """
+    def figure(key: str, label: str) -> float | None:
+        value = as_number(detail.get(key)) if detail is not None else None
+        return value if value is not None else as_number(summary.get("values", {}).get(label))
+
+    if (scenario, logged) == ("multi_stream", "single_stream"):
+        estimate = figure("early_stopping_latency_ms", "")
+        estimate = estimate if estimate is not None else summary.get("early_stopping", {}).get("latency", {}).get("99")
+        if not estimate:
+            raise SkipResult(where, "a MultiStream result inferred from SingleStream needs the early-stopping "
+                                    "99th percentile estimate; there is none")
+        return Headline("latency_p99_ms", estimate * 8 / 1e6, "ms", "early_stopping_latency_ms x 8",
+                        _source(detail), logged)
+    if (scenario, logged) == ("offline", "single_stream"):
+        qps = figure("result_qps_without_loadgen_overhead", "qps w/o loadgen overhead")
+        if not qps:
+            raise SkipResult(where, "an Offline result inferred from SingleStream needs 'QPS w/o loadgen overhead'")
+        return Headline("samples_per_second", float(qps), "Samples/s", "result_qps_without_loadgen_overhead",
+                        _source(detail), logged)
+    mean = figure("result_mean_query_latency_ns", "mean latency (ns)")
+    per_query = figure("effective_samples_per_query", "samples_per_query")
+    if not mean or not per_query:
+        raise SkipResult(where, "an Offline result inferred from MultiStream needs the mean query latency and "
+                                "samples per query")
+    return Headline("samples_per_second", per_query * 1000 / (mean / 1e6), "Samples/s",
+                    "samples_per_query x 1000 / mean query latency (ms)", _source(detail), logged)
+
+
+def _source(detail: DetailLog | None) -> str:
+    return "mlperf_log_detail.txt" if detail is not None else "mlperf_log_summary.txt"

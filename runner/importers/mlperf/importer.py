@@ -26,10 +26,12 @@ from runner.errors import CardError, ImportFormatError, InfersightError
 from runner.importers.mlperf import cards as mk
 from runner.importers.mlperf.accuracy import judge_accuracy, parse_accuracy
 from runner.importers.mlperf.benchmarks import SCENARIOS, Benchmark, accuracy_fraction, benchmark_of
-from runner.importers.mlperf.compliance import is_compliant, read_power, read_verdicts
+from runner.importers.mlperf.compliance import VERIFY_FILES, is_compliant, read_power, read_verdicts
+from runner.importers.mlperf.mapping import map_model
 from runner.importers.mlperf.detail import DetailLog, parse_detail
-from runner.importers.mlperf.headline import Headline, select_headline
+from runner.importers.mlperf.headline import Headline, inferred_headline, select_headline
 from runner.importers.mlperf.report import ImportReport, SkipResult
+from runner.importers.mlperf.rules import rules_for
 from runner.importers.mlperf.summary import parse_summary
 from runner.importers.mlperf.tree import ResultFolder, find_results, guess_round, round_root
 
@@ -48,6 +50,7 @@ def import_tree(store: Any, path: str | Path, round_name: str | None = None,
         raise InfersightError(f"{path}: no MLPerf submission here (expected closed/, open/ or network/ "
                               f"folders of <Submitter>/results/...)")
     round_name = _round(round_name or guess_round(root), path)
+    rules_for(round_name)  # an unknown round or a broken rules table stops here, before anything is written
     report = ImportReport(root=str(root), round=round_name)
     results = list(find_results(root, submitters))
     report.results_found = len(results)
@@ -123,6 +126,8 @@ def _read_system(path: Path) -> SystemCard:
         raise SkipResult(path, f"not readable JSON ({str(exc).split(':')[0]})") from None
     if not isinstance(data, dict):
         raise SkipResult(path, "a system description must be a JSON object")
+    if mk.count_problem(data):
+        raise SkipResult(path, mk.count_problem(data))
     try:
         return SystemCard.from_mlperf(data, path.name, extra={"availability": str(data.get("status", ""))})
     except CardError as exc:
@@ -135,20 +140,23 @@ def _read_result(context: _Context, result: ResultFolder) -> tuple[dict, dict, d
     if scenario is None:
         raise SkipResult(result.path, f"unknown scenario folder {result.scenario_folder!r}; known: "
                                       f"Offline, Server, SingleStream, MultiStream, Interactive")
-    found = benchmark_of(result.model)
-    if found is None:
-        raise SkipResult(result.path, f"unknown benchmark {result.model!r} (not one infersight knows the "
-                                      f"headline and quality targets of)")
-    benchmark, cls = found
     system = context.system(result)
-    summary = _read_summary(result)
+    summary = _read_summary(context.report, result)
     detail = _read_detail(context.report, result)
-    _check_same_run(result, scenario, summary, detail)
-    headline = select_headline(benchmark, scenario, context.round, summary, detail, str(result.summary))
+    found = benchmark_of(result.model, context.round) or map_model(result, context.round, summary, detail)
+    if found is None:
+        raise SkipResult(result.path, f"unknown benchmark {result.model!r}: not a model of the {context.round} "
+                                      f"rules table, nor mapped by {result.submitter}/model_mapping.json")
+    benchmark, cls = found
+    logged = _check_same_run(result, scenario, summary, detail)
+    if logged != scenario:
+        headline = inferred_headline(scenario, logged, summary, detail, str(result.summary))
+    else:
+        headline = select_headline(benchmark, scenario, summary, detail, str(result.summary))
     return _assemble(context, result, benchmark, cls, scenario, system, summary, detail, headline)
 
 
-def _read_summary(result: ResultFolder) -> dict[str, Any]:
+def _read_summary(report: ImportReport, result: ResultFolder) -> dict[str, Any]:
     path = result.summary
     if not path.is_file():
         raise SkipResult(path, "missing: a result needs its performance summary")
@@ -164,6 +172,8 @@ def _read_summary(result: ResultFolder) -> dict[str, Any]:
     if summary["bad_lines"]:
         line, why = summary["bad_lines"][0]
         raise SkipResult(path, f"damaged at line {line}: {why}")
+    for line, key, raw in summary["unreadable"]:
+        report.skip(path, f"line {line}: {key!r} reads {raw!r}, not a finite number; not stored")
     return summary
 
 
@@ -194,13 +204,16 @@ def _damage(detail: DetailLog) -> str:
     return "; ".join(parts)
 
 
-def _check_same_run(result: ResultFolder, scenario: str, summary: dict, detail: DetailLog | None) -> None:
-    """Skip results whose logs describe another scenario, a non-performance run, or contradict each other."""
-    logged = "".join(str(summary["scenario"]).lower().split())
-    folder = result.scenario_folder.lower()
-    if logged != folder and not (folder == "interactive" and logged == "server"):
+def _check_same_run(result: ResultFolder, scenario: str, summary: dict, detail: DetailLog | None) -> str:
+    """The scenario the logs describe (the folder's, or one the checker infers it from); SkipResult for
+    another scenario, a non-performance run, or logs that contradict each other."""
+    logged = SCENARIOS.get("".join(str(summary["scenario"]).lower().split()))
+    folder = SCENARIOS[result.scenario_folder.lower()]
+    if logged == "server" and folder == "interactive":
+        logged = folder
+    if logged != folder and (folder, logged) not in _INFERABLE:
         raise SkipResult(result.summary, f"the summary is a {summary['scenario']} run in a "
-                                         f"{result.scenario_folder} folder (an inferred result); not imported")
+                                         f"{result.scenario_folder} folder, a result the checker cannot infer")
     if summary.get("mode") not in (None, "PerformanceOnly", "SubmissionRun"):
         raise SkipResult(result.summary, f"a {summary['mode']} run, not a performance run")
     for key, ours in (("effective_scenario", summary["scenario"]), ("result_validity", summary["result_validity"])):
@@ -209,6 +222,11 @@ def _check_same_run(result: ResultFolder, scenario: str, summary: dict, detail: 
             raise SkipResult(result.detail, f"the detail log says {key} {theirs!r}, the summary {ours!r}")
     if summary["result_validity"] is None and (detail is None or detail.get("result_validity") is None):
         raise SkipResult(result.summary, "no 'Result is : VALID|INVALID' line and no result_validity in the detail log")
+    return logged
+
+
+# (folder scenario, logged scenario) pairs MLCommons' checker infers a result for (get_inferred_result).
+_INFERABLE = {("offline", "single_stream"), ("offline", "multi_stream"), ("multi_stream", "single_stream")}
 
 
 def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls: str, scenario: str,
@@ -221,13 +239,14 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
              "model": mk.model_card(benchmark, result.model, fraction, context.round, measurements)}
     accuracy_text, figures = _read_accuracy(report, result)
     quality = judge_accuracy(benchmark, fraction, figures)
-    verdicts = read_verdicts(result.compliance, benchmark.quality_metric, 0.1 if cls == "99.9" else 1.0)
+    verdicts, compliant = _compliance(context, result, benchmark, cls)
     power, why = read_power(result.spl, detail, scenario)
     if why:
         report.skip(result.spl, why)
     run_summary = _summary_json(summary, detail, headline, figures, quality, power)
-    run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality,
-                   is_compliant(benchmark.compliance_tests, verdicts))
+    run_summary.update(_round_facts(context, result, benchmark, cls, scenario, system, headline))
+    run_summary["rule_notes"] = _rule_notes(context, run_summary["effective_settings"])
+    run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality, compliant)
     imported = {"source": "mlperf", "round": context.round, "division": result.division,
                 "submitter": result.submitter, "availability": str(system.status), "system_name": system.system_name,
                 "accelerator": mk.accelerator_label(system), "accelerators_per_node": mk.accelerator_count(system),
@@ -235,6 +254,44 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
                 "compliance": verdicts, "power": power, "accuracy_text": accuracy_text}
     stored = {kind: (card.to_dict(), card.card_hash(), _card_name(kind, card)) for kind, card in cards.items()}
     return stored, run, imported
+
+
+def _compliance(context: _Context, result: ResultFolder, benchmark: Benchmark, cls: str) -> tuple[dict, bool]:
+    """(verdicts, compliant): the tests the round requires of the benchmark in this division, and any present."""
+    metrics = tuple(m for m, _ in benchmark.quality_targets) + tuple(m for m, *_ in benchmark.absolute_targets)
+    required = benchmark.compliance_tests if result.division in rules_for(context.round).compliance_divisions else ()
+    verdicts = read_verdicts(result.compliance, required, metrics, 0.1 if cls == "99.9" else 1.0)
+    _list_unusable_verdicts(context.report, result, verdicts)
+    return verdicts, is_compliant(required, verdicts)
+
+
+def _round_facts(context: _Context, result: ResultFolder, benchmark: Benchmark, cls: str, scenario: str,
+                 system: SystemCard, headline: Headline) -> dict[str, Any]:
+    """What the round's rules say of this result, kept in its summary (benchmark, mapping, bounds, date)."""
+    model = result.model.lower()
+    mapped = model != benchmark.name and not model.startswith(benchmark.name)
+    return {"benchmark": benchmark.name, "accuracy_class": cls, "mapped_from": result.model if mapped else None,
+            "inferred_from": headline.inferred_from, "number_of_nodes": mk.node_count(system),
+            "token_latency_bounds_ms": benchmark.token_latency_ms.get(scenario),
+            "round_published": rules_for(context.round).published.isoformat()}
+
+
+def _rule_notes(context: _Context, settings: dict[str, Any]) -> list[str]:
+    """Where the run's effective settings fall short of the round's rules (noted; LoadGen's verdict stands)."""
+    rules, notes = rules_for(context.round), []
+    duration = settings.get("min_duration_ms", settings.get("min_duration (ms)"))
+    if isinstance(duration, int) and not isinstance(duration, bool) and duration < rules.min_duration_ms:
+        notes.append(f"min_duration_ms {duration} is below the round's {rules.min_duration_ms}")
+    return notes
+
+
+def _list_unusable_verdicts(report: ImportReport, result: ResultFolder, verdicts: dict[str, str]) -> None:
+    """Name every compliance test whose evidence is missing or gives no verdict (the run is not compliant)."""
+    for test, verdict in verdicts.items():
+        if verdict in ("MISSING", "UNREADABLE"):
+            files = " and ".join(VERIFY_FILES.get(test, ("verify_*.txt",)))
+            why = "is missing or lacks " + files if verdict == "MISSING" else f"{files}: no TEST PASS/FAIL verdict in it"
+            report.skip(result.compliance / test, f"{test} {why}; counted {verdict}, not PASS")
 
 
 def _card_name(kind: str, card: Any) -> str:
@@ -249,8 +306,10 @@ def _read_accuracy(report: ImportReport, result: ResultFolder) -> tuple[str | No
     except OSError:
         report.skip(path, "missing: the run is imported without its quality figures")
         return None, {}
-    figures = parse_accuracy(text)
-    if not figures:
+    figures, bad = parse_accuracy(text)
+    for line, metric, raw in bad:
+        report.skip(path, f"line {line}: {metric} reads {raw!r}, not a finite number; not stored")
+    if not figures and not bad:
         report.skip(path, "no quality figure found in it; the run is imported without them")
     return text[:_MAX_TEXT], figures
 
@@ -266,7 +325,7 @@ def _summary_json(summary: dict, detail: DetailLog | None, headline: Headline, f
            "early_stopping_ns": summary["early_stopping"], "early_stopping_notes": summary["early_stopping_notes"],
            "satisfied": summary["satisfied"], "recommendations": summary["recommendations"],
            "test_parameters": summary["test_parameters"], "warnings": summary["warnings"],
-           "errors": summary["errors"], "accuracy": figures, "accuracy_bounds": quality["bounds"], "power": power,
+           "errors": summary["errors"], "notes": summary["notes"], "accuracy": figures, "accuracy_bounds": quality["bounds"], "power": power,
            "test_datetime": detail.get("test_datetime") if detail is not None else None}
     out.update({f"latency_p{p}_ms": latency[p] / 1e6 for p in ("50", "90", "99") if p in latency})
     out.update(_settings(summary, detail))
@@ -297,7 +356,8 @@ def _run_row(round_name: str, result: ResultFolder, cards: dict, scenario: str, 
             "accuracy_metric": quality["metric"], "accuracy_value": quality["value"],
             "accuracy_target": quality["target"], "accuracy_passed": quality["passed"],
             "provenance": "imported", "source": f"MLPerf Inference {round_name} {result.division}/{result.submitter}",
-            "hostname": result.system, "pid": None, "started_at": _when(detail), "finished_at": _now()}
+            "hostname": result.system, "pid": None, "started_at": _when(detail, run_summary["round_published"]),
+            "finished_at": _now()}
 
 
 def _reasons(summary: dict, validity: str) -> list[str]:
@@ -307,13 +367,13 @@ def _reasons(summary: dict, validity: str) -> list[str]:
     return failed + list(summary["recommendations"])
 
 
-def _when(detail: DetailLog | None) -> datetime:
-    """When the run was measured (the detail log's test_datetime), else now."""
+def _when(detail: DetailLog | None, published: str) -> datetime:
+    """When the run was measured (the detail log's test_datetime), else its round's publication date."""
     stamp = detail.get("test_datetime") if detail is not None else None
     try:
         when = datetime.fromisoformat(str(stamp))
     except ValueError:
-        return _now()
+        when = datetime.fromisoformat(published)
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 

@@ -8,7 +8,11 @@ spaces, numbers parsed), `texts` (the same values as printed), `percentiles_ns` 
 MultiStream "latency" is per query), `early_stopping` (section -> {percentile: ns} estimates),
 `early_stopping_notes`, `recommendations`, `test_parameters`, `warnings`, `errors`,
 `complete` (the closing "errors encountered" line was seen), `bad_lines` ((line, why) for lines
-that look damaged) and `lines`.
+that look damaged), `notes` ((line, text) for LoadGen's free-text lines: v5.x prints "WARNING:
+sample_concatenate_permutation was set to true." wrapped over lines without a colon; they are
+kept, not a reason to drop the result), `unreadable` ((line, key, text) for figures whose value
+is no finite number: "abc", "nan", "1e999"; their `values` entry is None), `lines` and
+`value_lines` (key -> line).
 
 Wording by round: v4.0 servers head with "Scheduled samples per second"; v4.1 with "Completed
 samples per second" (tokens: "Completed tokens per second", gptj: "... (inferred)"), single
@@ -36,6 +40,8 @@ _ESTIMATE = re.compile(r"early stopping (\d+(?:\.\d+)?)th percentile estimate\s*
 _COUNT = re.compile(r"(no|\d{1,9}) (warning|error)s? encountered", re.IGNORECASE)
 _SATISFIED = re.compile(r"(.+) satisfied")
 _FIXED = ("sut name", "scenario", "mode", "result is")
+# Labels whose value LoadGen always prints as a number (rates, latencies, counts).
+_NUMERIC = re.compile(r"per second|\(ns\)|latency|per query|count|samples|tokens|duration", re.IGNORECASE)
 
 
 def normalise_label(label: str) -> str:
@@ -69,7 +75,8 @@ class _SummaryParser:
             "scenario": None, "mode": None, "sut_name": None, "result_validity": None, "satisfied": {},
             "headline": None, "values": {}, "texts": {}, "percentiles_ns": {}, "early_stopping": {},
             "early_stopping_notes": {}, "recommendations": [], "test_parameters": {}, "warnings": None,
-            "errors": None, "complete": False, "bad_lines": [], "lines": 0, "seen_header": False}
+            "errors": None, "complete": False, "bad_lines": [], "notes": [], "unreadable": [], "value_lines": {},
+            "lines": 0, "seen_header": False}
 
     def feed(self, number: int, line: str) -> None:
         """Read one line (1-based number)."""
@@ -138,8 +145,8 @@ class _SummaryParser:
     def _key_value(self, number: int, stripped: str) -> None:
         label, sep, raw = stripped.partition(":")
         key, raw = normalise_label(label), raw.strip()
-        if not sep or not key:
-            self.out["bad_lines"].append((number, "neither a heading nor a 'key : value' line"))
+        if not sep or not key or key == "warning":
+            self.out["notes"].append((number, stripped))  # LoadGen's free text (warnings and their wrapped lines)
             return
         self.bullets = None
         if self.section == "parameters":
@@ -170,7 +177,11 @@ class _SummaryParser:
 
     def _figure(self, number: int, key: str, raw: str) -> None:
         value = _value(raw)
+        if isinstance(value, str) and _NUMERIC.search(key):
+            self.out["unreadable"].append((number, key, raw))
+            value = None
         values, texts = self.out["values"], self.out["texts"]
+        self.out["value_lines"].setdefault(key, number)
         if key in values and values[key] != value:
             self.out["bad_lines"].append((number, f"{key!r} printed twice with different values "
                                                   f"({texts[key]!r}, {raw!r})"))
