@@ -7,6 +7,7 @@ from typing import Any
 import click
 import numpy as np
 from rich import box
+from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
@@ -227,11 +228,13 @@ def _render_fairness(f: dict[str, Any]) -> None:
 @click.option("--status", default=None, type=click.Choice(["running", "complete", "failed", "aborted"]))
 @click.option("--source", default=None, type=click.Choice(["mlperf", "measured"]),
               help="Only runs imported from MLPerf results (with system, accelerator, model), or measured here.")
-@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(0),
+              help="At most this many, newest first (0: every run); the table says when more match.")
 @json_option
 @with_store
 def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> None:
-    """List stored runs, newest first.
+    """List stored runs, newest first: cores used, key settings (backend settings, a Server run's target
+    QPS), start date and whether the run was quick (non-compliant).
 
     \b
     Example:
@@ -239,20 +242,53 @@ def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> 
         infersight runs --source mlperf --scenario server
     """
     rows = store.list_runs(task=task, backend=backend, scenario=scenario, status=status, source=source,
-                           limit=limit)
+                           limit=limit + 1 if limit else None)
+    more = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if limit else rows
     if as_json:
         emit_json(rows)
         return
-    if source == "mlperf":
-        out.print(_imported_table(rows))
-        return
-    table = Table("id", "task", "backend", "scenario", "result", "headline", "accuracy",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    out.print(_imported_table(rows) if source == "mlperf" else _runs_table(store, rows))
+    if more:
+        out.print(f"[yellow]showing the newest {limit} runs only: more match (--limit N shows more, --limit 0 "
+                  f"every one)[/]")
+
+
+def _runs_table(store, rows: list[dict[str, Any]]) -> Table:
+    """Runs measured here or imported: what, where (cores), how (key settings), when, quick, result."""
+    table = Table("id", "task", "backend", "scenario", "cores", "key settings", "started (UTC)", "quick", "result",
+                  "headline", "accuracy", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    cores: dict[str, str] = {}
     for r in rows:
+        if r["system_hash"] not in cores:
+            cores[r["system_hash"]] = _cores(store, r["system_hash"])
         result = r.get("validity") or "-" if r["status"] == "complete" else r["status"]
-        table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}",
-                      r["backend_name"], r["scenario"], result, _short_headline(r), _short_accuracy(r))
-    out.print(table)
+        table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}", r["backend_name"], r["scenario"],
+                      cores[r["system_hash"]], escape(key_settings(r)), f"{r['started_at']:%Y-%m-%d %H:%M}",
+                      "quick" if r.get("quick") else "", result, _short_headline(r), _short_accuracy(r))
+    return table
+
+
+def _cores(store, system_hash: str) -> str:
+    """The CPUs a system card says the run could use, '-' where it does not say."""
+    try:
+        card = store.get_card("system", system_hash)
+    except KeyError:
+        return "-"
+    count = card.get("cpu_count_used") or card.get("host_processor_core_count")
+    return str(count) if count else "-"
+
+
+def key_settings(run: dict[str, Any]) -> str:
+    """The settings that tell runs of one task, backend and scenario apart: backend settings (threads,
+    performance hint, providers, ...; engine._figures.settings_text) and a Server run's target QPS."""
+    from engine._figures import settings_text
+
+    parts = [p for p in settings_text({**run, "quick": False}, None, None).split(", ") if p]
+    qps = ((run.get("settings") or {}).get("scenario") or {}).get("target_qps")
+    if run.get("scenario") == "server" and qps and run.get("provenance") != "imported":
+        parts.append(f"target_qps={qps:g}")
+    return ", ".join(parts) or "-"
 
 
 def _imported_table(rows: list[dict[str, Any]]) -> Table:
