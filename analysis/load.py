@@ -22,7 +22,7 @@ from runner.errors import AnalysisError
 from runner.store.schema import canonical_json
 
 __all__ = ["config_key", "runs_frame", "run_figure", "config_runs", "resolve_side", "within_run_frame", "observations",
-           "run_ci", "run_records", "system_label", "mlperf_identity", "task_names", "FRAME_COLUMNS",
+           "run_ci", "run_records", "system_label", "mlperf_identity", "task_names", "runs_of", "FRAME_COLUMNS",
            "CHECKED_METADATA", "MLPERF_PREFIX"]
 
 CHECKED_METADATA = ("task_name", "task_version", "model_hash")
@@ -63,8 +63,8 @@ def mlperf_identity(imported: Mapping[str, Any], card: Mapping[str, Any] | None)
     accelerator = _plain(str(imported.get("accelerator") or ""))
     if not accelerator:
         cpus = str(card.get("host_processors_per_node") or "").strip()
-        accelerator = f"{cpus + 'x ' if cpus.isdigit() else ''}{_plain(str(card.get('host_processor_model_name', '?')))}" \
-                      f" (cpu only)"
+        cpu = _plain(str(card.get("host_processor_model_name", "?")))
+        accelerator = f"{cpus + 'x ' if cpus.isdigit() else ''}{cpu} (cpu only)"
     nodes = str(card.get("number_of_nodes") or "1").strip()
     return accelerator + (f", {nodes} nodes" if nodes.isdigit() and int(nodes) > 1 else "")
 
@@ -82,6 +82,15 @@ def task_names(task: str | None) -> list[str | None]:
     return [base, MLPERF_PREFIX + base]
 
 
+def runs_of(store: Any, task: str | None, *, limit: int | None = 50, **filters: Any) -> list[dict[str, Any]]:
+    """Store.list_runs for a task as the command line names it (task_names: with or without 'mlperf-'),
+    newest first, at most `limit`; `filters` as list_runs takes them."""
+    rows = [r for name in task_names(task) for r in store.list_runs(task=name, limit=limit, **filters)]
+    if task is not None:
+        rows.sort(key=lambda r: (r["started_at"], r["id"]), reverse=True)
+    return rows[:limit] if limit is not None else rows
+
+
 def _row(run: Mapping[str, Any], system: str, metric: str | None) -> dict[str, Any]:
     started = pd.Timestamp(run["started_at"])
     imported, summary = run.get("imported") or {}, run.get("summary") or {}
@@ -94,9 +103,11 @@ def _row(run: Mapping[str, Any], system: str, metric: str | None) -> dict[str, A
            "units": run.get("headline_units") if own_metric else None,
            "provenance": run.get("provenance"), "validity": run.get("validity"), "quick": run.get("quick"),
            "compliant": run.get("compliant"), "model_hash": run.get("model_hash"), "status": run.get("status"),
-           "round": imported.get("round"), "division": imported.get("division"), "submitter": imported.get("submitter")}
+           "round": imported.get("round"), "division": imported.get("division"),
+           "submitter": imported.get("submitter")}
     if imported:  # dated by the round's publication; one metric semantics (the exact headline field)
-        published = pd.Timestamp(summary["round_published"], tz="UTC") if summary.get("round_published") else started
+        published = pd.Timestamp(summary["round_published"], tz="UTC") if summary.get("round_published") \
+            else started
         row.update(started_at=published, day=published.date().isoformat())
         if own_metric and summary.get("headline_field"):
             row["metric"] = str(summary["headline_field"]).removeprefix("result_")
@@ -107,12 +118,17 @@ def runs_frame(store: Any, *, task: str | None = None, backend: str | None = Non
                source: str | None = None, status: str | None = "complete", metric: str | None = None,
                runs: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """One row per run with a figure (FRAME_COLUMNS), oldest first; `frame.attrs["excluded"]` counts the
-    matching runs left out because they have no figure (no headline, or no `metric` in their summary)."""
+    matching runs left out because they have no figure (no headline, or no `metric` in their summary).
+
+    `task` is taken as the command line names it (task_names). Rows of results imported from MLPerf have
+    their round, division and submitter, are dated by their round's publication (started_at, day), name
+    their system by mlperf_identity, and their headline metric by the exact headline field
+    ('completed_samples_per_sec', 'tokens_per_second', ...), so different semantics never share a series."""
     if runs is not None:
         rows = list(runs)
     else:
-        rows = [r for name in task_names(task) for r in store.list_runs(
-            task=name, backend=backend, scenario=scenario, status=status, source=source, limit=None, provenance=True)]
+        rows = runs_of(store, task, backend=backend, scenario=scenario, status=status, source=source, limit=None,
+                       provenance=True)
     cards: dict[str, Any] = {}
 
     def system(run: dict[str, Any]) -> str:

@@ -122,11 +122,13 @@ def round_ordinal(name: str) -> int:
     return 2 * major + minor
 
 
-def period_labels(df: pd.DataFrame, by: str = "quarter", time: str = "started_at") -> tuple[np.ndarray, np.ndarray]:
+def period_labels(df: pd.DataFrame, by: str = "quarter",
+                  time: str = "started_at") -> tuple[np.ndarray, np.ndarray]:
     """(period label, period number) of each row: its calendar period, or its MLPerf round for by="round"."""
     if by == "round":
         if "round" not in df or df["round"].isna().any():
-            raise AnalysisError("trend by round: only results imported from MLPerf have a round (use --source mlperf)")
+            raise AnalysisError("trend by round: only results imported from MLPerf have a round "
+                                "(use --source mlperf)")
         labels = df["round"].astype(str).to_numpy()
         return labels, np.array([round_ordinal(r) for r in labels])
     periods = periods_of(df[time], by)

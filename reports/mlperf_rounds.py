@@ -33,7 +33,8 @@ _SUMMARY_CHANGES = 6
 
 def render_rounds_report(store: Any, *, task: str | None = None, scenario: str | None = None,
                          rounds: list[str] | None = None, confidence: float = 0.95, note: str = "") -> str:
-    """The round-over-round report as HTML; AnalysisError (exit 2 on the CLI) when there is nothing to report."""
+    """The round-over-round report as HTML; AnalysisError (exit 2 on the CLI) when there is nothing to
+    report."""
     return render_page("mlperf_rounds.html.j2", rounds_report_context(
         store, task=task, scenario=scenario, rounds=rounds, confidence=confidence, note=note), [])
 
@@ -56,7 +57,8 @@ def rounds_report_context(store: Any, *, task: str | None = None, scenario: str 
                            entrants=_entrants(mine, order)))
     return dict(title=f"MLPerf Inference round over round: {', '.join(order)}"
                       f"{' / ' + task if task else ''}{' / ' + scenario if scenario else ''}",
-                rounds=order, latest=order[-1], results=len(frame), panels=panels, note=note, confidence=confidence,
+                rounds=order, latest=order[-1], results=len(frame), panels=panels, note=note,
+                confidence=confidence,
                 per_round={r: int((frame["round"] == r).sum()) for r in order},
                 summary=_summary(panels, order))
 
@@ -139,7 +141,8 @@ def _summary(panels: list[dict[str, Any]], order: list[str]) -> list[str]:
     changes.sort(key=lambda pr: -abs(pr[1]["change"]["ratio"] - 1))
     for panel, row in changes[:_SUMMARY_CHANGES]:
         c = row["change"]
-        interval = f" [{c['low'] - 1:+.1%}, {c['high'] - 1:+.1%}]" if c.get("low") is not None else " (no CI: 1 result)"
+        interval = (f" [{c['low'] - 1:+.1%}, {c['high'] - 1:+.1%}]" if c.get("low") is not None
+                    else " (no CI: 1 result)")
         lines.append(f"{panel['task']} {panel['scenario']}, {row['label']}: {panel['metric']} "
                      f"{c['ratio'] - 1:+.1%}{interval} from {c['from']} to {c['to']} ({c['verdict']}).")
     if not changes:
@@ -149,7 +152,9 @@ def _summary(panels: list[dict[str, Any]], order: list[str]) -> list[str]:
         lines.append(f"{entrants} series are new in {order[-1]} (listed per panel).")
     for panel in panels:
         for before, lead in zip(panel["leaders"], panel["leaders"][1:]):
-            if lead["division"] == before["division"] and lead["round"] == order[-1] and lead["label"] != before["label"]:
-                lines.append(f"{panel['task']} {panel['scenario']} ({lead['division']}): new leader in {lead['round']}, "
-                             f"{lead['label']} ({significant(lead['gmean'])} {panel['metric']}), after {before['label']}.")
+            same_division = lead["division"] == before["division"]
+            if same_division and lead["round"] == order[-1] and lead["label"] != before["label"]:
+                lines.append(f"{panel['task']} {panel['scenario']} ({lead['division']}): new leader in "
+                             f"{lead['round']}, {lead['label']} ({significant(lead['gmean'])} {panel['metric']}), "
+                             f"after {before['label']}.")
     return lines

@@ -101,6 +101,9 @@ def test_every_result_with_a_table_row_matches_the_table(both, round_name):
         assert bool(row["inferred"]) == (run["summary"]["inferred_from"] is not None), location
     pinned = NON_COMPLIANT_V51 if round_name == "v5.1" else NON_COMPLIANT_V41
     assert {loc for loc in rows if not runs[round_name][loc]["compliant"]} == pinned
+    noted = {s.file.removesuffix("/TEST01/accuracy").replace("/compliance/", "/results/")
+             for s in reports[round_name].skipped if s.file.endswith("/TEST01/accuracy")}
+    assert noted == pinned
     assert all(key[loc]["compliance"] == 1 for loc in rows)
     below = BELOW_TARGET_V51 if round_name == "v5.1" else set()
     assert {loc for loc in rows if runs[round_name][loc]["accuracy_passed"] is not True} == below
@@ -356,6 +359,9 @@ def test_recommend_interactive_ranks_by_tokens_with_ttft_and_tpot(both):
     assert [r["tokens_per_s"] for r in data["ranked"]] == sorted((r["tokens_per_s"] for r in data["ranked"]),
                                                                  reverse=True)
     assert all(r["ttft_ms"] <= 200 for r in data["ranked"]) and data["excluded_count"] >= 1
+    listed = json.loads(cli("runs", "--task", "llama2-70b", "--scenario", "interactive", "--json",
+                            db=store_path(store), check=True).stdout)
+    assert {r["task_name"] for r in listed} == {"mlperf-llama2-70b"} and len(listed) == 10
 
 
 def test_a_run_shorter_than_the_round_allows_is_noted(tmp_path):
@@ -364,3 +370,15 @@ def test_a_run_shorter_than_the_round_allows_is_noted(tmp_path):
     summary.write_text(summary.read_text().replace("min_duration (ms): 600000", "min_duration (ms): 60000"))
     _, _, runs = import_copy(tmp_path)
     assert runs[DLRM]["summary"]["rule_notes"] == ["min_duration_ms 60000 is below the round's 600000"]
+
+
+def test_unreadable_figure_beside_the_headline_is_listed_and_stored_as_none(tmp_path):
+    folder = copy_result(DLRM, tmp_path)
+    summary = folder / "performance" / "run_1" / "mlperf_log_summary.txt"
+    lines = summary.read_text().splitlines()
+    line = next(n for n, t in enumerate(lines, 1) if t.startswith("Max latency (ns)"))
+    lines[line - 1] = "Max latency (ns)                : 1e999"
+    summary.write_text("\n".join(lines) + "\n")
+    _, report, runs = import_copy(tmp_path)
+    assert runs[DLRM]["summary"]["mlperf_summary"]["max latency (ns)"] is None
+    assert f"line {line}: 'max latency (ns)' reads '1e999', not a finite number; not stored" in reasons(report)

@@ -272,8 +272,8 @@ def _trend_row(g: dict[str, Any]) -> list[str]:
     cps = ", ".join(f"after run {c['after_run']}" for c in g["change_points"] if c["confirmed"]) or "-"
     system = key.get("system", "") + (f" [{key['division']}]" if key.get("division") else "")
     return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), system,
-            key.get("backend", "-"), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test, change,
-            cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
+            key.get("backend", "-"), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test,
+            change, cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
 
 
 @click.command("trend")

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
+from analysis.load import runs_of
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.cpus import format_cpus
 from runner.store.searches import SearchLog
@@ -222,7 +223,7 @@ def _render_fairness(f: dict[str, Any]) -> None:
 
 
 @click.command("runs")
-@click.option("--task", default=None, help="Only runs of this task.")
+@click.option("--task", default=None, help="Only runs of this task (llama2-70b and mlperf-llama2-70b are one).")
 @click.option("--backend", default=None, help="Only runs on this backend.")
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @click.option("--status", default=None, type=click.Choice(["running", "complete", "failed", "aborted"]))
@@ -241,8 +242,8 @@ def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> 
         infersight runs --task digits --scenario offline
         infersight runs --source mlperf --scenario server
     """
-    rows = store.list_runs(task=task, backend=backend, scenario=scenario, status=status, source=source,
-                           limit=limit + 1 if limit else None)
+    rows = runs_of(store, task, backend=backend, scenario=scenario, status=status, source=source,
+                   limit=limit + 1 if limit else None)
     more = bool(limit) and len(rows) > limit
     rows = rows[:limit] if limit else rows
     if as_json:

@@ -190,6 +190,9 @@ def trend_report_cmd(quarter: str | None, source: str | None, task: str | None, 
     if source == "mlperf":
         from reports.mlperf_rounds import render_rounds_report
 
+        if quarter is not None:
+            raise click.UsageError("--source mlperf reports round over round: leave out --quarter")
+
         _write(lambda: render_rounds_report(store, task=task, scenario=scenario, confidence=confidence, note=note),
                out_path, "mlperf-rounds.html", as_json, {"source": "mlperf", "task": task or "every task"})
         return

@@ -33,8 +33,9 @@ __all__ = ["read_verdicts", "is_compliant", "read_power", "VERIFY_FILES"]
 _TEST06 = re.compile(r"^(.+ check) pass:\s*(True|False|Skipped)\s*$", re.MULTILINE)
 _POWER_TIME = "%m-%d-%Y %H:%M:%S.%f"
 # test -> the verify files the checker reads for it (tests not listed: every verify_*.txt present)
-VERIFY_FILES = {"TEST01": ("verify_accuracy.txt", "verify_performance.txt"), "TEST04": ("verify_performance.txt",),
-                "TEST05": ("verify_performance.txt",), "TEST06": ("verify_accuracy.txt",)}
+VERIFY_FILES = {"TEST01": ("verify_accuracy.txt", "verify_performance.txt"),
+                "TEST04": ("verify_performance.txt",), "TEST05": ("verify_performance.txt",),
+                "TEST06": ("verify_accuracy.txt",)}
 
 
 def read_verdicts(folder: Path | None, required: tuple[str, ...] = (), metrics: tuple[str, ...] = (),
@@ -45,7 +46,8 @@ def read_verdicts(folder: Path | None, required: tuple[str, ...] = (), metrics: 
     """
     present = {}
     if folder is not None and folder.is_dir():
-        present = {p.name.upper(): p for p in folder.iterdir() if p.is_dir() and p.name.upper().startswith("TEST")}
+        present = {p.name.upper(): p for p in folder.iterdir()
+                   if p.is_dir() and p.name.upper().startswith("TEST")}
     verdicts = {}
     for test in sorted(set(present) | set(required)):
         verdicts[test] = _test_verdict(test, present[test], metrics, tolerance_pct) if test in present else "MISSING"

@@ -120,7 +120,8 @@ def inferred_headline(scenario: str, logged: str, summary: dict[str, Any], detai
 
     if (scenario, logged) == ("multi_stream", "single_stream"):
         estimate = figure("early_stopping_latency_ms", "")
-        estimate = estimate if estimate is not None else summary.get("early_stopping", {}).get("latency", {}).get("99")
+        if estimate is None:
+            estimate = summary.get("early_stopping", {}).get("latency", {}).get("99")
         if not estimate:
             raise SkipResult(where, "a MultiStream result inferred from SingleStream needs the early-stopping "
                                     "99th percentile estimate; there is none")
@@ -129,7 +130,8 @@ def inferred_headline(scenario: str, logged: str, summary: dict[str, Any], detai
     if (scenario, logged) == ("offline", "single_stream"):
         qps = figure("result_qps_without_loadgen_overhead", "qps w/o loadgen overhead")
         if not qps:
-            raise SkipResult(where, "an Offline result inferred from SingleStream needs 'QPS w/o loadgen overhead'")
+            raise SkipResult(where, "an Offline result inferred from SingleStream needs "
+                                    "'QPS w/o loadgen overhead'")
         return Headline("samples_per_second", float(qps), "Samples/s", "result_qps_without_loadgen_overhead",
                         _source(detail), logged)
     mean = figure("result_mean_query_latency_ns", "mean latency (ns)")

@@ -246,7 +246,8 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
     run_summary = _summary_json(summary, detail, headline, figures, quality, power)
     run_summary.update(_round_facts(context, result, benchmark, cls, scenario, system, headline))
     run_summary["rule_notes"] = _rule_notes(context, run_summary["effective_settings"])
-    run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality, compliant)
+    run = _run_row(context.round, result, cards, scenario, summary, detail, headline, run_summary, quality,
+                   compliant)
     imported = {"source": "mlperf", "round": context.round, "division": result.division,
                 "submitter": result.submitter, "availability": str(system.status), "system_name": system.system_name,
                 "accelerator": mk.accelerator_label(system), "accelerators_per_node": mk.accelerator_count(system),
@@ -257,7 +258,8 @@ def _assemble(context: _Context, result: ResultFolder, benchmark: Benchmark, cls
 
 
 def _compliance(context: _Context, result: ResultFolder, benchmark: Benchmark, cls: str) -> tuple[dict, bool]:
-    """(verdicts, compliant): the tests the round requires of the benchmark in this division, and any present."""
+    """(verdicts, compliant): the tests the round requires of the benchmark in this division, and any
+    present."""
     metrics = tuple(m for m, _ in benchmark.quality_targets) + tuple(m for m, *_ in benchmark.absolute_targets)
     required = benchmark.compliance_tests if result.division in rules_for(context.round).compliance_divisions else ()
     verdicts = read_verdicts(result.compliance, required, metrics, 0.1 if cls == "99.9" else 1.0)
@@ -290,8 +292,14 @@ def _list_unusable_verdicts(report: ImportReport, result: ResultFolder, verdicts
     for test, verdict in verdicts.items():
         if verdict in ("MISSING", "UNREADABLE"):
             files = " and ".join(VERIFY_FILES.get(test, ("verify_*.txt",)))
-            why = "is missing or lacks " + files if verdict == "MISSING" else f"{files}: no TEST PASS/FAIL verdict in it"
+            why = ("is missing or lacks " + files if verdict == "MISSING"
+                   else f"{files}: no TEST PASS/FAIL verdict in it")
             report.skip(result.compliance / test, f"{test} {why}; counted {verdict}, not PASS")
+    fallback = result.compliance / "TEST01" / "accuracy"
+    if verdicts.get("TEST01") == "FAIL" and not fallback.is_dir():
+        report.skip(fallback, "absent: TEST01 failed (its deterministic accuracy check, or performance) and the "
+                              "checker's fallback evidence (baseline/compliance_accuracy.txt) is not here; "
+                              "counted FAIL")
 
 
 def _card_name(kind: str, card: Any) -> str:
@@ -325,7 +333,8 @@ def _summary_json(summary: dict, detail: DetailLog | None, headline: Headline, f
            "early_stopping_ns": summary["early_stopping"], "early_stopping_notes": summary["early_stopping_notes"],
            "satisfied": summary["satisfied"], "recommendations": summary["recommendations"],
            "test_parameters": summary["test_parameters"], "warnings": summary["warnings"],
-           "errors": summary["errors"], "notes": summary["notes"], "accuracy": figures, "accuracy_bounds": quality["bounds"], "power": power,
+           "errors": summary["errors"], "notes": summary["notes"], "accuracy": figures,
+           "accuracy_bounds": quality["bounds"], "power": power,
            "test_datetime": detail.get("test_datetime") if detail is not None else None}
     out.update({f"latency_p{p}_ms": latency[p] / 1e6 for p in ("50", "90", "99") if p in latency})
     out.update(_settings(summary, detail))

@@ -27,6 +27,7 @@ raise RulesError with file:line and field.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -146,11 +147,11 @@ def load_rules_file(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def known_rounds() -> list[str]:
     """The rounds that have a rules table, oldest first."""
-    names = [p.stem for p in RULES_DIR.glob("v*.yaml")]
+    names = [p.stem for p in RULES_DIR.glob("v*.yaml") if re.fullmatch(r"v\d+\.\d+", p.stem)]
     return sorted(names, key=lambda n: tuple(int(x) for x in n[1:].split(".")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rules_for(round_name: str) -> RoundRules:
     """The rules table of a round ('v5.1'); RulesError naming the known rounds if it has none."""
     path = RULES_DIR / f"{round_name}.yaml"
@@ -172,7 +173,7 @@ class _Catalogue(BaseModel):
     benchmarks: dict[str, BenchmarkFacts]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def catalogue() -> dict[str, BenchmarkFacts]:
     """Benchmark name -> what it is (rules/benchmarks.yaml)."""
     return load_rules_file(RULES_DIR / "benchmarks.yaml", _Catalogue).benchmarks
