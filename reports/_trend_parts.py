@@ -109,7 +109,8 @@ def trend_chart(intervals: pd.DataFrame, cps: Sequence[dict[str, Any]], quarter:
     """Quarterly geometric means (line) with their intervals (band) per series, the chosen quarter
     highlighted, and confirmed change points as dashed rules at the quarter of the first run after each."""
     data = pd.DataFrame({"series": intervals["label"].to_numpy(), "quarter": intervals["quarter"].astype(str),
-                         "gmean": intervals["gmean"].to_numpy(dtype=float), "low": intervals["low"].to_numpy(dtype=float),
+                         "gmean": intervals["gmean"].to_numpy(dtype=float),
+                         "low": intervals["low"].to_numpy(dtype=float),
                          "high": intervals["high"].to_numpy(dtype=float), "runs": intervals["runs"].to_numpy()})
     data = data[np.isfinite(data["gmean"])]
     banded = data[np.isfinite(data["low"]) & np.isfinite(data["high"])]

@@ -261,6 +261,17 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1%}"
 
 
+def _values(g: dict[str, Any]) -> str:
+    """The geometric mean of the first and the latest period: '1,234 (2025Q1) -> 1,300 (2026Q4)'."""
+    periods = [p for p in g["periods"] if p.get("gmean") is not None]
+    if not periods:
+        return "-"
+    def one(p: dict[str, Any]) -> str:
+        value = p["gmean"]
+        return f"{value:,.0f} ({p['period']})" if abs(value) >= 1000 else f"{value:.4g} ({p['period']})"
+    return one(periods[-1]) if len(periods) == 1 else f"{one(periods[0])} -> {one(periods[-1])}"
+
+
 def _trend_row(g: dict[str, Any]) -> list[str]:
     key = g["group"]
     ts, mk = g.get("theil_sen"), g.get("mann_kendall")
@@ -272,8 +283,8 @@ def _trend_row(g: dict[str, Any]) -> list[str]:
     cps = ", ".join(f"after run {c['after_run']}" for c in g["change_points"] if c["confirmed"]) or "-"
     system = key.get("system", "") + (f" [{key['division']}]" if key.get("division") else "")
     return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), system,
-            key.get("backend", "-"), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test,
-            change, cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
+            key.get("backend", "-"), str(key.get("metric")), _values(g), f"{len(g['periods'])}/{g['runs']}", slope,
+            test, change, cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
 
 
 @click.command("trend")
@@ -309,7 +320,8 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
     if as_json:
         emit_json(result)
         return
-    table = _table("task", "scenario", "system", "backend", "metric", "periods/runs", "change per period",
+    table = _table("task", "scenario", "system", "backend", "metric", "value: first -> latest period",
+                   "periods/runs", "change per period",
                    "Mann-Kendall", "last change", "change points", "outlier runs")
     for group in result["groups"]:
         table.add_row(*_trend_row(group))

@@ -12,6 +12,7 @@ from rich.padding import Padding
 from rich.table import Table
 
 from analysis.load import runs_of
+from analysis.settings import distinguishing
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.cpus import format_cpus
 from runner.store.searches import SearchLog
@@ -61,7 +62,9 @@ def _short_headline(run: dict[str, Any]) -> str:
         return "-"
     name = run["headline_metric"].replace("latency_", "").replace("_ms", "")
     name = "" if name in ("samples_per_second", "queries_per_second", "tokens_per_second") else name + " "
-    return f"{name}{run['headline_value']:,.4g} {run['headline_units']}"
+    value = run["headline_value"]
+    return f"{name}{value:,.0f} {run['headline_units']}" if abs(value) >= 1000 else \
+        f"{name}{value:.4g} {run['headline_units']}"
 
 
 def _short_accuracy(run: dict[str, Any]) -> str:
@@ -234,8 +237,9 @@ def _render_fairness(f: dict[str, Any]) -> None:
 @json_option
 @with_store
 def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> None:
-    """List stored runs, newest first: cores used, key settings (backend settings, a Server run's target
-    QPS), start date and whether the run was quick (non-compliant).
+    """List stored runs, newest first: cores used, key settings (threads and hints, and whatever setting
+    differs between listed runs of one task, backend and scenario, such as a Server run's target QPS),
+    start date and whether the run was quick (non-compliant).
 
     \b
     Example:
@@ -260,12 +264,12 @@ def _runs_table(store, rows: list[dict[str, Any]]) -> Table:
     table = Table("id", "task", "backend", "scenario", "cores", "key settings", "started (UTC)", "quick", "result",
                   "headline", "accuracy", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     cores: dict[str, str] = {}
-    for r in rows:
+    for r, settings in zip(rows, distinguishing(rows)):
         if r["system_hash"] not in cores:
             cores[r["system_hash"]] = _cores(store, r["system_hash"])
         result = r.get("validity") or "-" if r["status"] == "complete" else r["status"]
         table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}", r["backend_name"], r["scenario"],
-                      cores[r["system_hash"]], escape(key_settings(r)), f"{r['started_at']:%Y-%m-%d %H:%M}",
+                      cores[r["system_hash"]], escape(settings), f"{r['started_at']:%Y-%m-%d %H:%M}",
                       "quick" if r.get("quick") else "", result, _short_headline(r), _short_accuracy(r))
     return table
 
@@ -280,16 +284,6 @@ def _cores(store, system_hash: str) -> str:
     return str(count) if count else "-"
 
 
-def key_settings(run: dict[str, Any]) -> str:
-    """The settings that tell runs of one task, backend and scenario apart: backend settings (threads,
-    performance hint, providers, ...; engine._figures.settings_text) and a Server run's target QPS."""
-    from engine._figures import settings_text
-
-    parts = [p for p in settings_text({**run, "quick": False}, None, None).split(", ") if p]
-    qps = ((run.get("settings") or {}).get("scenario") or {}).get("target_qps")
-    if run.get("scenario") == "server" and qps and run.get("provenance") != "imported":
-        parts.append(f"target_qps={qps:g}")
-    return ", ".join(parts) or "-"
 
 
 def _imported_table(rows: list[dict[str, Any]]) -> Table:
