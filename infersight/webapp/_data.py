@@ -12,7 +12,8 @@ import streamlit as st
 from analysis import load
 from runner.store import Store
 
-__all__ = ["store", "runs_table", "history", "titled_history", "pick_task_scenario", "latencies_ms", "RUN_COLUMNS"]
+__all__ = ["store", "runs_table", "history", "titled_history", "pick_task_scenario", "latencies_ms", "RUN_COLUMNS",
+           "configurations_score", "history_score"]
 
 RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "validity",
                "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
@@ -65,14 +66,36 @@ def titled_history(title: str, url: str) -> pd.DataFrame | None:
     return frame
 
 
-def pick_task_scenario(frame: pd.DataFrame, task_column: Any, scenario_column: Any, key: str) -> tuple[str, str]:
+def pick_task_scenario(frame: pd.DataFrame, task_column: Any, scenario_column: Any, key: str,
+                       score: pd.Series | None = None) -> tuple[str, str]:
     """A task select box, then one of the scenarios `frame` holds for that task, in the given page columns
-    (widget keys `<key>_task` and `<key>_scenario`)."""
+    (widget keys `<key>_task` and `<key>_scenario`). `score`, indexed by (task, scenario), picks the first
+    view: the pair with the highest score (one that shows an answer), else the first of each list."""
     tasks = sorted(frame["task"].unique())
-    task = task_column.selectbox("Task", tasks, key=f"{key}_task")
+    best = score.idxmax() if score is not None and len(score) else (None, None)
+    task = task_column.selectbox("Task", tasks, index=tasks.index(best[0]) if best[0] in tasks else 0,
+                                 key=f"{key}_task")
     scenarios = sorted(frame.loc[frame["task"] == task, "scenario"].unique())
-    scenario = scenario_column.selectbox("Scenario", scenarios, key=f"{key}_scenario")
+    default = best[1] if task == best[0] and best[1] in scenarios else None
+    if default is None and score is not None and task in score.index.get_level_values(0):
+        default = score.loc[task].idxmax()
+    scenario = scenario_column.selectbox("Scenario", scenarios, key=f"{key}_scenario",
+                                         index=scenarios.index(default) if default in scenarios else 0)
     return task, scenario
+
+
+def configurations_score(frame: pd.DataFrame) -> pd.Series:
+    """Per (task, scenario): configurations with 2+ runs first, then configurations (Compare's first view)."""
+    runs = frame.groupby(["task", "scenario", "config_key"]).size()
+    return ((runs >= 2).groupby(level=[0, 1]).sum() * 1000 + runs.groupby(level=[0, 1]).size()).astype(float)
+
+
+def history_score(frame: pd.DataFrame) -> pd.Series:
+    """Per (task, scenario): the most quarters one series spans, then its runs (Trends' first view)."""
+    quarters = frame["started_at"].dt.tz_convert(None).dt.to_period("Q")
+    series = frame.assign(quarter=quarters).groupby(["task", "scenario", "system", "backend", "model_variant"])
+    spans = series["quarter"].nunique() * 1000 + series.size()
+    return spans.groupby(level=[0, 1]).max().astype(float)
 
 
 @st.cache_data(ttl=300, show_spinner="reading the performance log")

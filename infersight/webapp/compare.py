@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import load, views
-from infersight.webapp._data import latencies_ms, pick_task_scenario, store, titled_history
+from infersight.webapp._data import configurations_score, latencies_ms, pick_task_scenario, store, titled_history
 from reports import charts
 from runner.errors import InfersightError
 
@@ -93,7 +93,7 @@ def page(url: str) -> None:
         return
     c = st.columns(3)
     kind = c[0].radio("Compare", KINDS, horizontal=True, key="cmp_kind")
-    task, scenario = pick_task_scenario(frame, c[1], c[2], "cmp")
+    task, scenario = pick_task_scenario(frame, c[1], c[2], "cmp", configurations_score(frame))
     choices = options(frame[(frame["task"] == task) & (frame["scenario"] == scenario)], kind)
     if len(choices) < 2:
         st.error(f"{task} {scenario} has {len(choices)} {kind[:-1]}; a comparison needs two. What exists:")
