@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -122,7 +123,7 @@ def ask(open_page, **values) -> AppTest:
 def winner(at: AppTest) -> str:
     found = [m.value for m in at.markdown if m.value.startswith("**Top recommendation")]
     assert found, f"no top recommendation among {[m.value[:40] for m in at.markdown]}"
-    return found[0].split(":** ", 1)[1]
+    return re.sub(r"\\(.)", r"\1", found[0].split(":** ", 1)[1])  # markdown escapes undone
 
 
 def engine_answer(db, p99: float):

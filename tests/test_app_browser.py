@@ -19,17 +19,19 @@ from _browser import browser_page, require_chromium
 from conftest import REPO
 from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
 from engine.candidates import load
-from infersight.webapp.recommend import OBJECTIVES
+from infersight.webapp._question import objectives_for
 from runner.store import Store
 
 TIMEOUT_MS = 180_000  # generous: the machine is shared and the first script run reads the whole store
+OBJECTIVES = objectives_for("server", False)
+# the top recommendation is a paragraph 'Top recommendation: NAME' (a metric would cut a long name)
 RENDERED = """([label, before]) => {
     const app = document.querySelector('[data-testid="stApp"]');
-    const metric = Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
-        .find(m => m.innerText.includes(label));
-    const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
+    const para = Array.from(document.querySelectorAll('[data-testid="stMarkdownContainer"] p'))
+        .find(m => m.innerText.startsWith(label));
+    const value = para && para.innerText.split(':').slice(1).join(':').trim();
     return app && app.getAttribute('data-test-script-state') === 'notRunning' && value
-        && value.innerText.trim() !== before && !metric.closest('[data-stale="true"]');
+        && value !== before && !para.closest('[data-stale="true"]');
 }"""
 
 
@@ -97,8 +99,8 @@ def submit_and_read(page, before: str) -> str:
 
 
 def read(page) -> str:
-    value = page.get_by_test_id("stMetric").filter(has_text="Top recommendation").get_by_test_id("stMetricValue")
-    return value.inner_text().strip()
+    para = page.locator('[data-testid="stMarkdownContainer"] p').filter(has_text="Top recommendation").first
+    return para.inner_text().split(":", 1)[1].strip()
 
 
 def test_recommend_form_in_a_real_browser(app_server, app_db, tmp_path):
@@ -118,7 +120,7 @@ def test_recommend_form_in_a_real_browser(app_server, app_db, tmp_path):
         choose(page, "Task", "resnet50")
         choose(page, "Scenario", "server")
         choose(page, "Objective", OBJECTIVES["cost"])
-        page.get_by_label("max p99 latency (ms, 0: none)", exact=True).fill("15")
+        page.get_by_label("max p99 latency (ms), 0: none", exact=True).fill("15")
         shown = submit_and_read(page, first)
         page.screenshot(path=str(tmp_path / "recommend.png"), full_page=True)
     assert shown == by_cost

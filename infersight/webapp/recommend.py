@@ -3,6 +3,7 @@ probabilities, the Pareto chart, the explanation, the capacity plan and exclusio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def _answer(rec, task: str, scenario: str) -> None:
         st.error("No candidate meets all constraints.")
     else:
         tie = f" (tied with {len(rec.explanation.tied_with)} more)" if rec.explanation.tied_with else ""
-        st.markdown(f"**Top recommendation{tie}:** {winner['candidate']}")
+        st.markdown(f"**Top recommendation{tie}:** {_plain(winner['candidate'])}")
         st.caption(f"rank 1; {winner['provenance']}; runs {winner['run_ids']}")
     for line in rec.explanation.lines:
         st.markdown(f"- {line}")
@@ -104,6 +105,11 @@ def _answer(rec, task: str, scenario: str) -> None:
         st.caption(note)
 
 
+def _plain(text: str) -> str:
+    """Text shown as itself in markdown (underscores, brackets and stars escaped)."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", str(text))
+
+
 def capacity_text(plan: dict) -> str:
     """The capacity plan as one readable paragraph: units of what at how much each, cost, power, basis."""
     def n(value, unit: str = "") -> str:
@@ -111,10 +117,10 @@ def capacity_text(plan: dict) -> str:
     tokens = plan.get("cost_per_million_tokens_usd")
     per_million = f"{n(tokens)} USD per million tokens" if tokens is not None else \
         f"{n(plan.get('cost_per_million_usd'))} USD per million inferences"
-    text = (f"**{n(plan['units'])} units** of {plan['candidate']} for {n(plan['target_load_per_s'])} inferences/s "
+    text = (f"**{n(plan['units'])} units** of {_plain(plan['candidate'])} for {n(plan['target_load_per_s'])} inferences/s "
             f"({plan['headroom']:.0%} headroom{', N+1' if plan['n_plus_one'] else ''}), each serving "
             f"**{n(plan['unit_samples_per_s'])} inferences/s**: {n(plan.get('cost_per_hour_usd'))} USD/h, "
             f"{per_million}, {n(plan.get('power_w'))} W.")
     if plan.get("capacity_basis"):
-        text += f"  \nCapacity per unit from: {plan['capacity_basis']}"
+        text += f"  \nCapacity per unit from: {_plain(plan['capacity_basis'])}"
     return text
