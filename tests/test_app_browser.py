@@ -5,18 +5,11 @@ tmp_path (pytest prints where when the test fails; the last three runs stay unde
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from _browser import browser_page, require_chromium
-from conftest import REPO
+from _browser import browser_page, require_chromium, streamlit_app
 from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
 from engine.candidates import load
 from infersight.webapp._question import objectives_for
@@ -35,44 +28,11 @@ RENDERED = """([label, before]) => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_server(app_db, tmp_path):
     """`streamlit run app.py -- --db <fixture store>` on a free port; yields its URL, stops it after."""
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--", "--db", str(app_db["db"])]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"streamlit exited {proc.returncode}: {(tmp_path / 'streamlit.log').read_text()}"
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "streamlit did not answer /_stcore/health within 120 s"
-            time.sleep(0.25)
+    with streamlit_app(app_db["db"], tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def engine_winner(db: Path, objective: str) -> str:
