@@ -343,4 +343,4 @@ def check_scenario(scenario: str, bounds: tuple[Bound, ...] | Constraints, objec
     if target_load is not None and scenario not in CAPACITY_SCENARIOS:
         raise EngineError(f"a target load needs a scenario with a capacity ({', '.join(CAPACITY_SCENARIOS)}); "
                           f"{scenario} runs measure latency one query at a time: drop the target load, or ask for "
-                          f"scenario server")
+                          f"scenario server instead")

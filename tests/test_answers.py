@@ -31,15 +31,14 @@ def _server(qps: float) -> RunRequest:
 @pytest.fixture(scope="module")
 def answers_db(tmp_path_factory, digits_models):
     """Quick digits runs: server at 20 and 40 QPS (fixed), a peak search of the same configuration from 20
-    QPS up to at most 80, an offline run; and one MLPerf submitter's results (dated 2024Q3)."""
+    QPS up to at most 40 (two probes); and one MLPerf submitter's results (dated 2024Q3)."""
     db = tmp_path_factory.mktemp("answers") / "answers.db"
     with Store(str(db)) as s:
         import_tree(s, GOOGLE)
         fixed = [execute_run(prepare_run(_server(q)), s) for q in (20.0, 40.0)]
-        search = run_peak_search(_server(20.0), s, PeakSettings(start_qps=20, max_qps=80, repeats_near_edge=1,
-                                                                  tolerance=0.5, max_probes=3))
-        offline = execute_run(prepare_run(RunRequest("digits", scenario="offline", quick=True)), s)
-    return {"db": db, "fixed": fixed, "search": search, "offline": offline}
+        search = run_peak_search(_server(20.0), s, PeakSettings(start_qps=20, max_qps=40, repeats_near_edge=1,
+                                                                  tolerance=0.5, max_probes=2))
+    return {"db": db, "fixed": fixed, "search": search}
 
 
 def test_a_server_configuration_is_one_candidate_with_its_capacity_from_the_peak(answers_db):
@@ -152,9 +151,10 @@ def test_export_runs_and_queries(answers_db, tmp_path):
         ids = sorted(r["id"] for r in s.list_runs(task="digits", limit=None))
     for table in tables.values():
         assert sorted(table["id"]) == ids and set(table["quick"]) == {True}
+        assert set(table["settings"].str.contains("intra_op_threads=1")) == {True}
     server = tables["parquet"][tables["parquet"]["scenario"] == "server"]
     assert set(server["target_qps"]) >= {20.0, 40.0}
-    run = answers_db["offline"]
+    run = answers_db["fixed"][0]
     path = tmp_path / "queries.parquet"
     assert cli("export", "queries", str(run), "--out", str(path), db=db).returncode == 0
     queries = pd.read_parquet(path)
