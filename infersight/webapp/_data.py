@@ -10,13 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from analysis import load
+from analysis.settings import distinguishing
 from runner.store import Store
 
 __all__ = ["store", "runs_table", "history", "titled_history", "pick_task_scenario", "latencies_ms", "RUN_COLUMNS",
            "configurations_score", "history_score"]
 
-RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "validity",
-               "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
+RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "settings", "quick",
+               "validity", "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
                "status", "started_at", "latency_p99_ms", "samples_per_second"]
 
 
@@ -29,7 +30,8 @@ def store(url: str) -> Store:
 @st.cache_data(ttl=30, show_spinner="reading runs")
 def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
     """Every run (newest first) with its system name (measured runs from the system card, imported
-    ones from their MLPerf provenance) and its summary's p99 latency and throughput."""
+    ones from their MLPerf provenance), the settings that tell it apart (analysis.settings), its quick
+    flag, and its summary's p99 latency and throughput."""
     s = store(url)
     rows = s.list_runs(limit=limit, provenance=True)
     names: dict[str, str] = {}
@@ -43,6 +45,8 @@ def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
             if digest not in names:
                 names[digest] = _system_name(s, digest)
             row["system"] = names[digest]
+    for row, text in zip(rows, distinguishing(rows)):
+        row["settings"] = text
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS) if rows else pd.DataFrame(columns=RUN_COLUMNS)
     return frame
 
