@@ -111,7 +111,7 @@ def test_what_if_keeps_an_accuracy_ratio_at_most_1():
 def test_trend_report_with_a_panel_without_data_in_the_quarter(answers_db):
     from reports.trend import trend_report_context
 
-    quarter = str(pd.Timestamp.now(tz="UTC").to_period("Q"))
+    quarter = str(pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("Q"))
     with Store(str(answers_db["db"])) as s:
         context, charts = trend_report_context(s, quarter)
     empty = [p for p in context["panels"] if not p["leaderboard"]]

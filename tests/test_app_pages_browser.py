@@ -97,7 +97,7 @@ def test_every_report_kind_at_its_app_defaults(app_db, tmp_path, kind):
             html = render_decision_report(rec, task="resnet50", scenario="server", candidates=len(rec.ranked),
                                           catalog=load_catalog(EXAMPLE_CATALOG))
         else:
-            html = render_trend_report(s, str(pd.Timestamp.now(tz="UTC").to_period("Q")))
+            html = render_trend_report(s, str(pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("Q")))
     opened = open_offline(html, tmp_path, f"report-{kind}")
     assert opened.problems == [], opened.problems
     done, total = (int(x) for x in opened.drawn.split("/"))
