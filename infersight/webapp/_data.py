@@ -89,9 +89,13 @@ def pick_task_scenario(frame: pd.DataFrame, task_column: Any, scenario_column: A
 
 
 def configurations_score(frame: pd.DataFrame) -> pd.Series:
-    """Per (task, scenario): configurations with 2+ runs first, then configurations (Compare's first view)."""
+    """Per (task, scenario): what a comparison can answer from (Compare's first view): runs measured here
+    (per-query records), then configurations with 2+ runs, then configurations."""
     runs = frame.groupby(["task", "scenario", "config_key"]).size()
-    return ((runs >= 2).groupby(level=[0, 1]).sum() * 1000 + runs.groupby(level=[0, 1]).size()).astype(float)
+    measured = (frame["provenance"] == "measured").groupby([frame["task"], frame["scenario"]]).sum()
+    replicated = (runs >= 2).groupby(level=[0, 1]).sum()
+    measured = measured.where(measured >= 2, 0)  # one measured run has nothing to be compared with
+    return (measured * 1e6 + replicated * 1000 + runs.groupby(level=[0, 1]).size()).astype(float)
 
 
 def history_score(frame: pd.DataFrame) -> pd.Series:

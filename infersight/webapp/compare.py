@@ -42,18 +42,33 @@ def options(frame: pd.DataFrame, kind: str) -> dict[str, str]:
     return dict(reversed(out.items()))
 
 
-def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
-    """Indexes into `refs` of a first pair that `compare_refs` accepts without force: the newest A (or
-    the given one) with another option of the same checked metadata (task version, model hash)."""
-    def ident(ref: str) -> tuple:
-        rows = (frame[frame["config_key"] == ref.removeprefix("config:")] if ref.startswith("config:")
-                else frame[frame["run_id"].astype(str) == ref])
-        return tuple(rows[["task", "task_version", "model_hash"]].iloc[0]) if len(rows) else ()
+def _rows(frame: pd.DataFrame, ref: str) -> pd.DataFrame:
+    return (frame[frame["config_key"] == ref.removeprefix("config:")] if ref.startswith("config:")
+            else frame[frame["run_id"].astype(str) == ref])
 
-    for first in refs if a is None else [a]:
-        same = [j for j, ref in enumerate(refs) if ref != first and ident(ref) == ident(first)]
-        if same:
-            return refs.index(first), same[0]
+
+def answerable(frame: pd.DataFrame, ref: str) -> bool:
+    """Whether an option carries its own replication: a configuration of 2+ runs, or runs measured here (their
+    per-query records); one imported MLPerf result is a single figure."""
+    found = _rows(frame, ref)
+    return len(found) >= 2 or bool(len(found) and (found["provenance"] == "measured").all())
+
+
+def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
+    """Indexes into `refs` of a first pair that `compare_refs` accepts without force and can answer: the newest
+    A (or the given one) with another option of the same checked metadata (task version, model hash),
+    preferring options that carry their own replication (configurations of 2+ runs, runs measured here with
+    per-query records) over imported single results."""
+    def ident(ref: str) -> tuple:
+        found = _rows(frame, ref)
+        return tuple(found[["task", "task_version", "model_hash"]].iloc[0]) if len(found) else ()
+
+    usable = [r for r in refs if answerable(frame, r)]
+    for pool in (usable, refs):
+        for first in pool if a is None else [a]:
+            same = [refs.index(r) for r in pool if r != first and ident(r) == ident(first)]
+            if same:
+                return refs.index(first), same[0]
     first = refs.index(a) if a is not None else 0
     return first, 1 if first == 0 else 0
 
@@ -116,6 +131,11 @@ def page(url: str) -> None:
                           help="Compare even when the task version or the model (its hash) differs between A and B.")
     if a == b:
         st.error(f"A and B are the same {kind[:-1]} ({choices[a]}): pick two different ones.")
+        return
+    if not answerable(subset, a) and not answerable(subset, b):
+        st.info(f"{task} {scenario} holds only single imported MLPerf results here, one figure each without "
+                f"per-query records, so no interval can be put on their difference: pick a task with runs "
+                f"measured here, or configurations with 2+ runs (`infersight repro TASK -n 3` makes some).")
         return
     try:
         result = _compare(url, (a, b), metric or None, margin / 100, confidence, force)
