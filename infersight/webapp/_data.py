@@ -38,6 +38,8 @@ def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
     for row in rows:
         summary = row.get("summary") or {}
         row["latency_p99_ms"], row["samples_per_second"] = summary.get("latency_p99_ms"), summary.get("samples_per_second")
+        if row["samples_per_second"] is None and row.get("headline_units") in ("Samples/s", "Queries/s"):
+            row["samples_per_second"] = row.get("headline_value")  # an imported MLPerf result's headline rate
         if "imported" in row:
             row["system"] = row["imported"].get("system_name") or ""
         else:
