@@ -211,7 +211,7 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     """Unique, readable candidate names: system / backend / variant, plus settings where needed."""
     labels = frame["system"] + " / " + frame["backend"] + " / " + frame["model_variant"].astype(str)
     dup = labels.duplicated(keep=False)
-    labels[dup] = labels[dup] + " (" + frame.loc[dup, "settings"] + ")"
+    labels[dup] = labels[dup] + " (" + _differing(frame.loc[dup, "settings"].astype(str), labels[dup]) + ")"
     dup = labels.duplicated(keep=False)
     labels[dup] = labels[dup] + " [" + frame.loc[dup, "system_id"] + "]"
     dup = labels.duplicated(keep=False)
@@ -219,6 +219,18 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     keys = keys.where(keys != "", pd.Series(np.arange(len(frame)), index=frame.index).astype(str))
     labels[dup] = labels[dup] + " #" + keys[dup]
     return labels
+
+
+def _differing(settings: pd.Series, labels: pd.Series) -> pd.Series:
+    """Each settings text ('a=1, b=2') cut to the items that differ among the rows sharing its label."""
+    out = settings.copy()
+    for _, group in settings.groupby(labels, sort=False):
+        items = [set(text.split(", ")) for text in group]
+        common = set.intersection(*items) if len(items) > 1 else set()
+        for index, text in group.items():
+            kept = [item for item in text.split(", ") if item not in common]
+            out[index] = ", ".join(kept) or text
+    return out
 
 
 def from_records(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
