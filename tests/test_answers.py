@@ -168,3 +168,16 @@ def test_export_runs_and_queries(answers_db, tmp_path):
     assert not (tmp_path / "q2.parquet").exists()
     bad = cli("export", "runs", "--out", str(tmp_path / "missing" / "r.csv"), db=db)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_look_alike_configurations_are_named_by_the_setting_that_differs(answers_db):
+    from reports.compare import compare_report_context
+
+    a, b = answers_db["fixed"]
+    with Store(str(answers_db["db"])) as s:
+        context, _ = compare_report_context(s, [str(a), str(b)])
+    labels = [side["label"] for side in context["sides"]]
+    assert labels[0].endswith(", target_qps=20)") and "intra_op_threads=1" in labels[0], labels
+    assert labels[1].endswith(", target_qps=40)") and labels[0].split(" (")[0][3:] == labels[1].split(" (")[0][3:]
+    shown = cli("runs", "--task", "digits", db=answers_db["db"]).stdout
+    assert "target_qps=20" in shown and "target_qps=40" in shown
