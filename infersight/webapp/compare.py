@@ -11,7 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from analysis import load, views
-from infersight.webapp._data import configurations_score, latencies_ms, pick_task_scenario, store, titled_history
+from infersight.webapp._data import (configurations_score, latencies_ms, pick_task_scenario, runs_table, store,
+                                     titled_history)
 from reports import charts
 from runner.errors import InfersightError
 
@@ -27,19 +28,30 @@ CHART_HEIGHT = 380  # px, passed to st.altair_chart: it does not leave room for 
 MAX_RUNS_SHOWN = 20
 
 
-def options(frame: pd.DataFrame, kind: str) -> dict[str, str]:
+def options(frame: pd.DataFrame, kind: str, settings: dict[int, str] | None = None) -> dict[str, str]:
     """The references `compare_refs` takes (a run id, or config:KEY) with a label each, from rows of
-    analysis.load.runs_frame: one per run, or one per configuration (newest first)."""
+    analysis.load.runs_frame: one per run, or one per configuration (newest first). `settings` (run id ->
+    the settings that tell it apart, runs_table's column) names them, so look-alike options differ."""
+    def named(run_id: int) -> str:
+        text = (settings or {}).get(int(run_id), "-")
+        return "" if text in ("-", "") else f" [{text}]"
+
     if kind == "runs":
-        return {str(r.run_id): f"run {r.run_id}: {r.model_variant} / {r.backend} / {r.system} ({r.provenance}, "
-                               f"{r.started_at:%Y-%m-%d})" for r in frame.iloc[::-1].itertuples()}
+        return {str(r.run_id): f"run {r.run_id}: {r.model_variant} / {r.backend} / {r.system}{named(r.run_id)} "
+                               f"({r.provenance}, {r.started_at:%Y-%m-%d})" for r in frame.iloc[::-1].itertuples()}
     out = {}
     for key, runs in frame.groupby("config_key", sort=False):
         first, ids = runs.iloc[0], runs["run_id"].tolist()
-        out[f"config:{key}"] = (f"config {key[:8]}: {first.model_variant} / {first.backend} / {first.system} "
-                                f"({len(ids)} run{'s' if len(ids) > 1 else ''}: {', '.join(map(str, ids[:6]))}"
-                                f"{', ...' if len(ids) > 6 else ''})")
+        out[f"config:{key}"] = (f"config {key[:8]}: {first.model_variant} / {first.backend} / {first.system}"
+                                f"{named(first.run_id)} ({len(ids)} run{'s' if len(ids) > 1 else ''}: "
+                                f"{', '.join(map(str, ids[:6]))}{', ...' if len(ids) > 6 else ''})")
     return dict(reversed(out.items()))
+
+
+def run_settings(url: str) -> dict[int, str]:
+    """Run id -> the settings that tell it apart (the Runs table's column)."""
+    table = runs_table(url)
+    return dict(zip(table["id"].astype(int), table["settings"].astype(str)))
 
 
 def _rows(frame: pd.DataFrame, ref: str) -> pd.DataFrame:
@@ -109,7 +121,7 @@ def page(url: str) -> None:
     c = st.columns(3)
     kind = c[0].radio("Compare", KINDS, horizontal=True, key="cmp_kind")
     task, scenario = pick_task_scenario(frame, c[1], c[2], "cmp", configurations_score(frame))
-    choices = options(frame[(frame["task"] == task) & (frame["scenario"] == scenario)], kind)
+    choices = options(frame[(frame["task"] == task) & (frame["scenario"] == scenario)], kind, run_settings(url))
     if len(choices) < 2:
         st.error(f"{task} {scenario} has {len(choices)} {kind[:-1]}; a comparison needs two. What exists:")
         _what_exists(frame, kind)

@@ -77,7 +77,7 @@ def _run_form(url: str) -> Maker | None:
 def _compare_form(url: str) -> Maker | None:
     frame = history(url)
     what = st.radio("Compare", compare_page.KINDS, index=1, horizontal=True, key="rep_cmp_kind")
-    choices = compare_page.options(frame, what)
+    choices = compare_page.options(frame, what, compare_page.run_settings(url))
     refs = list(choices)
     if len(refs) < 2:
         st.info(f"Fewer than two {what} with a figure to compare.")
