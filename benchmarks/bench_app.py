@@ -93,13 +93,14 @@ def run(db: Path, repeat: int) -> None:
     at.run()
     first = time.perf_counter() - start
     assert not at.exception, [e.value for e in at.exception]
-    winner = next(m.value for m in at.metric if m.label == "Top recommendation")
+    winner = next(m.value for m in at.markdown if m.value.startswith("**Top recommendation"))
     print(f"{db}: first render (imports, store, caches) {first * 1e3:.0f} ms; top recommendation {winner}")
 
     def rerender(i: int, clear: bool = False) -> None:
         if clear:
             st.cache_data.clear()
-        at.number_input(key="rec_p99").set_value(15.0 - i % 5)
+        p99 = next(w for w in at.number_input if str(w.key).startswith("rec_max_p99_ms"))
+        p99.set_value(15.0 - i % 5)
         at.button[0].click()
         at.run()
         assert not at.exception, [e.value for e in at.exception]

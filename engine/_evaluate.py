@@ -90,7 +90,8 @@ def evaluate(frame: pd.DataFrame, bounds: tuple[Bound, ...], objective: Objectiv
     power = (prices["power_w"], prices["power_w_lo"], prices["power_w_hi"])
     values["power_w"] = power
     derived = cost_model.derive(values["samples_per_s"], power, prices["price_per_hour_usd"],
-                                prices["purchase_price_usd"], prices["lifetime_years"], model, target_load)
+                                prices["purchase_price_usd"], prices["lifetime_years"], model, target_load,
+                                values["tokens_per_s"])
     values.update(derived.columns)
     n, k = len(frame), len(bounds)
     p = np.empty((k, n))

@@ -8,11 +8,13 @@ as its uncertainty (median +- t(0.975, n-1) s / sqrt(n), not below 0: the run is
 configuration with one run keeps that run's within-run CIs where known (`cis(run)`, by default
 analysis.load.run_ci: stored with the run, or computed from its performance log), else it is a point
 estimate (lo = hi = value); imported MLPerf results are point estimates. Every row names its source runs (`run_ids`) and
-provenance, so each figure traces back to the runs it came from.
+provenance, so each figure traces back to the runs it came from. A Server configuration measured here is
+one candidate whatever QPS it was tested at: its throughput is its capacity (engine._capacity: the peak
+search's result, or the highest VALID target QPS as a lower bound), said in `capacity_basis`.
 
 Columns (CANDIDATE_COLUMNS): identity (candidate, task, scenario, system, system_id, backend, settings,
 model_variant, accelerator, accelerators), provenance (provenance, source, submitter, run_ids,
-n_runs, compliant, quick, ci_source), figures with `_lo`/`_hi` (FIGURES: samples_per_s,
+n_runs, compliant, quick, ci_source, capacity_basis), figures with `_lo`/`_hi` (FIGURES: samples_per_s,
 tokens_per_s, p50_ms, p90_ms, p99_ms, ttft_ms, tpot_ms, accuracy, accuracy_ratio, power_w),
 accuracy_metric, accuracy_reference, and the system card's own price and power
 fields (card_price_per_hour_usd, card_purchase_price_usd, card_power_w).
@@ -31,6 +33,7 @@ from scipy import stats
 from sqlalchemy import func, select
 
 from analysis.load import MLPERF_PREFIX, config_key, run_ci, task_names
+from engine._capacity import capacity_runs
 from engine._figures import FIGURES, ci_columns, run_figures, settings_text, system_label
 from runner.bundles import bundled_from
 from runner.errors import EngineError, InfersightError
@@ -43,7 +46,7 @@ SCENARIOS = ("single_stream", "multi_stream", "server", "offline", "interactive"
 _IDENTITY = ["candidate", "task", "scenario", "system", "system_id", "backend", "settings", "model_variant",
              "accelerator", "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant",
              "quick", "ci_source", "accuracy_metric", "accuracy_reference", "card_price_per_hour_usd",
-             "card_purchase_price_usd", "card_power_w", "config_key"]
+             "card_purchase_price_usd", "card_power_w", "config_key", "capacity_basis"]
 CANDIDATE_COLUMNS = _IDENTITY + [f"{c}{s}" for c in FIGURES for s in ("", "_lo", "_hi")]
 # repetitive text columns are categoricals: selecting rows of 100,000 candidates then moves integer codes
 CATEGORICAL = ("task", "scenario", "system", "system_id", "backend", "settings", "model_variant", "accelerator",
@@ -73,8 +76,9 @@ def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None
                           f"{', '.join(str(r['id']) for r in runs[:10])}"
                           + (f"; {len(limits)} are load-generator limits, which say nothing about the system"
                              if limits else "") + "); see `infersight show RUN` for why")
-    cards = _CardCache(store)
-    rows = [_run_row(store, run, base, cards, cis or run_cis_of(store)) for run in valid]
+    cards, cis = _CardCache(store), cis or run_cis_of(store)
+    rows = [{**_run_row(store, run, base, cards, cis), **({"config_key": key} if key else {}),
+             "capacity_basis": basis} for run, key, basis in capacity_runs(store, valid)]
     frame = aggregate(pd.DataFrame(rows))
     frame.attrs["invalid_run_ids"] = [r["id"] for r in runs if r.get("validity") not in ("VALID", "LOADGEN_LIMIT")]
     frame.attrs["loadgen_limit_run_ids"] = limits  # inconclusive: neither a candidate nor a failure
@@ -215,7 +219,7 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     """Unique, readable candidate names: system / backend / variant, plus settings where needed."""
     labels = frame["system"] + " / " + frame["backend"] + " / " + frame["model_variant"].astype(str)
     dup = labels.duplicated(keep=False)
-    labels[dup] = labels[dup] + " (" + frame.loc[dup, "settings"] + ")"
+    labels[dup] = labels[dup] + " (" + _differing(frame.loc[dup, "settings"].astype(str), labels[dup]) + ")"
     dup = labels.duplicated(keep=False)
     labels[dup] = labels[dup] + " [" + frame.loc[dup, "system_id"] + "]"
     dup = labels.duplicated(keep=False)
@@ -223,6 +227,18 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
     keys = keys.where(keys != "", pd.Series(np.arange(len(frame)), index=frame.index).astype(str))
     labels[dup] = labels[dup] + " #" + keys[dup]
     return labels
+
+
+def _differing(settings: pd.Series, labels: pd.Series) -> pd.Series:
+    """Each settings text ('a=1, b=2') cut to the items that differ among the rows sharing its label."""
+    out = settings.copy()
+    for _, group in settings.groupby(labels, sort=False):
+        items = [set(text.split(", ")) for text in group]
+        common = set.intersection(*items) if len(items) > 1 else set()
+        for index, text in group.items():
+            kept = [item for item in text.split(", ") if item not in common]
+            out[index] = ", ".join(kept) or text
+    return out
 
 
 def from_records(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
@@ -237,7 +253,8 @@ def from_records(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     defaults = {"backend": "", "settings": "", "model_variant": "", "task": "", "scenario": "", "accelerator": "",
                 "accelerators": 0, "provenance": "measured", "source": "", "submitter": "", "run_ids": "",
                 "n_runs": 1, "compliant": True, "quick": False, "ci_source": "none (point estimates)",
-                "accuracy_metric": "", "accuracy_reference": math.nan, "config_key": ""}
+                "accuracy_metric": "", "accuracy_reference": math.nan, "config_key": "",
+                "capacity_basis": ""}
     for column, value in defaults.items():
         if column not in frame:
             frame[column] = value

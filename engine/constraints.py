@@ -23,7 +23,8 @@ from runner.cards._base import StrictModel
 from runner.errors import EngineError
 
 __all__ = ["Metric", "METRICS", "OBJECTIVE_ALIASES", "OPTION_BOUNDS", "Bound", "Constraints", "Objective",
-           "parse_bound", "parse_objective", "metric", "validation_message"]
+           "parse_bound", "parse_objective", "metric", "validation_message", "SCENARIO_FIGURES", "CAPACITY_SCENARIOS",
+           "check_scenario"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _M("accuracy_ratio", "accuracy_ratio", "ratio", "higher", "accuracy / reference"),
     _M("power", "power_total_w", "W", "lower", "power"),
     _M("cost_per_million", "cost_per_million_usd", "USD", "lower", "cost per million inferences"),
+    _M("cost_per_million_tokens", "cost_per_million_tokens_usd", "USD", "lower", "cost per million tokens"),
     _M("cost_per_hour", "cost_per_hour_usd", "USD/h", "lower", "cost per hour"),
     _M("units", "units", "units", "lower", "units needed"),
     _M("throughput_per_usd", "throughput_per_usd", "samples/s per USD/h", "higher", "throughput per dollar"),
@@ -59,6 +61,24 @@ OBJECTIVE_ALIASES = {"cost": "cost_per_million", "latency": "p99", "latency_p50"
                      "latency_p99": "p99", "perf_per_dollar": "throughput_per_usd",
                      "perf_per_watt": "throughput_per_watt"}
 
+# scenario -> the figure metrics that mean something in it (deployment metrics apply everywhere). An
+# offline run's latency is that of one query holding every sample; TTFT and TPOT exist for token streams.
+_LATENCY = ("p50", "p90", "p99")
+SCENARIO_FIGURES: dict[str, tuple[str, ...]] = {
+    "single_stream": (*_LATENCY, "throughput"),
+    "multi_stream": (*_LATENCY, "throughput"),
+    "server": (*_LATENCY, "ttft", "tpot", "throughput", "tokens"),
+    "interactive": (*_LATENCY, "ttft", "tpot", "throughput", "tokens"),
+    "offline": ("throughput", "tokens"),
+}
+_WHY_NOT = {
+    "offline": "an offline run's latency is that of one query holding every sample, not a user's wait",
+    "single_stream": "single-stream queries hold one sample each, with no token stream",
+    "multi_stream": "multi-stream queries are fixed-size batches, with no token stream",
+}
+# scenarios whose throughput is a capacity a target load can be planned from
+CAPACITY_SCENARIOS = ("server", "offline", "interactive")
+
 # keyword option -> (metric, op): the unit is in the option's name.
 OPTION_BOUNDS: dict[str, tuple[str, str]] = {
     "max_p50_ms": ("p50", "<="), "max_p90_ms": ("p90", "<="), "max_p99_ms": ("p99", "<="),
@@ -66,6 +86,7 @@ OPTION_BOUNDS: dict[str, tuple[str, str]] = {
     "min_throughput_per_s": ("throughput", ">="), "min_tokens_per_s": ("tokens", ">="),
     "min_accuracy": ("accuracy", ">="), "min_accuracy_ratio": ("accuracy_ratio", ">="),
     "max_power_w": ("power", "<="), "max_cost_per_million_usd": ("cost_per_million", "<="),
+    "max_cost_per_million_tokens_usd": ("cost_per_million_tokens", "<="),
     "max_cost_per_hour_usd": ("cost_per_hour", "<="), "max_units": ("units", "<="),
 }
 
@@ -300,3 +321,26 @@ def parse_objective(text: str | Objective) -> Objective:
         return Objective(weights=weights)
     except ValidationError as exc:
         raise EngineError(f"objective {text!r}: {validation_message(exc)}") from None
+
+
+def check_scenario(scenario: str, bounds: tuple[Bound, ...] | Constraints, objective: Objective | None,
+                   target_load: float | None = None) -> None:
+    """EngineError, in one sentence saying why and what to do instead, for a bound or objective whose
+    figure means nothing under `scenario` (SCENARIO_FIGURES), or a target load on a scenario without a
+    capacity; an unknown or empty scenario is not checked."""
+    applies = SCENARIO_FIGURES.get(scenario)
+    if applies is None:
+        return
+    named = [(b.text(), b.metric) for b in bounds]
+    named += [(f"the objective {n}", n) for n in (objective.weights if objective is not None else ())]
+    scenario_bound = {m for figures in SCENARIO_FIGURES.values() for m in figures}
+    for text, name in named:
+        if name in scenario_bound and name not in applies:
+            why = _WHY_NOT.get(scenario, f"{scenario} runs do not measure it")
+            where = ", ".join(s for s, figures in SCENARIO_FIGURES.items() if name in figures)
+            raise EngineError(f"{text} does not apply to the {scenario} scenario ({why}): bound "
+                              f"{', '.join(applies)} instead, or ask for a scenario that measures {name} ({where})")
+    if target_load is not None and scenario not in CAPACITY_SCENARIOS:
+        raise EngineError(f"a target load needs a scenario with a capacity ({', '.join(CAPACITY_SCENARIOS)}); "
+                          f"{scenario} runs measure latency one query at a time: drop the target load, or ask for "
+                          f"scenario server instead")

@@ -7,7 +7,9 @@ Cost of one unit per hour of service:
                                                                                   includes its power)
 `utilisation` is the fraction of paid (or lifetime) hours the unit serves load; idle power is not
 counted. An hourly price wins over a purchase price where both are known.
-Cost per million inferences = cost per hour / (inferences per second x 3600) x 1e6.
+Cost per million inferences = cost per hour / (inferences per second x 3600) x 1e6; for generative tasks
+cost per million tokens = cost per hour / (tokens per second x 3600) x 1e6 (at a target load, the tokens
+per second the load brings: target x tokens per inference).
 
 Capacity for a target load (inferences/s): units = ceil(target x (1 + headroom) / throughput), plus
 one spare unit when `n_plus_one`; the plan costs units x the unit's cost per hour and draws units x
@@ -81,9 +83,10 @@ class Derived:
 
 def derive(throughput: tuple[np.ndarray, np.ndarray, np.ndarray], power: tuple[np.ndarray, np.ndarray, np.ndarray],
            price_per_hour: np.ndarray, purchase_price: np.ndarray, lifetime_years: np.ndarray, model: CostModel,
-           target_load: float | None) -> Derived:
-    """Cost and capacity columns (METRICS' cost_per_hour_usd, cost_per_million_usd, units, power_total_w,
-    throughput_per_usd, throughput_per_watt, plus plan_purchase_usd) with bounds from the figures' CIs."""
+           target_load: float | None, tokens: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Derived:
+    """Cost and capacity columns (METRICS' cost_per_hour_usd, cost_per_million_usd, cost_per_million_tokens_usd
+    (NaN without `tokens`), units, power_total_w, throughput_per_usd, throughput_per_watt, plus
+    plan_purchase_usd) with bounds from the figures' CIs."""
     thr, thr_lo, thr_hi = throughput
     pw, pw_lo, pw_hi = power
     cost = {"v": unit_cost_per_hour(price_per_hour, purchase_price, lifetime_years, pw, model)}
@@ -103,7 +106,7 @@ def derive(throughput: tuple[np.ndarray, np.ndarray, np.ndarray], power: tuple[n
         per_million = tuple(cost_per_million(u * cost[k], load) for u, k in zip(units, ("v", "lo", "hi")))
     per_hour = tuple(u * cost[k] for u, k in zip(units, ("v", "lo", "hi")))
     with np.errstate(divide="ignore", invalid="ignore"):
-        columns = {
+        columns = {"cost_per_million_tokens_usd": _per_million_tokens(per_hour, tokens, thr, target_load),
             "cost_per_hour_usd": per_hour, "cost_per_million_usd": per_million, "units": units,
             "power_total_w": (units[0] * pw, units[1] * pw_lo, units[2] * pw_hi),
             "plan_purchase_usd": tuple(u * purchase_price for u in units),
@@ -111,3 +114,17 @@ def derive(throughput: tuple[np.ndarray, np.ndarray, np.ndarray], power: tuple[n
             "throughput_per_watt": (thr / pw, thr_lo / pw_hi, thr_hi / pw_lo),
         }
     return Derived(columns, cost["v"])
+
+
+def _per_million_tokens(per_hour: tuple, tokens: tuple | None, throughput: np.ndarray,
+                        target_load: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """USD per million generated tokens: of one unit at its token rate, or of the plan at the target load's."""
+    if tokens is None:
+        nan = np.full_like(throughput, np.nan)
+        return nan, nan, nan
+    tok, tok_lo, tok_hi = tokens
+    if target_load is None:
+        return (cost_per_million(per_hour[0], tok), cost_per_million(per_hour[1], tok_hi),
+                cost_per_million(per_hour[2], tok_lo))
+    rate = target_load * tok / throughput  # tokens/s the target load brings
+    return tuple(cost_per_million(p, rate) for p in per_hour)

@@ -27,7 +27,7 @@ from engine._evaluate import NO_OBJECTIVE, STATUSES, Evaluation, Options, evalua
 from engine._figures import FIGURES
 from engine.candidates import CANDIDATE_COLUMNS
 from engine.catalog import Catalog, price_columns
-from engine.constraints import METRICS, Constraints, Objective, metric, parse_objective
+from engine.constraints import METRICS, Constraints, Objective, check_scenario, metric, parse_objective
 from engine.cost import CostModel
 from engine.explain import Explanation, excluded_reasons, explain
 from engine.pareto import frontier
@@ -37,12 +37,13 @@ from runner.errors import EngineError
 
 __all__ = ["Recommendation", "recommend", "cost_model_for"]
 
-_COST_METRICS = ("cost_per_million", "cost_per_hour", "throughput_per_usd")
-_DERIVED = ("cost_per_hour_usd", "cost_per_million_usd", "units", "power_total_w", "plan_purchase_usd",
+_COST_METRICS = ("cost_per_million", "cost_per_million_tokens", "cost_per_hour", "throughput_per_usd")
+_DERIVED = ("cost_per_hour_usd", "cost_per_million_usd", "cost_per_million_tokens_usd", "units", "power_total_w",
+            "plan_purchase_usd",
             "throughput_per_usd", "throughput_per_watt")
 _IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_variant", "task", "scenario",
              "accelerator", "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant",
-             "quick", "ci_source", "accuracy_metric", "accuracy_reference"]
+             "quick", "ci_source", "accuracy_metric", "accuracy_reference", "capacity_basis"]
 _EXCLUDED_IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_variant", "provenance",
                       "source", "submitter", "run_ids", "n_runs"]
 _PRICES = ("price_per_hour_usd", "purchase_price_usd", "lifetime_years", "price_source", "price_example",
@@ -142,7 +143,7 @@ def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str
     turns on capacity planning: cost and power are then those of the whole plan. A candidate is ranked
     when every bound's verdict is "meets" (P >= meets_at), or also "uncertain" with include_uncertain.
     """
-    objective = parse_objective(objective)
+    objective = parse_objective(_cost_objective(objective, candidates))
     _check_request(candidates, constraints, objective, target_load, meets_at, fails_at)
     model = cost or cost_model_for(catalog)
     options = Options(meets_at=meets_at, fails_at=fails_at, include_uncertain=include_uncertain)
@@ -161,6 +162,14 @@ def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str
         _evaluation=ev, _frame=candidates)
 
 
+def _cost_objective(objective: str | Objective, frame: pd.DataFrame) -> str | Objective:
+    """'cost' means cost per million tokens where every candidate generates tokens (a generative task)."""
+    tokens = frame["tokens_per_s"].to_numpy(dtype=float) if "tokens_per_s" in frame else np.empty(0)
+    generative = tokens.size > 0 and bool(np.isfinite(tokens).all())
+    return "cost_per_million_tokens" if isinstance(objective, str) and objective.strip().lower() == "cost" \
+        and generative else objective
+
+
 def _check_request(frame: pd.DataFrame, constraints: Constraints, objective: Objective, target_load: float | None,
                    meets_at: float, fails_at: float) -> None:
     missing = [c for c in CANDIDATE_COLUMNS if c not in frame]
@@ -174,6 +183,9 @@ def _check_request(frame: pd.DataFrame, constraints: Constraints, objective: Obj
         raise EngineError(f"target load must be a positive number of inferences per second, not {target_load}")
     if target_load is None and any(b.metric == "units" for b in constraints):
         raise EngineError("a bound on units needs a target load (units needed to serve it)")
+    scenarios = [str(s) for s in pd.unique(frame["scenario"]) if str(s)]
+    if len(scenarios) == 1:
+        check_scenario(scenarios[0], constraints.bounds, objective, target_load)
     if not 0.5 < meets_at < 1 or not 0 < fails_at < 0.5:
         raise EngineError(f"verdict thresholds must satisfy 0.5 < meets_at < 1 and 0 < fails_at < 0.5, "
                           f"not {meets_at} and {fails_at}")
@@ -305,8 +317,10 @@ def _capacity(ranked: pd.DataFrame, target_load: float | None, model: CostModel)
     row = ranked.iloc[0]
     plan = {"candidate": row["candidate"], "target_load_per_s": target_load, "headroom": model.headroom,
             "n_plus_one": model.n_plus_one, "unit_samples_per_s": row["samples_per_s"],
+            "capacity_basis": row.get("capacity_basis") or "",
             "units": row["units"], "units_lo": row["units_lo"], "units_hi": row["units_hi"],
             "cost_per_hour_usd": row["cost_per_hour_usd"], "cost_per_million_usd": row["cost_per_million_usd"],
+            "cost_per_million_tokens_usd": row["cost_per_million_tokens_usd"],
             "purchase_usd": row["plan_purchase_usd"], "power_w": row["power_total_w"],
             "price_source": row["price_source"]}
     return _jsonable(plan)

@@ -1,6 +1,7 @@
 """What-if sensitivity: the recommendation again with one bound, price, tariff or load moved.
 
-Each bound is moved by -50%, -10%, +10%, +50% of itself; so is the price (hourly and purchase) of
+Each bound is moved by -50%, -10%, +10%, +50% of itself, within the values it can take (an accuracy
+ratio stops at 1; a move that would repeat another is left out); so is the price (hourly and purchase) of
 each of the leading systems (the winner's and the next distinct systems in rank order), the
 electricity tariff where one is set, and the target load where one is given. Every row says the
 winner it gives and whether that differs from the answer as asked. A move that makes the bounds
@@ -55,9 +56,14 @@ def _moves(frame: pd.DataFrame, constraints: Constraints, prices: dict[str, np.n
     """(parameter, factor, new value, what changes) for every move; a moved bound is built when evaluated,
     as moving it may make the bounds contradictory."""
     for j, bound in enumerate(constraints.bounds):
+        tried = set()
         for factor in FACTORS:
-            yield bound.text(), factor, bound.value * factor, {
-                "bounds": functools.partial(constraints.with_value, j, bound.value * factor)}
+            value = _possible(bound.metric, bound.value * factor)
+            if value in tried or value == bound.value:
+                continue
+            tried.add(value)
+            yield bound.text(), value / bound.value, value, {
+                "bounds": functools.partial(constraints.with_value, j, value)}
     for system in _leading_systems(frame, base, systems):
         for factor in FACTORS:
             yield f"price of {system} (factor)", factor, factor, {"prices": _scaled(frame, prices, system, factor)}
@@ -69,6 +75,11 @@ def _moves(frame: pd.DataFrame, constraints: Constraints, prices: dict[str, np.n
     if target_load:
         for factor in FACTORS:
             yield "target load (inferences/s)", factor, target_load * factor, {"load": target_load * factor}
+
+
+def _possible(metric: str, value: float) -> float:
+    """A moved bound kept within the values its metric can take: an accuracy ratio never above 1."""
+    return min(value, 1.0) if metric == "accuracy_ratio" else value
 
 
 def _leading_systems(frame: pd.DataFrame, base: Evaluation, count: int) -> list[str]:

@@ -21,7 +21,7 @@ from analysis.trend import GROUP_COLUMNS
 from reports import charts
 
 __all__ = ["label_of", "change_points", "leaderboard", "leaders_by_quarter",
-           "config_repro", "trend_chart", "KEYS"]
+           "config_repro", "trend_chart", "has_figures", "KEYS"]
 
 KEYS = list(GROUP_COLUMNS)
 
@@ -99,13 +99,21 @@ def config_repro(runs: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     return out
 
 
+def has_figures(intervals: pd.DataFrame) -> bool:
+    """Whether a panel's chart rows hold a finite figure to draw (a chart without one has an infinite domain)."""
+    return bool(len(intervals)) and bool(np.isfinite(intervals["gmean"].to_numpy(dtype=float)).any())
+
+
 def trend_chart(intervals: pd.DataFrame, cps: Sequence[dict[str, Any]], quarter: pd.Period, metric: str,
                 log: bool) -> alt.LayerChart:
     """Quarterly geometric means (line) with their intervals (band) per series, the chosen quarter
     highlighted, and confirmed change points as dashed rules at the quarter of the first run after each."""
     data = pd.DataFrame({"series": intervals["label"].to_numpy(), "quarter": intervals["quarter"].astype(str),
-                         "gmean": intervals["gmean"].to_numpy(), "low": intervals["low"].to_numpy(),
-                         "high": intervals["high"].to_numpy(), "runs": intervals["runs"].to_numpy()})
+                         "gmean": intervals["gmean"].to_numpy(dtype=float),
+                         "low": intervals["low"].to_numpy(dtype=float),
+                         "high": intervals["high"].to_numpy(dtype=float), "runs": intervals["runs"].to_numpy()})
+    data = data[np.isfinite(data["gmean"])]
+    banded = data[np.isfinite(data["low"]) & np.isfinite(data["high"])]
     first = min(intervals["quarter"]) if len(intervals) else quarter
     order = [str(p) for p in pd.period_range(first, quarter, freq="Q")]
     names = list(dict.fromkeys(data["series"]))
@@ -117,13 +125,13 @@ def trend_chart(intervals: pd.DataFrame, cps: Sequence[dict[str, Any]], quarter:
     step = max(8.0, charts.WIDTH / max(len(order), 1) * 0.9)
     shade = alt.Chart(pd.DataFrame({"quarter": [str(quarter)]})).mark_bar(
         color="#dfe6ef", width=step, opacity=0.6).encode(x=x, tooltip=["quarter:N"])
-    band = alt.Chart(data).mark_area(opacity=0.18).encode(x=x, y=alt.Y("low:Q", scale=scale), y2="high:Q",
+    band = alt.Chart(banded).mark_area(opacity=0.18).encode(x=x, y=alt.Y("low:Q", scale=scale), y2="high:Q",
                                                           color=colour)
     line = alt.Chart(data).mark_line(point=True, strokeWidth=1.5).encode(
         x=x, y=y, color=colour, tooltip=["series:N", "quarter:N", alt.Tooltip("gmean:Q", format=".4g"),
                                          alt.Tooltip("low:Q", format=".4g"), alt.Tooltip("high:Q", format=".4g"),
                                          "runs:Q"])
-    layers = [shade, band, line]
+    layers = [shade, band, line] if len(banded) else [shade, line]
     if cps:
         marks = pd.DataFrame({"series": [c["series"] for c in cps], "quarter": [c["quarter"] for c in cps],
                               "change": [f"x{c['ratio']:.3g}" for c in cps],

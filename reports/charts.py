@@ -102,7 +102,8 @@ def latency_cdf(latency_ms: np.ndarray, marks: Mapping[str, float]) -> alt.Layer
     log = ordered[0] > 0 and ordered[-1] > 3 * ordered[len(ordered) // 2]
     scale = alt.Scale(type="log", nice=False) if log else alt.Scale(zero=False)
     line = alt.Chart(data).mark_line(color=ACCENT, interpolate="step-after").encode(
-        x=alt.X("latency_ms:Q", title="latency (ms, log scale)" if log else "latency (ms)", scale=scale),
+        x=alt.X("latency_ms:Q", title="latency (ms, log scale)" if log else "latency (ms)", scale=scale,
+                axis=alt.Axis(format=",.3~g", labelOverlap=True, tickCount=8)),  # labels below 1 ms too
         y=alt.Y("fraction:Q", title="fraction of queries at or below", scale=alt.Scale(domain=[0, 1])),
         tooltip=[alt.Tooltip("latency_ms:Q", format=".4g"), alt.Tooltip("fraction:Q", format=".4f")])
     chart = line + _percentile_rules(marks, "x") if marks else line
@@ -123,7 +124,8 @@ def latency_cdfs(series: Mapping[str, np.ndarray]) -> alt.Chart:
     data = pd.concat(parts, ignore_index=True) if parts else _frame(latency_ms=[], fraction=[]).assign(run=[])
     scale = alt.Scale(type="log", nice=False) if log else alt.Scale(zero=False)
     return alt.Chart(data).mark_line(interpolate="step-after").encode(
-        x=alt.X("latency_ms:Q", title="latency (ms, log scale)" if log else "latency (ms)", scale=scale),
+        x=alt.X("latency_ms:Q", title="latency (ms, log scale)" if log else "latency (ms)", scale=scale,
+                axis=alt.Axis(format=",.3~g", labelOverlap=True, tickCount=8)),  # labels below 1 ms too
         y=alt.Y("fraction:Q", title="fraction of queries at or below", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("run:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=600)),
         tooltip=["run:N", alt.Tooltip("latency_ms:Q", format=".4g"), alt.Tooltip("fraction:Q", format=".4f")],

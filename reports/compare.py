@@ -22,6 +22,7 @@ import pandas as pd
 
 from analysis import load, views
 from analysis.samples import query_latencies
+from analysis.settings import distinguishing
 from reports import charts
 from reports._page import ChartBlock, render_page
 from reports.badges import format_headline
@@ -58,7 +59,7 @@ def compare_report_context(store: Any, refs: Sequence[str], *, metric: str | Non
     result = views.compare_refs(store, list(refs), metric=metric, margin=margin, confidence=confidence, force=force)
     letters = side_letters(len(refs))
     raw = [result["baseline"], *result["comparisons"]]
-    sides = [_side(store, letter, entry, result["metric"]) for letter, entry in zip(letters, raw)]
+    sides = _named(store, [_side(store, letter, entry, result["metric"]) for letter, entry in zip(letters, raw)])
     rows = [_comparison_row(side, c, result) for side, c in zip(sides[1:], result["comparisons"])]
     chart_list = [charts.block("ratios", ratio_chart(rows, margin),
                                f"Ratio of geometric means, each configuration over the baseline A, with its "
@@ -75,6 +76,18 @@ def compare_report_context(store: Any, refs: Sequence[str], *, metric: str | Non
     context = dict(title=_title(sides), result=result, sides=sides, rows=rows, note=note, cdf_note=cdf_note,
                    direction="lower" if result["lower_is_better"] else "higher", summary=_summary(rows, result))
     return context, chart_list
+
+
+def _named(store: Any, sides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each side's distinguishing settings (analysis.settings), added to the labels of sides that would
+    otherwise read alike ('digits int8 / openvino / offline' twice names its performance hint)."""
+    texts = distinguishing([s["runs"][0] for s in sides])
+    plain = [s["label"].split(": ", 1)[1] for s in sides]
+    for side, text, name in zip(sides, texts, plain):
+        side["settings"] = text
+        if plain.count(name) > 1 and text != "-":
+            side["label"] += f" ({text})"
+    return sides
 
 
 def _side(store: Any, letter: str, entry: dict[str, Any], metric: str) -> dict[str, Any]:

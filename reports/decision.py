@@ -65,8 +65,18 @@ def decision_report_context(rec: Any, *, task: str, scenario: str, candidates: i
         excluded=[_excluded_row(rec, r) for r in _records(rec.excluded)], frontier=_frontier_rows(rec, METRICS),
         capacity=_capacity_rows(rec.capacity), what_if=_what_if_rows(rec.what_if),
         assumptions=list(rec.assumptions), provenance=_provenance_rows(rec),
-        capacity_note="no target load was given" if not rec.target_load else "no candidate is ranked")
+        capacity_note="no target load was given" if not rec.target_load else "no candidate is ranked",
+        objective_unit=_objective_unit(rec), example_prices=bool(catalog is not None and catalog.is_example),
+        catalog_source=getattr(catalog, "source", "") or "")
     return context, chart_list
+
+
+def _objective_unit(rec: Any) -> str:
+    """The objective's name and unit, shown under its figure: 'cost per million tokens, USD'."""
+    if rec.objective.is_mix:
+        return "weighted score (1 = best)"
+    m = rec.objective.metric
+    return f"{m.label}, {m.unit}" if m.unit and m.unit != "ratio" else m.label
 
 
 def figure_columns(rec: Any) -> list[str]:
@@ -161,9 +171,12 @@ def _capacity_rows(capacity: dict[str, Any] | None) -> list[tuple[str, str]]:
             f"throughput interval)"
     return [("candidate", capacity["candidate"]), ("target load", f"{fmt(capacity['target_load_per_s'])} inferences/s"),
             ("headroom", f"{capacity['headroom']:.0%}"), ("N+1 spare unit", "yes" if capacity["n_plus_one"] else "no"),
-            ("throughput of one unit", f"{fmt(capacity['unit_samples_per_s'])} samples/s"), ("units", units),
+            ("throughput of one unit", f"{fmt(capacity['unit_samples_per_s'])} inferences/s"),
+            ("capacity per unit from", capacity.get("capacity_basis") or "its measured throughput"), ("units", units),
             ("cost per hour", f"{fmt(capacity['cost_per_hour_usd'])} USD/h"),
             ("cost per million inferences", f"{fmt(capacity['cost_per_million_usd'])} USD"),
+            *([("cost per million tokens", f"{fmt(capacity['cost_per_million_tokens_usd'])} USD")]
+              if capacity.get("cost_per_million_tokens_usd") is not None else []),
             ("purchase", f"{fmt(capacity['purchase_usd'])} USD"), ("power", f"{fmt(capacity['power_w'])} W"),
             ("price source", capacity.get("price_source") or "-")]
 

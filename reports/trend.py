@@ -71,9 +71,11 @@ def trend_report_context(store: Any, quarter: str, *, task: str | None = None, s
     for (task_name, scenario_name, metric), members in _panels(results).items():
         panel = _panel(members, intervals, runs_by_group, repro, period, top)
         panel.update(task=task_name, scenario=scenario_name, metric=metric, key=f"trend_{len(panels)}")
-        chart_list.append(charts.block(panel["key"], parts.trend_chart(
-            panel["chart_rows"], panel["chart_cps"], period, metric, panel["log"]), panel["caption"]))
+        if parts.has_figures(panel["chart_rows"]):  # a panel with nothing to draw gets no chart (a 'no data' line)
+            chart_list.append(charts.block(panel["key"], parts.trend_chart(
+                panel["chart_rows"], panel["chart_cps"], period, metric, panel["log"]), panel["caption"]))
         panels.append(panel)
+    panels.sort(key=lambda p: not parts.has_figures(p["chart_rows"]))  # panels with data in the quarter first
     in_quarter = history[history["quarter"] == period]
     context = dict(title=f"Trends to {period}: {task or 'every task'}{' / ' + scenario if scenario else ''}",
                    quarter=str(period), previous=str(period - 1), note=note, panels=panels, confidence=confidence,
@@ -128,7 +130,8 @@ def _panel(members: list[dict[str, Any]], intervals: pd.DataFrame, runs_by_group
     mine = intervals[[_key(tuple(r)) in keys for r in intervals[parts.KEYS].itertuples(index=False)]]
     shown = _shown_series(rows, top)
     chart_rows = mine[mine["label"].isin(shown)]
-    values = chart_rows["gmean"].to_numpy()
+    values = chart_rows["gmean"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
     rows.sort(key=lambda r: (r["value"] is None, (r["value"] or 0) * (1 if lower else -1)))
     labels = {r["label"] for r in rows}
     return dict(rows=rows, direction="lower" if lower else "higher", lower=lower,

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,3 +113,44 @@ def open_offline(html: str, folder: Path, name: str) -> Opened:
         texts = {"body": page.inner_text("body")}
         page.screenshot(path=str(shot), full_page=True)
     return Opened(drawn, charts, requests, problems, injected, shot, texts)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_app(db: Path, log_path: Path) -> Iterator[str]:
+    """`streamlit run app.py -- --db DB` on a free port (its output in log_path); yields its URL once
+    /_stcore/health answers, stops it after."""
+    repo = Path(__file__).resolve().parent.parent
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(repo / "app.py"), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--", "--db", str(db)]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONPATH": str(repo)})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None, f"streamlit exited {proc.returncode}: {log_path.read_text()}"
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as reply:
+                        if reply.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "streamlit did not answer /_stcore/health within 120 s"
+                time.sleep(0.25)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

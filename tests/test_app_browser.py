@@ -5,72 +5,34 @@ tmp_path (pytest prints where when the test fails; the last three runs stay unde
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from _browser import browser_page, require_chromium
-from conftest import REPO
+from _browser import browser_page, require_chromium, streamlit_app
 from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
 from engine.candidates import load
-from infersight.webapp.recommend import OBJECTIVES
+from infersight.webapp._question import objectives_for
 from runner.store import Store
 
 TIMEOUT_MS = 180_000  # generous: the machine is shared and the first script run reads the whole store
+OBJECTIVES = objectives_for("server", False)
+# the top recommendation is a paragraph 'Top recommendation: NAME' (a metric would cut a long name)
 RENDERED = """([label, before]) => {
     const app = document.querySelector('[data-testid="stApp"]');
-    const metric = Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
-        .find(m => m.innerText.includes(label));
-    const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
+    const para = Array.from(document.querySelectorAll('[data-testid="stMarkdownContainer"] p'))
+        .find(m => m.innerText.startsWith(label));
+    const value = para && para.innerText.split(':').slice(1).join(':').trim();
     return app && app.getAttribute('data-test-script-state') === 'notRunning' && value
-        && value.innerText.trim() !== before && !metric.closest('[data-stale="true"]');
+        && value !== before && !para.closest('[data-stale="true"]');
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def app_server(app_db, tmp_path):
     """`streamlit run app.py -- --db <fixture store>` on a free port; yields its URL, stops it after."""
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--", "--db", str(app_db["db"])]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"streamlit exited {proc.returncode}: {(tmp_path / 'streamlit.log').read_text()}"
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "streamlit did not answer /_stcore/health within 120 s"
-            time.sleep(0.25)
+    with streamlit_app(app_db["db"], tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def engine_winner(db: Path, objective: str) -> str:
@@ -97,8 +59,8 @@ def submit_and_read(page, before: str) -> str:
 
 
 def read(page) -> str:
-    value = page.get_by_test_id("stMetric").filter(has_text="Top recommendation").get_by_test_id("stMetricValue")
-    return value.inner_text().strip()
+    para = page.locator('[data-testid="stMarkdownContainer"] p').filter(has_text="Top recommendation").first
+    return para.inner_text().split(":", 1)[1].strip()
 
 
 def test_recommend_form_in_a_real_browser(app_server, app_db, tmp_path):
@@ -118,7 +80,7 @@ def test_recommend_form_in_a_real_browser(app_server, app_db, tmp_path):
         choose(page, "Task", "resnet50")
         choose(page, "Scenario", "server")
         choose(page, "Objective", OBJECTIVES["cost"])
-        page.get_by_label("max p99 latency (ms, 0: none)", exact=True).fill("15")
+        page.get_by_label("max p99 latency (ms), 0: none", exact=True).fill("15")
         shown = submit_and_read(page, first)
         page.screenshot(path=str(tmp_path / "recommend.png"), full_page=True)
     assert shown == by_cost

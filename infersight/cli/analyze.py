@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from analysis import views
 from analysis.repro import DEFAULT_TOLERANCE
@@ -21,7 +21,7 @@ _confidence = click.option("--confidence", type=click.FloatRange(0.5, 0.999), de
                            help="Confidence level of every interval.")
 
 
-def _table(*headers: str) -> Table:
+def _table(*headers: str | Column) -> Table:
     return Table(*headers, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
 
 
@@ -261,6 +261,17 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1%}"
 
 
+def _values(g: dict[str, Any]) -> str:
+    """The geometric mean of the latest period: '1,300 in 2026Q4'."""
+    periods = [p for p in g["periods"] if p.get("gmean") is not None]
+    if not periods:
+        return "-"
+    def one(p: dict[str, Any]) -> str:
+        value = p["gmean"]
+        return f"{value:,.0f} in {p['period']}" if abs(value) >= 1000 else f"{value:.4g} in {p['period']}"
+    return one(periods[-1])
+
+
 def _trend_row(g: dict[str, Any]) -> list[str]:
     key = g["group"]
     ts, mk = g.get("theil_sen"), g.get("mann_kendall")
@@ -272,8 +283,8 @@ def _trend_row(g: dict[str, Any]) -> list[str]:
     cps = ", ".join(f"after run {c['after_run']}" for c in g["change_points"] if c["confirmed"]) or "-"
     system = key.get("system", "") + (f" [{key['division']}]" if key.get("division") else "")
     return [f"{key.get('task')}/{key.get('model_variant')}", key.get("scenario", ""), system,
-            key.get("backend", "-"), str(key.get("metric")), f"{len(g['periods'])}/{g['runs']}", slope, test,
-            change, cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
+            key.get("backend", "-"), str(key.get("metric")), f"{_values(g)} ({len(g['periods'])}/{g['runs']})", slope,
+            test, change, cps, ", ".join(map(str, g["outlier_runs"])) or "-"]
 
 
 @click.command("trend")
@@ -309,8 +320,9 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
     if as_json:
         emit_json(result)
         return
-    table = _table("task", "scenario", "system", "backend", "metric", "periods/runs", "change per period",
-                   "Mann-Kendall", "last change", "change points", "outlier runs")
+    table = _table("task", "scenario", "system", "backend", "metric", "latest (periods/runs)",
+                   Column("change per period", min_width=17), "Mann-Kendall", "last change", "change points",
+                   "outlier runs")
     for group in result["groups"]:
         table.add_row(*_trend_row(group))
     out.print(f"[bold]trends by {result['by']}[/] over {result['runs']} runs "

@@ -7,10 +7,12 @@ from typing import Any
 import click
 import numpy as np
 from rich import box
+from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
 from analysis.load import runs_of
+from analysis.settings import distinguishing
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.cpus import format_cpus
 from runner.store.searches import SearchLog
@@ -60,7 +62,9 @@ def _short_headline(run: dict[str, Any]) -> str:
         return "-"
     name = run["headline_metric"].replace("latency_", "").replace("_ms", "")
     name = "" if name in ("samples_per_second", "queries_per_second", "tokens_per_second") else name + " "
-    return f"{name}{run['headline_value']:,.4g} {run['headline_units']}"
+    value = run["headline_value"]
+    return f"{name}{value:,.0f} {run['headline_units']}" if abs(value) >= 1000 else \
+        f"{name}{value:.4g} {run['headline_units']}"
 
 
 def _short_accuracy(run: dict[str, Any]) -> str:
@@ -257,31 +261,58 @@ def _render_fairness(f: dict[str, Any]) -> None:
 @click.option("--status", default=None, type=click.Choice(["running", "complete", "failed", "aborted"]))
 @click.option("--source", default=None, type=click.Choice(["mlperf", "measured"]),
               help="Only runs imported from MLPerf results (with system, accelerator, model), or measured here.")
-@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(0),
+              help="At most this many, newest first (0: every run); the table says when more match.")
 @json_option
 @with_store
 def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> None:
-    """List stored runs, newest first.
+    """List stored runs, newest first: cores used, key settings (threads and hints, and whatever setting
+    differs between listed runs of one task, backend and scenario, such as a Server run's target QPS),
+    start date and whether the run was quick (non-compliant).
 
     \b
     Example:
         infersight runs --task digits --scenario offline
         infersight runs --source mlperf --scenario server
     """
-    rows = runs_of(store, task, backend=backend, scenario=scenario, status=status, source=source, limit=limit)
+    rows = runs_of(store, task, backend=backend, scenario=scenario, status=status, source=source,
+                   limit=limit + 1 if limit else None)
+    more = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if limit else rows
     if as_json:
         emit_json(rows)
         return
-    if source == "mlperf":
-        out.print(_imported_table(rows))
-        return
-    table = Table("id", "task", "backend", "scenario", "result", "headline", "accuracy",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for r in rows:
+    out.print(_imported_table(rows) if source == "mlperf" else _runs_table(store, rows))
+    if more:
+        out.print(f"[yellow]showing the newest {limit} runs only: more match (--limit N shows more, --limit 0 "
+                  f"every one)[/]")
+
+
+def _runs_table(store, rows: list[dict[str, Any]]) -> Table:
+    """Runs measured here or imported: what, where (cores), how (key settings), when, quick, result."""
+    table = Table("id", "task", "backend", "scenario", "cores", "key settings", "started (UTC)", "quick", "result",
+                  "headline", "accuracy", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    cores: dict[str, str] = {}
+    for r, settings in zip(rows, distinguishing(rows)):
+        if r["system_hash"] not in cores:
+            cores[r["system_hash"]] = _cores(store, r["system_hash"])
         result = r.get("validity") or "-" if r["status"] == "complete" else r["status"]
-        table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}",
-                      r["backend_name"], r["scenario"], result, _short_headline(r), _short_accuracy(r))
-    out.print(table)
+        table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}", r["backend_name"], r["scenario"],
+                      cores[r["system_hash"]], escape(settings), f"{r['started_at']:%Y-%m-%d %H:%M}",
+                      "quick" if r.get("quick") else "", result, _short_headline(r), _short_accuracy(r))
+    return table
+
+
+def _cores(store, system_hash: str) -> str:
+    """The CPUs a system card says the run could use, '-' where it does not say."""
+    try:
+        card = store.get_card("system", system_hash)
+    except KeyError:
+        return "-"
+    count = card.get("cpu_count_used") or card.get("host_processor_core_count")
+    return str(count) if count else "-"
+
+
 
 
 def _imported_table(rows: list[dict[str, Any]]) -> Table:

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from infersight.cli._common import emit_json, err, json_option, out, with_store
 from runner.bundles import export_bundle, import_bundle
+from reports.export import queries_table, runs_table, write_table
 from runner.exporters.mlperf import export_run
 from runner.importers import ImportReport, import_tree
 
@@ -82,13 +83,55 @@ def _print_report(report: ImportReport, url: str) -> None:
 
 @click.group("export")
 def export_group() -> None:
-    """Export runs in outside formats (MLPerf LoadGen logs) or as run bundles for another machine's store.
+    """Export runs: as a table (CSV, Parquet, JSON), a run's per-query log (Parquet), MLPerf LoadGen logs, or run
+    bundles for another machine's store.
 
     \b
     Example:
+        infersight export runs --format csv --out runs.csv --task digits
+        infersight export queries 1 --out run-1-queries.parquet
         infersight export mlperf 1 submission/
         infersight export bundle 1 2 --out machine-a.zip
     """
+
+
+@export_group.command("runs")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), default="csv", show_default=True,
+              help="File format.")
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@click.option("--task", default=None, help="Only runs of this task (resnet50 and mlperf-resnet50 mean the same).")
+@click.option("--backend", default=None, help="Only runs on this backend.")
+@click.option("--scenario", default=None, help="Only runs of this scenario.")
+@click.option("--status", default=None, type=click.Choice(["running", "complete", "failed", "aborted"]))
+@click.option("--source", default=None, type=click.Choice(["mlperf", "measured"]),
+              help="Only runs imported from MLPerf results, or measured here.")
+@with_store
+def export_runs_cmd(fmt: str, path: str, task, backend, scenario, status, source, store) -> None:
+    """Write the runs matching the filters as one table: identity, cores, key settings, dates, quick and
+    compliant flags, validity, headline, accuracy, latency and throughput, MLPerf provenance.
+
+    \b
+    Example:
+        infersight export runs --format parquet --out runs.parquet --scenario server
+    """
+    frame = runs_table(store, task, backend=backend, scenario=scenario, status=status, source=source)
+    out.print(f"wrote {len(frame)} runs to {write_table(frame, path, fmt)}")
+
+
+@export_group.command("queries")
+@click.argument("run")
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="Parquet file to write.")
+@with_store
+def export_queries_cmd(run: str, path: str, store) -> None:
+    """Write RUN's per-query log as Parquet: one row per query (issued, scheduled and completed ns,
+    latency in ms, and the optional per-query columns).
+
+    \b
+    Example:
+        infersight export queries 1 --out run-1-queries.parquet
+    """
+    frame = queries_table(store, run)
+    out.print(f"wrote {len(frame):,} queries of run {frame['run_id'].iloc[0]} to {write_table(frame, path, 'parquet')}")
 
 
 @export_group.command("mlperf")

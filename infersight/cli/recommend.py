@@ -30,6 +30,8 @@ _BOUND_OPTIONS = (
     ("--min-accuracy-ratio", "min_accuracy_ratio", "Least accuracy as a fraction of the reference (0.99 = 99%)."),
     ("--max-power-w", "max_power_w", "Most power, W (of the whole plan with --target-qps)."),
     ("--max-cost-per-million-usd", "max_cost_per_million_usd", "Most cost per million inferences, USD."),
+    ("--max-cost-per-million-tokens-usd", "max_cost_per_million_tokens_usd",
+     "Most cost per million generated tokens, USD (generative tasks)."),
     ("--max-cost-per-hour-usd", "max_cost_per_hour_usd", ("Most cost per hour, USD (of the whole plan with "
                                                            "--target-qps).")),
     ("--max-units", "max_units", "Most units in the capacity plan (needs --target-qps)."),
@@ -74,7 +76,7 @@ def _plan_options(fn):
 @click.option("--where", "where", multiple=True, metavar="BOUND",
               help="A bound with its unit, repeatable: 'p99 <= 15 ms', 'throughput >= 2e4 /s', 'power <= 2 kW'.")
 @click.option("--objective", default="cost", show_default=True,
-              help="cost (per million inferences), throughput, throughput_per_usd, throughput_per_watt, latency "
+              help="cost (per million inferences; per million tokens for a generative task), throughput, throughput_per_usd, throughput_per_watt, latency "
                    "(p99), p50, p90, accuracy, power, ... or a mix: 'mix:cost=0.7,p99=0.3'.")
 @_plan_options
 @click.option("--utilisation", type=float, default=None, help="Fraction of paid hours serving load (default: the "
@@ -186,10 +188,13 @@ def _print(rec, frame, task: str, scenario: str, catalog, top: int, show_frontie
         c = rec.capacity
         out.print(f"[bold]Capacity plan[/] for {_num(c['target_load_per_s'])} inferences/s with {c['headroom']:.0%} "
                   f"headroom{' and N+1' if c['n_plus_one'] else ''}: {_num(c['units'])} x {escape(c['candidate'])} "
+                  f"at {_num(c['unit_samples_per_s'])} inferences/s per unit "
                   f"(units {_num(c['units_lo'])}..{_num(c['units_hi'])} over the throughput CI), "
                   f"{_num(c['cost_per_hour_usd'])} USD/h, "
                   f"{'rented' if c['purchase_usd'] is None else _num(c['purchase_usd']) + ' USD to buy'}, "
                   f"{_num(c['power_w'])} W")
+        if c.get("capacity_basis"):
+            out.print(f"  capacity per unit: {escape(c['capacity_basis'])}")
     _excluded_table(rec, top)
     if show_frontier:
         _frontier_table(rec, top)
@@ -211,7 +216,9 @@ def _ranked_table(rec, shown: list[str], top: int) -> None:
     unit = "score" if rec.objective.is_mix else rec.objective.metric.unit
     own = None if rec.objective.is_mix else rec.objective.metric.column
     figures = [c for c in shown if c != own]
-    extra = [c for c in ("cost_per_million_usd", "units") if c != own and (c != "units" or rec.target_load)]
+    cost = "cost_per_million_tokens_usd" if ranked["cost_per_million_tokens_usd"].notna().all() else \
+        "cost_per_million_usd"
+    extra = [c for c in (cost, "units") if c != own and (c != "units" or rec.target_load)]
     table = Table("rank", "candidate", f"{rec.objective.text()} ({unit}) [CI]", "P(all)", *figures, *extra,
                   "source", box=box.SIMPLE_HEAD)
     for row in ranked.head(top).to_dict("records"):

@@ -10,12 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from analysis import load
+from analysis.settings import distinguishing
 from runner.store import Store
 
-__all__ = ["store", "runs_table", "history", "titled_history", "pick_task_scenario", "latencies_ms", "RUN_COLUMNS"]
+__all__ = ["store", "runs_table", "history", "titled_history", "pick_task_scenario", "latencies_ms", "RUN_COLUMNS",
+           "configurations_score", "history_score"]
 
-RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "validity",
-               "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
+RUN_COLUMNS = ["id", "task_name", "model_variant", "backend_name", "scenario", "system", "settings", "quick",
+               "validity", "headline_metric", "headline_value", "headline_units", "accuracy_value", "provenance",
                "status", "started_at", "latency_p99_ms", "samples_per_second"]
 
 
@@ -28,13 +30,16 @@ def store(url: str) -> Store:
 @st.cache_data(ttl=30, show_spinner="reading runs")
 def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
     """Every run (newest first) with its system name (measured runs from the system card, imported
-    ones from their MLPerf provenance) and its summary's p99 latency and throughput."""
+    ones from their MLPerf provenance), the settings that tell it apart (analysis.settings), its quick
+    flag, and its summary's p99 latency and throughput."""
     s = store(url)
     rows = s.list_runs(limit=limit, provenance=True)
     names: dict[str, str] = {}
     for row in rows:
         summary = row.get("summary") or {}
         row["latency_p99_ms"], row["samples_per_second"] = summary.get("latency_p99_ms"), summary.get("samples_per_second")
+        if row["samples_per_second"] is None and row.get("headline_units") in ("Samples/s", "Queries/s"):
+            row["samples_per_second"] = row.get("headline_value")  # an imported MLPerf result's headline rate
         if "imported" in row:
             row["system"] = row["imported"].get("system_name") or ""
         else:
@@ -42,6 +47,8 @@ def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
             if digest not in names:
                 names[digest] = _system_name(s, digest)
             row["system"] = names[digest]
+    for row, text in zip(rows, distinguishing(rows)):
+        row["settings"] = text
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS) if rows else pd.DataFrame(columns=RUN_COLUMNS)
     return frame
 
@@ -65,14 +72,40 @@ def titled_history(title: str, url: str) -> pd.DataFrame | None:
     return frame
 
 
-def pick_task_scenario(frame: pd.DataFrame, task_column: Any, scenario_column: Any, key: str) -> tuple[str, str]:
+def pick_task_scenario(frame: pd.DataFrame, task_column: Any, scenario_column: Any, key: str,
+                       score: pd.Series | None = None) -> tuple[str, str]:
     """A task select box, then one of the scenarios `frame` holds for that task, in the given page columns
-    (widget keys `<key>_task` and `<key>_scenario`)."""
+    (widget keys `<key>_task` and `<key>_scenario`). `score`, indexed by (task, scenario), picks the first
+    view: the pair with the highest score (one that shows an answer), else the first of each list."""
     tasks = sorted(frame["task"].unique())
-    task = task_column.selectbox("Task", tasks, key=f"{key}_task")
+    best = score.idxmax() if score is not None and len(score) else (None, None)
+    task = task_column.selectbox("Task", tasks, index=tasks.index(best[0]) if best[0] in tasks else 0,
+                                 key=f"{key}_task")
     scenarios = sorted(frame.loc[frame["task"] == task, "scenario"].unique())
-    scenario = scenario_column.selectbox("Scenario", scenarios, key=f"{key}_scenario")
+    default = best[1] if task == best[0] and best[1] in scenarios else None
+    if default is None and score is not None and task in score.index.get_level_values(0):
+        default = score.loc[task].idxmax()
+    scenario = scenario_column.selectbox("Scenario", scenarios, key=f"{key}_scenario",
+                                         index=scenarios.index(default) if default in scenarios else 0)
     return task, scenario
+
+
+def configurations_score(frame: pd.DataFrame) -> pd.Series:
+    """Per (task, scenario): what a comparison can answer from (Compare's first view): runs measured here
+    (per-query records), then configurations with 2+ runs, then configurations."""
+    runs = frame.groupby(["task", "scenario", "config_key"]).size()
+    measured = (frame["provenance"] == "measured").groupby([frame["task"], frame["scenario"]]).sum()
+    replicated = (runs >= 2).groupby(level=[0, 1]).sum()
+    measured = measured.where(measured >= 2, 0)  # one measured run has nothing to be compared with
+    return (measured * 1e6 + replicated * 1000 + runs.groupby(level=[0, 1]).size()).astype(float)
+
+
+def history_score(frame: pd.DataFrame) -> pd.Series:
+    """Per (task, scenario): the most quarters one series spans, then its runs (Trends' first view)."""
+    quarters = frame["started_at"].dt.tz_convert(None).dt.to_period("Q")
+    series = frame.assign(quarter=quarters).groupby(["task", "scenario", "system", "backend", "model_variant"])
+    spans = series["quarter"].nunique() * 1000 + series.size()
+    return spans.groupby(level=[0, 1]).max().astype(float)
 
 
 @st.cache_data(ttl=300, show_spinner="reading the performance log")

@@ -11,7 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from analysis import load, views
-from infersight.webapp._data import latencies_ms, pick_task_scenario, store, titled_history
+from infersight.webapp._data import (configurations_score, latencies_ms, pick_task_scenario, runs_table, store,
+                                     titled_history)
 from reports import charts
 from runner.errors import InfersightError
 
@@ -27,33 +28,59 @@ CHART_HEIGHT = 380  # px, passed to st.altair_chart: it does not leave room for 
 MAX_RUNS_SHOWN = 20
 
 
-def options(frame: pd.DataFrame, kind: str) -> dict[str, str]:
+def options(frame: pd.DataFrame, kind: str, settings: dict[int, str] | None = None) -> dict[str, str]:
     """The references `compare_refs` takes (a run id, or config:KEY) with a label each, from rows of
-    analysis.load.runs_frame: one per run, or one per configuration (newest first)."""
+    analysis.load.runs_frame: one per run, or one per configuration (newest first). `settings` (run id ->
+    the settings that tell it apart, runs_table's column) names them, so look-alike options differ."""
+    def named(run_id: int) -> str:
+        text = (settings or {}).get(int(run_id), "-")
+        return "" if text in ("-", "") else f" [{text}]"
+
     if kind == "runs":
-        return {str(r.run_id): f"run {r.run_id}: {r.model_variant} / {r.backend} / {r.system} ({r.provenance}, "
-                               f"{r.started_at:%Y-%m-%d})" for r in frame.iloc[::-1].itertuples()}
+        return {str(r.run_id): f"run {r.run_id}: {r.model_variant} / {r.backend} / {r.system}{named(r.run_id)} "
+                               f"({r.provenance}, {r.started_at:%Y-%m-%d})" for r in frame.iloc[::-1].itertuples()}
     out = {}
     for key, runs in frame.groupby("config_key", sort=False):
         first, ids = runs.iloc[0], runs["run_id"].tolist()
-        out[f"config:{key}"] = (f"config {key[:8]}: {first.model_variant} / {first.backend} / {first.system} "
-                                f"({len(ids)} run{'s' if len(ids) > 1 else ''}: {', '.join(map(str, ids[:6]))}"
-                                f"{', ...' if len(ids) > 6 else ''})")
+        out[f"config:{key}"] = (f"config {key[:8]}: {first.model_variant} / {first.backend} / {first.system}"
+                                f"{named(first.run_id)} ({len(ids)} run{'s' if len(ids) > 1 else ''}: "
+                                f"{', '.join(map(str, ids[:6]))}{', ...' if len(ids) > 6 else ''})")
     return dict(reversed(out.items()))
 
 
-def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
-    """Indexes into `refs` of a first pair that `compare_refs` accepts without force: the newest A (or
-    the given one) with another option of the same checked metadata (task version, model hash)."""
-    def ident(ref: str) -> tuple:
-        rows = (frame[frame["config_key"] == ref.removeprefix("config:")] if ref.startswith("config:")
-                else frame[frame["run_id"].astype(str) == ref])
-        return tuple(rows[["task", "task_version", "model_hash"]].iloc[0]) if len(rows) else ()
+def run_settings(url: str) -> dict[int, str]:
+    """Run id -> the settings that tell it apart (the Runs table's column)."""
+    table = runs_table(url)
+    return dict(zip(table["id"].astype(int), table["settings"].astype(str)))
 
-    for first in refs if a is None else [a]:
-        same = [j for j, ref in enumerate(refs) if ref != first and ident(ref) == ident(first)]
-        if same:
-            return refs.index(first), same[0]
+
+def _rows(frame: pd.DataFrame, ref: str) -> pd.DataFrame:
+    return (frame[frame["config_key"] == ref.removeprefix("config:")] if ref.startswith("config:")
+            else frame[frame["run_id"].astype(str) == ref])
+
+
+def answerable(frame: pd.DataFrame, ref: str) -> bool:
+    """Whether an option carries its own replication: a configuration of 2+ runs, or runs measured here (their
+    per-query records); one imported MLPerf result is a single figure."""
+    found = _rows(frame, ref)
+    return len(found) >= 2 or bool(len(found) and (found["provenance"] == "measured").all())
+
+
+def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
+    """Indexes into `refs` of a first pair that `compare_refs` accepts without force and can answer: the newest
+    A (or the given one) with another option of the same checked metadata (task version, model hash),
+    preferring options that carry their own replication (configurations of 2+ runs, runs measured here with
+    per-query records) over imported single results."""
+    def ident(ref: str) -> tuple:
+        found = _rows(frame, ref)
+        return tuple(found[["task", "task_version", "model_hash"]].iloc[0]) if len(found) else ()
+
+    usable = [r for r in refs if answerable(frame, r)]
+    for pool in (usable, refs):
+        for first in pool if a is None else [a]:
+            same = [refs.index(r) for r in pool if r != first and ident(r) == ident(first)]
+            if same:
+                return refs.index(first), same[0]
     first = refs.index(a) if a is not None else 0
     return first, 1 if first == 0 else 0
 
@@ -93,8 +120,8 @@ def page(url: str) -> None:
         return
     c = st.columns(3)
     kind = c[0].radio("Compare", KINDS, horizontal=True, key="cmp_kind")
-    task, scenario = pick_task_scenario(frame, c[1], c[2], "cmp")
-    choices = options(frame[(frame["task"] == task) & (frame["scenario"] == scenario)], kind)
+    task, scenario = pick_task_scenario(frame, c[1], c[2], "cmp", configurations_score(frame))
+    choices = options(frame[(frame["task"] == task) & (frame["scenario"] == scenario)], kind, run_settings(url))
     if len(choices) < 2:
         st.error(f"{task} {scenario} has {len(choices)} {kind[:-1]}; a comparison needs two. What exists:")
         _what_exists(frame, kind)
@@ -116,6 +143,11 @@ def page(url: str) -> None:
                           help="Compare even when the task version or the model (its hash) differs between A and B.")
     if a == b:
         st.error(f"A and B are the same {kind[:-1]} ({choices[a]}): pick two different ones.")
+        return
+    if not answerable(subset, a) and not answerable(subset, b):
+        st.info(f"{task} {scenario} holds only single imported MLPerf results here, one figure each without "
+                f"per-query records, so no interval can be put on their difference: pick a task with runs "
+                f"measured here, or configurations with 2+ runs (`infersight repro TASK -n 3` makes some).")
         return
     try:
         result = _compare(url, (a, b), metric or None, margin / 100, confidence, force)

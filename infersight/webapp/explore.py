@@ -8,6 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from infersight.webapp._data import runs_table, store
+from infersight.webapp._tables import show
+from infersight.webapp.runs import LABELS as RUNS_LABELS
 from reports import charts
 
 __all__ = ["page", "filter_runs", "figures"]
@@ -47,14 +49,16 @@ def page(url: str) -> None:
               for i, (column, label) in enumerate(FILTERS.items())}
     shown = filter_runs(table, chosen)
     st.caption(f"{len(shown):,} of {len(table):,} runs")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    show(shown, list(shown.columns), RUNS_LABELS)
     points = figures(shown).merge(
         shown.rename(columns={"id": "run"})[["run", "system", "backend_name", "scenario", "task_name"]], on="run")
     if points.empty:
         st.caption("None of these runs records both a p99 latency and a throughput.")
     else:
         st.subheader("Throughput against p99 latency")
-        st.altair_chart(charts.throughput_vs_latency(points), width="stretch", height=420)
+        st.caption("One point per run, measured here or imported from MLPerf (their published p99 and rate), "
+                   "coloured by scenario.")
+        st.altair_chart(charts.throughput_vs_latency(points, color="scenario"), width="stretch", height=420)
     measured = shown[shown["provenance"] == "measured"]
     if measured.empty:
         return

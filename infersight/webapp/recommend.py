@@ -3,24 +3,26 @@ probabilities, the Pareto chart, the explanation, the capacity plan and exclusio
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
+from engine import Constraints, load_catalog, recommend
 from engine.candidates import available, load
 from infersight.webapp._data import store
+from infersight.webapp._question import ask
+from infersight.webapp._tables import example_banner, show
 from reports.charts import pareto_chart
 from runner.errors import InfersightError
 
-__all__ = ["page", "pareto_chart", "OBJECTIVES"]
+__all__ = ["page", "pareto_chart", "generative", "answer_labels"]
 
-OBJECTIVES = {"cost": "least cost per million inferences", "throughput_per_usd": "most throughput per dollar",
-              "throughput_per_watt": "most throughput per watt", "latency": "lowest p99 latency",
-              "throughput": "most throughput"}
-SHOWN = ["rank", "tied", "candidate", "provenance", "p_all", "objective", "objective_lo", "objective_hi",
-         "samples_per_s", "p99_ms", "accuracy_ratio", "cost_per_million_usd", "units", "run_ids"]
+SHOWN = ["rank", "tied", "candidate", "provenance", "quick", "p_all", "objective", "objective_lo", "objective_hi",
+         "samples_per_s", "tokens_per_s", "p99_ms", "ttft_ms", "tpot_ms", "accuracy_ratio", "cost_per_million_usd",
+         "cost_per_million_tokens_usd", "units", "capacity_basis", "run_ids"]
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -33,40 +35,44 @@ def _candidates(url: str, task: str, scenario: str) -> pd.DataFrame:
     return load(store(url), task, scenario)
 
 
+def generative(url: str) -> Callable[[str, str], bool]:
+    """Whether the candidates of a task and scenario generate tokens (cost is then per million tokens)."""
+    def check(task: str, scenario: str) -> bool:
+        try:
+            tokens = _candidates(url, task, scenario)["tokens_per_s"]
+        except InfersightError:
+            return scenario == "interactive"
+        return bool(tokens.notna().any())
+    return check
+
+
 def page(url: str) -> None:
     st.title("Recommend")
     held = _available(url)
     if held.empty:
         st.info(f"No complete runs in {url}: measure or import some first.")
         return
-    tasks = sorted(held["task"].unique())
-    with st.form("recommend"):
-        c = st.columns(4)
-        task = c[0].selectbox("Task", tasks, index=tasks.index("resnet50") if "resnet50" in tasks else 0, key="rec_task")
-        scenarios = sorted(held.loc[held["task"] == task, "scenario"].unique())
-        scenario = c[1].selectbox("Scenario", scenarios, index=scenarios.index("server") if "server" in scenarios else 0,
-                                  key="rec_scenario")
-        objective = c[2].selectbox("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="rec_objective")
-        target = c[3].number_input("Target load (inferences/s, 0: none)", min_value=0.0, value=0.0, key="rec_target")
-        c = st.columns(4)
-        p99 = c[0].number_input("max p99 latency (ms, 0: none)", min_value=0.0, value=15.0, key="rec_p99")
-        thr = c[1].number_input("min throughput (samples/s, 0: none)", min_value=0.0, value=0.0, key="rec_thr")
-        acc = c[2].number_input("min accuracy / reference (0: none)", min_value=0.0, max_value=1.0, value=0.99,
-                                key="rec_acc")
-        catalog_path = c[3].text_input("Price catalogue (YAML/CSV)", str(EXAMPLE_CATALOG), key="rec_catalog")
-        uncertain = st.checkbox("Rank candidates whose verdict is uncertain too", key="rec_uncertain")
-        st.form_submit_button("Recommend")
+    q = ask(held, "rec", generative(url))
     try:
-        frame = _candidates(url, task, scenario)
-        constraints = Constraints.build(max_p99_ms=p99 or None, min_throughput_per_s=thr or None,
-                                        min_accuracy_ratio=acc or None)
-        catalog = load_catalog(Path(catalog_path)) if catalog_path.strip() else None
-        rec = recommend(frame, constraints, objective, catalog, target_load=target or None,
-                        include_uncertain=uncertain, what_if=True)
+        frame = _candidates(url, q.task, q.scenario)
+        constraints = Constraints.build(**q.bounds)
+        catalog = load_catalog(Path(q.catalog_path)) if q.catalog_path.strip() else None
+        rec = recommend(frame, constraints, q.objective, catalog, target_load=q.target_load,
+                        include_uncertain=q.include_uncertain, what_if=True)
     except InfersightError as exc:
         st.error(str(exc))
         return
-    _answer(rec, task, scenario)
+    example_banner(bool(catalog and catalog.is_example), catalog.source if catalog else "")
+    _answer(rec, q.task, q.scenario)
+
+
+def answer_labels(rec) -> dict[str, str]:
+    """Column labels that depend on the question: the objective's name and unit, throughput as capacity."""
+    m = rec.objective.metric
+    name = "score (1 = best)" if rec.objective.is_mix else f"{m.label} ({m.unit})" if m.unit else m.label
+    server = not rec.ranked.empty and str(rec.ranked["scenario"].iloc[0]) in ("server", "interactive")
+    return {"objective": f"Objective: {name}", "objective_lo": "objective CI low", "objective_hi": "objective CI high",
+            **({"samples_per_s": "Capacity (queries/s)"} if server else {})}
 
 
 def _answer(rec, task: str, scenario: str) -> None:
@@ -75,25 +81,46 @@ def _answer(rec, task: str, scenario: str) -> None:
         st.error("No candidate meets all constraints.")
     else:
         tie = f" (tied with {len(rec.explanation.tied_with)} more)" if rec.explanation.tied_with else ""
-        st.metric("Top recommendation", winner["candidate"], help=f"rank 1{tie}; provenance {winner['provenance']}")
+        st.markdown(f"**Top recommendation{tie}:** {_plain(winner['candidate'])}")
+        st.caption(f"rank 1; {winner['provenance']}; runs {winner['run_ids']}")
     for line in rec.explanation.lines:
         st.markdown(f"- {line}")
     if not rec.ranked.empty:
         st.subheader(f"Ranked ({len(rec.ranked)}; tied candidates share a rank)")
-        st.dataframe(rec.ranked[[c for c in SHOWN if c in rec.ranked]], hide_index=True, width="stretch")
+        show(rec.ranked, SHOWN, answer_labels(rec))
         st.download_button("Ranked table (CSV)", rec.ranked.to_csv(index=False),
                            f"recommend-{task}-{scenario}.csv", "text/csv")
         st.subheader(f"Pareto frontier: {rec.pareto_axes[0]} against {rec.pareto_axes[1]}")
         st.altair_chart(pareto_chart(rec.ranked, rec.frontier, *rec.pareto_axes), width="stretch")
     if rec.capacity:
         st.subheader("Capacity plan")
-        st.dataframe(pd.DataFrame([rec.capacity]), hide_index=True)
+        st.markdown(capacity_text(rec.capacity))
     if rec.what_if is not None and not rec.what_if.empty:
         with st.expander("What if a bound or price moves"):
-            st.dataframe(rec.what_if, hide_index=True, width="stretch")
+            show(rec.what_if, list(rec.what_if.columns))
     if not rec.excluded.empty:
         with st.expander(f"Excluded ({len(rec.excluded)}) and why"):
-            st.dataframe(rec.excluded[["candidate", "failed", "shortfall", "shortfall_rel"]], hide_index=True,
-                         width="stretch")
+            show(rec.excluded, ["candidate", "failed", "shortfall", "shortfall_rel", "run_ids"])
     for note in rec.assumptions:
         st.caption(note)
+
+
+def _plain(text: str) -> str:
+    """Text shown as itself in markdown (underscores, brackets and stars escaped)."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", str(text))
+
+
+def capacity_text(plan: dict) -> str:
+    """The capacity plan as one readable paragraph: units of what at how much each, cost, power, basis."""
+    def n(value, unit: str = "") -> str:
+        return "unknown" if value is None else f"{value:,.{0 if abs(value) >= 100 else 2}f}{unit}"
+    tokens = plan.get("cost_per_million_tokens_usd")
+    per_million = f"{n(tokens)} USD per million tokens" if tokens is not None else \
+        f"{n(plan.get('cost_per_million_usd'))} USD per million inferences"
+    text = (f"**{n(plan['units'])} units** of {_plain(plan['candidate'])} for {n(plan['target_load_per_s'])} inferences/s "
+            f"({plan['headroom']:.0%} headroom{', N+1' if plan['n_plus_one'] else ''}), each serving "
+            f"**{n(plan['unit_samples_per_s'])} inferences/s**: {n(plan.get('cost_per_hour_usd'))} USD/h, "
+            f"{per_million}, {n(plan.get('power_w'))} W.")
+    if plan.get("capacity_basis"):
+        text += f"  \nCapacity per unit from: {_plain(plan['capacity_basis'])}"
+    return text

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine import EXAMPLE_CATALOG, Constraints, load_catalog, recommend
+from engine import Constraints, load_catalog, recommend
 from infersight.webapp import compare as compare_page
 from infersight.webapp._data import history, runs_table, store
-from infersight.webapp.recommend import OBJECTIVES, _available, _candidates
+from infersight.webapp._question import ask
+from infersight.webapp.recommend import _available, _candidates, generative
 from reports.compare import render_compare_report
 from reports.decision import render_decision_report
 from reports.run import render_run_report
@@ -76,7 +77,7 @@ def _run_form(url: str) -> Maker | None:
 def _compare_form(url: str) -> Maker | None:
     frame = history(url)
     what = st.radio("Compare", compare_page.KINDS, index=1, horizontal=True, key="rep_cmp_kind")
-    choices = compare_page.options(frame, what)
+    choices = compare_page.options(frame, what, compare_page.run_settings(url))
     refs = list(choices)
     if len(refs) < 2:
         st.info(f"Fewer than two {what} with a figure to compare.")
@@ -98,31 +99,16 @@ def _decision_form(url: str) -> Maker | None:
     if held.empty:
         st.info("No complete VALID runs to recommend from.")
         return None
-    tasks = sorted(held["task"].unique())
-    with st.form("rep_decision_form"):
-        c = st.columns(4)
-        task = c[0].selectbox("Task", tasks, key="rep_task")
-        scenarios = sorted(held.loc[held["task"] == task, "scenario"].unique())
-        scenario = c[1].selectbox("Scenario", scenarios, key="rep_scenario")
-        objective = c[2].selectbox("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get, key="rep_objective")
-        target = c[3].number_input("Target load (inferences/s, 0: none)", min_value=0.0, value=0.0, key="rep_target")
-        c = st.columns(4)
-        p99 = c[0].number_input("max p99 latency (ms, 0: none)", min_value=0.0, value=15.0, key="rep_p99")
-        thr = c[1].number_input("min throughput (samples/s, 0: none)", min_value=0.0, value=0.0, key="rep_thr")
-        acc = c[2].number_input("min accuracy / reference (0: none)", 0.0, 1.0, 0.99, key="rep_acc")
-        catalog_path = c[3].text_input("Price catalogue (YAML/CSV)", str(EXAMPLE_CATALOG), key="rep_catalog")
-        note = _note()
-        _submit()
-
+    notes: list[str] = []
+    q = ask(held, "rep", generative(url), extra=lambda: notes.append(_note()), submit=_submit)
     def make() -> tuple[str, str]:
-        frame = _candidates(url, task, scenario)
-        catalog = load_catalog(Path(catalog_path)) if catalog_path.strip() else None
-        rec = recommend(frame, Constraints.build(max_p99_ms=p99 or None, min_throughput_per_s=thr or None,
-                                                 min_accuracy_ratio=acc or None),
-                        objective, catalog, target_load=target or None, what_if=True)
-        html = render_decision_report(rec, task=task, scenario=scenario, candidates=len(frame), catalog=catalog,
-                                      note=note)
-        return html, f"decision-{task}-{scenario}.html"
+        frame = _candidates(url, q.task, q.scenario)
+        catalog = load_catalog(Path(q.catalog_path)) if q.catalog_path.strip() else None
+        rec = recommend(frame, Constraints.build(**q.bounds), q.objective, catalog, target_load=q.target_load,
+                        include_uncertain=q.include_uncertain, what_if=True)
+        html = render_decision_report(rec, task=q.task, scenario=q.scenario, candidates=len(frame), catalog=catalog,
+                                      note=notes[0] if notes else "")
+        return html, f"decision-{q.task}-{q.scenario}.html"
 
     return make
 

@@ -6,9 +6,16 @@ from __future__ import annotations
 import streamlit as st
 
 from infersight.webapp._data import runs_table, store
+from infersight.webapp._tables import show
 from reports.run import run_report_context
 
 __all__ = ["page"]
+
+LABELS = {"id": "Run", "task_name": "Task", "backend_name": "Backend", "scenario": "Scenario", "validity": "Validity",
+          "headline_metric": "Headline", "headline_value": "Value", "headline_units": "Unit",
+          "accuracy_value": "Accuracy (metric's unit)", "provenance": "Provenance", "status": "Status",
+          "started_at": "Started (UTC)", "latency_p99_ms": "p99 latency (ms)",
+          "samples_per_second": "Throughput (samples/s)"}
 
 
 def page(url: str) -> None:
@@ -18,7 +25,7 @@ def page(url: str) -> None:
         st.info(f"No runs in {url} yet: measure one with `infersight run digits --scenario offline` "
                 f"or import MLPerf results with `infersight import mlperf PATH`.")
         return
-    st.dataframe(table, hide_index=True, width="stretch")
+    show(table, list(table.columns), LABELS)
     labels = {int(r.id): f"{r.id}: {r.task_name} {r.model_variant} / {r.backend_name} / {r.scenario} / {r.system}"
               for r in table.itertuples()}
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="run_id")

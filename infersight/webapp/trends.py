@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.trend import PERIODS, trend
-from infersight.webapp._data import history, pick_task_scenario, titled_history
+from infersight.webapp._data import history, history_score, pick_task_scenario, titled_history
 from runner.errors import InfersightError
 
 __all__ = ["page", "summary_table", "period_rows", "group_runs", "trend_chart", "FIGURES", "SOURCES"]
@@ -98,7 +98,11 @@ def trend_chart(runs: pd.DataFrame, group: dict[str, Any]) -> alt.LayerChart:
     means = pd.DataFrame({"when": [_when(p, 0) for p in periods], "gmean": [p["gmean"] for p in group["periods"]],
                           "period": [str(p) for p in periods]})
     metric = str(group["group"].get("metric"))
-    y = alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False))
+    values = runs["value"].astype(float)
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * 0.1 or abs(high) * 0.05 or 1.0  # one value (or equal ones): a band around it
+    y = alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False, domain=[low - pad, high + pad]),
+              axis=alt.Axis(format=",.4~g"))
     layers = [alt.Chart(runs).mark_point(filled=True, size=45, opacity=0.7).encode(
         x=alt.X("started_at:T", title="started"), y=y,
         color=alt.Color("outlier:N", scale=alt.Scale(domain=[False, True], range=["#1f6fb2", "#d9822b"])),
@@ -113,8 +117,10 @@ def trend_chart(runs: pd.DataFrame, group: dict[str, Any]) -> alt.LayerChart:
         lines = np.exp([ts["intercept"] + ts["slope"] * xs, ym + ts["low"] * (xs - xm), ym + ts["high"] * (xs - xm)])
         fit = pd.DataFrame({"when": [_when(periods[0], x) for x in xs], "fit": lines[0],
                             "low": lines[1:].min(axis=0), "high": lines[1:].max(axis=0)})
-        layers += [alt.Chart(fit).mark_area(opacity=0.18, color="#1f6fb2").encode(x="when:T", y="low:Q", y2="high:Q"),
-                   alt.Chart(fit).mark_line(strokeDash=[6, 3], color="#1f6fb2").encode(x="when:T", y="fit:Q")]
+        layers += [alt.Chart(fit).mark_area(opacity=0.18, color="#1f6fb2", clip=True).encode(
+                       x="when:T", y="low:Q", y2="high:Q"),
+                   alt.Chart(fit).mark_line(strokeDash=[6, 3], color="#1f6fb2", clip=True).encode(
+                       x="when:T", y="fit:Q")]
     times = runs["started_at"]
     cps = [{"when": times.iloc[c["index"] - 1] + (times.iloc[c["index"]] - times.iloc[c["index"] - 1]) / 2,
             "confirmed": c["confirmed"], "label": f"x{_step(c):.3g} (q {c['q_value']:.2g})"}
@@ -134,7 +140,7 @@ def page(url: str) -> None:
     if everything is None:
         return
     c = st.columns(6)
-    task, scenario = pick_task_scenario(everything, c[0], c[1], "trend")
+    task, scenario = pick_task_scenario(everything, c[0], c[1], "trend", history_score(everything))
     metric = c[2].selectbox("Figure", list(FIGURES), format_func=FIGURES.get, key="trend_metric")
     by = c[3].selectbox("Period", list(PERIODS), key="trend_by")
     source = c[4].selectbox("Runs", list(SOURCES), format_func=SOURCES.get, key="trend_source")
