@@ -17,7 +17,7 @@ import psutil
 from runner.errors import SettingsError
 
 __all__ = ["parse_cpus", "validate_cpus", "format_cpus", "available_cpus", "usable_cores", "pinned", "pinnable",
-           "thread_pinned"]
+           "thread_pinned", "affinity_kept"]
 
 _TASKS = "/proc/self/task"
 
@@ -129,6 +129,21 @@ def _restore(previous: dict[int, set[int]]) -> None:
             os.sched_setaffinity(tid, previous.get(tid, main))
         except (ProcessLookupError, OSError):
             continue
+
+
+@contextmanager
+def affinity_kept() -> Iterator[None]:
+    """Put the calling thread's CPU affinity back as it was after the block, whatever ran in it: OpenVINO's
+    CPU plugin pins a thread that compiles or runs a model to CPUs of its own choosing, and that must not
+    outlive the run (a later run in the same process would see fewer CPUs). Linux; elsewhere a no-op."""
+    if not pinnable():
+        yield
+        return
+    previous = os.sched_getaffinity(0)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from runner.backends.base import Backend, distribution_version
 from runner.backends.pipeline import PipelineBackend
 from runner.cards import ModelCard, SystemCard, capture_system
 from runner.cards._base import format_errors
-from runner.cpus import available_cpus, format_cpus, parse_cpus, pinned, thread_pinned, validate_cpus
+from runner.cpus import affinity_kept, available_cpus, format_cpus, parse_cpus, pinned, thread_pinned, validate_cpus
 from runner.errors import BackendError, CardError, InfersightError, SettingsError, StoreError
 from runner.loadgen.result import ScenarioResult
 from runner.resources import memory_summary, start_run_window
@@ -171,7 +171,7 @@ def execute_run(prep: PreparedRun, store: Any, reporter: Reporter | None = None)
     A run with `cpus` pins the process to them from loading the model to teardown, then restores it.
     """
     start_run_window()
-    with pinned(prep.cpus) as in_effect:
+    with affinity_kept(), pinned(prep.cpus) as in_effect:
         if prep.cpus is not None and in_effect != prep.cpus:
             raise SettingsError(f"--cpus {format_cpus(prep.cpus)}: the process runs on CPUs "
                                 f"{format_cpus(in_effect)} after pinning (a cpuset or container limit?)")

@@ -125,3 +125,13 @@ def app_db(tmp_path_factory, digits_models) -> dict:
             ids["int8"].append(execute_run(prepare_run(request), s))
         ids["single_stream"] = execute_run(prepare_run(RunRequest("digits", scenario="single_stream", quick=True)), s)
     return ids
+
+
+@pytest.fixture(autouse=True)
+def _affinity_is_restored():
+    """A test that leaves this process pinned to fewer CPUs would change every test after it: fail it."""
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    yield
+    if before is not None:
+        after = os.sched_getaffinity(0)
+        assert after == before, f"the test left this thread's CPU affinity at {sorted(after)} (was {sorted(before)})"
