@@ -127,6 +127,10 @@ def test_v51_quirks_each_imported_as_the_table_says(both):
     # SDXL accuracy with quoted numbers is read
     sdxl = v51["closed/Dell_Broadcom/results/vXE9680_H200-SXM-141GBx8_TRT/stable-diffusion-xl/Server"]
     assert sdxl["summary"]["accuracy"]["FID_SCORE"] == pytest.approx(23.553221322460104) and sdxl["accuracy_passed"]
+    # rgat prints percent where the checker's reference is a fraction: the target is 99% of 72.86 (percent)
+    rgat = [r for loc, r in v51.items() if "/rgat/" in loc]
+    assert rgat and all(r["accuracy_target"] == pytest.approx(0.99 * 72.86) for r in rgat)
+    assert all(0.98 < r["accuracy_value"] / 72.86 < 1.01 for r in rgat)
     # Interactive: tokens/s headline, TTFT/TPOT bounds of the round kept on the run
     location = "closed/Google/results/B200-SXM-180GBx8_TRT/llama2-70b-99/Interactive"
     inter = v51[location]
