@@ -30,13 +30,13 @@ def _server(qps: float) -> RunRequest:
 
 @pytest.fixture(scope="module")
 def answers_db(tmp_path_factory, digits_models):
-    """Quick digits runs: server at 20 and 40 QPS (fixed), a peak search of the same configuration from 20
-    QPS up to at most 40 (two probes); and one MLPerf submitter's results (dated 2024Q3)."""
+    """Quick digits runs: server at 400 and 800 QPS (fixed), a peak search of the same configuration from 400
+    QPS up to at most 800 (two probes); and one MLPerf submitter's results (dated 2024Q3)."""
     db = tmp_path_factory.mktemp("answers") / "answers.db"
     with Store(str(db)) as s:
         import_tree(s, GOOGLE)
-        fixed = [execute_run(prepare_run(_server(q)), s) for q in (20.0, 40.0)]
-        search = run_peak_search(_server(20.0), s, PeakSettings(start_qps=20, max_qps=40, repeats_near_edge=1,
+        fixed = [execute_run(prepare_run(_server(q)), s) for q in (400.0, 800.0)]
+        search = run_peak_search(_server(400.0), s, PeakSettings(start_qps=400, max_qps=800, repeats_near_edge=1,
                                                                   tolerance=0.5, max_probes=2))
     return {"db": db, "fixed": fixed, "search": search}
 
@@ -61,7 +61,7 @@ def test_without_a_peak_search_capacity_is_a_marked_lower_bound(answers_db):
     with Store(str(answers_db["db"])) as s:
         runs = [s.get_run(i) for i in answers_db["fixed"]]
     valid = [r for r in runs if r["validity"] == "VALID"]
-    assert valid, "a quick digits run at 20-40 QPS should be VALID"
+    assert valid, "a quick digits run at 400-800 QPS should be VALID"
     from engine._capacity import LOWER_BOUND, capacity_runs
     with Store(str(answers_db["db"])) as s:
         chosen = capacity_runs(s, valid)
@@ -153,7 +153,7 @@ def test_export_runs_and_queries(answers_db, tmp_path):
         assert sorted(table["id"]) == ids and set(table["quick"]) == {True}
         assert set(table["settings"].str.contains("intra_op_threads=1")) == {True}
     server = tables["parquet"][tables["parquet"]["scenario"] == "server"]
-    assert set(server["target_qps"]) >= {20.0, 40.0}
+    assert set(server["target_qps"]) >= {400.0, 800.0}
     run = answers_db["fixed"][0]
     path = tmp_path / "queries.parquet"
     assert cli("export", "queries", str(run), "--out", str(path), db=db).returncode == 0
@@ -177,7 +177,7 @@ def test_look_alike_configurations_are_named_by_the_setting_that_differs(answers
     with Store(str(answers_db["db"])) as s:
         context, _ = compare_report_context(s, [str(a), str(b)])
     labels = [side["label"] for side in context["sides"]]
-    assert labels[0].endswith(", target_qps=20)") and "intra_op_threads=1" in labels[0], labels
-    assert labels[1].endswith(", target_qps=40)") and labels[0].split(" (")[0][3:] == labels[1].split(" (")[0][3:]
+    assert labels[0].endswith(", target_qps=400)") and "intra_op_threads=1" in labels[0], labels
+    assert labels[1].endswith(", target_qps=800)") and labels[0].split(" (")[0][3:] == labels[1].split(" (")[0][3:]
     shown = cli("runs", "--task", "digits", db=answers_db["db"]).stdout
-    assert "target_qps=20" in shown and "target_qps=40" in shown
+    assert "target_qps=400" in shown and "target_qps=800" in shown
