@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _mlperf_copy import copy_result as _copy_result
 from conftest import cli
 from runner.errors import ImportFormatError
 from runner.importers import import_tree
@@ -139,16 +140,7 @@ def test_system_cards_keep_every_field_of_the_system_json(imported):
 # -- (d) bad input --------------------------------------------------------------------------------
 
 def copy_result(location: str, root: Path) -> Path:
-    """Copy one real result with its system JSON, measurements and compliance under root/v4.1."""
-    parts = Path(location).parts  # closed/<Submitter>/results/<system>/<model>/<scenario>
-    rest = Path(*parts[3:])
-    for kind in ("results", "measurements", "compliance"):
-        if (DATA / parts[0] / parts[1] / kind / rest).is_dir():
-            shutil.copytree(DATA / parts[0] / parts[1] / kind / rest, root / "v4.1" / parts[0] / parts[1] / kind / rest)
-    systems = root / "v4.1" / parts[0] / parts[1] / "systems"
-    systems.mkdir(parents=True, exist_ok=True)
-    shutil.copy(DATA / parts[0] / parts[1] / "systems" / f"{parts[3]}.json", systems)
-    return root / "v4.1" / location
+    return _copy_result(DATA, location, root)
 
 
 def run_file(result: Path, name: str) -> Path:

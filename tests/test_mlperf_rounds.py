@@ -13,6 +13,7 @@ import pytest
 from analysis import load
 from analysis.trend import trend
 from analysis.views import trends
+from _mlperf_copy import copy_result as _copy_result
 from conftest import cli
 from reports.mlperf_rounds import render_rounds_report, rounds_report_context
 from runner.errors import InfersightError
@@ -184,16 +185,7 @@ def test_unknown_round_is_refused_naming_the_known_ones(tmp_path):
 # -- damaged copies of one real v5.1 result ---------------------------------------------------------
 
 def copy_result(location: str, root: Path) -> Path:
-    """One v5.1 result with its system JSON, measurements and compliance, under root/v5.1."""
-    parts = Path(location).parts
-    rest = Path(*parts[3:])
-    for kind in ("results", "measurements", "compliance"):
-        if (V51 / parts[0] / parts[1] / kind / rest).is_dir():
-            shutil.copytree(V51 / parts[0] / parts[1] / kind / rest, root / "v5.1" / parts[0] / parts[1] / kind / rest)
-    systems = root / "v5.1" / parts[0] / parts[1] / "systems"
-    systems.mkdir(parents=True, exist_ok=True)
-    shutil.copy(V51 / parts[0] / parts[1] / "systems" / f"{parts[3]}.json", systems)
-    return root / "v5.1" / location
+    return _copy_result(V51, location, root)
 
 
 def import_copy(root: Path, name: str = "x.db"):
