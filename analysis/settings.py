@@ -11,8 +11,10 @@ runs of the same task, backend and scenario in the list, plus the thread and hin
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from runner.store import RunRecord
 
 __all__ = ["settings_of", "distinguishing", "KEY_SETTINGS"]
 
@@ -21,9 +23,9 @@ KEY_SETTINGS = ("threads", "hint", "streams", "num_requests")
 _LONGEST = 40  # characters of one value shown (an imported result's framework text can run to hundreds)
 
 
-def settings_of(run: Mapping[str, Any]) -> dict[str, str]:
+def settings_of(run: RunRecord) -> dict[str, str]:
     """A run's settings as name -> short text (module doc)."""
-    settings = run.get("settings") or {}
+    settings = run.settings or {}
     out = {}
     for key, value in sorted((settings.get("backend") or {}).items()):
         if key == "providers" and isinstance(value, list):
@@ -31,18 +33,18 @@ def settings_of(run: Mapping[str, Any]) -> dict[str, str]:
         text = str(value)
         out[key] = text if len(text) <= _LONGEST else text[:_LONGEST - 3] + "..."
     qps = (settings.get("scenario") or {}).get("target_qps")
-    if run.get("scenario") == "server" and qps and run.get("provenance") != "imported":
+    if run.scenario == "server" and qps and run.provenance != "imported":
         out["target_qps"] = f"{qps:g}"
     return out
 
 
-def distinguishing(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+def distinguishing(runs: Sequence[RunRecord]) -> list[str]:
     """For each run, 'name=value, ...' of its settings that differ among runs of its task, backend and
     scenario in `runs`, plus the KEY_SETTINGS ones; '-' when there are none."""
     pairs = [settings_of(r) for r in runs]
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, run in enumerate(runs):
-        groups[(run.get("task_name"), run.get("backend_name"), run.get("scenario"))].append(i)
+        groups[(run.task_name, run.backend_name, run.scenario)].append(i)
     varying: dict[int, set[str]] = {}
     for members in groups.values():
         names = {k for i in members for k in pairs[i]}

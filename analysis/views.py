@@ -19,6 +19,7 @@ from analysis.repro import DEFAULT_TOLERANCE, reproducibility
 from analysis.samples import batch_figures, metric_kind
 from analysis.trend import GROUP_COLUMNS, MLPERF_GROUP_COLUMNS, trend
 from runner.errors import AnalysisError
+from runner.store import RunRecord, Store
 
 __all__ = ["analyze_run", "headline_ci", "compare_refs", "repro_of_runs", "repro_of_config", "trends",
            "analyze_store", "run_brief", "model_files_note"]
@@ -26,18 +27,18 @@ __all__ = ["analyze_run", "headline_ci", "compare_refs", "repro_of_runs", "repro
 _THROUGHPUT_KEYS = {"samples": "samples_per_second", "tokens": "tokens_per_second"}
 
 
-def run_brief(run: Mapping[str, Any]) -> dict[str, Any]:
+def run_brief(run: RunRecord) -> dict[str, Any]:
     """The fields of a run that say what it is and what it measured."""
     keys = ("id", "uuid", "task_name", "task_version", "model_variant", "backend_name", "scenario", "status",
             "validity", "headline_metric", "headline_value", "headline_units", "provenance", "started_at")
-    return {k: run.get(k) for k in keys}
+    return {k: getattr(run, k) for k in keys}
 
 
-def headline_ci(run: Mapping[str, Any], ci: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def headline_ci(run: RunRecord, ci: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The CI that goes with a run's headline figure ({estimate, low, high, confidence, method, ...}),
     or None when there is none (no records, or a headline that is a setting: server's target QPS)."""
-    metric = run.get("headline_metric")
-    if not ci or not metric or run.get("scenario") == "server":
+    metric = run.headline_metric
+    if not ci or not metric or run.scenario == "server":
         return None
     try:
         kind, pct = metric_kind(metric)
@@ -45,7 +46,7 @@ def headline_ci(run: Mapping[str, Any], ci: Mapping[str, Any] | None) -> dict[st
         return None
     if kind == "percentile":
         found = (ci.get("latency_ms") or {}).get(f"p{pct:g}")
-        if found and (run.get("summary") or {}).get("early_stopping_estimate_ms") is not None:
+        if found and (run.summary or {}).get("early_stopping_estimate_ms") is not None:
             found = {**found, "note": (found.get("note", "") + "; " if found.get("note") else "") +
                      "interval of the plain percentile; the headline is MLPerf's early-stopping estimate"}
         return found
@@ -56,51 +57,51 @@ def headline_ci(run: Mapping[str, Any], ci: Mapping[str, Any] | None) -> dict[st
     return (ci.get("throughput") or {}).get(_THROUGHPUT_KEYS[kind])
 
 
-def analyze_run(store: Any, ref: str | int, *, confidence: float = 0.95, recompute: bool = False) -> dict[str, Any]:
+def analyze_run(store: Store, ref: str | int, *, confidence: float = 0.95, recompute: bool = False) -> dict[str, Any]:
     """A run's within-run CIs (stored, or computed on read), its headline's CI and its configuration."""
     run = store.get_run(ref)
     ci, source = load.run_ci(store, run, confidence=confidence, recompute=recompute)
     notes = [] if ci is not None else [f"no within-run intervals: {source}"]
-    if run.get("status") != "complete":
-        notes.append(f"the run is {run.get('status')}: figures cover what it measured before it stopped")
+    if run.status != "complete":
+        notes.append(f"the run is {run.status}: figures cover what it measured before it stopped")
     replicas = load.config_runs(store, run)
-    return {"run": run_brief(run), "config_key": load.config_key(run), "replicas": [r["id"] for r in replicas],
+    return {"run": run_brief(run), "config_key": load.config_key(run), "replicas": [r.id for r in replicas],
             "ci": ci, "ci_source": source if ci is not None else None, "headline_ci": headline_ci(run, ci),
             "notes": notes}
 
 
-def _metadata_problems(sides: Sequence[list[dict[str, Any]]], refs: Sequence[str]) -> list[str]:
+def _metadata_problems(sides: Sequence[list[RunRecord]], refs: Sequence[str]) -> list[str]:
     problems = []
     for key in load.CHECKED_METADATA:
-        seen = {ref: sorted({str(r.get(key)) for r in side}) for ref, side in zip(refs, sides)}
+        seen = {ref: sorted({str(getattr(r, key)) for r in side}) for ref, side in zip(refs, sides)}
         if len({v for vals in seen.values() for v in vals}) > 1:
             problems.append(f"{key} differs: " + "; ".join(f"{ref}: {', '.join(v[:12] for v in vals)}"
                                                             for ref, vals in seen.items()))
     return problems
 
 
-def model_files_note(store: Any, sides: Sequence[list[dict[str, Any]]]) -> str:
+def model_files_note(store: Store, sides: Sequence[list[RunRecord]]) -> str:
     """When the runs' model cards differ: which model file (sha256) each run measured and whether it is the
     file its task card pins. Runs made before a task pinned its reference files (or with a rebuild of other
     bytes) are told apart from runs of the pinned reference: a comparison needs the same bytes on both sides."""
     seen: dict[str, list[str]] = {}
     for run in (r for side in sides for r in side):
-        seen.setdefault(run.get("model_hash"), []).append(str(run["id"]))
+        seen.setdefault(run.model_hash, []).append(str(run.id))
     if len(seen) < 2:
         return ""
-    runs = {r.get("model_hash"): r for side in sides for r in side}
+    runs = {r.model_hash: r for side in sides for r in side}
     parts = [f"run(s) {', '.join(ids)}: {_model_file(store, runs[digest])}" for digest, ids in seen.items()]
     return ". The model files differ: " + "; ".join(parts) + (
         ". Measure again with the pinned reference files (`infersight build TASK` checks them) so both sides use "
         "the same bytes")
 
 
-def _model_file(store: Any, run: Mapping[str, Any]) -> str:
+def _model_file(store: Store, run: RunRecord) -> str:
     try:
-        model, task = store.get_card("model", run["model_hash"]), store.get_card("task", run["task_hash"])
+        model, task = store.get_card("model", run.model_hash), store.get_card("task", run.task_hash)
     except KeyError:
         return "model card not stored"
-    sha, pin = model.get("sha256"), (task.get("models") or {}).get(run.get("model_variant"))
+    sha, pin = model.get("sha256"), (task.get("models") or {}).get(run.model_variant)
     if sha is None:
         return "an imported model (no file)"
     if pin is None:
@@ -109,10 +110,10 @@ def _model_file(store: Any, run: Mapping[str, Any]) -> str:
     return f"{model.get('file')} sha256 {sha[:16]} ({verdict})"
 
 
-def _side_values(store: Any, side: list[dict[str, Any]], metric: str, unit: str, batches: int) -> list[float]:
+def _side_values(store: Store, side: list[RunRecord], metric: str, unit: str, batches: int) -> list[float]:
     if unit == "runs":
         values = [load.run_figure(r, metric) for r in side]
-        missing = [r["id"] for r, v in zip(side, values) if v is None]
+        missing = [r.id for r, v in zip(side, values) if v is None]
         if missing:
             raise AnalysisError(f"runs {names(missing)} have no {metric} figure")
         return [float(v) for v in values]
@@ -120,13 +121,13 @@ def _side_values(store: Any, side: list[dict[str, Any]], metric: str, unit: str,
     for run in side:
         rec = load.run_records(store, run)
         if rec is None:
-            raise AnalysisError(f"run {run['id']} has no per-query records (imported?), and with one run a side the "
+            raise AnalysisError(f"run {run.id} has no per-query records (imported?), and with one run a side the "
                                 f"comparison needs them; compare configurations with 2+ runs each (config:KEY)")
         out += batch_figures(rec, metric, batches).tolist()
     return out
 
 
-def compare_refs(store: Any, refs: Sequence[str], *, metric: str | None = None, margin: float = 0.02,
+def compare_refs(store: Store, refs: Sequence[str], *, metric: str | None = None, margin: float = 0.02,
                  confidence: float = 0.95, force: bool = False, batches: int = 16) -> dict[str, Any]:
     """Compare the first reference (baseline) with each other one; a reference is a run or config:KEY.
 
@@ -137,9 +138,9 @@ def compare_refs(store: Any, refs: Sequence[str], *, metric: str | None = None, 
     if len(refs) < 2:
         raise AnalysisError("compare needs a baseline and at least one other run or configuration")
     sides = [load.resolve_side(store, ref) for ref in refs]
-    metric = metric or sides[0][0]["headline_metric"]
+    metric = metric or sides[0][0].headline_metric
     if not metric:
-        raise AnalysisError(f"run {sides[0][0]['id']} has no headline figure; name one with --metric")
+        raise AnalysisError(f"run {sides[0][0].id} has no headline figure; name one with --metric")
     warnings = _metadata_problems(sides, refs)
     if warnings and not force:
         raise AnalysisError("refusing to compare runs whose checked metadata differs (" + " | ".join(warnings) +
@@ -151,19 +152,19 @@ def compare_refs(store: Any, refs: Sequence[str], *, metric: str | None = None, 
     values = [_side_values(store, side, metric, unit, batches) for side in sides]
     results = compare_many(values[0], {ref: v for ref, v in zip(refs[1:], values[1:])}, margin=margin,
                            confidence=confidence)
-    lower = lower_is_better(metric, sides[0][0].get("headline_units"))
+    lower = lower_is_better(metric, sides[0][0].headline_units)
     out = []
     for ref, side, vals in zip(refs[1:], sides[1:], values[1:]):
         c = results[ref].to_dict()
         ratio = c["ratio_geometric_means"]["estimate"]
         c["better"] = None if c["verdict"] != "different" else (ratio < 1) == lower
-        out.append({"ref": ref, "runs": [r["id"] for r in side], "values": vals, **c})
+        out.append({"ref": ref, "runs": [r.id for r in side], "values": vals, **c})
     return {"metric": metric, "lower_is_better": lower, "unit": unit, "confidence": confidence, "margin": margin,
-            "baseline": {"ref": refs[0], "runs": [r["id"] for r in sides[0]], "values": values[0]},
+            "baseline": {"ref": refs[0], "runs": [r.id for r in sides[0]], "values": values[0]},
             "comparisons": out, "warnings": warnings}
 
 
-def repro_of_runs(store: Any, runs: Sequence[Mapping[str, Any]], *, metric: str | None = None,
+def repro_of_runs(store: Store, runs: Sequence[RunRecord], *, metric: str | None = None,
                   tolerance: float = DEFAULT_TOLERANCE, confidence: float = 0.95, batches: int = 16) -> dict[str, Any]:
     """Reproducibility of replica runs (variance components over their within-run batches)."""
     if not runs:
@@ -171,15 +172,15 @@ def repro_of_runs(store: Any, runs: Sequence[Mapping[str, Any]], *, metric: str 
     keys = {load.config_key(r) for r in runs}
     if len(keys) > 1:
         raise AnalysisError(f"reproducibility needs replicas of one configuration; runs "
-                            f"{names([r['id'] for r in runs])} span {len(keys)} configurations")
-    metric = metric or runs[0]["headline_metric"]
+                            f"{names([r.id for r in runs])} span {len(keys)} configurations")
+    metric = metric or runs[0].headline_metric
     frame = load.within_run_frame(store, runs, metric, batches)
     result = reproducibility(frame, tolerance=tolerance, confidence=confidence)
-    return {"config_key": keys.pop(), "metric": metric, "units": runs[0].get("headline_units"),
-            "run_ids": [r["id"] for r in runs], **result}
+    return {"config_key": keys.pop(), "metric": metric, "units": runs[0].headline_units,
+            "run_ids": [r.id for r in runs], **result}
 
 
-def repro_of_config(store: Any, ref: str | int, **kwargs: Any) -> dict[str, Any]:
+def repro_of_config(store: Store, ref: str | int, **kwargs: Any) -> dict[str, Any]:
     """Reproducibility of every complete run with the configuration of run `ref`."""
     runs = load.config_runs(store, store.get_run(ref))
     if len(runs) < 2:
@@ -188,7 +189,7 @@ def repro_of_config(store: Any, ref: str | int, **kwargs: Any) -> dict[str, Any]
     return repro_of_runs(store, runs, **kwargs)
 
 
-def trends(store: Any, *, by: str = "quarter", task: str | None = None, scenario: str | None = None,
+def trends(store: Store, *, by: str = "quarter", task: str | None = None, scenario: str | None = None,
            backend: str | None = None, source: str | None = None, confidence: float = 0.95) -> dict[str, Any]:
     """Trends of headline figures by period, per task / variant / scenario / system / backend / metric
     (imported MLPerf results: per task / variant / scenario / comparable system identity / division /
@@ -210,7 +211,7 @@ def trends(store: Any, *, by: str = "quarter", task: str | None = None, scenario
     return {"by": by, "runs": len(frame), "excluded_runs": frame.attrs.get("excluded", 0), "groups": groups}
 
 
-def analyze_store(store: Any, *, task: str | None = None, by: str = "quarter", confidence: float = 0.95,
+def analyze_store(store: Store, *, task: str | None = None, by: str = "quarter", confidence: float = 0.95,
                   tolerance: float = DEFAULT_TOLERANCE, batches: int = 16) -> dict[str, Any]:
     """The whole survey of a store, each run's records read once: every complete run's CIs, the
     reproducibility of every configuration with 2+ runs, and the trends. Runs too short for batch
@@ -221,13 +222,13 @@ def analyze_store(store: Any, *, task: str | None = None, by: str = "quarter", c
     skipped: dict[str, str] = {}
     for run in runs:
         rec = load.run_records(store, run)
-        cis[run["id"]] = load.run_ci(store, run, confidence=confidence, records=rec)[0]
-        if run.get("headline_value") is None:
+        cis[run.id] = load.run_ci(store, run, confidence=confidence, records=rec)[0]
+        if run.headline_value is None:
             continue
         try:
             rows.setdefault(load.config_key(run), []).extend(load.observations(run, rec, None, batches))
         except AnalysisError as exc:
-            skipped[f"run {run['id']}"] = str(exc)
+            skipped[f"run {run.id}"] = str(exc)
     repro = {}
     for key, obs in rows.items():
         frame = pd.DataFrame(obs, columns=list(load.OBSERVATION_COLUMNS))

@@ -21,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 from analysis.load import config_key
+from runner.store import RunRecord, Store
 from runner.store.searches import SearchLog
 
 __all__ = ["capacity_runs", "PEAK", "LOWER_BOUND"]
@@ -28,12 +29,12 @@ __all__ = ["capacity_runs", "PEAK", "LOWER_BOUND"]
 PEAK, LOWER_BOUND = "peak search", "lower bound"
 
 
-def capacity_runs(store: Any, runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, str]]:
+def capacity_runs(store: Store, runs: list[RunRecord]) -> list[tuple[RunRecord, str, str]]:
     """(run, configuration key, capacity basis) of the runs the candidates use (see the module doc); the basis
     is '' for runs other than measured Server runs."""
     out, groups = [], defaultdict(list)
     for run in runs:
-        if run.get("scenario") == "server" and run.get("provenance") != "imported":
+        if run.scenario == "server" and run.provenance != "imported":
             groups[_key_without_qps(run)].append(run)
         else:
             out.append((run, "", ""))
@@ -44,24 +45,23 @@ def capacity_runs(store: Any, runs: list[dict[str, Any]]) -> list[tuple[dict[str
     return out
 
 
-def _key_without_qps(run: dict[str, Any]) -> str:
+def _key_without_qps(run: RunRecord) -> str:
     """The configuration key of a run as if it had no target QPS."""
-    plain = copy.deepcopy({k: run.get(k) for k in ("task_hash", "model_hash", "backend_hash", "system_hash",
-                                                   "scenario", "settings")})
-    ((plain.get("settings") or {}).get("scenario") or {}).pop("target_qps", None)
-    return config_key(plain)
+    settings = copy.deepcopy(run.settings or {})
+    (settings.get("scenario") or {}).pop("target_qps", None)
+    return config_key(run.model_copy(update={"settings": settings}))
 
 
-def target_qps(run: dict[str, Any]) -> float:
+def target_qps(run: RunRecord) -> float:
     """The target QPS a Server run was asked for (its headline where the settings do not say)."""
-    value = (((run.get("settings") or {}).get("scenario") or {}).get("target_qps"))
-    return float(value if isinstance(value, (int, float)) else run.get("headline_value") or 0.0)
+    value = (((run.settings or {}).get("scenario") or {}).get("target_qps"))
+    return float(value if isinstance(value, (int, float)) else run.headline_value or 0.0)
 
 
 class _Searches:
     """Peak searches by id, read once."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.log, self.found = SearchLog(store), {}
 
     def get(self, search_id: int) -> dict[str, Any] | None:
@@ -73,14 +73,14 @@ class _Searches:
         return self.found[search_id]
 
 
-def _choose(group: list[dict[str, Any]], searches: _Searches) -> tuple[list[dict[str, Any]], str]:
+def _choose(group: list[RunRecord], searches: _Searches) -> tuple[list[RunRecord], str]:
     """The runs of one configuration its capacity comes from, and the basis as one line."""
-    done = [s for s in (searches.get(r["search_id"]) for r in group if r.get("search_id")) if s is not None
+    done = [s for s in (searches.get(r.search_id) for r in group if r.search_id) if s is not None
             and s.get("status") == "complete" and (s.get("result") or {}).get("peak_qps")]
     if done:
         search = max(done, key=lambda s: s["id"])
         peak = float(search["result"]["peak_qps"])
-        at_peak = [r for r in group if r.get("search_id") == search["id"] and abs(target_qps(r) - peak) < 1e-9 * peak]
+        at_peak = [r for r in group if r.search_id == search["id"] and abs(target_qps(r) - peak) < 1e-9 * peak]
         if at_peak:
             return at_peak, f"{PEAK} {search['id']}: {_edge(search['result'], peak)}"
     top = max(target_qps(r) for r in group)

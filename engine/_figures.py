@@ -13,6 +13,7 @@ from typing import Any
 
 from runner.errors import InfersightError
 from runner.importers.mlperf.benchmarks import benchmark, benchmark_of
+from runner.store import RunRecord
 
 __all__ = ["FIGURES", "run_figures", "system_label", "settings_text", "ci_columns"]
 
@@ -43,35 +44,35 @@ def _num(value: Any) -> float:
     return float(value) if math.isfinite(value) else _NAN
 
 
-def run_figures(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> dict:
+def run_figures(run: RunRecord, model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> dict:
     """Figures of one run (FIGURES columns, NaN where absent) plus accuracy_metric and accuracy_reference."""
-    summary = run.get("summary") or {}
+    summary = run.summary or {}
     out = _imported_figures(run, summary, imported) if imported is not None else _measured_figures(run, summary)
-    accuracy = _num(run.get("accuracy_value"))
+    accuracy = _num(run.accuracy_value)
     reference = _reference(run, model_card, imported)
-    out.update(accuracy=accuracy, accuracy_metric=run.get("accuracy_metric") or "",
+    out.update(accuracy=accuracy, accuracy_metric=run.accuracy_metric or "",
                accuracy_reference=reference, accuracy_ratio=accuracy / reference if reference > 0 else _NAN)
     return out
 
 
-def _measured_figures(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, float]:
+def _measured_figures(run: RunRecord, summary: dict[str, Any]) -> dict[str, float]:
     """The first finite figure among each column's summary keys (a Server run's throughput: its headline)."""
     out = {}
     for column, keys in _MEASURED.items():
         found = [_num(summary.get(k)) for k in keys]
         out[column] = next((v for v in found if not math.isnan(v)), _NAN)
-    if run.get("scenario") == "server" and run.get("headline_metric") == "queries_per_second":
-        out["samples_per_s"] = _num(run.get("headline_value"))
+    if run.scenario == "server" and run.headline_metric == "queries_per_second":
+        out["samples_per_s"] = _num(run.headline_value)
     return out
 
 
-def _imported_figures(run: dict[str, Any], summary: dict[str, Any], imported: dict[str, Any]) -> dict[str, float]:
+def _imported_figures(run: RunRecord, summary: dict[str, Any], imported: dict[str, Any]) -> dict[str, float]:
     values = summary.get("mlperf_summary") or {}
     percentiles = summary.get("percentiles_ns") or {}
-    units, headline = run.get("headline_units"), _num(run.get("headline_value"))
+    units, headline = run.headline_units, _num(run.headline_value)
     out = {column: _num(summary.get(f"latency_{column}")) for column in ("p50_ms", "p90_ms", "p99_ms")}
     out["tokens_per_s"] = headline if units == "Tokens/s" else _NAN
-    out["samples_per_s"] = _imported_rate(run["scenario"], units, headline, values, summary)
+    out["samples_per_s"] = _imported_rate(run.scenario, units, headline, values, summary)
     out["ttft_ms"] = _num((percentiles.get("first token latency") or {}).get("99")) / 1e6
     out["tpot_ms"] = _num((percentiles.get("time to output token") or {}).get("99")) / 1e6
     power = imported.get("power") or {}
@@ -95,18 +96,18 @@ def _imported_rate(scenario: str, units: str | None, headline: float, values: di
     return per_query * 1e9 / mean_ns if mean_ns > 0 else _NAN
 
 
-def _reference(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> float:
+def _reference(run: RunRecord, model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> float:
     """The reference quality the accuracy ratio divides by: the fp32 model's (measured) or the benchmark's."""
     if imported is not None:
         refs = dict(_benchmark(run, imported).quality_targets) if _benchmark(run, imported) else {}
-        return _num(refs.get(run.get("accuracy_metric")))
+        return _num(refs.get(run.accuracy_metric))
     quality = (model_card or {}).get("reference_quality") or {}
     return _num(quality.get("fp32_reference", quality.get("value")))
 
 
-def _benchmark(run: dict[str, Any], imported: dict[str, Any]) -> Any:
+def _benchmark(run: RunRecord, imported: dict[str, Any]) -> Any:
     """The benchmark (of its round's rules table) an imported run was judged as; None if none is known."""
-    round_name, name = str(imported.get("round", "")), (run.get("summary") or {}).get("benchmark")
+    round_name, name = str(imported.get("round", "")), (run.summary or {}).get("benchmark")
     try:
         if name:
             return benchmark(name, round_name)
@@ -128,9 +129,9 @@ def system_label(system_card: dict[str, Any], imported: dict[str, Any] | None) -
     return f"{name} [{count} CPU{'s' if count != 1 else ''}]" if count else str(name)
 
 
-def settings_text(run: dict[str, Any], model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> str:
+def settings_text(run: RunRecord, model_card: dict[str, Any] | None, imported: dict[str, Any] | None) -> str:
     """The settings that tell configurations of one system and backend apart, as short text."""
-    backend = (run.get("settings") or {}).get("backend") or {}
+    backend = (run.settings or {}).get("backend") or {}
     if imported is not None:
         precision = (model_card or {}).get("precision") or ""
         return ", ".join(p for p in (precision, str(backend.get("framework", ""))) if p)
@@ -139,7 +140,7 @@ def settings_text(run: dict[str, Any], model_card: dict[str, Any] | None, import
         if key == "providers":
             value = "+".join(str(p).replace("ExecutionProvider", "") for p in value)
         parts.append(f"{key}={value}")
-    if run.get("quick"):
+    if run.quick:
         parts.append("quick")
     return ", ".join(parts)
 

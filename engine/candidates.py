@@ -37,6 +37,7 @@ from engine._capacity import capacity_runs
 from engine._figures import FIGURES, ci_columns, run_figures, settings_text, system_label
 from runner.bundles import bundled_from
 from runner.errors import EngineError, InfersightError
+from runner.store import RunRecord, Store
 from runner.store.schema import runs as runs_table
 
 __all__ = ["load", "available", "aggregate", "from_records", "run_cis_of", "CANDIDATE_COLUMNS", "CATEGORICAL",
@@ -51,10 +52,10 @@ CANDIDATE_COLUMNS = _IDENTITY + [f"{c}{s}" for c in FIGURES for s in ("", "_lo",
 # repetitive text columns are categoricals: selecting rows of 100,000 candidates then moves integer codes
 CATEGORICAL = ("task", "scenario", "system", "system_id", "backend", "settings", "model_variant", "accelerator",
                "provenance", "source", "submitter", "ci_source", "accuracy_metric")
-CisFunction = Callable[[dict[str, Any]], dict[str, tuple[float, float]]]
+CisFunction = Callable[[RunRecord], dict[str, tuple[float, float]]]
 
 
-def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None) -> pd.DataFrame:
+def load(store: Store, task: str, scenario: str, *, cis: CisFunction | None = None) -> pd.DataFrame:
     """The candidates of `task` under `scenario` (see the module doc); EngineError saying what data exists
     when there is none. `cis(run) -> {column: (lo, hi)}` gives per-run CIs (default: run_cis_of(store))."""
     scenario = scenario.strip().lower()
@@ -69,18 +70,18 @@ def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None
         hint = f" (did you mean {close[0]!r}?)" if close and close[0] != base else ""
         raise EngineError(f"no complete runs of task {task!r} under scenario {scenario!r} in the store{hint}; "
                           f"it holds: {_describe(held)}")
-    valid = [r for r in runs if r.get("validity") == "VALID"]
-    limits = [r["id"] for r in runs if r.get("validity") == "LOADGEN_LIMIT"]
+    valid = [r for r in runs if r.validity == "VALID"]
+    limits = [r.id for r in runs if r.validity == "LOADGEN_LIMIT"]
     if not valid:
         raise EngineError(f"none of the {len(runs)} runs of {task!r} {scenario} is VALID (runs "
-                          f"{', '.join(str(r['id']) for r in runs[:10])}"
+                          f"{', '.join(str(r.id) for r in runs[:10])}"
                           + (f"; {len(limits)} are load-generator limits, which say nothing about the system"
                              if limits else "") + "); see `infersight show RUN` for why")
     cards, cis = _CardCache(store), cis or run_cis_of(store)
     rows = [{**_run_row(store, run, base, cards, cis), **({"config_key": key} if key else {}),
              "capacity_basis": basis} for run, key, basis in capacity_runs(store, valid)]
     frame = aggregate(pd.DataFrame(rows))
-    frame.attrs["invalid_run_ids"] = [r["id"] for r in runs if r.get("validity") not in ("VALID", "LOADGEN_LIMIT")]
+    frame.attrs["invalid_run_ids"] = [r.id for r in runs if r.validity not in ("VALID", "LOADGEN_LIMIT")]
     frame.attrs["loadgen_limit_run_ids"] = limits  # inconclusive: neither a candidate nor a failure
     return frame
 
@@ -88,7 +89,7 @@ def load(store: Any, task: str, scenario: str, *, cis: CisFunction | None = None
 class _CardCache:
     """Cards by (kind, hash), read once."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store, self.cards = store, {}
 
     def get(self, kind: str, card_hash: str) -> dict[str, Any]:
@@ -101,26 +102,26 @@ class _CardCache:
         return self.cards[key]
 
 
-def _run_row(store: Any, run: dict[str, Any], task: str, cards: _CardCache, cis: CisFunction) -> dict[str, Any]:
+def _run_row(store: Store, run: RunRecord, task: str, cards: _CardCache, cis: CisFunction) -> dict[str, Any]:
     """One run as a row: identity, provenance, figures and their per-run CIs."""
-    imported = run.get("imported")
-    if imported is None and run.get("provenance") == "imported":
-        imported = store.get_imported(run["id"])
-    system, model = cards.get("system", run["system_hash"]), cards.get("model", run["model_hash"])
+    imported = run.imported
+    if imported is None and run.provenance == "imported":
+        imported = store.get_imported(run.id)
+    system, model = cards.get("system", run.system_hash), cards.get("model", run.model_hash)
     figures = run_figures(run, model, imported)
     label = system_label(system, imported)
-    row = {"task": task, "scenario": run["scenario"], "system": label, "system_id": _system_id(imported, label),
-           "backend": run["backend_name"], "settings": settings_text(run, model, imported),
-           "model_variant": run["model_variant"], "provenance": run["provenance"],
+    row = {"task": task, "scenario": run.scenario, "system": label, "system_id": _system_id(imported, label),
+           "backend": run.backend_name, "settings": settings_text(run, model, imported),
+           "model_variant": run.model_variant, "provenance": run.provenance,
            "submitter": (imported or {}).get("submitter", ""), "source": _source(run, imported, system),
            "accelerator": (imported or {}).get("accelerator") or system.get("accelerator_model_name", ""),
            "accelerators": _int((imported or {}).get("accelerators_per_node", system.get("accelerators_per_node"))),
-           "run_id": run["id"], "compliant": bool(run.get("compliant")), "quick": bool(run.get("quick")),
+           "run_id": run.id, "compliant": bool(run.compliant), "quick": bool(run.quick),
            "card_price_per_hour_usd": _float(system.get("price_per_hour_usd")),
            "card_purchase_price_usd": _float(system.get("purchase_price_usd")),
            "card_power_w": _float(system.get("power_w")), "config_key": _config_key(run), **figures}
     for column, (lo, hi) in cis(run).items():
-        if column == "samples_per_s" and run["scenario"] == "server":
+        if column == "samples_per_s" and run.scenario == "server":
             continue  # a Server run's throughput is the target QPS it met, not a measured rate with a CI
         if column in FIGURES:
             row[f"{column}_lo"], row[f"{column}_hi"] = lo, hi
@@ -134,25 +135,25 @@ def _system_id(imported: dict[str, Any] | None, label: str) -> str:
     return f"{parts[1]}/{parts[3]}" if imported is not None and len(parts) > 3 else label
 
 
-def _source(run: dict[str, Any], imported: dict[str, Any] | None, system: dict[str, Any]) -> str:
+def _source(run: RunRecord, imported: dict[str, Any] | None, system: dict[str, Any]) -> str:
     if imported is not None:
         return f"MLPerf Inference {imported.get('round', '')} {imported.get('division', '')}".strip()
     bundle = bundled_from(run)
     if bundle is not None:
-        return f"measured on {run.get('hostname')} ({bundle})"
-    return f"measured here ({run.get('hostname', system.get('system_name', '?'))})"
+        return f"measured on {run.hostname} ({bundle})"
+    return f"measured here ({run.hostname})"
 
 
-def _config_key(run: dict[str, Any]) -> str:
+def _config_key(run: RunRecord) -> str:
     """Runs with equal keys are replicas of one configuration (analysis.load.config_key: same cards,
     scenario and settings); every imported result is a configuration of its own."""
-    return f"imported-{run['uuid']}" if run.get("provenance") == "imported" else config_key(run)
+    return f"imported-{run.uuid}" if run.provenance == "imported" else config_key(run)
 
 
-def run_cis_of(store: Any) -> CisFunction:
+def run_cis_of(store: Store) -> CisFunction:
     """Per-run CIs by our columns from analysis.load.run_ci (none for imported runs or on failure)."""
-    def cis(run: dict[str, Any]) -> dict[str, tuple[float, float]]:
-        if run.get("provenance") == "imported":
+    def cis(run: RunRecord) -> dict[str, tuple[float, float]]:
+        if run.provenance == "imported":
             return {}
         try:
             return ci_columns(run_ci(store, run)[0])
@@ -272,7 +273,7 @@ def from_records(records: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     return _categorical(frame.reindex(columns=list(dict.fromkeys(CANDIDATE_COLUMNS + list(frame.columns)))))
 
 
-def available(store: Any) -> pd.DataFrame:
+def available(store: Store) -> pd.DataFrame:
     """What the store holds to recommend from: task (MLPerf prefix dropped), scenario and VALID runs."""
     query = (select(runs_table.c.task_name, runs_table.c.scenario, func.count().label("runs"))
              .where(runs_table.c.status == "complete", runs_table.c.validity == "VALID")

@@ -10,26 +10,27 @@ import numpy as np
 
 from reports import charts
 from reports._page import ChartBlock
+from runner.store import RunRecord, Store
 
 __all__ = ["measured_charts", "imported_charts", "accuracy_chart", "per_class_accuracy"]
 
 
-def _latency_marks(run: dict[str, Any], latency_ms: np.ndarray) -> dict[str, float]:
+def _latency_marks(run: RunRecord, latency_ms: np.ndarray) -> dict[str, float]:
     """p50/p90/p99 from the stored summary (our LoadGen-convention figures) and the headline if a latency."""
-    summary = run.get("summary") or {}
+    summary = run.summary or {}
     marks = {}
     for name, key, q in (("p50", "latency_p50_ms", 0.50), ("p90", "latency_p90_ms", 0.90),
                          ("p99", "latency_p99_ms", 0.99)):
         value = summary.get(key)
         marks[name] = float(value) if value is not None else float(np.quantile(latency_ms, q))
-    if str(run.get("headline_metric") or "").startswith("latency_") and run.get("headline_value") is not None:
-        marks["headline"] = float(run["headline_value"])
+    if str(run.headline_metric or "").startswith("latency_") and run.headline_value is not None:
+        marks["headline"] = float(run.headline_value)
     return marks
 
 
-def measured_charts(store: Any, run: dict[str, Any]) -> tuple[list[ChartBlock], list[str]]:
+def measured_charts(store: Store, run: RunRecord) -> tuple[list[ChartBlock], list[str]]:
     """Latency histogram and CDF, latency over time, throughput timeline; and notes on what is absent."""
-    rec = store.read_perf_samples(run["id"])
+    rec = store.read_perf_samples(run.id)
     if len(rec["completed_ns"]) == 0:
         return [], ["The performance log holds no per-query records, so there are no latency or throughput charts."]
     t0 = int(rec["scheduled_ns"].min())
@@ -44,7 +45,7 @@ def measured_charts(store: Any, run: dict[str, Any]) -> tuple[list[ChartBlock], 
                         "Dashed lines: the summary's percentiles and the headline figure.")]
     notes = []
     if rec["query_index"].min() != rec["query_index"].max():  # more than one query
-        warmup_ms = ((run.get("summary") or {}).get("effective_settings") or {}).get("warmup_duration_ms")
+        warmup_ms = ((run.summary or {}).get("effective_settings") or {}).get("warmup_duration_ms")
         over, note = charts.latency_over_time(completed_s, latency_ms, (warmup_ms or 0) / 1e3 or None)
         warm = (f" The grey band is the {warmup_ms:g} ms warm-up, which ran before t = 0 and is not in "
                 f"the performance log." if warmup_ms else " The warm-up (if any) ran before t = 0 and is not logged.")
@@ -57,9 +58,9 @@ def measured_charts(store: Any, run: dict[str, Any]) -> tuple[list[ChartBlock], 
     return out, notes
 
 
-def imported_charts(run: dict[str, Any], task_card: dict[str, Any]) -> tuple[list[ChartBlock], list[str]]:
+def imported_charts(run: RunRecord, task_card: dict[str, Any]) -> tuple[list[ChartBlock], list[str]]:
     """Published percentiles (latency, TTFT, TPOT) as bars, early-stopping estimates as ticks."""
-    summary = run.get("summary") or {}
+    summary = run.summary or {}
     percentiles = summary.get("percentiles_ns") or {}
     estimates = summary.get("early_stopping_ns") or {}
     bound_ms = _latency_bound_ms(run, task_card)
@@ -82,11 +83,11 @@ def imported_charts(run: dict[str, Any], task_card: dict[str, Any]) -> tuple[lis
     return out, notes
 
 
-def _latency_bound_ms(run: dict[str, Any], task_card: dict[str, Any]) -> float | None:
+def _latency_bound_ms(run: RunRecord, task_card: dict[str, Any]) -> float | None:
     """The server latency bound: LoadGen's effective target_latency, else the task card's constraint."""
-    if run.get("scenario") != "server":
+    if run.scenario != "server":
         return None
-    eff = (run.get("summary") or {}).get("effective_settings") or {}
+    eff = (run.summary or {}).get("effective_settings") or {}
     target_ns = eff.get("target_latency (ns)")
     if isinstance(target_ns, (int, float)) and target_ns > 0:
         return target_ns / 1e6
@@ -112,15 +113,15 @@ def _class_order(item: tuple[int | str, int]) -> tuple[int, int, str]:
     return (0, label, "") if isinstance(label, int) else (1, 0, label)
 
 
-def accuracy_chart(run: dict[str, Any], classes: list[tuple[str, float, int]] | None) -> ChartBlock | None:
+def accuracy_chart(run: RunRecord, classes: list[tuple[str, float, int]] | None) -> ChartBlock | None:
     """The quality metric (and each class's) against the target; None when there is no figure."""
-    value = run.get("accuracy_value")
+    value = run.accuracy_value
     if value is None:
         return None
-    metric = run.get("accuracy_metric") or "quality"
+    metric = run.accuracy_metric or "quality"
     total = sum(n for _, _, n in classes) if classes else None
     rows = [("whole set", float(value), total), *(classes or [])]
-    target = run.get("accuracy_target")
+    target = run.accuracy_target
     caption = f"{metric} of the whole set" + (f" and of each of {len(classes)} classes" if classes else "")
     caption += (f" against the target {target:.6g} (dashed)." if target is not None else "; no target is recorded.")
     if classes:

@@ -16,6 +16,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from runner.errors import InfersightError
+from runner.store import RunRecord, Store
 
 __all__ = ["Badge", "BADGE_KINDS", "NoVerdictYet", "run_badge", "render_badge", "text_width", "format_headline",
            "reproducibility_verdict"]
@@ -120,17 +121,17 @@ def format_number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def format_headline(run: dict[str, Any]) -> str:
+def format_headline(run: RunRecord) -> str:
     """The headline figure in a few characters: 'p90 0.1258 ms', '34,428 samples/s'."""
-    if run.get("headline_value") is None:
+    if run.headline_value is None:
         return "no headline"
-    metric = str(run.get("headline_metric") or "")
+    metric = str(run.headline_metric or "")
     name = metric.removeprefix("latency_").removesuffix("_ms") if metric.startswith("latency_") else ""
-    units = run.get("headline_units") or ""
-    return " ".join(part for part in (name, format_number(run["headline_value"]), units) if part)
+    units = run.headline_units or ""
+    return " ".join(part for part in (name, format_number(run.headline_value), units) if part)
 
 
-def run_badge(run: dict[str, Any], kind: str = "validity", verdict: dict[str, Any] | None = None) -> Badge:
+def run_badge(run: RunRecord, kind: str = "validity", verdict: dict[str, Any] | None = None) -> Badge:
     """The badge of a kind for a stored run (a `store.get_run` dict).
 
     `verdict` is a reproducibility verdict (`reproducibility_verdict(store, run)`: {"reproducible": bool,
@@ -146,26 +147,26 @@ def run_badge(run: dict[str, Any], kind: str = "validity", verdict: dict[str, An
     raise ValueError(f"badge kind must be one of {', '.join(BADGE_KINDS)}, not {kind!r}")
 
 
-def _validity_badge(run: dict[str, Any]) -> Badge:
-    label = f"{run['task_name']} {run['scenario']}"
-    if run.get("status") != "complete" or run.get("validity") is None:
-        return Badge(label, f"no verdict ({run.get('status')})", GREY)
-    note = " (quick)" if run.get("quick") else ("" if run.get("compliant") else " (non-compliant)")
-    if run["validity"] == "LOADGEN_LIMIT":  # neither VALID nor INVALID: the load generator fell behind
+def _validity_badge(run: RunRecord) -> Badge:
+    label = f"{run.task_name} {run.scenario}"
+    if run.status != "complete" or run.validity is None:
+        return Badge(label, f"no verdict ({run.status})", GREY)
+    note = " (quick)" if run.quick else ("" if run.compliant else " (non-compliant)")
+    if run.validity == "LOADGEN_LIMIT":  # neither VALID nor INVALID: the load generator fell behind
         return Badge(label, f"load-generator limit{note}", YELLOW)
-    color = GREEN if run["validity"] == "VALID" else RED
-    return Badge(label, f"{run['validity']}{note} \u00b7 {format_headline(run)}", color)
+    color = GREEN if run.validity == "VALID" else RED
+    return Badge(label, f"{run.validity}{note} \u00b7 {format_headline(run)}", color)
 
 
-def _accuracy_badge(run: dict[str, Any]) -> Badge:
-    value, target = run.get("accuracy_value"), run.get("accuracy_target")
-    metric = run.get("accuracy_metric") or "accuracy"
+def _accuracy_badge(run: RunRecord) -> Badge:
+    value, target = run.accuracy_value, run.accuracy_target
+    metric = run.accuracy_metric or "accuracy"
     if value is None:
         return Badge("accuracy", "not measured", GREY)
-    if target is None or run.get("accuracy_passed") is None:
+    if target is None or run.accuracy_passed is None:
         return Badge("accuracy", f"{metric} {format_number(value)}, no target", GREY)
     shown_value, shown_target = _distinct(value, target)
-    if run["accuracy_passed"]:
+    if run.accuracy_passed:
         return Badge("accuracy verified", f"{metric} {shown_value} \u2265 {shown_target}", GREEN)
     return Badge("accuracy", f"FAILS {metric} {shown_value} < {shown_target}", RED)
 
@@ -179,25 +180,25 @@ def _distinct(value: float, target: float) -> tuple[str, str]:
     return a, b
 
 
-def reproducibility_verdict(store: Any, run: dict[str, Any]) -> dict[str, Any]:
+def reproducibility_verdict(store: Store, run: RunRecord) -> dict[str, Any]:
     """The statistics layer's reproducibility verdict on the configuration of `run` (a `store.get_run`
     dict): `analysis.views.repro_of_config` over every complete run with the same cards, scenario and
     settings. NoVerdictYet says why there is none: the run is not complete, or its configuration has
     fewer than two complete runs, or their figures cannot be analysed."""
     from analysis import views
 
-    if run.get("status") != "complete":
-        raise NoVerdictYet(f"run {run['id']}: no reproducibility verdict exists yet: the run is {run.get('status')}, "
+    if run.status != "complete":
+        raise NoVerdictYet(f"run {run.id}: no reproducibility verdict exists yet: the run is {run.status}, "
                            f"and only complete runs are replicas of a configuration")
     try:
-        return views.repro_of_config(store, run["id"])
+        return views.repro_of_config(store, run.id)
     except InfersightError as exc:
-        raise NoVerdictYet(f"run {run['id']}: no reproducibility verdict exists yet: {exc}") from None
+        raise NoVerdictYet(f"run {run.id}: no reproducibility verdict exists yet: {exc}") from None
 
 
-def _reproducible_badge(run: dict[str, Any], verdict: dict[str, Any] | None) -> Badge:
+def _reproducible_badge(run: RunRecord, verdict: dict[str, Any] | None) -> Badge:
     if verdict is None:
-        raise NoVerdictYet(f"run {run['id']}: no reproducibility verdict exists yet: pass one "
+        raise NoVerdictYet(f"run {run.id}: no reproducibility verdict exists yet: pass one "
                            f"(reports.badges.reproducibility_verdict(store, run) computes it from the run's replicas)")
     runs = len(verdict.get("run_ids") or verdict.get("runs") or [])
     tolerance = f"\u00b1{verdict.get('tolerance', 0.02) * 100:g}%"

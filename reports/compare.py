@@ -27,6 +27,7 @@ from reports import charts
 from reports._page import ChartBlock, render_page
 from reports.badges import format_headline
 from runner.bundles import bundled_from
+from runner.store import RunRecord, Store
 
 __all__ = ["render_compare_report", "compare_report_context", "side_letters"]
 
@@ -34,7 +35,7 @@ _VERDICT_COLOURS = {"equivalent": charts.ACCENT, "better": "#2e7d32", "worse": "
                     "inconclusive": charts.MARK}
 
 
-def render_compare_report(store: Any, refs: Sequence[str], *, metric: str | None = None, margin: float = 0.02,
+def render_compare_report(store: Store, refs: Sequence[str], *, metric: str | None = None, margin: float = 0.02,
                           confidence: float = 0.95, force: bool = False, note: str = "") -> str:
     """The comparison report of `refs` (baseline first; run ids, uuid prefixes or config:KEY) as HTML.
 
@@ -52,7 +53,7 @@ def side_letters(count: int) -> list[str]:
     return [letters[i % 26] + (str(i // 26 + 1) if i >= 26 else "") for i in range(count)]
 
 
-def compare_report_context(store: Any, refs: Sequence[str], *, metric: str | None = None, margin: float = 0.02,
+def compare_report_context(store: Store, refs: Sequence[str], *, metric: str | None = None, margin: float = 0.02,
                            confidence: float = 0.95, force: bool = False,
                            note: str = "") -> tuple[dict[str, Any], list[ChartBlock]]:
     """Everything the comparison template shows, and its charts."""
@@ -78,7 +79,7 @@ def compare_report_context(store: Any, refs: Sequence[str], *, metric: str | Non
     return context, chart_list
 
 
-def _named(store: Any, sides: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _named(store: Store, sides: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each side's distinguishing settings (analysis.settings), added to the labels of sides that would
     otherwise read alike ('digits int8 / openvino / offline' twice names its performance hint)."""
     texts = distinguishing([s["runs"][0] for s in sides])
@@ -90,35 +91,35 @@ def _named(store: Any, sides: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sides
 
 
-def _side(store: Any, letter: str, entry: dict[str, Any], metric: str) -> dict[str, Any]:
+def _side(store: Store, letter: str, entry: dict[str, Any], metric: str) -> dict[str, Any]:
     """One configuration: what it is (from its first run's cards), its runs and the figures compared."""
     runs = [store.get_run(run_id) for run_id in entry["runs"]]
     first = runs[0]
     try:
-        system = load.system_label(store.get_card("system", first["system_hash"]))
+        system = load.system_label(store.get_card("system", first.system_hash))
     except KeyError:
-        system = f"system {first['system_hash'][:12]}"
-    imported = store.get_imported(first["id"]) if first.get("provenance") == "imported" else None
+        system = f"system {first.system_hash[:12]}"
+    imported = store.get_imported(first.id) if first.provenance == "imported" else None
     if imported:
         system = imported.get("system_name") or system
     values = np.asarray(entry["values"], dtype=float)
-    what = f"{first['task_name']} {first['model_variant']} / {first['backend_name']} / {first['scenario']}"
+    what = f"{first.task_name} {first.model_variant} / {first.backend_name} / {first.scenario}"
     return dict(letter=letter, ref=entry["ref"], runs=runs, run_ids=entry["runs"], system=system, what=what,
-                label=f"{letter}: {system} / {first['backend_name']} / {first['model_variant']}",
+                label=f"{letter}: {system} / {first.backend_name} / {first.model_variant}",
                 config_key=load.config_key(first), values=values.tolist(), n=len(values),
                 gmean=float(np.exp(np.log(values).mean())), low=float(values.min()), high=float(values.max()),
-                validity=", ".join(sorted({str(r.get("validity") or "no verdict") for r in runs})),
+                validity=", ".join(sorted({str(r.validity or "no verdict") for r in runs})),
                 headlines=[format_headline(r) for r in runs[:6]],
-                labels=sorted({str(r["label"]) for r in runs if r.get("label")}),
+                labels=sorted({str(r.label) for r in runs if r.label}),
                 provenance=_provenance(first, imported), metric=metric)
 
 
-def _provenance(run: dict[str, Any], imported: dict[str, Any] | None) -> str:
+def _provenance(run: RunRecord, imported: dict[str, Any] | None) -> str:
     if imported:
         return (f"MLPerf Inference {imported.get('round', '')} {imported.get('division', '')}, "
                 f"submitter {imported.get('submitter', '?')}").replace("  ", " ")
     bundle = bundled_from(run)
-    return f"measured on {run.get('hostname') or '?'}" + (f" ({bundle})" if bundle else "")
+    return f"measured on {run.hostname or '?'}" + (f" ({bundle})" if bundle else "")
 
 
 def _comparison_row(side: dict[str, Any], c: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def figures_chart(sides: list[dict[str, Any]], metric: str) -> alt.Chart:
     ).properties(width=charts.WIDTH - 200, height=max(60, 34 * len(sides)))
 
 
-def _cdf_block(store: Any, sides: list[dict[str, Any]]) -> tuple[ChartBlock | None, str]:
+def _cdf_block(store: Store, sides: list[dict[str, Any]]) -> tuple[ChartBlock | None, str]:
     """Latency CDFs of every configuration with per-query records (its measured runs pooled)."""
     series, without = {}, []
     for side in sides:

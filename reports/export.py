@@ -21,6 +21,7 @@ import pandas as pd
 from analysis.load import run_records, runs_of
 from analysis.settings import settings_of
 from runner.errors import AnalysisError
+from runner.store import RunRecord, Store
 
 __all__ = ["FORMATS", "runs_table", "queries_table", "write_table", "RUN_COLUMNS"]
 
@@ -32,7 +33,7 @@ RUN_COLUMNS = ["id", "uuid", "task", "model_variant", "backend", "scenario", "sy
                "provenance", "round", "division", "submitter", "label"]
 
 
-def runs_table(store: Any, task: str | None = None, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+def runs_table(store: Store, task: str | None = None, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
     """Runs (newest first, `filters` as Store.list_runs takes them) as RUN_COLUMNS; AnalysisError when
     none match."""
     rows = runs_of(store, task, limit=limit, provenance=True, **filters)
@@ -42,37 +43,37 @@ def runs_table(store: Any, task: str | None = None, *, limit: int | None = None,
     systems: dict[str, dict[str, Any]] = {}
     out = []
     for run in rows:
-        if run["system_hash"] not in systems:
-            systems[run["system_hash"]] = _card(store, run["system_hash"])
-        out.append(_row(run, systems[run["system_hash"]]))
+        if run.system_hash not in systems:
+            systems[run.system_hash] = _card(store, run.system_hash)
+        out.append(_row(run, systems[run.system_hash]))
     return pd.DataFrame(out, columns=RUN_COLUMNS)
 
 
-def _card(store: Any, digest: str) -> dict[str, Any]:
+def _card(store: Store, digest: str) -> dict[str, Any]:
     try:
         return store.get_card("system", digest)
     except KeyError:
         return {}
 
 
-def _row(run: dict[str, Any], system: dict[str, Any]) -> dict[str, Any]:
-    summary, imported = run.get("summary") or {}, run.get("imported") or {}
-    scenario_settings = (run.get("settings") or {}).get("scenario") or {}
-    return {"id": run["id"], "uuid": run["uuid"], "task": run["task_name"], "model_variant": run["model_variant"],
-            "backend": run["backend_name"], "scenario": run["scenario"],
+def _row(run: RunRecord, system: dict[str, Any]) -> dict[str, Any]:
+    summary, imported = run.summary or {}, run.imported or {}
+    scenario_settings = (run.settings or {}).get("scenario") or {}
+    return {"id": run.id, "uuid": run.uuid, "task": run.task_name, "model_variant": run.model_variant,
+            "backend": run.backend_name, "scenario": run.scenario,
             "system": imported.get("system_name") or system.get("system_name", ""),
             "cores": system.get("cpu_count_used") or system.get("host_processor_core_count"),
             "settings": ", ".join(f"{k}={v}" for k, v in settings_of(run).items()),
-            "target_qps": scenario_settings.get("target_qps") if run["scenario"] == "server" else None,
-            "started_at": _iso(run.get("started_at")), "finished_at": _iso(run.get("finished_at")),
-            "quick": bool(run.get("quick")), "compliant": bool(run.get("compliant")), "status": run["status"],
-            "validity": run.get("validity"), "headline_metric": run.get("headline_metric"),
-            "headline_value": run.get("headline_value"), "headline_units": run.get("headline_units"),
-            "accuracy_metric": run.get("accuracy_metric"), "accuracy_value": run.get("accuracy_value"),
+            "target_qps": scenario_settings.get("target_qps") if run.scenario == "server" else None,
+            "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+            "quick": bool(run.quick), "compliant": bool(run.compliant), "status": run.status,
+            "validity": run.validity, "headline_metric": run.headline_metric,
+            "headline_value": run.headline_value, "headline_units": run.headline_units,
+            "accuracy_metric": run.accuracy_metric, "accuracy_value": run.accuracy_value,
             **{k: _number(summary.get(k)) for k in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
                                                     "samples_per_second", "tokens_per_second")},
-            "provenance": run.get("provenance"), "round": imported.get("round"),
-            "division": imported.get("division"), "submitter": imported.get("submitter"), "label": run.get("label")}
+            "provenance": run.provenance, "round": imported.get("round"),
+            "division": imported.get("division"), "submitter": imported.get("submitter"), "label": run.label}
 
 
 def _iso(value: Any) -> str | None:
@@ -83,17 +84,17 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def queries_table(store: Any, run_ref: str | int) -> pd.DataFrame:
+def queries_table(store: Store, run_ref: str | int) -> pd.DataFrame:
     """The per-query records of a measured run, one row per query, with latency_ms (completed - scheduled);
     AnalysisError for a run without them (imported from MLPerf, or not finished)."""
     run = store.get_run(run_ref)
     records = run_records(store, run)
     if records is None:
         why = "it was imported from MLPerf, which publishes no per-query records" \
-            if run.get("provenance") == "imported" else f"it has none stored (status {run['status']})"
-        raise AnalysisError(f"run {run['id']} has no per-query log to export: {why}; export a run measured here")
+            if run.provenance == "imported" else f"it has none stored (status {run.status})"
+        raise AnalysisError(f"run {run.id} has no per-query log to export: {why}; export a run measured here")
     frame = pd.DataFrame({name: values for name, values in records.items()})
-    frame.insert(0, "run_id", run["id"])
+    frame.insert(0, "run_id", run.id)
     frame["latency_ms"] = (frame["completed_ns"] - frame["scheduled_ns"]) / 1e6
     return frame
 

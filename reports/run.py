@@ -15,6 +15,7 @@ from typing import Any
 from reports._page import ChartBlock, render_page
 from reports._run_charts import accuracy_chart, imported_charts, measured_charts, per_class_accuracy
 from reports.badges import format_headline
+from runner.store import RunRecord, Store
 from runner.validate import CARD_MODELS, check_run, why_non_compliant
 
 __all__ = ["render_run_report", "run_report_context", "flatten"]
@@ -24,20 +25,20 @@ _SUMMARY_SKIP = {"effective_settings", "test_parameters", "mlperf_summary", "per
                  "accuracy", "accuracy_bounds", "ci"}
 
 
-def render_run_report(store: Any, run_id: int | str) -> str:
+def render_run_report(store: Store, run_id: int | str) -> str:
     """The run report of a stored run (id, uuid or uuid prefix) as one HTML document."""
     context, chart_list = run_report_context(store, run_id)
     return render_page("run.html.j2", context, chart_list)
 
 
-def run_report_context(store: Any, run_id: int | str) -> tuple[dict[str, Any], list[ChartBlock]]:
+def run_report_context(store: Store, run_id: int | str) -> tuple[dict[str, Any], list[ChartBlock]]:
     """Everything the run template shows, and its charts (kept apart for other reports to reuse)."""
     run = store.get_run(run_id)
-    imported = store.get_imported(run["id"]) if run.get("provenance") == "imported" else None
+    imported = store.get_imported(run.id) if run.provenance == "imported" else None
     cards = {kind: _load_card(store, run, kind) for kind in CARD_MODELS}
     if imported is None:
         chart_list, chart_notes = measured_charts(store, run)
-        records = store.read_accuracy_samples(run["id"])
+        records = store.read_accuracy_samples(run.id)
         classes = per_class_accuracy(records)
     else:
         chart_list, chart_notes = imported_charts(run, cards["task"] or {})
@@ -48,15 +49,15 @@ def run_report_context(store: Any, run_id: int | str) -> tuple[dict[str, Any], l
     context = dict(
         run=run, imported=imported, title=_title(run), system_name=(cards["system"] or {}).get("system_name"),
         headline=_headline(run), headline_ci=headline_ci(store, run), validity=_validity(run, imported),
-        completeness=check_run(store, run["id"]), accuracy=_accuracy(run, imported, records, classes),
+        completeness=check_run(store, run.id), accuracy=_accuracy(run, imported, records, classes),
         summary_rows=_summary_rows(run), settings_rows=_settings_rows(run, seeds=False),
         seed_rows=_settings_rows(run, seeds=True), provenance_rows=_provenance_rows(run, imported),
-        cards=[_card_table(kind, run.get(f"{kind}_hash"), cards[kind]) for kind in CARD_MODELS],
+        cards=[_card_table(kind, run.card_hashes.get(kind), cards[kind]) for kind in CARD_MODELS],
         chart_notes=chart_notes)
     return context, chart_list
 
 
-def headline_ci(store: Any, run: dict[str, Any]) -> dict[str, Any] | None:
+def headline_ci(store: Store, run: RunRecord) -> dict[str, Any] | None:
     """The headline's confidence interval ({low, high, level, method, note}) from the statistics layer
     (analysis.views.analyze_run: stored with the run, or computed from its per-query log on read);
     None when there is none (an imported result, or a headline that is a setting such as server's
@@ -64,10 +65,10 @@ def headline_ci(store: Any, run: dict[str, Any]) -> dict[str, Any] | None:
     from analysis.views import analyze_run
     from runner.errors import InfersightError
 
-    if run.get("provenance") != "measured":
+    if run.provenance != "measured":
         return None
     try:
-        ci = analyze_run(store, run["id"]).get("headline_ci")
+        ci = analyze_run(store, run.id).get("headline_ci")
     except InfersightError:
         return None
     if not ci or ci.get("low") is None or ci.get("high") is None:
@@ -76,8 +77,8 @@ def headline_ci(store: Any, run: dict[str, Any]) -> dict[str, Any] | None:
             "note": ci.get("note")}
 
 
-def _load_card(store: Any, run: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    digest = run.get(f"{kind}_hash")
+def _load_card(store: Store, run: RunRecord, kind: str) -> dict[str, Any] | None:
+    digest = run.card_hashes.get(kind)
     if not digest:
         return None
     try:
@@ -86,30 +87,30 @@ def _load_card(store: Any, run: dict[str, Any], kind: str) -> dict[str, Any] | N
         return None
 
 
-def _title(run: dict[str, Any]) -> str:
-    return f"Run {run['id']}: {run['task_name']} {run['model_variant']} / {run['backend_name']} / {run['scenario']}"
+def _title(run: RunRecord) -> str:
+    return f"Run {run.id}: {run.task_name} {run.model_variant} / {run.backend_name} / {run.scenario}"
 
 
-def _headline(run: dict[str, Any]) -> dict[str, Any]:
-    summary = run.get("summary") or {}
-    metric = run.get("headline_metric") or ""
+def _headline(run: RunRecord) -> dict[str, Any]:
+    summary = run.summary or {}
+    metric = run.headline_metric or ""
     if metric.startswith("latency_") and "early_stopping_estimate_ms" in summary:
         pct = (summary.get("effective_settings") or {}).get("target_latency_percentile", 90)
         how = (f"MLPerf's early-stopping estimate of the p{pct:g} latency (the plain percentile of the "
                f"samples is {summary.get(metric, 'not recorded')} ms)")
-    elif run.get("provenance") == "imported":
+    elif run.provenance == "imported":
         source, field = summary.get("headline_source", "the LoadGen summary"), summary.get("headline_field", metric)
         how = f"published in {source} as {field}"
     else:
         how = "measured over the timed run"
-    return dict(metric=metric or "-", text=format_headline(run), units=run.get("headline_units") or "", how=how)
+    return dict(metric=metric or "-", text=format_headline(run), units=run.headline_units or "", how=how)
 
 
-def _validity(run: dict[str, Any], imported: dict[str, Any] | None) -> dict[str, Any]:
-    return dict(verdict=run.get("validity") or "no verdict", reasons=list(run.get("validity_reasons") or []),
-                compliant=bool(run.get("compliant")), why_non_compliant=why_non_compliant(run, imported),
-                status=run.get("status"), error=run.get("error"), lateness=_lateness(run.get("summary") or {}),
-                recommendation=(run.get("summary") or {}).get("recommendation"))
+def _validity(run: RunRecord, imported: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(verdict=run.validity or "no verdict", reasons=list(run.validity_reasons or []),
+                compliant=bool(run.compliant), why_non_compliant=why_non_compliant(run, imported),
+                status=run.status, error=run.error, lateness=_lateness(run.summary or {}),
+                recommendation=(run.summary or {}).get("recommendation"))
 
 
 def _lateness(summary: dict[str, Any]) -> str | None:
@@ -124,32 +125,32 @@ def _lateness(summary: dict[str, Any]) -> str | None:
             + (f"; issued by {summary['issuer']}" if summary.get("issuer") else "") + ".")
 
 
-def _accuracy(run: dict[str, Any], imported: dict[str, Any] | None, records: list[dict[str, Any]],
+def _accuracy(run: RunRecord, imported: dict[str, Any] | None, records: list[dict[str, Any]],
               classes: list[tuple[str, float, int]] | None) -> dict[str, Any]:
-    summary = run.get("summary") or {}
+    summary = run.summary or {}
     bounds = summary.get("accuracy_bounds") or {}
     figures = [(name, value, *(bounds.get(name) or (None, None)))
                for name, value in (summary.get("accuracy") or {}).items()]
-    verdict = {True: "meets the target", False: "FAILS the target"}.get(run.get("accuracy_passed"), "cannot be checked")
-    return dict(metric=run.get("accuracy_metric"), value=run.get("accuracy_value"), target=run.get("accuracy_target"),
-                passed=run.get("accuracy_passed"), verdict=verdict, samples=len(records), classes=classes or [],
+    verdict = {True: "meets the target", False: "FAILS the target"}.get(run.accuracy_passed, "cannot be checked")
+    return dict(metric=run.accuracy_metric, value=run.accuracy_value, target=run.accuracy_target,
+                passed=run.accuracy_passed, verdict=verdict, samples=len(records), classes=classes or [],
                 figures=figures, text=(imported or {}).get("accuracy_text"))
 
 
-def _summary_rows(run: dict[str, Any]) -> list[tuple[str, Any]]:
-    summary = {k: v for k, v in (run.get("summary") or {}).items() if k not in _SUMMARY_SKIP}
+def _summary_rows(run: RunRecord) -> list[tuple[str, Any]]:
+    summary = {k: v for k, v in (run.summary or {}).items() if k not in _SUMMARY_SKIP}
     rows = flatten(summary)
-    published = (run.get("summary") or {}).get("mlperf_summary")
+    published = (run.summary or {}).get("mlperf_summary")
     if published:
         rows += [(f"published: {k}", v) for k, v in flatten(published)]
     return rows
 
 
-def _settings_rows(run: dict[str, Any], seeds: bool) -> list[tuple[str, Any]]:
+def _settings_rows(run: RunRecord, seeds: bool) -> list[tuple[str, Any]]:
     """Effective scenario settings (as resolved for the run), the backend's settings, the load generator;
     seeds apart (one per random dimension)."""
-    summary = run.get("summary") or {}
-    settings = run.get("settings") or {}
+    summary = run.summary or {}
+    settings = run.settings or {}
     effective = summary.get("effective_settings") or settings.get("scenario") or {}
     rows = [(f"scenario: {k}", v) for k, v in flatten(effective)]
     rows += [(f"backend: {k}", v) for k, v in flatten(settings.get("backend") or {})]
@@ -157,10 +158,10 @@ def _settings_rows(run: dict[str, Any], seeds: bool) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in rows if (_SEED in k.lower()) == seeds]
 
 
-def _provenance_rows(run: dict[str, Any], imported: dict[str, Any] | None) -> list[tuple[str, Any]]:
-    rows = [("run id", run["id"]), ("uuid", run["uuid"]), ("label", run.get("label")),
-            ("provenance", run.get("provenance")), ("source", run.get("source")), ("host", run.get("hostname")),
-            ("started", run.get("started_at")), ("finished", run.get("finished_at"))]
+def _provenance_rows(run: RunRecord, imported: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    rows = [("run id", run.id), ("uuid", run.uuid), ("label", run.label),
+            ("provenance", run.provenance), ("source", run.source), ("host", run.hostname),
+            ("started", run.started_at), ("finished", run.finished_at)]
     if imported is not None:
         skip = {"run_id", "accuracy_text"}
         rows += [(f"imported: {k}", v) for k, v in flatten({k: v for k, v in imported.items() if k not in skip})]

@@ -38,6 +38,7 @@ from pydantic import Field, ValidationError, model_validator
 from runner.cards._base import StrictModel, format_errors
 from runner.errors import SettingsError
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
+from runner.store.records import RunRecord
 from runner.store.searches import SearchLog
 
 __all__ = ["PeakSettings", "Probe", "PeakSearch", "run_peak_search", "SearchReporter"]
@@ -276,8 +277,8 @@ def run_peak_search(req: RunRequest, store: Any, settings: PeakSettings | dict[s
     first = prepare_run(req)
     start = s.start_qps or first.scenario.settings.target_qps
     rep = reporter or SearchReporter()
+    store.recover_aborted()
     log = SearchLog(store)
-    log.mark_abandoned()
     search_id = log.open(task_name=first.task.name, backend_name=first.backend.name, scenario="server",
                          request={**asdict(req), "search": s.to_dict(),
                                   "latency_bound_ms": first.scenario.settings.latency_bound_ms})
@@ -320,11 +321,11 @@ def _settings(settings: PeakSettings | dict[str, Any] | None) -> PeakSettings:
         raise SettingsError(format_errors(exc, "peak search")) from None
 
 
-def _probe_of(run: dict[str, Any], qps: float) -> Probe:
-    s = run.get("summary") or {}
-    reasons = run.get("validity_reasons") or []
-    return Probe(target_qps=qps, valid=run.get("validity") == "VALID", run_id=run["id"],
+def _probe_of(run: RunRecord, qps: float) -> Probe:
+    s = run.summary or {}
+    reasons = run.validity_reasons or []
+    return Probe(target_qps=qps, valid=run.validity == "VALID", run_id=run.id,
                  achieved_qps=s.get("achieved_qps"), latency_ms=s.get("target_percentile_latency_ms"),
                  over_bound=s.get("over_bound_count"),
-                 warmup_qps=s.get("warmup_queries_per_second"), compliant=bool(run.get("compliant")),
-                 reason=reasons[0] if reasons else None, inconclusive=run.get("validity") == "LOADGEN_LIMIT")
+                 warmup_qps=s.get("warmup_queries_per_second"), compliant=bool(run.compliant),
+                 reason=reasons[0] if reasons else None, inconclusive=run.validity == "LOADGEN_LIMIT")

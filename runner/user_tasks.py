@@ -98,7 +98,7 @@ def cards_run(store) -> list[Path]:
     """The task cards runs in `store` were opened from by path (recorded as settings.task_card), newest first."""
     seen: dict[Path, None] = {}
     for run in store.list_runs(limit=None):
-        card = (run.get("settings") or {}).get("task_card")
+        card = (run.settings or {}).get("task_card")
         if card:
             seen.setdefault(Path(card), None)
     return list(seen)

@@ -15,6 +15,7 @@ from analysis.load import runs_of
 from analysis.settings import distinguishing
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.cpus import format_cpus
+from runner.store import RunRecord, Store
 from runner.store.searches import SearchLog
 from runner.store.sweeps import SweepLog
 from runner.validate import CARD_MODELS, check_run, why_non_compliant
@@ -51,73 +52,73 @@ def _resources(s: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _headline(run: dict[str, Any]) -> str:
-    if run.get("headline_value") is None:
+def _headline(run: RunRecord) -> str:
+    if run.headline_value is None:
         return "-"
-    return f"{run['headline_metric']} = {run['headline_value']:,.4g} {run['headline_units']}"
+    return f"{run.headline_metric} = {run.headline_value:,.4g} {run.headline_units}"
 
 
-def _short_headline(run: dict[str, Any]) -> str:
-    if run.get("headline_value") is None:
+def _short_headline(run: RunRecord) -> str:
+    if run.headline_value is None:
         return "-"
-    name = run["headline_metric"].replace("latency_", "").replace("_ms", "")
+    name = run.headline_metric.replace("latency_", "").replace("_ms", "")
     name = "" if name in ("samples_per_second", "queries_per_second", "tokens_per_second") else name + " "
-    value = run["headline_value"]
-    return f"{name}{value:,.0f} {run['headline_units']}" if abs(value) >= 1000 else \
-        f"{name}{value:.4g} {run['headline_units']}"
+    value = run.headline_value
+    return f"{name}{value:,.0f} {run.headline_units}" if abs(value) >= 1000 else \
+        f"{name}{value:.4g} {run.headline_units}"
 
 
-def _short_accuracy(run: dict[str, Any]) -> str:
-    if run.get("accuracy_value") is None:
+def _short_accuracy(run: RunRecord) -> str:
+    if run.accuracy_value is None:
         return "-"
-    verdict = {True: "ok", False: "LOW"}.get(run["accuracy_passed"], "?")
-    return f"{run['accuracy_value']:.4f} {verdict}"
+    verdict = {True: "ok", False: "LOW"}.get(run.accuracy_passed, "?")
+    return f"{run.accuracy_value:.4f} {verdict}"
 
 
-def _accuracy(run: dict[str, Any]) -> str:
-    if run.get("accuracy_value") is None:
+def _accuracy(run: RunRecord) -> str:
+    if run.accuracy_value is None:
         return "-"
-    verdict = {True: "meets", False: "FAILS"}.get(run["accuracy_passed"], "cannot be checked against")
-    target = "-" if run.get("accuracy_target") is None else f"{run['accuracy_target']:.4f}"
-    return f"{run['accuracy_metric']} {run['accuracy_value']:.4f} {verdict} target {target}"
+    verdict = {True: "meets", False: "FAILS"}.get(run.accuracy_passed, "cannot be checked against")
+    target = "-" if run.accuracy_target is None else f"{run.accuracy_target:.4f}"
+    return f"{run.accuracy_metric} {run.accuracy_value:.4f} {verdict} target {target}"
 
 
-def render_run(store, run: dict[str, Any], brief: bool = False) -> None:
+def render_run(store: Store, run: RunRecord, brief: bool = False) -> None:
     """Print a run: status, validity and why, headline, accuracy; with cards and logs unless brief."""
-    imported = store.get_imported(run["id"]) if run.get("provenance") == "imported" else None
+    imported = store.get_imported(run.id) if run.provenance == "imported" else None
     why = why_non_compliant(run, imported)
     compliance = f" (non-compliant: {why})" if why else ""
-    out.print(f"[bold]run {run['id']}[/] {run['uuid']}  {run['task_name']} {run['model_variant']} / "
-              f"{run['backend_name']} / {run['scenario']}  status: {run['status']}")
-    out.print(f"  result: {run.get('validity') or '-'}{compliance}  {_headline(run)}")
-    limit = run.get("validity") == "LOADGEN_LIMIT"
-    for i, reason in enumerate(run.get("validity_reasons") or []):
+    out.print(f"[bold]run {run.id}[/] {run.uuid}  {run.task_name} {run.model_variant} / "
+              f"{run.backend_name} / {run.scenario}  status: {run.status}")
+    out.print(f"  result: {run.validity or '-'}{compliance}  {_headline(run)}")
+    limit = run.validity == "LOADGEN_LIMIT"
+    for i, reason in enumerate(run.validity_reasons or []):
         verdict = ("LOADGEN LIMIT (not a verdict on the system)" if i == 0 else "charged to the system, INVALID") \
             if limit else "INVALID"
         out.print(f"    {verdict} because {reason}")
     out.print(f"  accuracy: {_accuracy(run)}")
-    if run.get("error"):
-        out.print(f"  error: {run['error']}")
+    if run.error:
+        out.print(f"  error: {run.error}")
     if brief:
         return
     if imported is not None:
-        out.print(f"  provenance: imported from {run['source']} ({imported['availability']}), "
-                  f"{imported['source_path']}; measured {run['started_at']}, imported {run['finished_at']}")
+        out.print(f"  provenance: imported from {run.source} ({imported['availability']}), "
+                  f"{imported['source_path']}; measured {run.started_at}, imported {run.finished_at}")
     else:
-        out.print(f"  provenance: {run['provenance']} by {run['source']} on {run['hostname']}, "
-                  f"{run['started_at']} .. {run['finished_at']}")
-        sweep = SweepLog(store).sweep_of_run(run["id"])
+        out.print(f"  provenance: {run.provenance} by {run.source} on {run.hostname}, "
+                  f"{run.started_at} .. {run.finished_at}")
+        sweep = SweepLog(store).sweep_of_run(run.id)
         if sweep:
             out.print(f"  sweep: {sweep['name']} (id {sweep['sweep_id']}), cell {sweep['cell_key'][:12]}, "
                       f"attempt {sweep['attempt']}")
-        search = SearchLog(store).search_of_run(run["id"]) if run.get("search_id") else None
+        search = SearchLog(store).search_of_run(run.id) if run.search_id else None
         if search:
             peak = (search.get("result") or {}).get("peak_qps")
             out.print(f"  peak search: probe of search {search['id']} ({search['status']}), peak target QPS "
                       f"{'-' if peak is None else f'{peak:,.6g}'}")
     out.print("[bold]  cards[/]")
     for kind in CARD_MODELS:
-        digest = run.get(f"{kind}_hash")
+        digest = run.card_hashes.get(kind)
         line = _card_line(kind, store.get_card(kind, digest)) if digest else "MISSING"
         out.print(f"    {kind:8} {digest[:12] if digest else '':12}  {line}")
     if imported is not None:
@@ -154,8 +155,8 @@ def _timing(card: dict[str, Any]) -> str:
     return "; " + "; ".join(parts) if parts else ""
 
 
-def _render_imported_logs(run: dict[str, Any], imported: dict[str, Any]) -> None:
-    s = run.get("summary") or {}
+def _render_imported_logs(run: RunRecord, imported: dict[str, Any]) -> None:
+    s = run.summary or {}
     out.print("[bold]  logs[/]")
     pct = (s.get("percentiles_ns") or {}).get("latency") or {}
     lat = ", ".join(f"p{p} {v / 1e6:.4f} ms" for p, v in pct.items())
@@ -206,9 +207,9 @@ def _us(value: float) -> str:
     return f"{value:.3g} us" if value < 1_000 else f"{value / 1_000:,.3g} ms"
 
 
-def _render_logs(store, run: dict[str, Any]) -> None:
-    rec = store.read_perf_samples(run["id"])
-    s = run.get("summary") or {}
+def _render_logs(store: Store, run: RunRecord) -> None:
+    rec = store.read_perf_samples(run.id)
+    s = run.summary or {}
     out.print("[bold]  logs[/]")
     lat = ", ".join(f"p{p} {s[k]:.4f} ms" for p, k in (("50", "latency_p50_ms"), ("90", "latency_p90_ms"),
                                                           ("99", "latency_p99_ms")) if k in s)
@@ -217,7 +218,7 @@ def _render_logs(store, run: dict[str, Any]) -> None:
     _render_fairness(s.get("fairness") or {})
     if "ttft_p50_ms" in s:
         out.print(f"    streaming: {_streaming(s)}")
-    if run["scenario"] == "server" and s.get("query_count"):
+    if run.scenario == "server" and s.get("query_count"):
         out.print(f"    server: target {s['target_qps']:,.6g} QPS, achieved {s['achieved_qps']:,.0f}; "
                   f"{s['within_bound_fraction']:.2%} of {s['query_count']:,} queries within {s['latency_bound_ms']:g} ms "
                   f"({s['over_bound_count']:,} over); queueing delay mean {s['queueing_delay_mean_ms']:.4g} ms, "
@@ -226,7 +227,7 @@ def _render_logs(store, run: dict[str, Any]) -> None:
         out.print(f"    load generator: {_lateness(s)}")
     if s.get("recommendation"):
         out.print(f"    recommendation: {s['recommendation']}")
-    acc = store.read_accuracy_samples(run["id"])
+    acc = store.read_accuracy_samples(run.id)
     out.print(f"    accuracy: {len(acc):,} per-sample predictions; {_accuracy(run)}")
     if _resources(s):
         out.print(f"    resources: {_resources(s)}")
@@ -280,7 +281,7 @@ def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> 
     more = bool(limit) and len(rows) > limit
     rows = rows[:limit] if limit else rows
     if as_json:
-        emit_json(rows)
+        emit_json([r.to_dict() for r in rows])
         return
     out.print(_imported_table(rows) if source == "mlperf" else _runs_table(store, rows))
     if more:
@@ -288,22 +289,22 @@ def runs_cmd(task, backend, scenario, status, source, limit, as_json, store) -> 
                   f"every one)[/]")
 
 
-def _runs_table(store, rows: list[dict[str, Any]]) -> Table:
+def _runs_table(store: Store, rows: list[RunRecord]) -> Table:
     """Runs measured here or imported: what, where (cores), how (key settings), when, quick, result."""
     table = Table("id", "task", "backend", "scenario", "cores", "key settings", "started (UTC)", "quick", "result",
                   "headline", "accuracy", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     cores: dict[str, str] = {}
     for r, settings in zip(rows, distinguishing(rows)):
-        if r["system_hash"] not in cores:
-            cores[r["system_hash"]] = _cores(store, r["system_hash"])
-        result = r.get("validity") or "-" if r["status"] == "complete" else r["status"]
-        table.add_row(str(r["id"]), f"{r['task_name']}/{r['model_variant']}", r["backend_name"], r["scenario"],
-                      cores[r["system_hash"]], escape(settings), f"{r['started_at']:%Y-%m-%d %H:%M}",
-                      "quick" if r.get("quick") else "", result, _short_headline(r), _short_accuracy(r))
+        if r.system_hash not in cores:
+            cores[r.system_hash] = _cores(store, r.system_hash)
+        result = r.validity or "-" if r.status == "complete" else r.status
+        table.add_row(str(r.id), f"{r.task_name}/{r.model_variant}", r.backend_name, r.scenario,
+                      cores[r.system_hash], escape(settings), f"{r.started_at:%Y-%m-%d %H:%M}",
+                      "quick" if r.quick else "", result, _short_headline(r), _short_accuracy(r))
     return table
 
 
-def _cores(store, system_hash: str) -> str:
+def _cores(store: Store, system_hash: str) -> str:
     """The CPUs a system card says the run could use, '-' where it does not say."""
     try:
         card = store.get_card("system", system_hash)
@@ -315,16 +316,16 @@ def _cores(store, system_hash: str) -> str:
 
 
 
-def _imported_table(rows: list[dict[str, Any]]) -> Table:
+def _imported_table(rows: list[RunRecord]) -> Table:
     """Imported runs: where they come from (system, accelerator) and what they measured."""
     table = Table("id", "submitter", "system", "accelerator", "model", "scenario", "result", "metric", "value",
                   "units", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for r in rows:
-        imp = r["imported"]
-        value = "-" if r.get("headline_value") is None else f"{r['headline_value']:,.6g}"
-        table.add_row(str(r["id"]), imp["submitter"], imp["system_name"], imp["accelerator"] or "none (CPU)",
-                      imp["model"], r["scenario"], r.get("validity") or "-", r.get("headline_metric") or "-",
-                      value, r.get("headline_units") or "-")
+        imp = r.imported
+        value = "-" if r.headline_value is None else f"{r.headline_value:,.6g}"
+        table.add_row(str(r.id), imp["submitter"], imp["system_name"], imp["accelerator"] or "none (CPU)",
+                      imp["model"], r.scenario, r.validity or "-", r.headline_metric or "-",
+                      value, r.headline_units or "-")
     return table
 
 
@@ -341,9 +342,9 @@ def show_cmd(run: str, as_json: bool, store) -> None:
     """
     record = store.get_run(run)
     if as_json:
-        cards = {k: store.get_card(k, record[f"{k}_hash"]) for k in CARD_MODELS if record.get(f"{k}_hash")}
-        imported = store.get_imported(record["id"]) if record.get("provenance") == "imported" else None
-        emit_json({**record, "cards": cards, **({"imported": imported} if imported else {})})
+        cards = {k: store.get_card(k, digest) for k, digest in record.card_hashes.items()}
+        imported = store.get_imported(record.id) if record.provenance == "imported" else None
+        emit_json({**record.to_dict(), "cards": cards, **({"imported": imported} if imported else {})})
         return
     render_run(store, record)
 
@@ -360,17 +361,17 @@ def validate_cmd(run: str, as_json: bool, store) -> None:
         infersight validate 1
     """
     record = store.get_run(run)
-    problems = check_run(store, record["id"])
-    if record["status"] != "complete":
-        problems.insert(0, f"status is {record['status']}" + (f": {record['error']}" if record.get("error") else ""))
+    problems = check_run(store, record.id)
+    if record.status != "complete":
+        problems.insert(0, f"status is {record.status}" + (f": {record.error}" if record.error else ""))
     if as_json:
-        emit_json({"run": record["id"], "complete": not problems, "problems": problems})
+        emit_json({"run": record.id, "complete": not problems, "problems": problems})
     elif problems:
-        out.print(f"run {record['id']} is not complete:")
+        out.print(f"run {record.id} is not complete:")
         for p in problems:
             out.print(f"  - {p}")
     else:
-        out.print(f"run {record['id']} is complete: task, model, backend and system cards and the "
+        out.print(f"run {record.id} is complete: task, model, backend and system cards and the "
                   f"performance and accuracy logs are present and consistent")
     if problems:
         raise click.exceptions.Exit(1)

@@ -151,7 +151,7 @@ def export_mlperf_cmd(run: str, directory: str, as_json: bool, store) -> None:
     """
     folder = export_run(store, run, Path(directory))
     if as_json:
-        emit_json({"run": store.get_run(run)["id"], "folder": str(folder),
+        emit_json({"run": store.get_run(run).id, "folder": str(folder),
                    "files": sorted(str(p) for p in folder.iterdir())})
     else:
         out.print(f"wrote {folder}/mlperf_log_summary.txt and mlperf_log_detail.txt")
@@ -183,8 +183,8 @@ def import_bundle_cmd(path: str, as_json: bool, store) -> None:
               f"run(s) ({result.records:,} per-query records), already present {len(result.already_present)}")
     for run_id in result.imported:
         run = store.get_run(run_id)
-        out.print(f"  run {run_id} ({run['uuid'][:8]}): {run['task_name']} {run['model_variant']} "
-                  f"{run['backend_name']} {run['scenario']} measured on {run['hostname']}")
+        out.print(f"  run {run_id} ({run.uuid[:8]}): {run.task_name} {run.model_variant} "
+                  f"{run.backend_name} {run.scenario} measured on {run.hostname}")
 
 
 @export_group.command("bundle")

@@ -138,7 +138,7 @@ def run_cmd(task: str, backend: str, scenario: str, model_variant: str, threads:
         run_id = execute_run(prep, store, reporter)
         reporter.done()
     if as_json:
-        emit_json(store.get_run(run_id))
+        emit_json(store.get_run(run_id).to_dict())
     else:
         render_run(store, store.get_run(run_id), brief=True)
         out.print(f"stored as run {run_id} in {store.url}")

@@ -78,8 +78,8 @@ def run_report_cmd(run: str, out_path: str | None, as_json: bool, store) -> None
     from reports.run import render_run_report
 
     record = store.get_run(run)
-    _write(lambda: render_run_report(store, record["id"]), out_path, f"run-{record['id']}.html", as_json,
-           {"run": record["id"]})
+    _write(lambda: render_run_report(store, record.id), out_path, f"run-{record.id}.html", as_json,
+           {"run": record.id})
 
 
 @report_group.command("compare")

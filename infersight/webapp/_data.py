@@ -33,21 +33,23 @@ def runs_table(url: str, limit: int | None = None) -> pd.DataFrame:
     ones from their MLPerf provenance), the settings that tell it apart (analysis.settings), its quick
     flag, and its summary's p99 latency and throughput."""
     s = store(url)
-    rows = s.list_runs(limit=limit, provenance=True)
+    runs = s.list_runs(limit=limit, provenance=True)
     names: dict[str, str] = {}
-    for row in rows:
-        summary = row.get("summary") or {}
+    rows = []
+    for run in runs:
+        row, summary = run.to_dict(), run.summary or {}
         row["latency_p99_ms"], row["samples_per_second"] = summary.get("latency_p99_ms"), summary.get("samples_per_second")
-        if row["samples_per_second"] is None and row.get("headline_units") in ("Samples/s", "Queries/s"):
-            row["samples_per_second"] = row.get("headline_value")  # an imported MLPerf result's headline rate
-        if "imported" in row:
-            row["system"] = row["imported"].get("system_name") or ""
+        if row["samples_per_second"] is None and run.headline_units in ("Samples/s", "Queries/s"):
+            row["samples_per_second"] = run.headline_value  # an imported MLPerf result's headline rate
+        if run.imported is not None:
+            row["system"] = run.imported.get("system_name") or ""
         else:
-            digest = row["system_hash"]
+            digest = run.system_hash
             if digest not in names:
                 names[digest] = _system_name(s, digest)
             row["system"] = names[digest]
-    for row, text in zip(rows, distinguishing(rows)):
+        rows.append(row)
+    for row, text in zip(rows, distinguishing(runs)):
         row["settings"] = text
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS) if rows else pd.DataFrame(columns=RUN_COLUMNS)
     return frame

@@ -99,10 +99,10 @@ def side_figures(url: str, runs: list[int], metric: str, confidence: float) -> p
     for run_id in runs[:MAX_RUNS_SHOWN]:
         run = store(url).get_run(int(run_id))
         ci, source = load.run_ci(store(url), run, confidence=confidence)
-        found = views.headline_ci({**run, "headline_metric": metric}, ci) or {}
+        found = views.headline_ci(run.model_copy(update={"headline_metric": metric}), ci) or {}
         rows.append({"run": int(run_id), "figure": load.run_figure(run, metric), "ci_low": found.get("low"),
                      "ci_high": found.get("high"), "method": found.get("method") or
-                     (source if ci is None else "no interval for this figure"), "provenance": run["provenance"]})
+                     (source if ci is None else "no interval for this figure"), "provenance": run.provenance})
     return pd.DataFrame(rows, columns=["run", "figure", "ci_low", "ci_high", "method", "provenance"])
 
 

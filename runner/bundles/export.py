@@ -20,6 +20,7 @@ import numpy as np
 
 from runner.bundles._format import BUNDLE_VERSION, CARD_KINDS, FORMAT, MANIFEST, RunFile
 from runner.errors import InfersightError
+from runner.store.records import RunRecord
 
 __all__ = ["export_bundle", "ExportResult", "archive_kind"]
 
@@ -68,9 +69,9 @@ def export_bundle(store: Any, refs: list[str | int], out: Path) -> ExportResult:
     entries, records = [], 0
     for run in runs:
         run_files, n = _run_files(store, run)
-        folder = f"runs/{run['uuid']}"
+        folder = f"runs/{run.uuid}"
         files.update({f"{folder}/{name}": data for name, data in run_files.items()})
-        entries.append({"uuid": run["uuid"], "folder": folder, "files": {
+        entries.append({"uuid": run.uuid, "folder": folder, "files": {
             name: {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
             for name, data in run_files.items()}})
         records += n
@@ -80,38 +81,38 @@ def export_bundle(store: Any, refs: list[str | int], out: Path) -> ExportResult:
     files[MANIFEST] = _json(manifest)
     kind = archive_kind(out)
     _write(files, out, kind)
-    return ExportResult(out, kind, tuple(r["uuid"] for r in runs), records, hashlib.sha256(files[MANIFEST]).hexdigest())
+    return ExportResult(out, kind, tuple(r.uuid for r in runs), records, hashlib.sha256(files[MANIFEST]).hexdigest())
 
 
-def _unique(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _unique(runs: list[RunRecord]) -> list[RunRecord]:
     seen, out = set(), []
     for run in runs:
-        if run["provenance"] != "measured":
-            raise InfersightError(f"run {run['id']}: only runs measured by infersight travel in run bundles "
-                                  f"(this one is {run['provenance']}: MLPerf results travel as MLPerf trees)")
-        if run["status"] == "running":
-            raise InfersightError(f"run {run['id']} is still running; export it when it has finished")
-        if run["uuid"] not in seen:
-            seen.add(run["uuid"])
+        if run.provenance != "measured":
+            raise InfersightError(f"run {run.id}: only runs measured by infersight travel in run bundles "
+                                  f"(this one is {run.provenance}: MLPerf results travel as MLPerf trees)")
+        if run.status == "running":
+            raise InfersightError(f"run {run.id} is still running; export it when it has finished")
+        if run.uuid not in seen:
+            seen.add(run.uuid)
             out.append(run)
     return out
 
 
-def _run_files(store: Any, run: dict[str, Any]) -> tuple[dict[str, bytes], int]:
+def _run_files(store: Any, run: RunRecord) -> tuple[dict[str, bytes], int]:
     """The files of one run's folder, and its number of per-query records."""
-    hashes = {kind: run[f"{kind}_hash"] for kind in CARD_KINDS}
-    run_json = {k: _plain(run[k]) for k in _RUN_FIELDS if k != "cards"} | {"cards": hashes}
+    hashes = {kind: run.card_hashes[kind] for kind in CARD_KINDS}
+    run_json = {k: _plain(getattr(run, k)) for k in _RUN_FIELDS if k != "cards"} | {"cards": hashes}
     files = {"run.json": _json(run_json)}
     files.update({f"cards/{kind}.json": _json(store.get_card(kind, digest)) for kind, digest in hashes.items()})
-    rec = store.read_perf_samples(run["id"])
+    rec = store.read_perf_samples(run.id)
     n = len(next(iter(rec.values())))
-    perf = {k: run[k] for k in _PERF_FIELDS} | {"records": n, "columns": sorted(rec)}
+    perf = {k: getattr(run, k) for k in _PERF_FIELDS} | {"records": n, "columns": sorted(rec)}
     files["performance.json"] = _json(perf)
     buffer = io.BytesIO()
     np.savez(buffer, **{name: np.asarray(arr, dtype="<i8") for name, arr in rec.items()})
     files["performance.npz"] = buffer.getvalue()
-    samples = store.read_accuracy_samples(run["id"])
-    files["accuracy.json"] = _json({k: run[k] for k in _ACCURACY_FIELDS} | {"records": len(samples),
+    samples = store.read_accuracy_samples(run.id)
+    files["accuracy.json"] = _json({k: getattr(run, k) for k in _ACCURACY_FIELDS} | {"records": len(samples),
                                                                            "samples": samples})
     return files, n
 

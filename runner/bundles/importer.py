@@ -15,6 +15,7 @@ from typing import Any
 from runner.bundles._format import CARD_KINDS, SOURCE_MARK
 from runner.bundles.read import Bundle, BundledRun, read_bundle
 from runner.errors import ImportFormatError, RunNotFound
+from runner.store.records import RunRecord
 
 __all__ = ["import_bundle", "BundleImport", "bundled_from"]
 
@@ -38,9 +39,9 @@ class BundleImport:
                 "records": self.records}
 
 
-def bundled_from(run: dict[str, Any]) -> str | None:
+def bundled_from(run: RunRecord) -> str | None:
     """'run bundle <hash> from <host>' for a run imported from a bundle, None for one measured here."""
-    source = run.get("source") or ""
+    source = run.source or ""
     return source[source.index(SOURCE_MARK):] if SOURCE_MARK in source else None
 
 
@@ -64,17 +65,17 @@ def _existing(store: Any, item: BundledRun, bundle: Bundle) -> int | None:
         run = store.get_run(item.run.uuid)
     except RunNotFound:
         return None
-    if run["uuid"] != item.run.uuid:
+    if run.uuid != item.run.uuid:
         return None  # a longer uuid merely starting like this one: not the same run
-    differs = [kind for kind in CARD_KINDS if run[f"{kind}_hash"] != item.run.cards[kind]]
+    differs = [kind for kind in CARD_KINDS if run.card_hashes[kind] != item.run.cards[kind]]
     if differs:
         raise ImportFormatError(str(bundle.path), None, f"run {item.run.uuid} is in the store already (id "
-                                                        f"{run['id']}) with other {', '.join(differs)} card(s)")
-    if run["error"] == _PENDING.format(sha=bundle.sha256[:12]):
-        raise ImportFormatError(str(bundle.path), None, f"run {item.run.uuid} (id {run['id']}) was only partly "
+                                                        f"{run.id}) with other {', '.join(differs)} card(s)")
+    if run.error == _PENDING.format(sha=bundle.sha256[:12]):
+        raise ImportFormatError(str(bundle.path), None, f"run {item.run.uuid} (id {run.id}) was only partly "
                                 f"imported from this bundle before (interrupted): it stays marked aborted; "
                                 f"import the bundle into a fresh store to have it whole")
-    return run["id"]
+    return run.id
 
 
 def _store_run(store: Any, item: BundledRun, bundle: Bundle) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from runner.errors import InfersightError
+from runner.store.records import RunRecord
 from runner.loadgen import early_stopping
 from runner.loadgen.result import PERCENTILES, loadgen_percentile
 
@@ -34,17 +35,17 @@ _RULE = "=" * 48
 def export_run(store: Any, run_id: int | str, out_dir: Path) -> Path:
     """Write the LoadGen logs of one measured run; returns the run_1 folder."""
     run = store.get_run(run_id)
-    if run["provenance"] != "measured" or run["status"] != "complete":
-        raise InfersightError(f"run {run['id']}: only complete runs measured here can be exported "
-                              f"(this one is {run['provenance']}, {run['status']})")
-    scenario = MLPERF_SCENARIOS.get(run["scenario"])
-    rec = store.read_perf_samples(run["id"])
+    if run.provenance != "measured" or run.status != "complete":
+        raise InfersightError(f"run {run.id}: only complete runs measured here can be exported "
+                              f"(this one is {run.provenance}, {run.status})")
+    scenario = MLPERF_SCENARIOS.get(run.scenario)
+    rec = store.read_perf_samples(run.id)
     if scenario is None or not len(rec["completed_ns"]):
-        raise InfersightError(f"run {run['id']}: scenario {run['scenario']!r} has no MLPerf export")
-    system = store.get_card("system", run["system_hash"])
-    system_id = _slug(f"{system['system_name'].split(' (')[0]}-{run['backend_name']}")
+        raise InfersightError(f"run {run.id}: scenario {run.scenario!r} has no MLPerf export")
+    system = store.get_card("system", run.system_hash)
+    system_id = _slug(f"{system['system_name'].split(' (')[0]}-{run.backend_name}")
     root = Path(out_dir) / "open" / "infersight"
-    folder = root / "results" / system_id / f"{run['task_name']}-{run['model_variant']}" / scenario
+    folder = root / "results" / system_id / f"{run.task_name}-{run.model_variant}" / scenario
     perf = folder / "performance" / "run_1"
     perf.mkdir(parents=True, exist_ok=True)
     figures = _figures(run, rec)
@@ -61,11 +62,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
 
 
-def _figures(run: dict[str, Any], rec: dict[str, np.ndarray]) -> dict[str, Any]:
+def _figures(run: RunRecord, rec: dict[str, np.ndarray]) -> dict[str, Any]:
     lat = np.sort(rec["completed_ns"] - rec["scheduled_ns"])
     n, queries = len(lat), len(np.unique(rec["query_index"]))
     span = int(rec["completed_ns"].max() - rec["scheduled_ns"].min())
-    eff = run["summary"].get("effective_settings", {})
+    eff = run.summary.get("effective_settings", {})
     fig: dict[str, Any] = {"n": n, "queries": queries, "span_ns": span, "eff": eff,
                            "min": int(lat[0]), "max": int(lat[-1]), "mean": int(lat.mean()),
                            "pct": {p: int(loadgen_percentile(lat, p)) for p in PERCENTILES}}
@@ -77,25 +78,25 @@ def _figures(run: dict[str, Any], rec: dict[str, np.ndarray]) -> dict[str, Any]:
     return fig
 
 
-def _flags(run: dict[str, Any], fig: dict[str, Any]) -> dict[str, bool]:
-    reasons = " ".join(run.get("validity_reasons") or [])
+def _flags(run: RunRecord, fig: dict[str, Any]) -> dict[str, bool]:
+    reasons = " ".join(run.validity_reasons or [])
     return {"duration": "min duration" not in reasons,
             "queries": "min query count" not in reasons and "min sample count" not in reasons,
             "early": "early stopping" not in reasons}
 
 
-def _validity(run: dict[str, Any]) -> str:
+def _validity(run: RunRecord) -> str:
     """MLPerf knows VALID and INVALID: a load-generator limit (runner.loadgen.lateness) is not a valid result."""
-    return "INVALID" if run["validity"] == "LOADGEN_LIMIT" else run["validity"]
+    return "INVALID" if run.validity == "LOADGEN_LIMIT" else run.validity
 
 
 def _yes(flag: bool) -> str:
     return "Yes" if flag else "NO"
 
 
-def _summary(run: dict[str, Any], scenario: str, fig: dict[str, Any]) -> str:
+def _summary(run: RunRecord, scenario: str, fig: dict[str, Any]) -> str:
     flags, eff = _flags(run, fig), fig["eff"]
-    lines = [_RULE, "MLPerf Results Summary", _RULE, f"SUT name : infersight-{run['backend_name']}",
+    lines = [_RULE, "MLPerf Results Summary", _RULE, f"SUT name : infersight-{run.backend_name}",
              f"Scenario : {scenario}", "Mode     : PerformanceOnly"]
     if scenario == "Offline":
         lines.append(f"Samples per second: {fig['samples_per_second']:g}")
@@ -147,7 +148,7 @@ def _mllog(key: str, value: Any) -> str:
                                                   "line_no": 0, "pid": 0, "tid": 0}})
 
 
-def _detail(run: dict[str, Any], scenario: str, fig: dict[str, Any]) -> str:
+def _detail(run: RunRecord, scenario: str, fig: dict[str, Any]) -> str:
     flags = _flags(run, fig)
     entries: list[tuple[str, Any]] = [("effective_scenario", scenario), ("effective_test_mode", "PerformanceOnly")]
     entries += [(f"effective_{k.replace(' (ns)', '_ns').replace(' (ms)', '_ms')}", v)
@@ -167,11 +168,11 @@ def _detail(run: dict[str, Any], scenario: str, fig: dict[str, Any]) -> str:
     return "\n".join(_mllog(k, v) for k, v in entries) + "\n"
 
 
-def _accuracy(run: dict[str, Any]) -> str:
-    if run.get("accuracy_value") is None:
+def _accuracy(run: RunRecord) -> str:
+    if run.accuracy_value is None:
         return "no accuracy recorded\n"
-    return (f"{{'{run['accuracy_metric']}': {100 * run['accuracy_value']:.3f}, "
-            f"'target': {100 * run['accuracy_target']:.3f}}}\n")
+    return (f"{{'{run.accuracy_metric}': {100 * run.accuracy_value:.3f}, "
+            f"'target': {100 * run.accuracy_target:.3f}}}\n")
 
 
 def _system_json(system: dict[str, Any]) -> dict[str, Any]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import psutil
+from pydantic import ValidationError
 
 from runner.errors import StoreError
+from runner.store.records import RunRecord
 from runner.store.schema import Damaged
 
 __all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run", "checked_card",
@@ -25,8 +27,8 @@ def id_in_range(value: Any) -> bool:
     return 0 <= int(value) <= ID_MAX
 
 
-def checked_run(row: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """A runs row as a dict, or a StoreError naming the run and the damaged column."""
+def checked_run(row: Mapping[str, Any], where: str) -> RunRecord:
+    """A runs row as a RunRecord, or a StoreError naming the run and the damaged column."""
     out = dict(row)
     for column, allowed in (("status", RUN_STATUSES), ("validity", VALIDITIES), ("provenance", PROVENANCES)):
         if column in out and out[column] not in allowed:
@@ -34,7 +36,12 @@ def checked_run(row: Mapping[str, Any], where: str) -> dict[str, Any]:
     for column, value in out.items():
         if isinstance(value, Damaged):
             _damaged(where, out, column, f"holds text that is not JSON ({value.text[:40]!r})")
-    return out
+    try:
+        return RunRecord.from_row(out)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _damaged(where, out, ".".join(map(str, first["loc"])), f"{first['msg']} ({first['input']!r:.40})")
+        raise  # unreachable: _damaged raises
 
 
 def checked_card(card: Any, kind: str, card_hash: str, where: str) -> dict[str, Any]:
@@ -45,7 +52,7 @@ def checked_card(card: Any, kind: str, card_hash: str, where: str) -> dict[str, 
     return card
 
 
-def _damaged(where: str, row: Mapping[str, Any], column: str, problem: str) -> None:
+def _damaged(where: str, row: Mapping[str, Any], column: str, problem: str) -> NoReturn:
     raise StoreError(f"{where}: run {row.get('id')} is damaged: runs.{column} {problem}")
 
 

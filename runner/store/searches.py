@@ -1,8 +1,9 @@
 """Peak-QPS searches in the store: the search row (request, status, result) and its linked probe runs.
 
 Each probe of a search is an ordinary run whose `runs.search_id` points at the search. Every
-write is its own transaction, so a search killed between two probes leaves a readable log (its
-row stays 'running' until the next Store opened on this host marks it aborted, as for runs).
+write is its own transaction (`Store.transaction`), so a search killed between two probes leaves a
+readable log (its row stays 'running' until `Store.recover_aborted`, which opening a store on this
+host runs, marks it aborted, as for runs).
 Methods block on the database and are meant for the thread that runs the search.
 """
 
@@ -16,7 +17,6 @@ from typing import Any
 from sqlalchemy import select, update
 
 from runner.store.schema import peak_searches, runs
-from runner.store._checks import process_alive
 from runner.store.store import Store
 
 __all__ = ["SearchLog", "SEARCH_STATUSES"]
@@ -39,7 +39,7 @@ class SearchLog:
         values = dict(task_name=task_name, backend_name=backend_name, scenario=scenario,
                       request={**request, "pid": os.getpid()},
                       status="running", hostname=self.store.hostname, started_at=_now())
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             return conn.execute(peak_searches.insert().values(**values)).inserted_primary_key[0]
 
     def update_result(self, search_id: int, result: Mapping[str, Any]) -> None:
@@ -56,18 +56,18 @@ class SearchLog:
         self._update(search_id, values)
 
     def _update(self, search_id: int, values: dict[str, Any]) -> None:
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             if conn.execute(update(peak_searches).where(peak_searches.c.id == search_id).values(**values)).rowcount != 1:
                 raise KeyError(f"no peak search {search_id}")
 
     def link_run(self, run_id: int, search_id: int) -> None:
         """Mark a run as a probe of a search (runs.search_id)."""
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(search_id=search_id))
 
     def get(self, search_id: int) -> dict[str, Any]:
         """A search with its probe runs (id, status, validity, headline, target QPS), oldest first."""
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             row = conn.execute(select(peak_searches).where(peak_searches.c.id == search_id)).mappings().first()
             if row is None:
                 raise KeyError(f"no peak search {search_id}")
@@ -81,30 +81,17 @@ class SearchLog:
         query = select(peak_searches).order_by(peak_searches.c.id.desc()).limit(limit)
         if task is not None:
             query = query.where(peak_searches.c.task_name == task)
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def search_of_run(self, run_id: int) -> dict[str, Any] | None:
         """The search a run is a probe of (id, status, task, backend, result), or None."""
         query = (select(peak_searches).join(runs, runs.c.search_id == peak_searches.c.id)
                  .where(runs.c.id == run_id))
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else dict(row)
 
-    def mark_abandoned(self) -> list[int]:
-        """Mark aborted the 'running' searches of this host whose process is gone; return their ids.
-
-        The process is the `pid` in the search's request (SIGKILL leaves a search 'running').
-        """
-        with self.store._read() as conn:
-            rows = conn.execute(select(peak_searches.c.id, peak_searches.c.request, peak_searches.c.started_at)
-                                .where(peak_searches.c.status == "running",
-                                       peak_searches.c.hostname == self.store.hostname)).all()
-        dead = [r.id for r in rows if not process_alive((r.request or {}).get("pid"), r.started_at)]
-        for search_id in dead:
-            self.finish(search_id, "aborted")
-        return dead
 
 def _probe_row(row: Mapping[str, Any]) -> dict[str, Any]:
     settings = (row["settings"] or {}).get("scenario") or {}

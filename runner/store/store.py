@@ -22,20 +22,20 @@ import numpy as np
 from sqlalchemy import Connection, RowMapping, Table, select, update
 
 from runner.errors import RunNotFound, StoreError
-from runner.store import _imported
+from runner.store import _imported, _recovery
 from runner.store._imported import insert_if_absent
-from runner.store._checks import (PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range,
-                                  process_alive)
+from runner.store._checks import PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range
 from runner.store._engine import (display_url, interrupts_deferred, make_engine, resolve_url, sqlite_read_only,
                                   translate_errors)
 from runner.store._perf import perf_arrays, read_chunks, write_chunks
+from runner.store.records import RunRecord
 from runner.store.migrations import LATEST_VERSION, apply_migrations, check_not_newer, current_version
 from runner.store.schema import CARD_TABLES, accuracy_samples, runs
 
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["Store", "RUN_STATUSES", "VALIDITIES", "PROVENANCES", "CHUNK_ROWS"]
+__all__ = ["Store", "RunRecord", "RUN_STATUSES", "VALIDITIES", "PROVENANCES", "CHUNK_ROWS"]
 
 CHUNK_ROWS = 1_000_000  # most per-query records in one perf_samples row
 _UUID_CHARS = frozenset("0123456789abcdef-")
@@ -110,8 +110,16 @@ class Store:
         return translate_errors(self.url)
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success."""
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """One transaction on this store: `with store.transaction() as conn:` (a write transaction, BEGIN
+        IMMEDIATE on SQLite, committed when the block ends without an error, rolled back otherwise), or
+        `transaction(write=False)`, a consistent snapshot for reading. Database failures become a
+        StoreError naming the store. Modules that keep their own tables in the store (runner/store/sweeps.py,
+        searches.py) write through this."""
+        if not write:
+            with self._snapshot() as conn:
+                yield conn
+            return
         if self.read_only:
             raise StoreError(f"{display_url(self.url)}: the store is read-only (its file or folder is not "
                              f"writable); it can be listed and reported, not written")
@@ -128,7 +136,7 @@ class Store:
                     conn.close()  # rolls back what was not committed
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _snapshot(self) -> Iterator[Connection]:
         """One read transaction: a consistent snapshot."""
         with self._errors():
             conn = self.engine.connect()
@@ -140,7 +148,7 @@ class Store:
 
     def schema_version(self) -> int:
         """Highest migration version applied to this store."""
-        with self._read() as conn:
+        with self.transaction(write=False) as conn:
             return current_version(conn)
 
     # -- cards ----------------------------------------------------------------------------------
@@ -149,14 +157,14 @@ class Store:
         """Store a card once under its hash (a second put of the same hash is a no-op); return the hash."""
         table = self._card_table(kind)
         values = dict(hash=card_hash, name=name, card=dict(card), created_at=_now())
-        with self._write() as conn:
+        with self.transaction() as conn:
             insert_if_absent(conn, table, values)
         return card_hash
 
     def get_card(self, kind: str, card_hash: str) -> dict[str, Any]:
         """The card dict stored under a hash; KeyError if there is none."""
         table = self._card_table(kind)
-        with self._read() as conn:
+        with self.transaction(write=False) as conn:
             card = conn.execute(select(table.c.card).where(table.c.hash == card_hash)).scalar()
         if card is None:
             raise KeyError(f"no {kind} card with hash {card_hash} in {display_url(self.url)}")
@@ -184,7 +192,7 @@ class Store:
                       status="running", settings=dict(settings), quick=bool(quick),
                       compliant=bool(compliant), provenance=provenance, source=source, label=label,
                       hostname=self.hostname, pid=os.getpid(), started_at=_now(), **hashes)
-        with self._write() as conn:
+        with self.transaction() as conn:
             self._require_cards(conn, card_hashes)
             return conn.execute(runs.insert().values(**values)).inserted_primary_key[0]
 
@@ -219,33 +227,34 @@ class Store:
         self._update(run_id, dict(status=status, error=error, finished_at=_now()))
 
     def _update(self, run_id: int, values: dict[str, Any]) -> None:
-        with self._write() as conn:
+        with self.transaction() as conn:
             if conn.execute(update(runs).where(runs.c.id == run_id).values(**values)).rowcount != 1:
                 raise self._not_found(run_id)
 
     def mark_aborted(self, run_id: int, reason: str) -> None:
         """Mark a still-running run aborted with a reason (on Ctrl-C); finished runs stay as they are."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             self._require_run(conn, run_id)
-            conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "running")
-                         .values(status="aborted", error=reason, finished_at=_now()))
+            _recovery.mark_run_aborted(conn, run_id, reason, _now())
 
     def recover_aborted(self) -> list[int]:
-        """Mark aborted the 'running' runs of this host whose process is gone; return their ids."""
-        with self._read() as conn:
-            rows = conn.execute(select(runs.c.id, runs.c.pid, runs.c.started_at).where(
-                runs.c.status == "running", runs.c.hostname == self.hostname)).all()
-        dead = [row for row in rows if not process_alive(row.pid, row.started_at)]
-        for row in dead:
-            reason = f"process {row.pid} on {self.hostname} ended before the run finished"
-            with self._write() as conn:
-                conn.execute(update(runs).where(runs.c.id == row.id, runs.c.status == "running")
-                             .values(status="aborted", error=reason, finished_at=_now()))
-        return [row.id for row in dead]
+        """Crash recovery: mark aborted the 'running' runs and peak searches of this host whose process is
+        gone; return the runs' ids. Opening a writable store does this; a sweep does it after each cell."""
+        with self.transaction(write=False) as conn:
+            runs_gone, searches_gone = (_recovery.dead_runs(conn, self.hostname),
+                                        _recovery.dead_searches(conn, self.hostname))
+        for run_id, pid in runs_gone:
+            with self.transaction() as conn:
+                _recovery.mark_run_aborted(conn, run_id, f"process {pid} on {self.hostname} ended before the "
+                                                         f"run finished", _now())
+        for search_id in searches_gone:
+            with self.transaction() as conn:
+                _recovery.mark_search_aborted(conn, search_id, _now())
+        return [run_id for run_id, _ in runs_gone]
 
-    def get_run(self, run_id: int | str) -> dict[str, Any]:
-        """One run as a dict, by integer id, full uuid or a unique uuid prefix of 4+ characters."""
-        with self._read() as conn:
+    def get_run(self, run_id: int | str) -> RunRecord:
+        """One run, by integer id, full uuid or a unique uuid prefix of 4+ characters."""
+        with self.transaction(write=False) as conn:
             if isinstance(run_id, (int, np.integer)) and not isinstance(run_id, bool):
                 row = None if not id_in_range(run_id) else conn.execute(
                     select(runs).where(runs.c.id == int(run_id))).mappings().first()
@@ -273,7 +282,7 @@ class Store:
 
     def list_runs(self, *, task: str | None = None, backend: str | None = None,
                   scenario: str | None = None, status: str | None = None, source: str | None = None,
-                  limit: int | None = 50, provenance: bool = False) -> list[dict[str, Any]]:
+                  limit: int | None = 50, provenance: bool = False) -> list[RunRecord]:
         """Runs matching every filter given, newest first (JSON columns decoded).
 
         `source` 'measured' keeps runs measured here; 'mlperf' keeps runs imported from MLPerf
@@ -290,7 +299,7 @@ class Store:
             query = _imported.list_query(query, source)
         elif provenance:
             query = _imported.with_provenance(query)
-        with self._read() as conn:
+        with self.transaction(write=False) as conn:
             return [checked_run(_imported.nest(row), display_url(self.url)) for row in conn.execute(query).mappings()]
 
     # -- runs imported from outside -------------------------------------------------------------
@@ -313,7 +322,7 @@ class Store:
 
     def _insert_imported(self, cards: Mapping[str, tuple[Mapping[str, Any], str, str]], run: Mapping[str, Any],
                          imported: Mapping[str, Any]) -> tuple[int, bool]:
-        with self._write() as conn:
+        with self.transaction() as conn:
             found = _imported.find(conn, imported["round"], imported["source_path"])
             if found is not None:
                 return found["run_id"], False
@@ -325,12 +334,12 @@ class Store:
 
     def find_imported(self, round_name: str, source_path: str) -> dict[str, Any] | None:
         """The provenance row of a published result already imported (None if it was not)."""
-        with self._read() as conn:
+        with self.transaction(write=False) as conn:
             return _imported.find(conn, round_name, source_path)
 
     def get_imported(self, run_id: int) -> dict[str, Any] | None:
         """Where an imported run came from (round, submitter, system, ...); None for a measured run."""
-        with self._read() as conn:
+        with self.transaction(write=False) as conn:
             return _imported.by_run(conn, run_id)
 
     # -- runs measured on another machine (run bundles, runner/bundles) --------------------------
@@ -341,7 +350,7 @@ class Store:
         an import cut short leaves it so, never as a complete run; return its id."""
         values = {**dict(run), "status": "aborted", "error": pending, "pid": None, "search_id": None}
         _check(values.get("provenance"), PROVENANCES, "provenance")
-        with self._write() as conn:
+        with self.transaction() as conn:
             self._require_cards(conn, {kind: values[f"{kind}_hash"] for kind in CARD_TABLES})
             return conn.execute(runs.insert().values(**values)).inserted_primary_key[0]
 
@@ -369,7 +378,7 @@ class Store:
         output_tokens); a run should give the same optional columns in every append.
         """
         arrays = perf_arrays(columns)
-        with self._write() as conn:
+        with self.transaction() as conn:
             self._require_run(conn, run_id)
             write_chunks(conn, run_id, arrays, CHUNK_ROWS)
 
@@ -378,7 +387,7 @@ class Store:
 
         Optional columns (OPTIONAL_PERF_COLUMNS) are included when every chunk of the run has them.
         """
-        with self._read() as conn:
+        with self.transaction(write=False) as conn:
             self._require_run(conn, run_id)
             return read_chunks(conn, run_id, display_url(self.url))
 
@@ -403,7 +412,7 @@ class Store:
         rows = [{"run_id": run_id, "sample_index": int(i), "prediction": p, "reference": r,
                  "correct": None if c is None else bool(c)}
                 for i, p, r, c in zip(sample_index, predictions, references, correct)]
-        with self._write() as conn:
+        with self.transaction() as conn:
             self._require_run(conn, run_id)
             if rows:
                 conn.execute(accuracy_samples.insert(), rows)
@@ -413,7 +422,7 @@ class Store:
         columns = [c for c in accuracy_samples.c if c.name != "run_id"]
         query = (select(*columns).where(accuracy_samples.c.run_id == run_id)
                  .order_by(accuracy_samples.c.sample_index))
-        with self._read() as conn:
+        with self.transaction(write=False) as conn:
             self._require_run(conn, run_id)
             return [dict(row) for row in conn.execute(query).mappings()]
 

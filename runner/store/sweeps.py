@@ -40,7 +40,7 @@ class SweepLog:
         """The sweep of this name to resume (its latest), or a new one; returns (sweep id, resumed)."""
         values = dict(file_path=file_path, file_hash=file_hash, spec=dict(spec), status="running",
                       cell_count=cell_count, hostname=self.store.hostname, pid=_pid(), finished_at=None)
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             latest = None if new else conn.execute(select(sweeps).where(sweeps.c.name == name)
                                                    .order_by(sweeps.c.id.desc()).limit(1)).mappings().first()
             if latest is not None:
@@ -59,7 +59,7 @@ class SweepLog:
 
     def add_cells(self, sweep_id: int, cells: Iterable[tuple[str, int, Mapping[str, Any]]]) -> None:
         """Record cells (key, position, request) not yet in the sweep as pending; known cells keep their state."""
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             query = select(sweep_cells.c.cell_key).where(sweep_cells.c.sweep_id == sweep_id)
             known = set(conn.execute(query).scalars())
             rows = [dict(sweep_id=sweep_id, cell_key=key, position=pos, request=dict(req), status="pending",
@@ -69,7 +69,7 @@ class SweepLog:
 
     def start_cell(self, sweep_id: int, key: str) -> int:
         """Mark a cell running and count the attempt; returns the attempt number (1, 2, ...)."""
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             where = (sweep_cells.c.sweep_id == sweep_id) & (sweep_cells.c.cell_key == key)
             attempts = conn.execute(select(sweep_cells.c.attempts).where(where)).scalar_one() + 1
             conn.execute(update(sweep_cells).where(where).values(status="running", attempts=attempts, reason=None,
@@ -81,13 +81,13 @@ class SweepLog:
         """Record how a cell ended: its status, why (failed or skipped) and the run that counts."""
         if status not in CELL_STATUSES[2:]:
             raise ValueError(f"cell status must be one of {CELL_STATUSES[2:]}, not {status!r}")
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(sweep_cells).where(sweep_cells.c.sweep_id == sweep_id, sweep_cells.c.cell_key == key)
                          .values(status=status, reason=reason, run_id=run_id, finished_at=_now()))
 
     def interrupt_cell(self, sweep_id: int, key: str, reason: str) -> None:
         """Mark a cell that was running when the sweep was interrupted failed, with the reason."""
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(sweep_cells).where(sweep_cells.c.sweep_id == sweep_id, sweep_cells.c.cell_key == key,
                                                    sweep_cells.c.status == "running")
                          .values(status="failed", reason=reason, finished_at=_now()))
@@ -96,12 +96,12 @@ class SweepLog:
         """Record how the sweep ended."""
         if status not in SWEEP_STATUSES[1:]:
             raise ValueError(f"sweep status must be one of {SWEEP_STATUSES[1:]}, not {status!r}")
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(status=status, finished_at=_now()))
 
     def link_run(self, run_id: int, sweep_id: int, key: str, attempt: int) -> None:
         """Link a run to the sweep cell that started it (called by the cell's process as the run is created)."""
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(sweep_runs.insert().values(run_id=run_id, sweep_id=sweep_id, cell_key=key, attempt=attempt))
 
     def attempt_run(self, sweep_id: int, key: str, attempt: int) -> dict[str, Any] | None:
@@ -110,7 +110,7 @@ class SweepLog:
                  .where(sweep_runs.c.sweep_id == sweep_id, sweep_runs.c.cell_key == key,
                         sweep_runs.c.attempt == attempt)
                  .order_by(runs.c.id.desc()).limit(1))
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else dict(row)
 
@@ -118,12 +118,12 @@ class SweepLog:
         """The id of a complete run linked to this cell of this sweep, if there is one."""
         query = (select(func.max(runs.c.id)).join(sweep_runs, sweep_runs.c.run_id == runs.c.id)
                  .where(sweep_runs.c.sweep_id == sweep_id, sweep_runs.c.cell_key == key, runs.c.status == "complete"))
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             return conn.execute(query).scalar()
 
     def get(self, sweep_id: int) -> dict[str, Any]:
         """A sweep and its cells (in position order), each with its run's headline."""
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             sweep = conn.execute(select(sweeps).where(sweeps.c.id == sweep_id)).mappings().first()
             if sweep is None:
                 raise KeyError(f"no sweep {sweep_id}")
@@ -138,7 +138,7 @@ class SweepLog:
         """Which sweep, cell and attempt started a run (None for a run outside any sweep)."""
         query = (select(sweep_runs, sweeps.c.name).join(sweeps, sweeps.c.id == sweep_runs.c.sweep_id)
                  .where(sweep_runs.c.run_id == run_id))
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else dict(row)
 
