@@ -15,9 +15,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from runner.store import RunRecord
 
 REPO = Path(__file__).resolve().parents[1]
 MLPERF_TREE = REPO.parent / "shared" / "data" / "mlperf" / "v4.1"
@@ -103,12 +106,12 @@ def check_store(url: str) -> dict[str, int]:
             lost = 0
             for run in runs:
                 try:
-                    store.read_perf_samples(run["id"])
-                    if run["status"] == "complete" and check_run(store, run["id"]):
+                    store.read_perf_samples(run.id)
+                    if run.status == "complete" and check_run(store, run.id):
                         lost += 1
                 except InfersightError:
                     lost += 1
-            return {"corrupt": 0, "running": sum(r["status"] == "running" for r in runs), "lost": lost}
+            return {"corrupt": 0, "running": sum(r.status == "running" for r in runs), "lost": lost}
     except InfersightError:
         return {"corrupt": 1, "running": 0, "lost": 0}
 
@@ -171,9 +174,9 @@ def concurrent_writers(url: str, writers: int = 8, runs: int = 3, records: int =
     for p in procs:
         p.join()
     with Store(url) as store:
-        mine = [r for r in store.list_runs(limit=None) if (r["label"] or "").startswith("w")]
-        kept = sum(run["status"] == "complete"
-                   and len(store.read_perf_samples(run["id"])["completed_ns"]) == 2 * records for run in mine)
+        mine = [r for r in store.list_runs(limit=None) if (r.label or "").startswith("w")]
+        kept = sum(run.status == "complete"
+                   and len(store.read_perf_samples(run.id)["completed_ns"]) == 2 * records for run in mine)
     return {"writers": writers, "runs": writers * runs, "lost": writers * runs - kept, "errors": len(errors)}
 
 
@@ -191,7 +194,7 @@ def concurrent_importers(url: str, importers: int = 4) -> dict[str, int]:
         p.stderr.close()
     with Store(url) as store:
         rows = store.list_runs(source="mlperf", limit=None)
-    paths = [(r["imported"]["round"], r["imported"]["source_path"]) for r in rows]
+    paths = [(r.imported["round"], r.imported["source_path"]) for r in rows]
     expected = expected_import_count()
     return {"importers": importers, "results": expected, "lost": max(expected - len(set(paths)), 0),
             "duplicates": len(paths) - len(set(paths)), "errors": errors}
@@ -240,8 +243,8 @@ def full_disk(folder: Path, size: str = "8m") -> dict[str, Any]:
         _, err = proc.communicate(timeout=120)
         run = _first_run(url)
         return {"exit": proc.returncode, "clear": int("disk is full" in err), "traceback": int("Traceback" in err),
-                "reads_ok": reads_ok, "status": run.get("status"),
-                "reason": int("disk is full" in (run.get("error") or ""))}
+                "reads_ok": reads_ok, "status": run.status if run else None,
+                "reason": int("disk is full" in ((run.error if run else None) or ""))}
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -254,12 +257,12 @@ def _when_full(mount: Path, url: str, proc: subprocess.Popen) -> int:
     return int(listed.returncode == 0 and shown.returncode == 0 and "Traceback" not in listed.stderr + shown.stderr)
 
 
-def _first_run(url: str) -> dict[str, Any]:
+def _first_run(url: str) -> RunRecord | None:
     from runner.store import Store
 
     with Store(url) as store:
         runs = store.list_runs(limit=None)
-        return runs[-1] if runs else {}
+        return runs[-1] if runs else None
 
 
 def read_only_store(folder: Path) -> dict[str, int]:

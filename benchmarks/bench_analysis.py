@@ -98,7 +98,7 @@ def bench_store(runs: int, samples: int) -> None:
         print(f"(b) built a store of {runs:,} runs and {samples:,} samples in {time.perf_counter() - start:.1f} s "
               f"(not timed)")
         try:
-            ids = [r["id"] for r in store.list_runs(limit=None)]
+            ids = [r.id for r in store.list_runs(limit=None)]
             start = time.perf_counter()
             for run_id in ids:
                 store.read_perf_samples(run_id)

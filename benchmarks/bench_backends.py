@@ -39,9 +39,8 @@ def runner(db: str, backend: str, variant: str, settings: dict, duration_ms: int
     with Store(db) as store:
         run = store.get_run(execute_run(prepare_run(RunRequest("digits", backend, "offline", variant, settings,
                                                                scenario)), store))
-        run["card"] = store.get_card("backend", run["backend_hash"])
-        run["order"] = store.read_perf_samples(run["id"])["sample_index"]
-    return run
+        return {**run.to_dict(), "card": store.get_card("backend", run.backend_hash),
+                "order": store.read_perf_samples(run.id)["sample_index"]}
 
 
 def fastest(db: str, backend: str, duration_ms: int) -> tuple[str, dict, float]:

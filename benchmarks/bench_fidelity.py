@@ -56,16 +56,16 @@ def _run(store: Store, task: str, backend: str, variant: str, qps: float, run_ms
     req = RunRequest(task, backend, "server", variant, settings, quick=True, loadgen=loadgen,
                      scenario_settings={"target_qps": qps, "min_duration_ms": run_ms, "min_query_count": 512})
     run = store.get_run(execute_run(prepare_run(req), store))
-    rec, s = store.read_perf_samples(run["id"]), run.get("summary") or {}
+    rec, s = store.read_perf_samples(run.id), run.summary or {}
     if loadgen == "mlperf":
         found = re.search(r"99.00 percentile latency \(ns\)\s*:\s*(\d+)", s.get("loadgen_summary", ""))
         p99 = int(found.group(1)) / 1e6 if found else None
     else:
         p99 = s.get("target_percentile_latency_ms")
-    return {"validity": run["validity"], "p99_ms": p99, "ks_p": _ks(rec["issued_ns"], qps),
+    return {"validity": run.validity, "p99_ms": p99, "ks_p": _ks(rec["issued_ns"], qps),
             "late_p50_us": s.get("issue_delay_p50_us"), "late_p99_us": s.get("issue_delay_p99_us"),
             "tolerance_us": s.get("issue_delay_tolerance_us"), "issuer": s.get("issuer"),
-            "backend": run["settings"]["backend"]}
+            "backend": run.settings["backend"]}
 
 
 def _fmt(v: float | None, spec: str) -> str:

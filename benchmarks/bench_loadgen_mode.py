@@ -23,7 +23,7 @@ def headline(db: str, scenario: str, loadgen: str, duration_ms: int, threads: in
     req = RunRequest("digits", "onnxruntime", scenario, "fp32", {"intra_op_threads": threads}, settings,
                      loadgen=loadgen)
     with Store(db) as store:
-        return store.get_run(execute_run(prepare_run(req), store))["headline_value"]
+        return store.get_run(execute_run(prepare_run(req), store)).headline_value
 
 
 def main(argv: list[str] | None = None) -> None:

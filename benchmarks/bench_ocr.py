@@ -45,7 +45,7 @@ def runner(db: str, duration_ms: int, threads: int, batch: int, samples: int) ->
         run = store.get_run(execute_run(prepare_run(req), store))
     finally:
         store.close()
-    return run["headline_value"], run["summary"]["sample_count"], run["accuracy_value"]
+    return run.headline_value, run.summary["sample_count"], run.accuracy_value
 
 
 def main(argv: list[str] | None = None) -> None:

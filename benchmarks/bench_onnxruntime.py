@@ -41,7 +41,7 @@ def runner(db: str, duration_ms: int, threads: int, batch: int) -> tuple[float, 
         run = store.get_run(execute_run(prepare_run(req), store))
     finally:
         store.close()
-    return run["headline_value"], run["summary"]["sample_count"]
+    return run.headline_value, run.summary["sample_count"]
 
 
 def main(argv: list[str] | None = None) -> None:

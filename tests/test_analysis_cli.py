@@ -40,7 +40,7 @@ def test_repro_measures_replicas_and_analyses_them(store, db_path, digits_models
     result = json.loads(proc.stdout)
     assert result["run_ids"] == [1, 2] and result["metric"] == "latency_p90_ms"
     assert {"reproducible", "cv", "runs_needed", "icc"} <= set(result)
-    assert [store.get_run(i)["label"] for i in (1, 2)] == ["repro 1/2", "repro 2/2"]
+    assert [store.get_run(i).label for i in (1, 2)] == ["repro 1/2", "repro 2/2"]
     text = cli("repro", "--config", "1", db=db_path, check=True).stdout
     assert "configuration" in text and "variance components (REML" in text
 

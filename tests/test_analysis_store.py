@@ -53,11 +53,11 @@ def latencies(scale=1.0, n=2000, seed=0):
 def test_a_real_run_stores_its_intervals_when_it_finishes(store, digits_models):
     run_id = execute_run(prepare_run(RunRequest("digits", "onnxruntime", "single_stream", quick=True)), store)
     run = store.get_run(run_id)
-    stored = run["summary"]["ci"]
+    stored = run.summary["ci"]
     recomputed = run_cis(store.read_perf_samples(run_id), target_percentile=90)
     assert json.loads(json.dumps(recomputed)) == stored
     p90 = stored["latency_ms"]["p90"]
-    assert p90["low"] <= run["summary"]["latency_p90_ms"] == p90["estimate"] <= p90["high"]
+    assert p90["low"] <= run.summary["latency_p90_ms"] == p90["estimate"] <= p90["high"]
     result = views.analyze_run(store, run_id)
     assert result["ci_source"] == "stored with the run" and result["headline_ci"]["estimate"] == p90["estimate"]
     assert result["config_key"] == config_key(run) and result["replicas"] == [run_id]
@@ -70,25 +70,25 @@ def test_a_failing_statistic_never_loses_the_run(store, digits_models, monkeypat
     monkeypatch.setattr("analysis.ci.run_cis", boom)
     req = RunRequest("digits", "null", "single_stream", quick=True, scenario_settings=QUICK_NULL)
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["status"] == "complete" and run["summary"]["ci"] == {"error": "RuntimeError: injected fault"}
+    assert run.status == "complete" and run.summary["ci"] == {"error": "RuntimeError: injected fault"}
     monkeypatch.undo()
-    result = views.analyze_run(store, run["id"])  # older or failed: computed on read
+    result = views.analyze_run(store, run.id)  # older or failed: computed on read
     assert result["ci_source"] == "computed from the performance log" and "p90" in result["ci"]["latency_ms"]
 
 
 def test_offline_run_gets_a_throughput_interval(store, digits_models):
     req = RunRequest("digits", "null", "offline", quick=True, scenario_settings=QUICK_NULL)
     run = store.get_run(execute_run(prepare_run(req), store))
-    rate = run["summary"]["ci"]["throughput"]["samples_per_second"]
+    rate = run.summary["ci"]["throughput"]["samples_per_second"]
     assert rate["low"] <= rate["estimate"] <= rate["high"]
-    assert views.headline_ci(run, run["summary"]["ci"]) == rate
+    assert views.headline_ci(run, run.summary["ci"]) == rate
 
 
 def test_configurations_compare_on_run_level_figures(store):
     a = [add_run(store, latencies(1.0, seed=i), started="2026-02-01") for i in range(3)]
     b = [add_run(store, latencies(1.1, seed=10 + i), started="2026-02-02", system="bigger") for i in range(3)]
     key_a, key_b = config_key(store.get_run(a[0])), config_key(store.get_run(b[0]))
-    assert [r["id"] for r in resolve_side(store, f"config:{key_a[:8]}")] == a
+    assert [r.id for r in resolve_side(store, f"config:{key_a[:8]}")] == a
     result = views.compare_refs(store, [f"config:{key_a}", f"config:{key_b}"])
     (c,) = result["comparisons"]
     assert result["unit"] == "runs" and c["n_a"] == c["n_b"] == 3

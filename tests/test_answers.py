@@ -60,13 +60,13 @@ def test_a_server_configuration_is_one_candidate_with_its_capacity_from_the_peak
 def test_without_a_peak_search_capacity_is_a_marked_lower_bound(answers_db):
     with Store(str(answers_db["db"])) as s:
         runs = [s.get_run(i) for i in answers_db["fixed"]]
-    valid = [r for r in runs if r["validity"] == "VALID"]
+    valid = [r for r in runs if r.validity == "VALID"]
     assert valid, "a quick digits run at 400-800 QPS should be VALID"
     from engine._capacity import LOWER_BOUND, capacity_runs
     with Store(str(answers_db["db"])) as s:
         chosen = capacity_runs(s, valid)
-    top = max(r["settings"]["scenario"]["target_qps"] for r in valid)
-    assert {r["settings"]["scenario"]["target_qps"] for r, _, _ in chosen} == {top}
+    top = max(r.settings["scenario"]["target_qps"] for r in valid)
+    assert {r.settings["scenario"]["target_qps"] for r, _, _ in chosen} == {top}
     basis = chosen[0][2]
     assert basis.startswith(f"{LOWER_BOUND}: VALID at {top:g} QPS") and "--find-peak" in basis
 
@@ -148,7 +148,7 @@ def test_export_runs_and_queries(answers_db, tmp_path):
         tables[fmt] = {"csv": pd.read_csv, "parquet": pd.read_parquet,
                        "json": lambda p: pd.DataFrame(json.loads(p.read_text()))}[fmt](path)
     with Store(str(db)) as s:
-        ids = sorted(r["id"] for r in s.list_runs(task="digits", limit=None))
+        ids = sorted(r.id for r in s.list_runs(task="digits", limit=None))
     for table in tables.values():
         assert sorted(table["id"]) == ids and set(table["quick"]) == {True}
         assert set(table["settings"].str.contains("intra_op_threads=1")) == {True}
@@ -159,10 +159,10 @@ def test_export_runs_and_queries(answers_db, tmp_path):
     assert cli("export", "queries", str(run), "--out", str(path), db=db).returncode == 0
     queries = pd.read_parquet(path)
     with Store(str(db)) as s:
-        count = s.get_run(run)["summary"].get("query_count") or len(s.read_perf_samples(run)["completed_ns"])
+        count = s.get_run(run).summary.get("query_count") or len(s.read_perf_samples(run)["completed_ns"])
     assert len(queries) == count and (queries["latency_ms"] > 0).all()
     with Store(str(db)) as s:
-        imported = s.list_runs(source="mlperf", limit=1)[0]["id"]
+        imported = s.list_runs(source="mlperf", limit=1)[0].id
     bad = cli("export", "queries", str(imported), "--out", str(tmp_path / "q2.parquet"), db=db)
     assert bad.returncode == 2 and "imported from MLPerf" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "q2.parquet").exists()

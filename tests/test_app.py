@@ -137,7 +137,7 @@ def test_recommend_top_answer_is_the_engines(open_page, db):
     assert winner(at) == rec.winner["candidate"]
     ranked = table_with(at, "rank")
     assert ranked["candidate"].tolist() == rec.ranked["candidate"].tolist()
-    published = {r["imported"]["system_name"]: r["summary"]["latency_p99_ms"]
+    published = {r.imported["system_name"]: r.summary["latency_p99_ms"]
                  for r in db.list_runs(task="mlperf-resnet50", scenario="server", source="mlperf", limit=None)}
     assert published[rec.winner["system"]] <= 15  # the winner meets the bound by its published p99
     assert any("Binding constraint" in m.value for m in at.markdown)
@@ -147,7 +147,7 @@ def test_recommend_top_answer_is_the_engines(open_page, db):
 
 def test_recommend_explains_every_exclusion(open_page, db):
     at = ask(open_page, max_p99_ms=10.0)
-    published = {r["imported"]["system_name"]: r["summary"]["latency_p99_ms"]
+    published = {r.imported["system_name"]: r.summary["latency_p99_ms"]
                  for r in db.list_runs(task="mlperf-resnet50", scenario="server", source="mlperf", limit=None)}
     expected = {system: p99 - 10 for system, p99 in published.items() if p99 > 10}
     assert len(expected) == 3
@@ -204,8 +204,8 @@ def test_compare_configurations_refuses_different_models_unless_forced(open_page
     assert "model_hash differs" in errors(at) and not at.metric
     at = compare(open_page, "configurations", fp32, int8, force=True)
     assert not at.error, errors(at)
-    a = np.log([db.get_run(i)["headline_value"] for i in app_db["fp32"]])
-    b = np.log([db.get_run(i)["headline_value"] for i in app_db["int8"]])
+    a = np.log([db.get_run(i).headline_value for i in app_db["fp32"]])
+    b = np.log([db.get_run(i).headline_value for i in app_db["int8"]])
     welch = stats.ttest_ind(b, a, equal_var=False)
     ci = welch.confidence_interval(0.95)
     ratio = f"{math.exp(b.mean() - a.mean()):,.4g} [{math.exp(ci.low):,.4g}, {math.exp(ci.high):,.4g}]"
@@ -221,8 +221,8 @@ def test_compare_configurations_refuses_different_models_unless_forced(open_page
     assert side_a["run"].tolist() == app_db["fp32"]
     for row in side_a.itertuples():  # each run's figure with the throughput CI stored with it
         run = db.get_run(row.run)
-        stored = run["summary"]["ci"]["throughput"]["samples_per_second"]
-        assert (row.figure, row.ci_low, row.ci_high) == (run["headline_value"], stored["low"], stored["high"])
+        stored = run.summary["ci"]["throughput"]["samples_per_second"]
+        assert (row.figure, row.ci_low, row.ci_high) == (run.headline_value, stored["low"], stored["high"])
 
 
 def test_compare_two_runs_uses_batches_and_overlays_their_cdfs(open_page, db, app_db):
@@ -234,7 +234,7 @@ def test_compare_two_runs_uses_batches_and_overlays_their_cdfs(open_page, db, ap
     cdf = next(frames[0] for spec, frames in chart_data(at) if spec["mark"].get("interpolate") == "step-after")
     for name, run_id in (("A", a), ("B", b)):
         curve = cdf[cdf["run"] == f"{name}: run {run_id}"]
-        assert math.isclose(curve["latency_ms"].max(), db.get_run(run_id)["summary"]["latency_max_ms"], abs_tol=1e-5)
+        assert math.isclose(curve["latency_ms"].max(), db.get_run(run_id).summary["latency_max_ms"], abs_tol=1e-5)
         assert curve["fraction"].max() == 1.0
 
 
@@ -270,7 +270,7 @@ def trends(open_page, **choices) -> AppTest:
 def test_trends_show_the_theil_sen_slope_mann_kendall_and_quarters(open_page, db, app_db):
     at = trends(open_page)
     assert not at.error, errors(at)
-    values = np.log([db.get_run(i)["headline_value"] for i in app_db["fp32"]])  # one run a quarter, in order
+    values = np.log([db.get_run(i).headline_value for i in app_db["fp32"]])  # one run a quarter, in order
     slopes = [(values[j] - values[i]) / (j - i) for i in range(4) for j in range(i + 1, 4)]
     assert metric(at, "Theil-Sen / quarter") == f"{math.expm1(np.median(slopes)):+.2%}"
     low, high = metric(at, "95% CI of the change").strip("[]").split(", ")
@@ -330,8 +330,8 @@ def test_runs_page_shows_the_chosen_runs_cards(open_page, db, app_db):
     at.selectbox(key="run_id").set_value(run_id)
     rerun(at)
     run = db.get_run(run_id)
-    assert metric(at, "validity") == run["validity"]
-    assert run["headline_metric"] in [m.label for m in at.metric]
+    assert metric(at, "validity") == run.validity
+    assert run.headline_metric in [m.label for m in at.metric]
     labels = [e.label for e in at.expander]
     for kind in ("task", "model", "backend", "system"):
         assert f"{kind} card {run[f'{kind}_hash'][:12]}" in labels
@@ -340,10 +340,10 @@ def test_runs_page_shows_the_chosen_runs_cards(open_page, db, app_db):
 def test_runs_page_shows_an_imported_runs_provenance(open_page, db):
     imported = db.list_runs(task="mlperf-resnet50", scenario="server", source="mlperf", limit=1)[0]
     at = open_page("Runs")
-    at.selectbox(key="run_id").set_value(imported["id"])
+    at.selectbox(key="run_id").set_value(imported.id)
     rerun(at)
     cells = {str(v) for d in at.dataframe if "value" in d.value.columns for v in d.value["value"]}
-    assert imported["imported"]["source_path"] in cells
+    assert imported.imported["source_path"] in cells
 
 
 # -- Reports -------------------------------------------------------------------------------------

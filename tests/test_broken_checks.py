@@ -63,9 +63,9 @@ def test_broken_evidence_fails_the_run_and_validate_names_it(digits_models, tmp_
         execute_run(prep, store)
     with Store(str(db)) as store:
         run = store.list_runs()[0]
-    assert run["status"] == "failed" and problem in run["error"], run["error"]
+    assert run.status == "failed" and problem in run.error, run.error
     with pytest.raises(SystemExit) as exit_info:
-        main(["validate", str(run["id"]), "--db", str(db)])
+        main(["validate", str(run.id), "--db", str(db)])
     assert exit_info.value.code == 1 and problem in capsys.readouterr().out
 
 
@@ -74,7 +74,7 @@ def test_a_clean_run_passes_the_same_check(digits_models, tmp_path, capsys):
     with Store(str(db)) as store:
         run_id = execute_run(prepare_run(RunRequest("digits", "null", "offline", scenario_settings=SMALL,
                                                     quick=True)), store)
-        assert store.get_run(run_id)["status"] == "complete"
+        assert store.get_run(run_id).status == "complete"
     main(["validate", str(run_id), "--db", str(db)])
     assert "is complete" in capsys.readouterr().out
 

@@ -44,11 +44,11 @@ def machines(tmp_path_factory, digits_models):
     one on a system card equal to A's, so the same configuration on a second host)."""
     root = tmp_path_factory.mktemp("machines")
     with Store(str(root / "a.db")) as a:
-        here = [a.get_run(_measure(a))["uuid"] for _ in range(2)]
+        here = [a.get_run(_measure(a)).uuid for _ in range(2)]
     with Store(str(root / "b.db")) as b:
         b.hostname = "machine-b"
-        other = b.get_run(_measure(b, MACHINE_B))["uuid"]
-        same = b.get_run(_measure(b))["uuid"]
+        other = b.get_run(_measure(b, MACHINE_B)).uuid
+        same = b.get_run(_measure(b)).uuid
         export_bundle(b, [other, same], root / "machine-b")
     return {"root": root, "here": here, "other": other, "same": same, "bundle": root / "machine-b"}
 
@@ -88,12 +88,12 @@ def test_import_keeps_run_cards_logs_and_the_other_system_and_is_idempotent(mach
                         "started_at", "finished_at", "status", "task_hash", "model_hash", "backend_hash",
                         "system_hash"):
                 assert ours[key] == theirs[key], key
-            assert ours["provenance"] == "measured"
-            assert f"run bundle {result.bundle_sha256[:12]} from machine-b" in ours["source"]
-            for name, arr in b.read_perf_samples(theirs["id"]).items():
-                assert np.array_equal(store_a.read_perf_samples(ours["id"])[name], arr), name
-            assert store_a.read_accuracy_samples(ours["id"]) == b.read_accuracy_samples(theirs["id"])
-    system = store_a.get_card("system", store_a.get_run(machines["other"])["system_hash"])
+            assert ours.provenance == "measured"
+            assert f"run bundle {result.bundle_sha256[:12]} from machine-b" in ours.source
+            for name, arr in b.read_perf_samples(theirs.id).items():
+                assert np.array_equal(store_a.read_perf_samples(ours.id)[name], arr), name
+            assert store_a.read_accuracy_samples(ours.id) == b.read_accuracy_samples(theirs.id)
+    system = store_a.get_card("system", store_a.get_run(machines["other"]).system_hash)
     assert system["host_processor_model_name"] == MACHINE_B["host_processor_model_name"]  # B's card, kept
     count = len(store_a.list_runs(limit=None))
     again = import_bundle(store_a, bundle)
@@ -259,6 +259,6 @@ def test_an_import_cut_short_leaves_an_aborted_run_never_a_complete_one(machines
         import_bundle(store_a, machines["bundle"])
     monkeypatch.undo()
     cut = store_a.get_run(machines["other"])
-    assert cut["status"] == "aborted" and "not finished (interrupted)" in cut["error"]
+    assert cut.status == "aborted" and "not finished (interrupted)" in cut.error
     with pytest.raises(ImportFormatError, match="was only partly imported from this bundle before"):
         import_bundle(store_a, machines["bundle"])

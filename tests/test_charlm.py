@@ -273,26 +273,26 @@ def test_offline_quick_run_completes_with_bits_per_char_meeting_target(charlm_mo
                                   scenario_settings={"warmup_batch_samples": 256, "min_sample_count": 512}))
     run = store.get_run(execute_run(prep, store))
     reference = prep.model.reference_quality
-    assert run["status"] == "complete" and run["accuracy_metric"] == "bits_per_char" and run["accuracy_passed"]
-    assert run["accuracy_value"] == pytest.approx(reference.value, rel=1e-6)
-    assert run["accuracy_target"] == pytest.approx(1.02 * reference.fp32_reference)
-    records = store.read_accuracy_samples(run["id"])
+    assert run.status == "complete" and run.accuracy_metric == "bits_per_char" and run.accuracy_passed
+    assert run.accuracy_value == pytest.approx(reference.value, rel=1e-6)
+    assert run.accuracy_target == pytest.approx(1.02 * reference.fp32_reference)
+    records = store.read_accuracy_samples(run.id)
     assert len(records) == 512 and all(len(r["reference"]) == 64 for r in records)
-    assert np.mean([r["prediction"] for r in records]) == pytest.approx(run["accuracy_value"])
+    assert np.mean([r["prediction"] for r in records]) == pytest.approx(run.accuracy_value)
 
 
 def test_null_backend_scores_a_uniform_guess_and_fails(charlm_models: Path, store) -> None:
     prep = prepare_run(RunRequest(task="charlm", backend="null", scenario="offline", quick=True))
     run = store.get_run(execute_run(prep, store))
-    assert run["status"] == "complete" and run["accuracy_passed"] is False
-    assert run["accuracy_value"] == pytest.approx(np.log2(VOCAB_SIZE))  # zero logits: uniform over 97 ids
+    assert run.status == "complete" and run.accuracy_passed is False
+    assert run.accuracy_value == pytest.approx(np.log2(VOCAB_SIZE))  # zero logits: uniform over 97 ids
 
 
 def test_interactive_quick_run_streams_on_onnxruntime(charlm_models: Path, store) -> None:
     prep = prepare_run(RunRequest(task="charlm", backend="onnxruntime", scenario="interactive", quick=True,
                                   scenario_settings={"min_query_count": 64, "warmup_duration_ms": 50}))
     run = store.get_run(execute_run(prep, store))
-    summary = run["summary"]
-    assert run["status"] == "complete" and run["headline_metric"] == "tokens_per_second" and run["accuracy_passed"]
+    summary = run.summary
+    assert run.status == "complete" and run.headline_metric == "tokens_per_second" and run.accuracy_passed
     assert summary["query_count"] >= 64 and summary["output_tokens"] >= 16 * summary["query_count"]
     assert summary["context_tokens_max"] > 64  # later turns carry the earlier context and answers

@@ -48,13 +48,13 @@ def expected_costs(store: Store) -> dict[str, float]:
     entries = {e["system_name"]: e for e in raw["systems"] if "system_id" not in e}
     out = {}
     for run in store.list_runs(task="mlperf-resnet50", scenario="server", source="mlperf", limit=None):
-        imported = run["imported"]
+        imported = run.imported
         entry = entries[imported["system_name"]]
         power = (imported.get("power") or {}).get("avg_power_w") or entry["tdp_w"]
         lifetime = entry.get("lifetime_years", defaults["lifetime_years"])
         hourly = entry["purchase_price_usd"] / (lifetime * HOURS_PER_YEAR) / defaults["utilisation"]
         hourly += power / 1000 * defaults["tariff_usd_per_kwh"]
-        out[imported["system_name"]] = hourly / (run["headline_value"] * 3600) * 1e6
+        out[imported["system_name"]] = hourly / (run.headline_value * 3600) * 1e6
     return out
 
 
@@ -72,11 +72,11 @@ def test_best_system_for_resnet50_server_under_p99_15ms_by_cost(filled):
     assert any("EXAMPLES" in line for line in rec.assumptions)
     for row in rec.ranked.to_dict("records"):  # every figure traces back to its source run
         run = store.get_run(int(row["run_ids"]))
-        imported = store.get_imported(run["id"])
+        imported = store.get_imported(run.id)
         assert imported["system_name"] == row["system"] and imported["scenario"] == "server"
-        assert row["samples_per_s"] == run["headline_value"] and run["headline_units"] == "Queries/s"
-        assert row["p99_ms"] == pytest.approx(run["summary"]["percentiles_ns"]["latency"]["99"] / 1e6)
-        assert row["accuracy_ratio"] == pytest.approx(run["accuracy_value"] / RESNET50_REFERENCE)
+        assert row["samples_per_s"] == run.headline_value and run.headline_units == "Queries/s"
+        assert row["p99_ms"] == pytest.approx(run.summary["percentiles_ns"]["latency"]["99"] / 1e6)
+        assert row["accuracy_ratio"] == pytest.approx(run.accuracy_value / RESNET50_REFERENCE)
         assert row["provenance"] == "imported" and row["source"] == "MLPerf Inference v4.1 closed"
         assert row["submitter"] == imported["submitter"]
 
@@ -87,7 +87,7 @@ def test_the_answer_key_figures_reach_the_candidates(filled):
     frame = load(store, "resnet50", "offline")
     for row in frame.to_dict("records"):
         run = store.get_run(int(row["run_ids"]))
-        location = store.get_imported(run["id"])["source_path"]
+        location = store.get_imported(run.id)["source_path"]
         published = key[location]["Performance_Result"]
         assert row["samples_per_s"] == pytest.approx(published, rel=1e-5)
 
@@ -98,9 +98,9 @@ def test_power_measured_by_mlperf_is_used_before_the_catalogue(filled):
                     load_catalog(EXAMPLE_CATALOG))
     dell = rec.ranked[rec.ranked["system"] == "Dell PowerEdge R760xa (6x speedAI240 Slim)"].iloc[0]
     run = store.get_run(int(dell["run_ids"]))
-    power = store.get_imported(run["id"])["power"]["avg_power_w"]
+    power = store.get_imported(run.id)["power"]["avg_power_w"]
     assert dell["power_w"] == pytest.approx(power) and dell["power_source"] == "measured"
-    assert dell["throughput_per_watt"] == pytest.approx(run["headline_value"] / power)
+    assert dell["throughput_per_watt"] == pytest.approx(run.headline_value / power)
 
 
 def test_replicas_are_aggregated_and_pinned_cores_are_distinct_systems(filled):
@@ -112,18 +112,18 @@ def test_replicas_are_aggregated_and_pinned_cores_are_distinct_systems(filled):
     row = one.iloc[0]
     ids = sorted((measured["one_a"], measured["one_b"]))
     assert row["run_ids"] == f"{ids[0]},{ids[1]}" and row["n_runs"] == 2 and row["ci_source"] == "between runs"
-    values = np.array([store.get_run(i)["summary"]["samples_per_second"] for i in ids])
+    values = np.array([store.get_run(i).summary["samples_per_second"] for i in ids])
     lo, hi = stats.t.interval(0.95, df=1, loc=values.mean(), scale=stats.sem(values))
     assert row["samples_per_s"] == pytest.approx(np.median(values))
     assert (row["samples_per_s_lo"], row["samples_per_s_hi"]) == pytest.approx((max(lo, 0.0), hi))
     assert row["accuracy_ratio"] == pytest.approx(1.0) and not row["compliant"] and row["quick"]
     # one run: its within-run CI (analysis.ci, stored in its summary when it finished)
-    ci = store.get_run(measured["two"])["summary"]["ci"]["throughput"]["samples_per_second"]
+    ci = store.get_run(measured["two"]).summary["ci"]["throughput"]["samples_per_second"]
     assert two.iloc[0]["run_ids"] == str(measured["two"]) and two.iloc[0]["ci_source"] == "within run"
     assert (two.iloc[0]["samples_per_s_lo"], two.iloc[0]["samples_per_s_hi"]) == (ci["low"], ci["high"])
     int8 = frame[frame["model_variant"] == "int8"].iloc[0]
-    fp32_reference = store.get_card("model", store.get_run(measured["int8"])["model_hash"])["reference_quality"]
-    assert int8["accuracy_ratio"] == pytest.approx(store.get_run(measured["int8"])["accuracy_value"]
+    fp32_reference = store.get_card("model", store.get_run(measured["int8"]).model_hash)["reference_quality"]
+    assert int8["accuracy_ratio"] == pytest.approx(store.get_run(measured["int8"]).accuracy_value
                                                    / fp32_reference["fp32_reference"])
 
 

@@ -262,14 +262,14 @@ def _quick(**kw) -> RunRequest:
 
 def test_a_null_backend_run_is_complete_and_shows_ttft_and_tpot(tinylm, store, db_path):
     run = store.get_run(execute_run(prepare_run(_quick(concurrency=2)), store))
-    assert run["status"] == "complete" and run["validity"] == "VALID", run["validity_reasons"]
-    assert check_run(store, run["id"]) == []
-    rec = store.read_perf_samples(run["id"])
+    assert run.status == "complete" and run.validity == "VALID", run.validity_reasons
+    assert check_run(store, run.id) == []
+    rec = store.read_perf_samples(run.id)
     assert {"first_token_ns", "output_tokens", "stream_id"} <= set(rec)
-    assert len(rec["completed_ns"]) == run["summary"]["query_count"] >= 459
-    assert run["headline_metric"] == "tokens_per_second"
-    assert run["settings"]["scenario"]["ttft_bound_ms"] == 100  # from the task card
-    shown = cli("show", str(run["id"]), db=db_path, check=True).stdout
+    assert len(rec["completed_ns"]) == run.summary["query_count"] >= 459
+    assert run.headline_metric == "tokens_per_second"
+    assert run.settings["scenario"]["ttft_bound_ms"] == 100  # from the task card
+    shown = cli("show", str(run.id), db=db_path, check=True).stdout
     assert "streaming:" in shown and "TTFT p50" in shown and "TPOT p50" in shown
 
 

@@ -225,7 +225,7 @@ def test_a_stored_load_generator_limit_is_neither_a_candidate_nor_a_failure(stor
                         summary=summary)
     store.finish_run(run_id, status="complete")
     run = store.get_run(run_id)
-    assert run["validity"] == "LOADGEN_LIMIT"
+    assert run.validity == "LOADGEN_LIMIT"
     with pytest.raises(EngineError, match="1 are load-generator limits, which say nothing about the system"):
         load(store, "digits", "server")
     badge = run_badge(run)

@@ -46,7 +46,7 @@ def imported(tmp_path_factory):
     """The whole v4.1 folder imported once into a fresh store: (store, report, runs by source path)."""
     store = Store(str(tmp_path_factory.mktemp("mlperf") / "mlperf.db"))
     report = import_tree(store, DATA)
-    runs = {r["imported"]["source_path"]: r for r in store.list_runs(source="mlperf", limit=None)}
+    runs = {r.imported["source_path"]: r for r in store.list_runs(source="mlperf", limit=None)}
     yield store, report, runs
     store.close()
 
@@ -61,8 +61,8 @@ def test_every_headline_equals_the_answer_key(imported):
         if not (DATA / location).is_dir():
             continue
         run = runs[location]
-        assert matches_key(run["headline_value"], row["Performance_Result"]), (location, run["headline_value"], row)
-        assert run["headline_units"] == UNITS.get(row["Performance_Units"], row["Performance_Units"]), location
+        assert matches_key(run.headline_value, row["Performance_Result"]), (location, run.headline_value, row)
+        assert run.headline_units == UNITS.get(row["Performance_Units"], row["Performance_Units"]), location
         checked += 1
     assert checked == len(summaries) == report.imported == len(runs) == 109
     assert report.results_skipped == 0
@@ -82,31 +82,31 @@ def test_accuracy_figures_and_power_equal_the_answer_key(imported):
         if row.get("Power_Result") is not None and power is not None:
             assert power["value"] == pytest.approx(row["Power_Result"], rel=1e-9), location
             assert power["units"] == row["Power_Units"]
-    with_power = [loc for loc, r in runs.items() if r["imported"]["power"]]
+    with_power = [loc for loc, r in runs.items() if r.imported["power"]]
     assert len(with_power) == 4  # the fifth power result (r760_u6_slim offline) has no detail log: no window
 
 
 def test_imported_runs_are_complete_runs_with_their_provenance(imported):
     store, _, runs = imported
     run = runs[SERVER]
-    assert run["provenance"] == "imported" and run["status"] == "complete" and run["validity"] == "VALID"
-    assert (run["task_name"], run["task_version"], run["scenario"]) == ("mlperf-resnet50", "4.1.0", "server")
-    assert run["headline_metric"] == "queries_per_second" and run["compliant"] and not run["quick"]
-    summary = run["summary"]
+    assert run.provenance == "imported" and run.status == "complete" and run.validity == "VALID"
+    assert (run.task_name, run.task_version, run.scenario) == ("mlperf-resnet50", "4.1.0", "server")
+    assert run.headline_metric == "queries_per_second" and run.compliant and not run.quick
+    summary = run.summary
     assert summary["percentiles_ns"]["latency"]["99.9"] == 13311468
     assert summary["effective_settings"]["schedule_rng_seed"] == 14962580496156340209
     assert summary["effective_settings"]["target_qps"] == 632000
-    imp = run["imported"]
+    imp = run.imported
     assert (imp["round"], imp["division"], imp["submitter"], imp["availability"]) == ("v4.1", "closed", "NVIDIA", "available")
     assert imp["accelerator"] == "8x NVIDIA H200-SXM-141GB" and imp["accelerators_per_node"] == 8
     assert imp["compliance"] == {"TEST01": "PASS", "TEST04": "PASS", "TEST05": "PASS"}
     latency = runs["closed/Lenovo/results/Lenovo_2xL4_TRT/resnet50/SingleStream"]
-    assert latency["headline_metric"] == "latency_p90_ms" and latency["summary"]["early_stopping_ns"]["latency"]["90"] == 386829
-    assert not check_run(store, run["id"]) and not check_run(store, latency["id"])
-    assert store.read_perf_samples(run["id"])["completed_ns"].size == 0
+    assert latency.headline_metric == "latency_p90_ms" and latency.summary["early_stopping_ns"]["latency"]["90"] == 386829
+    assert not check_run(store, run.id) and not check_run(store, latency.id)
+    assert store.read_perf_samples(run.id)["completed_ns"].size == 0
     # every run with `provenance=True`: the imported ones carry the same provenance as under source='mlperf'
     every = store.list_runs(limit=None, provenance=True)
-    assert {r["imported"]["source_path"]: r for r in every} == runs
+    assert {r.imported["source_path"]: r for r in every} == runs
     assert all("imported" not in r for r in store.list_runs(limit=None))
 
 
@@ -150,7 +150,7 @@ def run_file(result: Path, name: str) -> Path:
 def import_copy(tmp_path: Path) -> tuple[Store, object, dict]:
     store = Store(str(tmp_path / "bad.db"))
     report = import_tree(store, tmp_path / "v4.1")
-    runs = {r["imported"]["source_path"]: r for r in store.list_runs(source="mlperf", limit=None)}
+    runs = {r.imported["source_path"]: r for r in store.list_runs(source="mlperf", limit=None)}
     return store, report, runs
 
 
@@ -161,7 +161,7 @@ def skipped(report) -> dict[str, str]:
 def assert_no_wrong_number(runs: dict) -> None:
     key = answer_key()
     for location, run in runs.items():
-        assert matches_key(run["headline_value"], key[location]["Performance_Result"]), location
+        assert matches_key(run.headline_value, key[location]["Performance_Result"]), location
 
 
 def test_truncated_summary_is_skipped_and_the_rest_imported(tmp_path):
@@ -229,8 +229,8 @@ def test_numbers_as_strings_are_read_exactly_or_not_at_all(tmp_path):
                                                  '"result_samples_per_second", "value": "756960"'))
     store, _, runs = import_copy(tmp_path)
     run = runs[OFFLINE]
-    assert run["headline_value"] == 756960 and run["imported"]["accelerators_per_node"] == 8
-    assert store.get_card("system", run["system_hash"])["accelerators_per_node"] == "8"
+    assert run.headline_value == 756960 and run.imported["accelerators_per_node"] == 8
+    assert store.get_card("system", run.system_hash)["accelerators_per_node"] == "8"
     store.close()
     shutil.rmtree(tmp_path / "v4.1")
     offline = copy_result(OFFLINE, tmp_path)
@@ -248,10 +248,10 @@ def test_missing_detail_log_imports_from_the_summary(tmp_path):
     run_file(server, "mlperf_log_detail.txt").unlink()
     store, report, runs = import_copy(tmp_path)
     run = runs[SERVER]
-    assert run["headline_value"] == 632229.06 and run["summary"]["headline_source"] == "mlperf_log_summary.txt"
-    assert run["summary"]["effective_settings"]["schedule_rng_seed"] == 14962580496156340209
+    assert run.headline_value == 632229.06 and run.summary["headline_source"] == "mlperf_log_summary.txt"
+    assert run.summary["effective_settings"]["schedule_rng_seed"] == 14962580496156340209
     assert "missing" in skipped(report)[f"{SERVER}/performance/run_1/mlperf_log_detail.txt"]
-    assert report.results_skipped == 0 and not check_run(store, run["id"])
+    assert report.results_skipped == 0 and not check_run(store, run.id)
     assert_no_wrong_number(runs)
 
 
@@ -392,9 +392,9 @@ def test_interactive_folder_holding_a_server_run_imports(tmp_path):
     store = Store(str(tmp_path / "v5.db"))
     report = import_tree(store, tmp_path / "v5.1")
     run = store.list_runs(source="mlperf")[0]
-    assert report.imported == 1 and run["scenario"] == "interactive" and run["summary"]["scenario_in_log"] == "Server"
-    assert run["headline_value"] == answer_key()[location]["Performance_Result"] and run["headline_units"] == "Tokens/s"
-    assert run["task_version"] == "5.1.0" and run["imported"]["round"] == "v5.1"
+    assert report.imported == 1 and run.scenario == "interactive" and run.summary["scenario_in_log"] == "Server"
+    assert run.headline_value == answer_key()[location]["Performance_Result"] and run.headline_units == "Tokens/s"
+    assert run.task_version == "5.1.0" and run.imported["round"] == "v5.1"
 
 
 # -- store migration and the real CLI -------------------------------------------------------------
@@ -438,7 +438,7 @@ def test_import_into_postgresql(pg_store_url, tmp_path):
         copy_result(location, tmp_path)
     with Store(pg_store_url) as store:
         first, again = import_tree(store, tmp_path / "v4.1"), import_tree(store, tmp_path / "v4.1")
-        runs = {r["imported"]["source_path"]: r for r in store.list_runs(source="mlperf")}
+        runs = {r.imported["source_path"]: r for r in store.list_runs(source="mlperf")}
         assert (first.imported, again.imported, again.already_present) == (2, 0, 2)
         assert_no_wrong_number(runs)
         assert runs[SERVER]["summary"]["effective_settings"]["schedule_rng_seed"] == 14962580496156340209

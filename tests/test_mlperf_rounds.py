@@ -73,7 +73,7 @@ def both(tmp_path_factory):
     reports = {"v4.1": import_tree(store, V41), "v5.1": import_tree(store, V51)}
     runs: dict[str, dict] = {"v4.1": {}, "v5.1": {}}
     for run in store.list_runs(source="mlperf", limit=None, provenance=True):
-        runs[run["imported"]["round"]][run["imported"]["source_path"]] = run
+        runs[run.imported["round"]][run.imported["source_path"]] = run
     yield store, reports, runs
     store.close()
 
@@ -88,17 +88,17 @@ def test_every_result_with_a_table_row_matches_the_table(both, round_name):
     assert len(rows) == (157 if round_name == "v5.1" else 109)
     for location in rows:
         run, row = runs[round_name][location], key[location]
-        value, expected = run["headline_value"], row["Performance_Result"]
+        value, expected = run.headline_value, row["Performance_Result"]
         assert math.isclose(value, expected, rel_tol=1e-6) or float(f"{value:.6g}") == expected, (location, value)
         units = UNITS.get(row["Performance_Units"], row["Performance_Units"])
         quirk = TABLE_UNIT_QUIRKS.get((row["Model"], row["Scenario"]))  # the table's label; ours is Tokens/s
-        assert (units, run["headline_units"]) == ((quirk, "Tokens/s") if quirk else (units, units)), location
+        assert (units, run.headline_units) == ((quirk, "Tokens/s") if quirk else (units, units)), location
         words = row["Accuracy"].split()
         for metric, text in zip(words[::2], words[1::2]):
             decimals = len(text.partition(".")[2])
-            assert round(run["summary"]["accuracy"][metric.rstrip(":")], decimals) == float(text), (location, metric)
-        assert bool(row["inferred"]) == (run["summary"]["inferred_from"] is not None), location
-        power = run["imported"]["power"]
+            assert round(run.summary["accuracy"][metric.rstrip(":")], decimals) == float(text), (location, metric)
+        assert bool(row["inferred"]) == (run.summary["inferred_from"] is not None), location
+        power = run.imported["power"]
         if row.get("Power_Result") is not None and power is not None:
             assert power["value"] == pytest.approx(row["Power_Result"], rel=1e-9), location
     powered = [loc for loc in rows if runs[round_name][loc]["imported"]["power"]]
@@ -118,36 +118,36 @@ def test_v51_quirks_each_imported_as_the_table_says(both):
     v51 = runs["v5.1"]
     # free-text WARNING lines after "Test Parameters Used" (every llama2-70b, mixtral, 3d-unet summary of v5.x)
     krai = v51["open/Krai/results/b200_x8/llama3_1-70b-fp8_trtllm/server"]
-    assert any("sample_concatenate_permutation" in text for _, text in krai["summary"]["notes"])
+    assert any("sample_concatenate_permutation" in text for _, text in krai.summary["notes"])
     # open model folder mapped to the closed benchmark (llama2-70b, class 99.9), custom name kept
-    assert (krai["task_name"], krai["model_variant"]) == ("mlperf-llama2-70b", "llama3_1-70b-fp8_trtllm")
-    assert krai["summary"]["mapped_from"] == "llama3_1-70b-fp8_trtllm" and krai["imported"]["division"] == "open"
+    assert (krai.task_name, krai.model_variant) == ("mlperf-llama2-70b", "llama3_1-70b-fp8_trtllm")
+    assert krai.summary["mapped_from"] == "llama3_1-70b-fp8_trtllm" and krai.imported["division"] == "open"
     # the checker's own spelling llama3_1-8b is llama3.1-8b
     spelled = [r for loc, r in v51.items() if "/llama3_1-8b/" in loc]
-    assert spelled and {r["task_name"] for r in spelled} == {"mlperf-llama3-1-8b"}
+    assert spelled and {r.task_name for r in spelled} == {"mlperf-llama3-1-8b"}
     # SDXL accuracy with quoted numbers is read
     sdxl = v51["closed/Dell_Broadcom/results/vXE9680_H200-SXM-141GBx8_TRT/stable-diffusion-xl/Server"]
-    assert sdxl["summary"]["accuracy"]["FID_SCORE"] == pytest.approx(23.553221322460104) and sdxl["accuracy_passed"]
+    assert sdxl.summary["accuracy"]["FID_SCORE"] == pytest.approx(23.553221322460104) and sdxl.accuracy_passed
     # rgat prints percent where the checker's reference is a fraction: the target is 99% of 72.86 (percent)
     rgat = [r for loc, r in v51.items() if "/rgat/" in loc]
-    assert rgat and all(r["accuracy_target"] == pytest.approx(0.99 * 72.86) for r in rgat)
-    assert all(0.98 < r["accuracy_value"] / 72.86 < 1.01 for r in rgat)
+    assert rgat and all(r.accuracy_target == pytest.approx(0.99 * 72.86) for r in rgat)
+    assert all(0.98 < r.accuracy_value / 72.86 < 1.01 for r in rgat)
     # Interactive: tokens/s headline, TTFT/TPOT bounds of the round kept on the run
     location = "closed/Google/results/B200-SXM-180GBx8_TRT/llama2-70b-99/Interactive"
     inter = v51[location]
-    assert (inter["scenario"], inter["headline_metric"], inter["headline_value"]) == (
+    assert (inter.scenario, inter.headline_metric, inter.headline_value) == (
         "interactive", "tokens_per_second", table(V51)[location]["Performance_Result"])
-    assert inter["summary"]["token_latency_bounds_ms"] == {"ttft": 450, "tpot": 40}
+    assert inter.summary["token_latency_bounds_ms"] == {"ttft": 450, "tpot": 40}
     # no TEST05 in v5.1: a resnet-family result is compliant with TEST01 and TEST04
-    assert all(r["compliant"] for loc, r in v51.items() if "/retinanet/" in loc and loc.startswith("closed"))
+    assert all(r.compliant for loc, r in v51.items() if "/retinanet/" in loc and loc.startswith("closed"))
     # the MultiStream result inferred from a SingleStream run: 8 x the 99th-percentile estimate
-    inferred = [r for r in v51.values() if r["summary"]["inferred_from"] == "single_stream"
-                and r["scenario"] == "multi_stream"]
-    assert inferred and all(r["headline_value"] == pytest.approx(
-        8 * r["summary"]["early_stopping_ns"]["latency"]["99"] / 1e6) for r in inferred)
+    inferred = [r for r in v51.values() if r.summary["inferred_from"] == "single_stream"
+                and r.scenario == "multi_stream"]
+    assert inferred and all(r.headline_value == pytest.approx(
+        8 * r.summary["early_stopping_ns"]["latency"]["99"] / 1e6) for r in inferred)
     # multi-node systems keep their node count
-    assert v51["closed/Oracle/results/GB200-NVL72_GB200-186GB_aarch64x4_TRT/whisper/Offline"]["summary"][
-        "number_of_nodes"] > 1 or any(r["summary"]["number_of_nodes"] > 1 for r in v51.values())
+    assert v51["closed/Oracle/results/GB200-NVL72_GB200-186GB_aarch64x4_TRT/whisper/Offline"].summary[
+        "number_of_nodes"] > 1 or any(r.summary["number_of_nodes"] > 1 for r in v51.values())
 
 
 def test_rules_tables_for_every_round_and_their_aliases():
@@ -191,7 +191,7 @@ def copy_result(location: str, root: Path) -> Path:
 def import_copy(root: Path, name: str = "x.db"):
     store = Store(str(root / name))
     report = import_tree(store, root / "v5.1")
-    runs = {r["imported"]["source_path"]: r for r in store.list_runs(source="mlperf", limit=None, provenance=True)}
+    runs = {r.imported["source_path"]: r for r in store.list_runs(source="mlperf", limit=None, provenance=True)}
     return store, report, runs
 
 
@@ -205,7 +205,7 @@ def test_missing_verify_file_is_missing_not_pass(tmp_path):
     (compliance / "TEST01" / "verify_performance.txt").unlink()
     _, report, runs = import_copy(tmp_path)
     run = runs[DLRM]
-    assert run["imported"]["compliance"] == {"TEST01": "MISSING"} and not run["compliant"]
+    assert run.imported["compliance"] == {"TEST01": "MISSING"} and not run.compliant
     assert "TEST01: TEST01 is missing or lacks verify_accuracy.txt and verify_performance.txt" in reasons(report)
     shutil.rmtree(compliance / "TEST01")
     _, _, runs = import_copy(tmp_path, "y.db")
@@ -245,11 +245,11 @@ def test_unreadable_accuracy_value_is_listed_and_not_stored(tmp_path):
     (folder / "accuracy" / "accuracy.txt").write_text("AUC=nan%\nhash=0\n")
     store, report, runs = import_copy(tmp_path)
     run = runs[DLRM]
-    assert run["accuracy_value"] is None and run["accuracy_passed"] is None
+    assert run.accuracy_value is None and run.accuracy_passed is None
     assert "accuracy/accuracy.txt: line 1: AUC reads 'nan', not a finite number" in reasons(report)
-    problems = check_run(store, run["id"])
+    problems = check_run(store, run.id)
     assert any("accuracy log: no quality figures" in p for p in problems)
-    proc = cli("validate", str(run["id"]), db=tmp_path / "x.db")
+    proc = cli("validate", str(run.id), db=tmp_path / "x.db")
     assert proc.returncode == 1 and "accuracy log: no quality figures" in proc.stdout
 
 
@@ -257,12 +257,12 @@ def test_tampered_card_fails_validate(tmp_path):
     copy_result(DLRM, tmp_path)
     store, _, runs = import_copy(tmp_path)
     run = runs[DLRM]
-    assert check_run(store, run["id"]) == []
+    assert check_run(store, run.id) == []
     store.close()
     import sqlite3
     with sqlite3.connect(tmp_path / "x.db") as conn:
         conn.execute("UPDATE systems SET card = replace(card, 'Quanta', 'Qu4nta')")
-    problems = check_run(Store(str(tmp_path / "x.db")), run["id"])
+    problems = check_run(Store(str(tmp_path / "x.db")), run.id)
     assert any("system card: stored content does not hash" in p for p in problems)
 
 
@@ -352,7 +352,7 @@ def test_recommend_interactive_ranks_by_tokens_with_ttft_and_tpot(both):
                "--max-tpot-ms", "40", "--objective", "tokens", "--json", db=store_path(store), check=True)
     data = json.loads(proc.stdout)
     google = runs["v5.1"]["closed/Google/results/B200-SXM-180GBx8_TRT/llama2-70b-99/Interactive"]
-    row = next(r for r in data["ranked"] if r["run_ids"] == str(google["id"]))
+    row = next(r for r in data["ranked"] if r["run_ids"] == str(google.id))
     assert row["tokens_per_s"] == pytest.approx(52140.68) and row["samples_per_s"] == pytest.approx(193.04)
     assert (row["ttft_ms"], row["tpot_ms"]) == (pytest.approx(126.555543), pytest.approx(39.312166))
     assert [r["tokens_per_s"] for r in data["ranked"]] == sorted((r["tokens_per_s"] for r in data["ranked"]),

@@ -232,29 +232,29 @@ def test_a_failure_in_a_stream_thread_reaches_the_caller(null_sut, tiny_model_ca
 def test_digits_multi_stream_run_is_complete_and_validated(store, db_path, digits_models, streams):
     req = RunRequest("digits", scenario="multi_stream", quick=True, scenario_settings={"streams": streams})
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["status"] == "complete" and run["validity"] == "VALID", run
-    assert check_run(store, run["id"]) == []
-    assert run["headline_metric"] == "latency_p99_ms" and run["headline_value"] > 0
-    assert run["summary"]["effective_settings"]["samples_per_query"] == 8  # from the task card
-    rec = store.read_perf_samples(run["id"])
-    n = run["summary"]["query_count"]
+    assert run.status == "complete" and run.validity == "VALID", run
+    assert check_run(store, run.id) == []
+    assert run.headline_metric == "latency_p99_ms" and run.headline_value > 0
+    assert run.summary["effective_settings"]["samples_per_query"] == 8  # from the task card
+    rec = store.read_perf_samples(run.id)
+    n = run.summary["query_count"]
     assert n >= 662 and len(rec["sample_index"]) == 8 * n
     q = _queries(rec, 8)
     assert sorted(set(q["stream_id"].tolist())) == list(range(streams))
-    assert [p["query_count"] for p in run["summary"]["fairness"]["per_stream"]] == \
+    assert [p["query_count"] for p in run.summary["fairness"]["per_stream"]] == \
         [int((q["stream_id"] == j).sum()) for j in range(streams)]
-    shown = cli("show", str(run["id"]), db=db_path, check=True).stdout
+    shown = cli("show", str(run.id), db=db_path, check=True).stdout
     assert ("fairness over 2 streams: Jain's index" in shown) == (streams == 2)
 
 
 def test_digits_multi_stream_too_few_queries_is_invalid_with_its_reason(store, db_path, digits_models):
     req = RunRequest("digits", scenario="multi_stream", quick=True, scenario_settings={"max_query_count": 100})
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["status"] == "complete" and run["validity"] == "INVALID" and run["headline_value"] is None
-    assert check_run(store, run["id"]) == []
+    assert run.status == "complete" and run.validity == "INVALID" and run.headline_value is None
+    assert check_run(store, run.id) == []
     assert ("early stopping needs at least 662 queries for a p99 estimate at 99% confidence; the run issued 100"
-            in run["validity_reasons"])
-    shown = " ".join(cli("show", str(run["id"]), db=db_path, check=True).stdout.split())
+            in run.validity_reasons)
+    shown = " ".join(cli("show", str(run.id), db=db_path, check=True).stdout.split())
     assert "INVALID because min query count not met: 100 queries" in shown
 
 
@@ -277,8 +277,8 @@ def test_official_loadgen_runs_one_stream_and_refuses_several(store, digits_mode
         prepare_run(RunRequest("digits", scenario="multi_stream", loadgen="mlperf", scenario_settings={"streams": 2}))
     req = RunRequest("digits", scenario="multi_stream", quick=True, loadgen="mlperf")
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["status"] == "complete" and run["validity"] == "VALID", run
-    assert run["headline_metric"] == "latency_p99_ms" and run["headline_value"] > 0
-    assert "Scenario : MultiStream" in run["summary"]["loadgen_summary"]
-    rec = store.read_perf_samples(run["id"])
+    assert run.status == "complete" and run.validity == "VALID", run
+    assert run.headline_metric == "latency_p99_ms" and run.headline_value > 0
+    assert "Scenario : MultiStream" in run.summary["loadgen_summary"]
+    rec = store.read_perf_samples(run.id)
     assert len(rec["sample_index"]) == 8 * len(np.unique(rec["query_index"])) >= 8 * 662

@@ -13,15 +13,15 @@ def test_loadgen_mode_gives_a_complete_run_with_our_cards(store, digits_models, 
     ours = store.get_run(execute_run(prepare_run(RunRequest("digits", scenario=scenario, quick=True)), store))
     req = RunRequest("digits", scenario=scenario, quick=True, loadgen="mlperf")
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["status"] == "complete" and run["validity"] == "VALID", run
-    assert run["headline_metric"] == metric and run["headline_value"] > 0
-    assert "MLCommons LoadGen" in run["source"] and run["settings"]["loadgen"] == "mlperf"
-    assert "MLPerf Results Summary" in run["summary"]["loadgen_summary"]
+    assert run.status == "complete" and run.validity == "VALID", run
+    assert run.headline_metric == metric and run.headline_value > 0
+    assert "MLCommons LoadGen" in run.source and run.settings["loadgen"] == "mlperf"
+    assert "MLPerf Results Summary" in run.summary["loadgen_summary"]
     for kind in ("task", "model", "backend", "system"):
         assert run[f"{kind}_hash"] == ours[f"{kind}_hash"]
     # the accuracy log decoded from LoadGen's mlperf_log_accuracy.json scores like our own pass
-    assert run["accuracy_value"] == pytest.approx(ours["accuracy_value"])
-    assert len(store.read_accuracy_samples(run["id"])) == 360
+    assert run.accuracy_value == pytest.approx(ours.accuracy_value)
+    assert len(store.read_accuracy_samples(run.id)) == 360
 
 
 def test_unknown_load_generator_is_refused(digits_models):
@@ -39,6 +39,6 @@ def test_a_warm_up_slower_than_the_timed_run_still_meets_min_duration(store, dig
     monkeypatch.setattr(official, "warm_up", lambda *a, **k: real(*a, **k) / 5)
     req = RunRequest("digits", scenario=scenario, quick=True, loadgen="mlperf")
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["validity"] == "VALID", run["summary"]["loadgen_summary"]
-    assert "Min duration satisfied : Yes" in run["summary"]["loadgen_summary"]
-    assert run["summary"]["duration_ns"] >= 1_000_000_000
+    assert run.validity == "VALID", run.summary["loadgen_summary"]
+    assert "Min duration satisfied : Yes" in run.summary["loadgen_summary"]
+    assert run.summary["duration_ns"] >= 1_000_000_000

@@ -45,11 +45,11 @@ def test_a_measured_openvino_run_logs_the_same_answers_and_its_resolved_properti
     task, x = digits
     req = RunRequest("digits", "openvino", "offline", "int8", {"performance_hint": "throughput"}, SHORT, quick=True)
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["status"] == "complete" and run["accuracy_passed"]
+    assert run.status == "complete" and run.accuracy_passed
     card, path = task.model_card("int8")
     reference = predict(OnnxRuntimeBackend(), card, path, x).argmax(1).tolist()
-    assert [a["prediction"] for a in store.read_accuracy_samples(run["id"])] == reference
-    backend = store.get_card("backend", run["backend_hash"])
+    assert [a["prediction"] for a in store.read_accuracy_samples(run.id)] == reference
+    backend = store.get_card("backend", run.backend_hash)
     assert (backend["backend"], backend["runtime"], backend["device"]) == ("openvino", "openvino", "cpu")
     assert backend["runtime_version"] == ov.get_version()
     s = backend["settings"]

@@ -104,14 +104,14 @@ def test_search_on_a_system_of_known_capacity_stores_linked_probes(store, capaci
     assert (hi - result["peak_qps"]) / result["peak_qps"] <= 0.02
     # every probe is a complete run pointing at the search; P(VALID) recomputed from the stored runs
     runs = [store.get_run(p["run_id"]) for p in search["runs"]]
-    assert [r["id"] for r in runs] == [p["run_id"] for p in result["probes"]]
+    assert [r.id for r in runs] == [p["run_id"] for p in result["probes"]]
     tally: dict[float, list[bool]] = defaultdict(list)
     for run in runs:
-        assert run["search_id"] == search["id"] and run["status"] == "complete" and run["scenario"] == "server"
-        tally[run["settings"]["scenario"]["target_qps"]].append(run["validity"] == "VALID")
+        assert run.search_id == search["id"] and run.status == "complete" and run.scenario == "server"
+        tally[run.settings["scenario"]["target_qps"]].append(run.validity == "VALID")
     assert {r["target_qps"]: r["p_valid"] for r in result["table"]} == {q: sum(v) / len(v) for q, v in tally.items()}
     assert not result["compliant"]  # lowered minimums
-    assert SearchLog(store).search_of_run(runs[0]["id"])["id"] == search["id"]
+    assert SearchLog(store).search_of_run(runs[0].id)["id"] == search["id"]
 
 
 class InterruptingBackend(CapacityBackend):

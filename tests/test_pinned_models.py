@@ -172,7 +172,7 @@ def test_compare_explains_a_run_made_with_an_unpinned_model_of_other_bytes(pinne
     card_file, models = tmp_path / "task.yaml", tmp_path / "models"
     card_file.write_text(card_file.read_text().split("\n# The reference model files")[0] + "\n")  # as before pins
     before_pins = measure()  # the same bytes, before the task card pinned them: the same model card and hash
-    assert store.get_run(before_pins)["task_hash"] != store.get_run(pinned)["task_hash"]
+    assert store.get_run(before_pins).task_hash != store.get_run(pinned).task_hash
     assert compare_refs(store, [str(pinned), str(before_pins)])["metric"] == "latency_p90_ms"
     _write_variant(models, models, "fp32", differ=True)  # an old build of other bytes
     unpinned = measure()

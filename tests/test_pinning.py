@@ -58,11 +58,11 @@ def test_a_run_pinned_to_cpu_0_records_one_core_and_uses_one_thread(digits_model
         RunRequest("digits", "onnxruntime", "single_stream", scenario_settings=SHORT, quick=True, cpus="0")), store))
     cpu_used, wall_used = time.process_time() - cpu_before, time.perf_counter() - wall_before
     assert os.sched_getaffinity(0) == before  # restored in-process
-    system = store.get_card("system", pinned["system_hash"])
+    system = store.get_card("system", pinned.system_hash)
     assert system["cpus_used"] == [0] and system["cpu_count_used"] == 1
-    assert store.get_card("backend", pinned["backend_hash"])["settings"]["intra_op_threads"] == 1
-    assert pinned["settings"]["backend"]["intra_op_threads"] == 1
-    s = pinned["summary"]
+    assert store.get_card("backend", pinned.backend_hash)["settings"]["intra_op_threads"] == 1
+    assert pinned.settings["backend"]["intra_op_threads"] == 1
+    s = pinned.summary
     assert s["cpu_cores_available"] == 1 and s["cpu_utilisation_span"] == "timed part"
     # against the process's own CPU clock, not a fixed range (a loaded machine lowers the utilisation):
     # the timed part is a share of the call, and one core gives at most one CPU second a second
@@ -72,7 +72,7 @@ def test_a_run_pinned_to_cpu_0_records_one_core_and_uses_one_thread(digits_model
     assert s["peak_rss_bytes"] > 20 * 2**20 and s["peak_rss_scope"] == "run"
     unpinned = store.get_run(execute_run(prepare_run(
         RunRequest("digits", "onnxruntime", "single_stream", scenario_settings=SHORT, quick=True)), store))
-    assert unpinned["system_hash"] != pinned["system_hash"]  # "1 core" and "all cores" are distinct systems
+    assert unpinned.system_hash != pinned.system_hash  # "1 core" and "all cores" are distinct systems
 
 
 def test_openvino_pinned_in_process_after_it_started_uses_one_thread(digits_models, store):
@@ -83,7 +83,7 @@ def test_openvino_pinned_in_process_after_it_started_uses_one_thread(digits_mode
     req = RunRequest("digits", "openvino", "offline", "int8", {"performance_hint": "throughput"},
                      {"min_duration_ms": 200, "warmup_duration_ms": 0, "min_sample_count": 512}, quick=True, cpus="0")
     run = store.get_run(execute_run(prepare_run(req), store))
-    settings = store.get_card("backend", run["backend_hash"])["settings"]
+    settings = store.get_card("backend", run.backend_hash)["settings"]
     assert settings["inference_num_threads"] == 1 and settings["num_streams"] == 1
 
 

@@ -56,10 +56,10 @@ def test_quick_run_computes_quality_on_both_backends(real_models, store, name, b
                      scenario_settings=_SHORT[scenario], backend_settings={"batch_size": 8})
     prep = prepare_run(req)
     run = store.get_run(execute_run(prep, store))
-    assert run["status"] == "complete" and run["backend_name"] == backend
-    assert run["accuracy_passed"], (run["accuracy_value"], run["accuracy_target"])
-    assert run["accuracy_value"] == pytest.approx(prep.model.reference_quality.value, abs=0.01)
-    rows = store.read_accuracy_samples(run["id"])
+    assert run.status == "complete" and run.backend_name == backend
+    assert run.accuracy_passed, (run.accuracy_value, run.accuracy_target)
+    assert run.accuracy_value == pytest.approx(prep.model.reference_quality.value, abs=0.01)
+    rows = store.read_accuracy_samples(run.id)
     assert len(rows) == prep.task.card.data.datasets[0].samples
 
 

@@ -17,7 +17,7 @@ from reports.badges import NoVerdictYet, format_headline, render_badge, run_badg
 from reports.charts import MAX_POINTS
 from reports.run import render_run_report
 from runner.run import RunRequest, execute_run, prepare_run
-from runner.store import Store
+from runner.store import RunRecord, Store
 
 EVIL = "<script>alert(1)</script>"
 MLPERF = Path(__file__).resolve().parents[2] / "shared/data/mlperf/v4.1"
@@ -69,16 +69,16 @@ def test_run_report_holds_the_cards_headline_validity_and_seeds(report_db, repor
     for heading in ("task card", "model card", "backend card", "system card", "Validity", "Seeds",
                     "Four cards and two logs", "Accuracy against target"):
         assert heading in html, heading
-    assert format_headline(run) in html and run["validity"] == "VALID" and ">VALID<" in html
-    assert str(run["settings"]["scenario"]["schedule_rng_seed"]) in html
-    assert run["uuid"] in html and "Complete: the task, model, backend and system cards" in html
+    assert format_headline(run) in html and run.validity == "VALID" and ">VALID<" in html
+    assert str(run.settings["scenario"]["schedule_rng_seed"]) in html
+    assert run.uuid in html and "Complete: the task, model, backend and system cards" in html
     from analysis.views import analyze_run
     from reports._page import format_cell
 
     with Store(str(db)) as store:
         ci = analyze_run(store, run_id)["headline_ci"]
     # single_stream's headline is MLPerf's early-stopping estimate; the interval is of the plain p90
-    assert ci["estimate"] == run["summary"]["latency_p90_ms"] and ci["low"] <= ci["estimate"] <= ci["high"]
+    assert ci["estimate"] == run.summary["latency_p90_ms"] and ci["low"] <= ci["estimate"] <= ci["high"]
     assert 'id="headline-ci"' in html and "% confidence interval" in html
     assert f"{format_cell(ci['low'])} .. {format_cell(ci['high'])}" in html
     assert "a --quick run" in html  # why it is not compliant
@@ -127,13 +127,13 @@ def test_report_command_writes_the_file(report_db, tmp_path):
     assert "<!DOCTYPE html>" in target.read_text() and cli("report", "run", "99", db=db).returncode == 2
 
 
-def new_run_like(store: Store, source: Store, run: dict) -> int:
+def new_run_like(store: Store, source: Store, run: RunRecord) -> int:
     """A new run in store with the cards and settings of a stored run (status running, no logs)."""
-    hashes = {kind: store.put_card(kind, source.get_card(kind, run[f"{kind}_hash"]), run[f"{kind}_hash"], kind)
+    hashes = {kind: store.put_card(kind, source.get_card(kind, run.card_hashes[kind]), run.card_hashes[kind], kind)
               for kind in ("task", "model", "backend", "system")}
-    return store.create_run(task_name="digits", task_version=run["task_version"], model_variant="fp32",
+    return store.create_run(task_name="digits", task_version=run.task_version, model_variant="fp32",
                             backend_name="onnxruntime", scenario="single_stream", card_hashes=hashes,
-                            settings=run["settings"], quick=True, compliant=False)
+                            settings=run.settings, quick=True, compliant=False)
 
 
 def test_large_run_is_downsampled_into_a_small_file(report_db, tmp_path):
@@ -152,7 +152,7 @@ def test_large_run_is_downsampled_into_a_small_file(report_db, tmp_path):
                                         "completed_ns": scheduled + latency})
         store.finish_run(big, status="complete", validity="VALID", headline_metric="latency_p90_ms",
                          headline_value=float(np.quantile(latency, 0.9)) / 1e6, headline_units="ms",
-                         summary={**run["summary"], "sample_count": n, "query_count": n})
+                         summary={**run.summary, "sample_count": n, "query_count": n})
         started = time.perf_counter()
         html = render_run_report(store, big)
         seconds = time.perf_counter() - started
@@ -185,13 +185,13 @@ def test_imported_mlperf_run_shows_published_percentiles_and_provenance(tmp_path
     with Store(str(tmp_path / "mlperf.db")) as store:
         import_tree(store, MLPERF / "closed/NVIDIA", "v4.1")
         run = next(r for r in store.list_runs(source="mlperf", limit=None)
-                   if r["imported"]["source_path"] == MLPERF_RESULT)
-        html = render_run_report(store, run["id"])
+                   if r.imported["source_path"] == MLPERF_RESULT)
+        html = render_run_report(store, run.id)
     specs = chart_specs(html)
     assert set(specs) == {"percentiles_0", "accuracy"}  # no empty per-query charts
     bars = next(rows for rows in specs["percentiles_0"]["datasets"].values() if rows and "percentile" in rows[0])
     assert [r["percentile"] for r in bars] == ["p50", "p90", "p95", "p97", "p99", "p99.9"]
-    published = run["summary"]["percentiles_ns"]["latency"]["99"] / 1e6
+    published = run.summary["percentiles_ns"]["latency"]["99"] / 1e6
     assert any(abs(r["ms"] - published) < 1e-9 for r in bars)
     assert "MLPerf publishes no per-query records" in html and "latency bound" in html
     assert "imported: submitter" in html and "NVIDIA" in html and MLPERF_RESULT in html
@@ -211,10 +211,10 @@ def test_badges_are_valid_svg_with_the_figures(report_db):
     with Store(str(db)) as store:
         run = store.get_run(run_id)
     root, texts = parse_badge(run_badge(run, "validity").svg())
-    assert texts == ["digits single_stream", f"VALID (quick) \u00b7 p90 {run['headline_value']:.4g} ms"]
+    assert texts == ["digits single_stream", f"VALID (quick) \u00b7 p90 {run.headline_value:.4g} ms"]
     assert root.get("height") == "20" and root.find("{http://www.w3.org/2000/svg}title") is not None
     _, texts = parse_badge(run_badge(run, "accuracy").svg())
-    value, target = run["accuracy_value"], run["accuracy_target"]
+    value, target = run.accuracy_value, run.accuracy_target
     assert texts == ["accuracy verified", f"top1_accuracy {value:.4g} \u2265 {target:.4g}"]
     failed = {**run, "validity": "INVALID", "accuracy_passed": False, "accuracy_value": 0.5}
     assert 'fill="#e05d44"' in run_badge(failed, "validity").svg()

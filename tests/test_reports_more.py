@@ -65,13 +65,13 @@ def synthetic_run(store: Store, base: dict, hashes: dict, *, started: str, headl
     """A complete, VALID run with `base`'s settings (intra_op_threads changed to make another configuration),
     headline `headline` ms (p90), started at `started`; with per-query records when latencies are given
     (p99 and throughput from them), else p99 = 1.5 x the headline and 1000 / headline samples/s."""
-    settings = json.loads(json.dumps(base["settings"]))
+    settings = json.loads(json.dumps(base.settings))
     if threads is not None:
         settings["backend"]["intra_op_threads"] = threads
-    run_id = store.create_run(task_name="digits", task_version=base["task_version"], model_variant="fp32",
+    run_id = store.create_run(task_name="digits", task_version=base.task_version, model_variant="fp32",
                               backend_name=backend or "onnxruntime", scenario="single_stream", card_hashes=hashes,
                               settings=settings, quick=True, compliant=False, label=label)
-    summary = {k: v for k, v in base["summary"].items() if k != "ci"}
+    summary = {k: v for k, v in base.summary.items() if k != "ci"}
     if latency_ms is not None:
         latency = np.round(latency_ms * 1e6).astype(np.int64)
         scheduled = np.cumsum(latency) - latency
@@ -85,8 +85,8 @@ def synthetic_run(store: Store, base: dict, hashes: dict, *, started: str, headl
     summary.update(latency_p90_ms=headline)
     store.finish_run(run_id, status="complete", validity="VALID", headline_metric="latency_p90_ms",
                      headline_value=headline, headline_units="ms", summary=summary,
-                     accuracy_metric=base["accuracy_metric"], accuracy_value=base["accuracy_value"],
-                     accuracy_target=base["accuracy_target"], accuracy_passed=True)
+                     accuracy_metric=base.accuracy_metric, accuracy_value=base.accuracy_value,
+                     accuracy_target=base.accuracy_target, accuracy_passed=True)
     with store.engine.begin() as conn:
         conn.execute(update(runs_table).where(runs_table.c.id == run_id).values(started_at=pd.Timestamp(started)))
     return run_id
@@ -144,7 +144,7 @@ def config_ref(store: Store, run_id: int) -> str:
 
 
 def headlines(store: Store, ids: list[int]) -> np.ndarray:
-    return np.array([store.get_run(i)["headline_value"] for i in ids])
+    return np.array([store.get_run(i).headline_value for i in ids])
 
 
 def welch_ratio(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -254,11 +254,11 @@ def published_costs(store: Store) -> dict[str, tuple[float, float, str]]:
     defaults, entries = raw["defaults"], {e["system_name"]: e for e in raw["systems"] if "system_id" not in e}
     out = {}
     for run in store.list_runs(task="mlperf-resnet50", scenario="server", source="mlperf", limit=None):
-        imported, entry = run["imported"], entries[run["imported"]["system_name"]]
+        imported, entry = run.imported, entries[run.imported["system_name"]]
         power = (imported.get("power") or {}).get("avg_power_w") or entry["tdp_w"]
         hourly = entry["purchase_price_usd"] / (entry.get("lifetime_years", defaults["lifetime_years"]) * 365.25 * 24)
         hourly = hourly / defaults["utilisation"] + power / 1000 * defaults["tariff_usd_per_kwh"]
-        out[imported["system_name"]] = (hourly / (run["headline_value"] * 3600) * 1e6, run["headline_value"],
+        out[imported["system_name"]] = (hourly / (run.headline_value * 3600) * 1e6, run.headline_value,
                                         imported["submitter"])
     return out
 

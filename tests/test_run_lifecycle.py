@@ -48,7 +48,7 @@ def test_sigkill_mid_run_leaves_it_aborted_with_samples_kept(tmp_path, digits_mo
     store = Store(str(db))  # the next start notices the dead process
     try:
         run = store.get_run(1)
-        assert run["status"] == "aborted" and "ended before the run finished" in run["error"]
+        assert run.status == "aborted" and "ended before the run finished" in run.error
         assert len(store.read_perf_samples(1)["completed_ns"]) >= kept
     finally:
         store.close()
@@ -92,27 +92,27 @@ def test_interrupted_or_failed_run_keeps_its_status(store, digits_models, backen
     finally:
         registry.unregister("backend", backend.name)
     run = store.get_run(1)
-    assert run["status"] == status and message in run["error"]
-    assert run["finished_at"] is not None
+    assert run.status == status and message in run.error
+    assert run.finished_at is not None
 
 
 def test_null_backend_run_is_complete_but_fails_accuracy(store, digits_models):
     req = RunRequest("digits", "null", "single_stream", quick=True)
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["status"] == "complete" and run["validity"] == "VALID"
+    assert run.status == "complete" and run.validity == "VALID"
     # zeros in, class 0 out: about one digit in ten is right, far below the target
-    assert run["accuracy_value"] < 0.2 and run["accuracy_passed"] is False
+    assert run.accuracy_value < 0.2 and run.accuracy_passed is False
 
 
 def test_lowered_minimums_are_not_compliant(store, digits_models):
     req = RunRequest("digits", "null", "offline", scenario_settings={"min_duration_ms": 500})
     run = store.get_run(execute_run(prepare_run(req), store))
-    assert run["compliant"] is False and run["quick"] is False
+    assert run.compliant is False and run.quick is False
 
 
 def test_user_added_system_fields_reach_the_system_card(store, digits_models):
     req = RunRequest("digits", "null", "single_stream", quick=True,
                      system_extra={"price_per_hour_usd": 0.17, "availability": "on-demand"})
     run = store.get_run(execute_run(prepare_run(req), store))
-    card = store.get_card("system", run["system_hash"])
+    card = store.get_card("system", run.system_hash)
     assert card["price_per_hour_usd"] == 0.17 and card["availability"] == "on-demand"

@@ -119,21 +119,21 @@ def test_cards_hypothesis_round_trip(store, card):
 def test_run_lifecycle(store):
     run_id = new_run(store, label="first", source="infersight 0.1.0 on test")
     run = store.get_run(run_id)
-    assert run["status"] == "running" and run["pid"] == os.getpid()
-    assert run["settings"] == {"threads": 1} and run["quick"] is True and run["compliant"] is False
-    assert run["provenance"] == "measured" and run["label"] == "first"
-    assert run["started_at"].tzinfo is not None and run["finished_at"] is None
-    assert run["task_hash"] == HASHES["task"] and len(run["uuid"]) == 36
+    assert run.status == "running" and run.pid == os.getpid()
+    assert run.settings == {"threads": 1} and run.quick is True and run.compliant is False
+    assert run.provenance == "measured" and run.label == "first"
+    assert run.started_at.tzinfo is not None and run.finished_at is None
+    assert run.task_hash == HASHES["task"] and len(run.uuid) == 36
     store.finish_run(run_id, status="complete", validity="INVALID", validity_reasons=["too short"],
                      headline_metric="samples_per_second", headline_value=np.float64(1234.5),
                      headline_units="samples/s", summary={"latency_p90_ms": 1.5},
                      accuracy_metric="top1", accuracy_value=0.97, accuracy_target=0.95,
                      accuracy_passed=True)
     run = store.get_run(run_id)
-    assert run["status"] == "complete" and run["validity"] == "INVALID"
-    assert run["validity_reasons"] == ["too short"] and run["summary"] == {"latency_p90_ms": 1.5}
-    assert run["headline_value"] == 1234.5 and run["accuracy_passed"] is True
-    assert run["finished_at"] >= run["started_at"]
+    assert run.status == "complete" and run.validity == "INVALID"
+    assert run.validity_reasons == ["too short"] and run.summary == {"latency_p90_ms": 1.5}
+    assert run.headline_value == 1234.5 and run.accuracy_passed is True
+    assert run.finished_at >= run.started_at
 
 
 def test_run_validation(store):
@@ -155,24 +155,24 @@ def test_list_runs_filters_newest_first(store):
     second = new_run(store, scenario="single_stream", backend_name="onnxruntime")
     third = new_run(store, scenario="offline")
     store.finish_run(third, status="failed", error="boom")
-    assert [r["id"] for r in store.list_runs()] == [third, second, first]
-    assert [r["id"] for r in store.list_runs(scenario="offline")] == [third, first]
-    assert [r["id"] for r in store.list_runs(backend="onnxruntime")] == [second]
-    assert [r["id"] for r in store.list_runs(status="failed")] == [third]
-    assert [r["id"] for r in store.list_runs(task="other")] == []
+    assert [r.id for r in store.list_runs()] == [third, second, first]
+    assert [r.id for r in store.list_runs(scenario="offline")] == [third, first]
+    assert [r.id for r in store.list_runs(backend="onnxruntime")] == [second]
+    assert [r.id for r in store.list_runs(status="failed")] == [third]
+    assert [r.id for r in store.list_runs(task="other")] == []
     assert len(store.list_runs(limit=2)) == 2
-    assert store.list_runs(status="failed")[0]["settings"] == {"threads": 1}
+    assert store.list_runs(status="failed")[0].settings == {"threads": 1}
     # runs measured here have no provenance to add: the same rows, with no 'imported' key
     assert store.list_runs(provenance=True) == store.list_runs()
 
 
 def test_get_run_by_uuid_prefix_and_unknown(store):
     run_id = new_run(store)
-    uuid = store.get_run(run_id)["uuid"]
-    assert store.get_run(uuid)["id"] == run_id
-    assert store.get_run(uuid[:4])["id"] == run_id
-    assert store.get_run(uuid[:8].upper())["id"] == run_id
-    assert store.get_run(str(run_id))["id"] == run_id
+    uuid = store.get_run(run_id).uuid
+    assert store.get_run(uuid).id == run_id
+    assert store.get_run(uuid[:4]).id == run_id
+    assert store.get_run(uuid[:8].upper()).id == run_id
+    assert store.get_run(str(run_id)).id == run_id
     for unknown in (424242, "ffffffff-0000", "zzzz", "ab"):
         with pytest.raises(RunNotFound, match="no run") as info:
             store.get_run(unknown)
@@ -184,9 +184,9 @@ def test_mark_aborted_leaves_finished_runs_alone(store):
     store.finish_run(done, status="complete")
     store.mark_aborted(running, "interrupted by Ctrl-C")
     store.mark_aborted(done, "interrupted by Ctrl-C")
-    assert store.get_run(running)["status"] == "aborted"
-    assert store.get_run(running)["error"] == "interrupted by Ctrl-C"
-    assert store.get_run(done)["status"] == "complete"
+    assert store.get_run(running).status == "aborted"
+    assert store.get_run(running).error == "interrupted by Ctrl-C"
+    assert store.get_run(done).status == "complete"
 
 
 def test_recover_aborted_only_dead_local_processes(store):
@@ -199,10 +199,10 @@ def test_recover_aborted_only_dead_local_processes(store):
                              f"WHERE id = {elsewhere}")
     assert store.recover_aborted() == [dead]
     run = store.get_run(dead)
-    assert run["status"] == "aborted" and run["finished_at"] is not None
-    assert run["error"] == f"process {proc.pid} on {store.hostname} ended before the run finished"
-    assert store.get_run(mine)["status"] == "running"
-    assert store.get_run(elsewhere)["status"] == "running"
+    assert run.status == "aborted" and run.finished_at is not None
+    assert run.error == f"process {proc.pid} on {store.hostname} ended before the run finished"
+    assert store.get_run(mine).status == "running"
+    assert store.get_run(elsewhere).status == "running"
 
 
 # -- samples ------------------------------------------------------------------------------------
@@ -353,8 +353,8 @@ def test_sigkill_mid_run_leaves_aborted_run_with_samples(db_path):
     run_id = int(line[1])
     with Store(str(db_path)) as store:
         run = store.get_run(run_id)
-        assert run["status"] == "aborted" and run["pid"] == proc.pid
-        assert f"process {proc.pid}" in run["error"]
+        assert run.status == "aborted" and run.pid == proc.pid
+        assert f"process {proc.pid}" in run.error
         samples = store.read_perf_samples(run_id)
         np.testing.assert_array_equal(samples["completed_ns"], np.arange(1000))
         with store.engine.connect() as conn:

@@ -126,7 +126,7 @@ def test_a_read_only_store_opens_for_reading_and_refuses_writes(tmp_path, what):
     try:
         with Store(str(folder / "s.db")) as store:
             assert store.read_only
-            assert [r["id"] for r in store.list_runs()] == [run_id]
+            assert [r.id for r in store.list_runs()] == [run_id]
             assert len(store.read_perf_samples(run_id)["completed_ns"]) == 10
             with pytest.raises(StoreError, match="read-only"):
                 _run(store)
@@ -162,7 +162,7 @@ def test_on_a_full_disk_reads_work_and_a_failed_run_records_why_once_space_retur
         _fill(store)
         with pytest.raises(StoreError, match="disk is full"):
             store.append_perf_samples(run_id, _timestamps(200_000))
-        assert store.get_run(run_id)["status"] == "running" and store.list_runs()
+        assert store.get_run(run_id).status == "running" and store.list_runs()
         tries = []
 
         def finish() -> None:
@@ -173,7 +173,7 @@ def test_on_a_full_disk_reads_work_and_a_failed_run_records_why_once_space_retur
 
         said = []
         _until_stored(finish, said.append, wait_s=10)
-        assert len(tries) == 3 and store.get_run(run_id)["status"] == "failed" and "disk is full" in said[0]
+        assert len(tries) == 3 and store.get_run(run_id).status == "failed" and "disk is full" in said[0]
 
 
 def test_a_real_full_disk_keeps_reads_working(tmp_path):
@@ -188,11 +188,11 @@ def test_a_real_full_disk_keeps_reads_working(tmp_path):
             with pytest.raises(StoreError, match="disk is full"):
                 for seed in range(40):
                     store.append_perf_samples(run_id, _timestamps(200_000, seed))
-            assert store.get_run(run_id)["status"] == "running"
+            assert store.get_run(run_id).status == "running"
         other = subprocess.run(["dd", "if=/dev/zero", f"of={mount / 'fill'}", "bs=64k"], capture_output=True)
         assert other.returncode != 0  # the disk is now completely full
         with Store(str(mount / "s.db")) as store:  # opens, lists and reads on a full disk
-            assert store.list_runs()[0]["id"] == run_id and store.read_perf_samples(run_id)
+            assert store.list_runs()[0].id == run_id and store.read_perf_samples(run_id)
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -250,10 +250,10 @@ def test_show_and_runs_on_a_store_with_a_dead_running_run_open_without_writing(t
         conn.execute("UPDATE runs SET pid = 999999999 WHERE id = ?", (run_id,))
     os.chmod(db, 0o444)
     with Store(str(db)) as store:  # read-only: no recovery attempted, the run is listed as it is
-        assert store.get_run(run_id)["status"] == "running"
+        assert store.get_run(run_id).status == "running"
     os.chmod(db, 0o644)
     with Store(str(db)) as store:
-        assert store.get_run(run_id)["status"] == "aborted"
+        assert store.get_run(run_id).status == "aborted"
 
 
 def test_naming_an_open_store_never_drops_sqlite_s_locks(tmp_path):

@@ -190,10 +190,10 @@ def test_a_small_real_sweep_runs_every_cell_in_its_own_process_and_resumes(tmp_p
     assert "done" in first.stderr and "skipped" in first.stderr  # the progress display's lines
     with Store(str(db)) as store:
         runs = store.list_runs()
-        assert len(runs) == 2 and {r["label"] for r in runs} == {"small"}
-        pinned = store.get_card("system", runs[0]["system_hash"])
+        assert len(runs) == 2 and {r.label for r in runs} == {"small"}
+        pinned = store.get_card("system", runs[0].system_hash)
         assert pinned["cpus_used"] == [0] and pinned["cpu_count_used"] == 1
-        linked = SweepLog(store).sweep_of_run(runs[0]["id"])
+        linked = SweepLog(store).sweep_of_run(runs[0].id)
         assert linked["name"] == "small" and linked["sweep_id"] == sweep["id"]
     again = sweep_cli(path, db, "--json")
     assert json.loads(again.stdout)["id"] == sweep["id"] and "done before" in again.stderr
@@ -238,9 +238,9 @@ def test_resume_after_the_sweep_is_sigkilled_runs_only_the_missing_cells(tmp_pat
     assert all(before[c["cell_key"]] == c["run_id"] for c in sweep["cells"] if c["cell_key"] in before)
     with Store(str(db)) as store:
         runs = store.list_runs(limit=None)
-    complete = [r for r in runs if r["status"] == "complete"]
+    complete = [r for r in runs if r.status == "complete"]
     assert len(complete) == 4  # each cell measured to completion exactly once
-    assert all(r["status"] == "aborted" for r in runs if r not in complete)  # the cell killed with its sweep
+    assert all(r.status == "aborted" for r in runs if r not in complete)  # the cell killed with its sweep
 
 
 def test_a_segfault_and_a_hang_fail_their_cells_with_the_reason_and_the_sweep_goes_on(tmp_path, digits_models):
@@ -266,7 +266,7 @@ def test_a_segfault_and_a_hang_fail_their_cells_with_the_reason_and_the_sweep_go
     with Store(str(db)) as store:
         for name in ("segfault", "hang"):
             run = store.get_run(cells[name]["run_id"])
-            assert run["status"] == "aborted" and "ended before the run finished" in run["error"]
+            assert run.status == "aborted" and "ended before the run finished" in run.error
 
 
 def test_the_shipped_demo_sweep_plans_48_cells_over_both_backends_and_four_scenarios(digits_models, capsys):

@@ -37,7 +37,7 @@ def lin(tmp_path):
     return model, tmp_path / "data.npz", x, y, w
 
 
-def measure(store, task: str, scenario: str, backend: str = "onnxruntime", variant: str = "fp32") -> dict:
+def measure(store, task: str, scenario: str, backend: str = "onnxruntime", variant: str = "fp32") -> RunRecord:
     req = RunRequest(task, backend, scenario, variant, scenario_settings=SHORT[scenario], quick=True)
     return store.get_run(execute_run(prepare_run(req), store))
 
@@ -61,13 +61,13 @@ def test_task_new_with_an_npz_runs_offline_and_single_stream_at_once(tmp_path, l
     assert expected == pytest.approx(0.96)
     for scenario in ("offline", "single_stream"):
         run = measure(store, str(card), scenario)
-        assert (run["status"], run["validity"]) == ("complete", "VALID"), run["validity_reasons"]
-        assert (run["task_name"], run["scenario"]) == ("lin", scenario)
-        assert run["accuracy_metric"] == "accuracy" and run["accuracy_value"] == pytest.approx(expected)
-        assert run["accuracy_target"] == pytest.approx(0.99 * expected) and run["accuracy_passed"]
-        assert run["settings"]["task_card"] == str(card)
-    assert cli("validate", str(run["id"]), db=store.url.removeprefix("sqlite:///")).returncode == 0
-    log = store.read_accuracy_samples(run["id"])
+        assert (run.status, run.validity) == ("complete", "VALID"), run.validity_reasons
+        assert (run.task_name, run.scenario) == ("lin", scenario)
+        assert run.accuracy_metric == "accuracy" and run.accuracy_value == pytest.approx(expected)
+        assert run.accuracy_target == pytest.approx(0.99 * expected) and run.accuracy_passed
+        assert run.settings["task_card"] == str(card)
+    assert cli("validate", str(run.id), db=store.url.removeprefix("sqlite:///")).returncode == 0
+    log = store.read_accuracy_samples(run.id)
     assert [a["prediction"] for a in log] == np.argmax(x @ w, axis=1).tolist()
     assert [a["reference"] for a in log] == y.tolist()
 
@@ -109,12 +109,12 @@ def test_parquet_data_f1_and_an_int8_variant_run_on_openvino(tmp_path, lin, stor
     card = tmp_path / "iris" / "task.yaml"
     assert set(yaml.safe_load(card.read_text())["models"]) == {"fp32", "int8"}
     run = measure(store, str(card), "offline", backend="openvino")
-    assert (run["status"], run["validity"]) == ("complete", "VALID")
-    assert run["accuracy_value"] == pytest.approx(f1_score(y, np.argmax(x @ w, axis=1), average="macro"))
-    assert run["accuracy_target"] == 0.5 and run["accuracy_passed"]
+    assert (run.status, run.validity) == ("complete", "VALID")
+    assert run.accuracy_value == pytest.approx(f1_score(y, np.argmax(x @ w, axis=1), average="macro"))
+    assert run.accuracy_target == 0.5 and run.accuracy_passed
     int8 = measure(store, str(card), "offline", variant="int8")
-    assert int8["status"] == "complete" and int8["accuracy_value"] > 0.8
-    assert store.get_card("model", int8["model_hash"])["precision"] == "int8"
+    assert int8.status == "complete" and int8.accuracy_value > 0.8
+    assert store.get_card("model", int8.model_hash)["precision"] == "int8"
 
 
 def test_top_k_accuracy_takes_its_k_from_the_card(tmp_path, lin):
@@ -137,7 +137,7 @@ def test_a_folder_of_images_with_class_subfolders(tmp_path, store):
           str(tmp_path / "images"), "--out", str(tmp_path / "colours")])
     run = measure(store, str(tmp_path / "colours" / "task.yaml"), "single_stream")
     # classes numbered in sorted folder order (blue, green, red) and the model's logits are (r, g, b)
-    assert run["status"] == "complete" and run["accuracy_value"] == pytest.approx(1 / 3)
+    assert run.status == "complete" and run.accuracy_value == pytest.approx(1 / 3)
 
 
 def test_infersight_tasks_lists_user_tasks_beside_the_built_ins(tmp_path, lin, monkeypatch, store):
