@@ -49,7 +49,7 @@ def isolated(folder: Path, cells: int, backend: str) -> list[float]:
     starts = _Starts()
     with Store(str(folder / "isolated.db")) as store:
         sweep = run_sweep(plan_sweep(path), store, starts)
-        return [(first_query_ns(store, c["run_id"]) - starts.started[c["cell_key"]]) / 1e9 for c in sweep["cells"]]
+        return [(first_query_ns(store, c.run_id) - starts.started[c.cell_key]) / 1e9 for c in sweep.cells]
 
 
 def in_process(folder: Path, cells: int, backend: str) -> list[float]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from analysis.load import config_key
 from runner.store import RunRecord, Store
+from runner.store.records import PeakSearchRecord
 from runner.store.searches import SearchLog
 
 __all__ = ["capacity_runs", "PEAK", "LOWER_BOUND"]
@@ -64,7 +65,7 @@ class _Searches:
     def __init__(self, store: Store) -> None:
         self.log, self.found = SearchLog(store), {}
 
-    def get(self, search_id: int) -> dict[str, Any] | None:
+    def get(self, search_id: int) -> PeakSearchRecord | None:
         if search_id not in self.found:
             try:
                 self.found[search_id] = self.log.get(search_id)
@@ -76,13 +77,13 @@ class _Searches:
 def _choose(group: list[RunRecord], searches: _Searches) -> tuple[list[RunRecord], str]:
     """The runs of one configuration its capacity comes from, and the basis as one line."""
     done = [s for s in (searches.get(r.search_id) for r in group if r.search_id) if s is not None
-            and s.get("status") == "complete" and (s.get("result") or {}).get("peak_qps")]
+            and s.status == "complete" and (s.result or {}).get("peak_qps")]
     if done:
-        search = max(done, key=lambda s: s["id"])
-        peak = float(search["result"]["peak_qps"])
-        at_peak = [r for r in group if r.search_id == search["id"] and abs(target_qps(r) - peak) < 1e-9 * peak]
+        search = max(done, key=lambda s: s.id)
+        peak = float(search.result["peak_qps"])
+        at_peak = [r for r in group if r.search_id == search.id and abs(target_qps(r) - peak) < 1e-9 * peak]
         if at_peak:
-            return at_peak, f"{PEAK} {search['id']}: {_edge(search['result'], peak)}"
+            return at_peak, f"{PEAK} {search.id}: {_edge(search.result, peak)}"
     top = max(target_qps(r) for r in group)
     chosen = [r for r in group if target_qps(r) == top]
     return chosen, (f"{LOWER_BOUND}: VALID at {top:,.6g} QPS, the highest tested; it may serve more "

@@ -38,7 +38,7 @@ from pydantic import Field, ValidationError, model_validator
 from runner.cards._base import StrictModel, format_errors
 from runner.errors import SettingsError
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
-from runner.store.records import RunRecord
+from runner.store.records import PeakSearchRecord, RunRecord
 from runner.store.searches import SearchLog
 
 __all__ = ["PeakSettings", "Probe", "PeakSearch", "run_peak_search", "SearchReporter"]
@@ -265,7 +265,7 @@ class _LinkedStore:
 
 
 def run_peak_search(req: RunRequest, store: Any, settings: PeakSettings | dict[str, Any] | None = None,
-                    reporter: SearchReporter | None = None) -> dict[str, Any]:
+                    reporter: SearchReporter | None = None) -> PeakSearchRecord:
     """Search for the peak VALID target QPS of a server run request; return the stored search.
 
     Bad input (a scenario other than server, impossible settings) raises SettingsError before

@@ -11,11 +11,12 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from runner import registry
 from runner.backends.base import Backend, distribution_version
@@ -50,21 +51,25 @@ class Reporter:
         """Something the user should know before the figures (an issuing plan that cannot keep its tolerance)."""
 
 
-@dataclass
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class RunRequest:
-    """What the user asked for; settings are raw dicts validated by `prepare_run`."""
+    """What the user asked for: one run, validated when made and frozen (derive another with
+    `dataclasses.replace`). Settings are raw dicts, validated against the backend's and the scenario's
+    settings models by `prepare_run`; the CLI, the app and the REST API all build this one request."""
 
-    task: str
-    backend: str = "onnxruntime"
-    scenario: str = "offline"
-    model_variant: str = "fp32"
-    backend_settings: dict[str, Any] = field(default_factory=dict)
-    scenario_settings: dict[str, Any] = field(default_factory=dict)
-    quick: bool = False
-    label: str | None = None
-    system_extra: dict[str, Any] = field(default_factory=dict)
-    loadgen: str = "infersight"
-    cpus: str | list[int] | None = None  # pin the run to these CPUs: "0", "0-1", "0,2" (None: all)
+    task: str = Field(description="A task name, or the path of a task card (task.yaml).")
+    backend: str = Field("onnxruntime", description="Backend plugin name (`infersight plugins`).")
+    scenario: str = Field("offline", description="Scenario plugin name.")
+    model_variant: str = Field("fp32", description="Model variant of the task (fp32, int8).")
+    backend_settings: dict[str, Any] = Field(default_factory=dict,
+                                             description="Backend settings by the backend's own field names.")
+    scenario_settings: dict[str, Any] = Field(default_factory=dict, description="Scenario settings overrides.")
+    quick: bool = Field(False, description="Short minimums (1 s); the run is marked non-compliant.")
+    label: str | None = Field(None, description="Free text stored with the run.")
+    system_extra: dict[str, Any] = Field(default_factory=dict, description="System-card fields to add.")
+    loadgen: str = Field("infersight", description="Load generator: infersight, or mlperf (MLCommons LoadGen).")
+    cpus: str | list[int] | None = Field(None, description='Pin the run to these CPUs: "0", "0-1", "0,2" '
+                                                           '(None: all).')
 
 
 @dataclass

@@ -47,10 +47,10 @@ def test_a_server_configuration_is_one_candidate_with_its_capacity_from_the_peak
         assert len(frame) == 1, frame["candidate"].tolist()  # never one per tested QPS
         row = frame.iloc[0]
         search = answers_db["search"]
-        peak = search["result"]["peak_qps"]
+        peak = search.result["peak_qps"]
         assert peak is not None and row["samples_per_s"] == peak
-        assert row["capacity_basis"].startswith(f"peak search {search['id']}: P(VALID) 1.00 at {peak:,.6g} QPS")
-        at_peak = sorted(p["run_id"] for p in search["result"]["probes"] if p["target_qps"] == peak and p["valid"])
+        assert row["capacity_basis"].startswith(f"peak search {search.id}: P(VALID) 1.00 at {peak:,.6g} QPS")
+        at_peak = sorted(p["run_id"] for p in search.result["probes"] if p["target_qps"] == peak and p["valid"])
         assert row["run_ids"] == ",".join(map(str, at_peak))
         plan = recommend(frame, Constraints.build(), "throughput", target_load=200).capacity
         assert plan["unit_samples_per_s"] == peak and plan["capacity_basis"] == row["capacity_basis"]

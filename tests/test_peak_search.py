@@ -96,22 +96,22 @@ def _request(**settings) -> RunRequest:
 
 def test_search_on_a_system_of_known_capacity_stores_linked_probes(store, capacity_backend):
     search = run_peak_search(_request(), store, {"tolerance": 0.02, "repeats_near_edge": 2})
-    result = search["result"]
-    assert search["status"] == "complete" and search["task_name"] == "digits" and search["scenario"] == "server"
+    result = search.result
+    assert search.status == "complete" and search.task_name == "digits" and search.scenario == "server"
     # an M/D/1 queue served in 0.1 ms with a 15 ms p99 bound: VALID up to ~98% of the capacity, never above it
     assert 0.9 * CAPACITY <= result["peak_qps"] <= CAPACITY
     hi = result["bracket"][1]
     assert (hi - result["peak_qps"]) / result["peak_qps"] <= 0.02
     # every probe is a complete run pointing at the search; P(VALID) recomputed from the stored runs
-    runs = [store.get_run(p["run_id"]) for p in search["runs"]]
+    runs = [store.get_run(p.run_id) for p in search.runs]
     assert [r.id for r in runs] == [p["run_id"] for p in result["probes"]]
     tally: dict[float, list[bool]] = defaultdict(list)
     for run in runs:
-        assert run.search_id == search["id"] and run.status == "complete" and run.scenario == "server"
+        assert run.search_id == search.id and run.status == "complete" and run.scenario == "server"
         tally[run.settings["scenario"]["target_qps"]].append(run.validity == "VALID")
     assert {r["target_qps"]: r["p_valid"] for r in result["table"]} == {q: sum(v) / len(v) for q, v in tally.items()}
     assert not result["compliant"]  # lowered minimums
-    assert SearchLog(store).search_of_run(runs[0].id)["id"] == search["id"]
+    assert SearchLog(store).search_of_run(runs[0].id)["id"] == search.id
 
 
 class InterruptingBackend(CapacityBackend):
@@ -136,8 +136,8 @@ def test_interrupting_a_search_marks_it_and_its_probe_aborted(store, capacity_ba
         registry.unregister("backend", "interrupting")
     search = SearchLog(store).list()[0]
     assert search["status"] == "aborted" and "interrupted" in search["result"]["note"]
-    runs = SearchLog(store).get(search["id"])["runs"]
-    assert [r["status"] for r in runs] == ["complete", "aborted"]
+    runs = SearchLog(store).get(search["id"]).runs
+    assert [r.status for r in runs] == ["complete", "aborted"]
     assert len(search["result"]["probes"]) == 1
 
 

@@ -230,7 +230,7 @@ def test_resume_after_the_sweep_is_sigkilled_runs_only_the_missing_cells(tmp_pat
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     with Store(str(db)) as store:
-        before = {c["cell_key"]: c["run_id"] for c in SweepLog(store).get(1)["cells"] if c["status"] == "complete"}
+        before = {c.cell_key: c.run_id for c in SweepLog(store).get(1).cells if c.status == "complete"}
     assert len(before) >= 2
     second = sweep_cli(path, db, "--json")
     sweep = json.loads(second.stdout)

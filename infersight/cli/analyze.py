@@ -6,14 +6,14 @@ from typing import Any
 
 import click
 from rich import box
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from analysis import views
 from analysis.repro import DEFAULT_TOLERANCE
 from infersight.cli._common import emit_json, err, json_option, out, with_store
-from infersight.cli.measure import BarReporter, _parse_sets
-from runner.run import RunRequest, execute_run, prepare_run
+from infersight.cli._run_options import BarReporter, progress_bar, run_options, run_request
+from runner.services import ReplicaReporter, ReplicasRequest, measure_replicas, parse_request
+from runner.store import RunRecord, Store
 
 __all__ = ["COMMANDS"]
 
@@ -190,24 +190,18 @@ def _render_repro(r: dict[str, Any]) -> None:
         out.print(f"  {note}")
 
 
-def _measure_replicas(task: str, n: int, opts: dict[str, Any], store) -> list[dict[str, Any]]:
-    backend_settings = _parse_sets(opts["backend_sets"])
-    for key, value in (("intra_op_threads", opts["threads"]), ("batch_size", opts["batch_size"])):
-        if value is not None:
-            backend_settings[key] = value
-    runs = []
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    for i in range(n):
-        req = RunRequest(task, opts["backend"], opts["scenario"], opts["model_variant"], dict(backend_settings),
-                         _parse_sets(opts["sets"]), opts["quick"], f"repro {i + 1}/{n}", {}, "infersight", opts["cpus"])
-        prep = prepare_run(req)
-        with Progress(*columns, console=err, transient=True) as bar:
-            reporter = BarReporter(bar)
-            run_id = execute_run(prep, store, reporter)
-            reporter.done()
-        err.print(f"replica {i + 1}/{n}: run {run_id}")
-        runs.append(store.get_run(run_id))
-    return runs
+def _measure_replicas(task: str, n: int, opts: dict[str, Any], store: Store) -> list[RunRecord]:
+    request = parse_request(ReplicasRequest, {"run": run_request(task, **opts), "replicas": n}, "repro")
+    with progress_bar() as bar:
+        return list(measure_replicas(request, store, _ReplicaBar(bar)).runs)
+
+
+class _ReplicaBar(BarReporter, ReplicaReporter):
+    """Each replica's phases on the bar, and a line per replica measured."""
+
+    def replica_done(self, index: int, total: int, run: RunRecord) -> None:
+        self.done()
+        err.print(f"replica {index}/{total}: run {run.id}")
 
 
 @click.command("repro")
@@ -216,15 +210,7 @@ def _measure_replicas(task: str, n: int, opts: dict[str, Any], store) -> list[di
               help="Analyse the stored replicas of RUN's configuration instead of measuring new ones.")
 @click.option("-n", "--replicas", type=click.IntRange(2, 100), default=3, show_default=True,
               help="Replica runs to measure (same settings).")
-@click.option("--backend", default="onnxruntime", show_default=True)
-@click.option("--scenario", default="offline", show_default=True)
-@click.option("--model-variant", default="fp32", show_default=True)
-@click.option("--threads", type=int, default=None, help="Intra-op threads.")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Scenario setting.")
-@click.option("--backend-set", "backend_sets", multiple=True, metavar="KEY=VALUE", help="Backend setting.")
-@click.option("--cpus", default=None, metavar="LIST", help="Pin every replica to these CPUs.")
-@click.option("--quick", is_flag=True, help="Short minimums (1 s); runs are marked non-compliant.")
+@run_options(extras=False)
 @click.option("--metric", default=None, help="Figure to analyse (default: the headline metric).")
 @click.option("--tolerance", type=click.FloatRange(0.0, 1.0, min_open=True), default=DEFAULT_TOLERANCE,
               show_default=True, help="Verdict: every run within +-tolerance of the median (MLPerf audits: 2%).")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import click
 from rich import box
@@ -12,7 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from infersight.cli._common import emit_json, err, json_option, out, with_store
-from runner.sweep import Cell, CellOutcome, SweepPlan, SweepReporter, describe, plan_sweep, run_sweep
+from runner.services import SweepRecord, SweepRequest, parse_request, sweep_matrix
+from runner.store import Store
+from runner.sweep import Cell, CellOutcome, SweepPlan, SweepReporter, describe, plan_sweep
 from runner.sweep.expand import cell_label
 
 __all__ = ["COMMANDS"]
@@ -53,7 +54,7 @@ class _Display(SweepReporter):
 @click.option("--plan", "plan_only", is_flag=True, help="Validate and list the cells (with skip reasons); run nothing.")
 @json_option
 @with_store
-def sweep_cmd(file: Path, new: bool, plan_only: bool, as_json: bool, store) -> None:
+def sweep_cmd(file: Path, new: bool, plan_only: bool, as_json: bool, store: Store) -> None:
     """Run the matrix of a sweep FILE (YAML): every cell in its own process, with a time limit.
 
     Running the same file again resumes the sweep of that name: cells with a complete run are
@@ -67,19 +68,19 @@ def sweep_cmd(file: Path, new: bool, plan_only: bool, as_json: bool, store) -> N
         infersight sweep tasks/digits/sweep-demo.yaml
         infersight sweep tasks/digits/sweep-demo.yaml --json --db results.db
     """
-    plan = plan_sweep(file)
     if plan_only:
-        _print_plan(plan, as_json)
+        _print_plan(plan_sweep(file), as_json)
         return
+    request = parse_request(SweepRequest, {"file": file, "new": new}, "sweep")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
-        sweep = run_sweep(plan, store, _Display(progress), new=new)
+        sweep = sweep_matrix(request, store, _Display(progress))
     if as_json:
-        emit_json(sweep)
+        emit_json(sweep.to_dict())
     else:
         _print_summary(sweep, store.url)
-    if sweep["status"] == "failed":
+    if sweep.status == "failed":
         raise click.exceptions.Exit(1)
 
 
@@ -95,21 +96,19 @@ def _print_plan(plan: SweepPlan, as_json: bool) -> None:
         out.print(f"{cell.position + 1:>4} {cell.key[:12]}  {cell.label}{note}")
 
 
-def _print_summary(sweep: dict[str, Any], url: str) -> None:
-    cells = sweep["cells"]
-    counts = Counter(c["status"] for c in cells)
+def _print_summary(sweep: SweepRecord, url: str) -> None:
+    counts = Counter(c.status for c in sweep.cells)
     table = Table("cell", "what", "status", "run", "result", "headline", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in cells:
-        headline = "-" if c.get("headline_value") is None else \
-            f"{c['headline_metric']} {c['headline_value']:,.4g} {c['headline_units']}"
-        table.add_row(str(c["position"] + 1), cell_label(c["request"]), c["status"], str(c["run_id"] or "-"),
-                      c.get("validity") or "-", headline)
+    for c in sweep.cells:
+        headline = "-" if c.headline_value is None else f"{c.headline_metric} {c.headline_value:,.4g} {c.headline_units}"
+        table.add_row(str(c.position + 1), cell_label(c.request), c.status, str(c.run_id or "-"),
+                      c.validity or "-", headline)
     out.print(table)
-    for c in cells:
-        if c["status"] in ("failed", "skipped"):
-            out.print(f"  cell {c['position'] + 1} {c['status']}: {c['reason']}")
+    for c in sweep.cells:
+        if c.status in ("failed", "skipped"):
+            out.print(f"  cell {c.position + 1} {c.status}: {c.reason}")
     summary = ", ".join(f"{counts[s]} {s}" for s in ("complete", "failed", "skipped") if counts[s])
-    out.print(f"sweep {sweep['name']!r} (id {sweep['id']}) {sweep['status']}: {summary}; stored in {url}")
+    out.print(f"sweep {sweep.name!r} (id {sweep.id}) {sweep.status}: {summary}; stored in {url}")
 
 
 COMMANDS = [sweep_cmd]

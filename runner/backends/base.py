@@ -29,7 +29,14 @@ __all__ = ["Backend", "BackendSettings", "distribution_version"]
 
 
 class BackendSettings(StrictModel):
-    """Settings every backend understands."""
+    """Settings every backend understands.
+
+    `cli_aliases` maps the command line's backend shortcuts (--threads, --provider, --batch-size) to this
+    backend's own setting; a backend declares those it has (runner.backends.aliases), every other setting
+    is given by name with --backend-set KEY=VALUE.
+    """
+
+    cli_aliases: ClassVar[dict[str, str]] = {"batch_size": "batch_size"}
 
     batch_size: int = Field(32, ge=1, le=65_536, description="Samples per inference call (offline batching).")
     cpus: str | None = Field(None, description="CPUs the backend's own threads are kept on (0, 0-2, 0,2): the "

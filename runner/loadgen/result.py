@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -15,9 +15,13 @@ PERCENTILES = (50.0, 90.0, 95.0, 97.0, 99.0, 99.9)
 LOADGEN_LIMIT = "LOADGEN_LIMIT"  # validity of a run whose load generator could not keep the schedule
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ScenarioResult:
-    """Outcome of one scenario run (per-query records are numpy arrays, ns timestamps)."""
+    """Outcome of one scenario run (per-query records are numpy arrays, ns timestamps).
+
+    Frozen once made: a figure known only later (the CPU utilisation of the timed part, the issuer's CPU
+    time) gives a new result through `with_summary`, never a patched one.
+    """
 
     scenario: str
     headline_metric: str
@@ -35,6 +39,10 @@ class ScenarioResult:
         if self.loadgen_limit:
             return LOADGEN_LIMIT
         return "VALID" if self.valid else "INVALID"
+
+    def with_summary(self, **figures: Any) -> ScenarioResult:
+        """This result with `figures` added to (or replacing those of) its summary."""
+        return replace(self, summary={**self.summary, **figures})
 
 
 def empty_records() -> dict[str, np.ndarray]:

@@ -113,7 +113,7 @@ class Scenario(ABC):
         self._cpu.start()
         try:
             result = self.measure(sut, loaded, sink, progress)
-            result.summary.update(self._cpu.result("timed part" if self._timed else "warm-up and timed part"))
+            result = result.with_summary(**self._cpu.result("timed part" if self._timed else "warm-up and timed part"))
             sut.flush_queries()
         finally:
             qsl.unload_samples(loaded)

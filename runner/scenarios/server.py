@@ -279,8 +279,8 @@ class Server(Scenario):
         result = self._result(rec, begun, late, st, workers, plan, warmup_qps)
         if issuer is not None and issuer.cpu_ns and result.summary.get("duration_ns"):
             cpu_share = issuer.cpu_ns / result.summary["duration_ns"]  # cores the issuer kept busy
-            result.summary.update(issuer_cpu_s=issuer.cpu_ns / 1e9,
-                                  issuer_cores_per_1k_qps=cpu_share / (s.target_qps / 1_000))
+            result = result.with_summary(issuer_cpu_s=issuer.cpu_ns / 1e9,
+                                         issuer_cores_per_1k_qps=cpu_share / (s.target_qps / 1_000))
         return result
 
     def _result(self, rec: dict[str, np.ndarray], begun: np.ndarray, late: np.ndarray, st: _State, workers: int,

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from runner.store.records import PeakSearchRecord
 from runner.store.schema import peak_searches, runs
 from runner.store.store import Store
 
@@ -65,7 +66,7 @@ class SearchLog:
         with self.store.transaction() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(search_id=search_id))
 
-    def get(self, search_id: int) -> dict[str, Any]:
+    def get(self, search_id: int) -> PeakSearchRecord:
         """A search with its probe runs (id, status, validity, headline, target QPS), oldest first."""
         with self.store.transaction(write=False) as conn:
             row = conn.execute(select(peak_searches).where(peak_searches.c.id == search_id)).mappings().first()
@@ -74,7 +75,7 @@ class SearchLog:
             query = (select(runs.c.id, runs.c.status, runs.c.validity, runs.c.headline_value, runs.c.settings)
                      .where(runs.c.search_id == search_id).order_by(runs.c.id))
             probes = [_probe_row(r) for r in conn.execute(query).mappings()]
-        return {**dict(row), "runs": probes}
+        return PeakSearchRecord.model_validate({**dict(row), "runs": probes})
 
     def list(self, *, task: str | None = None, limit: int | None = 50) -> list[dict[str, Any]]:
         """Searches, newest first (optionally of one task)."""

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from runner.errors import SettingsError
+from runner.store.records import SweepRecord
 from runner.store.schema import runs, sweep_cells, sweep_runs, sweeps
 from runner.store._checks import process_alive
 from runner.store.store import Store
@@ -121,7 +122,7 @@ class SweepLog:
         with self.store.transaction(write=False) as conn:
             return conn.execute(query).scalar()
 
-    def get(self, sweep_id: int) -> dict[str, Any]:
+    def get(self, sweep_id: int) -> SweepRecord:
         """A sweep and its cells (in position order), each with its run's headline."""
         with self.store.transaction(write=False) as conn:
             sweep = conn.execute(select(sweeps).where(sweeps.c.id == sweep_id)).mappings().first()
@@ -132,7 +133,7 @@ class SweepLog:
                      .outerjoin(runs, runs.c.id == sweep_cells.c.run_id)
                      .where(sweep_cells.c.sweep_id == sweep_id).order_by(sweep_cells.c.position))
             cells = [dict(row) for row in conn.execute(query).mappings()]
-        return {**dict(sweep), "cells": cells}
+        return SweepRecord.model_validate({**dict(sweep), "cells": cells})
 
     def sweep_of_run(self, run_id: int) -> dict[str, Any] | None:
         """Which sweep, cell and attempt started a run (None for a run outside any sweep)."""

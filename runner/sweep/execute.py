@@ -51,7 +51,7 @@ class SweepReporter:
 
 
 def run_sweep(plan: SweepPlan, store: Store, reporter: SweepReporter | None = None, *, new: bool = False,
-              python: str = sys.executable) -> dict[str, Any]:
+              python: str = sys.executable) -> SweepRecord:
     """Run every cell of the plan that has no complete run yet; return the sweep with its cells."""
     rep, log = reporter or SweepReporter(), SweepLog(store)
     sweep_id, resumed = log.open(name=plan.sweep.name, file_path=str(plan.path), file_hash=plan.file_hash,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -22,6 +22,10 @@ def default_threads() -> int:
 
 
 class OnnxRuntimeSettings(BackendSettings):
+    """How onnxruntime runs the model; --threads sets intra_op_threads, --provider providers."""
+
+    cli_aliases: ClassVar[dict[str, str]] = {**BackendSettings.cli_aliases, "threads": "intra_op_threads",
+                                             "provider": "providers"}
     intra_op_threads: int | None = Field(None, ge=1, le=1024,
                                          description="Threads inside one operator "
                                                      "(default: physical cores, at most the pinned CPUs).")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -12,7 +12,10 @@ __all__ = ["OpenVinoSettings"]
 
 
 class OpenVinoSettings(BackendSettings):
-    """How OpenVINO compiles and runs the model; None leaves the choice to OpenVINO (the card records it)."""
+    """How OpenVINO compiles and runs the model; None leaves the choice to OpenVINO (the card records it).
+    --threads sets inference_num_threads."""
+
+    cli_aliases: ClassVar[dict[str, str]] = {**BackendSettings.cli_aliases, "threads": "inference_num_threads"}
 
     device: str = Field("CPU", pattern=r"^[A-Z]+(\.\d+)?$",
                         description="OpenVINO device (CPU; GPU or NPU where OpenVINO finds one).")
