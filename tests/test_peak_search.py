@@ -143,10 +143,10 @@ def test_interrupting_a_search_marks_it_and_its_probe_aborted(store, capacity_ba
 
 # -- the CLI ------------------------------------------------------------------------------------------
 
-def test_cli_find_peak_json_and_show_links_the_probe(tmp_path, digits_models):
+def test_cli_peak_json_and_show_links_the_probe(tmp_path, digits_models):
     db = tmp_path / "peak.db"
-    proc = cli("run", "digits", "--backend", "null", "--scenario", "server", "--find-peak", "--quick",
-               "--target-qps", "1000", "--max-qps", "4000", "--repeats-near-edge", "2",
+    proc = cli("peak", "digits", "--backend", "null", "--quick",
+               "--start-qps", "1000", "--max-qps", "4000", "--repeats-near-edge", "2",
                "--set", "latency_bound_ms=1000", "--json", db=db, check=True)
     search = json.loads(proc.stdout)
     result = search["result"]
@@ -157,22 +157,21 @@ def test_cli_find_peak_json_and_show_links_the_probe(tmp_path, digits_models):
     assert all(r["search_id"] == search["id"] for r in runs)
     text = cli("show", "2", db=db, check=True).stdout
     assert f"peak search: probe of search {search['id']} (complete), peak target QPS 4,000" in text
-    table = cli("run", "digits", "--backend", "null", "--scenario", "server", "--find-peak", "--quick",
-                "--target-qps", "1000", "--max-qps", "2000", "--repeats-near-edge", "1",
+    table = cli("peak", "digits", "--backend", "null", "--quick",
+                "--start-qps", "1000", "--max-qps", "2000", "--repeats-near-edge", "1",
                 "--set", "latency_bound_ms=1000", db=db, check=True).stdout
     assert "P(VALID)" in table and "peak search 2 complete: peak target QPS 2,000" in table
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--scenario", "offline", "--find-peak"], "a peak-QPS search needs --scenario server, not 'offline'"),
-    (["--scenario", "server", "--find-peak", "--min-qps", "10", "--max-qps", "5"],
-     "min_qps (10) must be below max_qps (5)"),
-    (["--scenario", "server", "--find-peak", "--repeats-near-edge", "0"], "repeats_near_edge: Input should be"),
-    (["--scenario", "server", "--max-qps", "5"], "--max-qps: options of --find-peak"),
+    (["peak", "digits", "--min-qps", "10", "--max-qps", "5"], "peak search: search: min_qps (10) must be below max_qps (5)"),
+    (["peak", "digits", "--repeats-near-edge", "0"], "peak search: search.repeats_near_edge: Input should be"),
+    (["peak", "digits", "--threads", "2"], "--threads does not apply to backend 'null'"),
+    (["run", "digits", "--find-peak"], "No such option '--find-peak'"),
 ])
 def test_bad_search_input_exits_2_and_writes_nothing(tmp_path, digits_models, args, message):
     db = tmp_path / "bad.db"
-    proc = cli("run", "digits", "--backend", "null", *args, db=db)
+    proc = cli(*args, "--backend", "null", db=db)
     assert proc.returncode == 2, proc.stderr
     assert message in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
     assert json.loads(cli("runs", "--json", db=db, check=True).stdout) == []
