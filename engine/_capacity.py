@@ -5,7 +5,7 @@ at 1,000, 20,000 and 33,692 QPS are one configuration, not three. `capacity_runs
 the VALID Server runs measured here by configuration without the target QPS, and keeps for each the
 runs that say what it can serve:
 
-- a completed peak search (`infersight run --scenario server --find-peak`) among its runs: the probes
+- a completed peak search (`infersight peak`) among its runs: the probes
   at the search's peak QPS, the capacity being that peak with P(VALID) there and at the next QPS tried;
 - otherwise the runs at the highest target QPS that was VALID: a lower bound of the capacity (the
   system may serve more), marked as such with a hint to run a peak search.
@@ -87,7 +87,7 @@ def _choose(group: list[RunRecord], searches: _Searches) -> tuple[list[RunRecord
     top = max(target_qps(r) for r in group)
     chosen = [r for r in group if target_qps(r) == top]
     return chosen, (f"{LOWER_BOUND}: VALID at {top:,.6g} QPS, the highest tested; it may serve more "
-                    f"(run `infersight run TASK --scenario server --find-peak` for its peak)")
+                    f"(run `infersight peak TASK` for its peak)")
 
 
 def _edge(result: dict[str, Any], peak: float) -> str:

@@ -3,7 +3,7 @@
 Near its knee a system flips between VALID and INVALID from run to run at the same target QPS;
 the search measures that instead of hiding it. Algorithm:
 
-1. Bracket: probe the start QPS (the task card's target, or --target-qps). While VALID, double
+1. Bracket: probe the start QPS (the task card's target, or --start-qps). While VALID, double
    it (the first step jumps straight to the warm-up's throughput estimate when that is higher)
    until a probe is INVALID; while INVALID, halve it until one is VALID. Bounded by min/max QPS.
 2. Bisect the bracket [highest VALID, lowest INVALID]: geometric midpoints while the bracket

@@ -68,7 +68,7 @@ def test_without_a_peak_search_capacity_is_a_marked_lower_bound(answers_db):
     top = max(r.settings["scenario"]["target_qps"] for r in valid)
     assert {r.settings["scenario"]["target_qps"] for r, _, _ in chosen} == {top}
     basis = chosen[0][2]
-    assert basis.startswith(f"{LOWER_BOUND}: VALID at {top:g} QPS") and "--find-peak" in basis
+    assert basis.startswith(f"{LOWER_BOUND}: VALID at {top:g} QPS") and "infersight peak" in basis
 
 
 @pytest.mark.parametrize(("scenario", "bounds", "target", "words"), [

@@ -12,14 +12,16 @@ README = (REPO / "README.md").read_text()
 TEST_FILES = sorted(p for p in (REPO / "tests").glob("test_*.py") if p.name != "test_meta.py")
 
 # What a test must call to run a plugin of each kind (a CLI call counts when it runs `run` or `sweep`).
+SERVICES = {"measure_run", "measure_replicas", "search_peak", "sweep_matrix"}  # runner.services
 RUNNERS = {
-    "task": {"execute_run", "prepare_run", "run_peak_search", "run_sweep", "sample_library", "evaluate", "build"},
-    "backend": {"execute_run", "prepare_run", "run_peak_search", "run_sweep", "run_batch", "run_stream"},
-    "scenario": {"execute_run", "prepare_run", "run_peak_search", "run_sweep", "measure"},
+    "task": {"execute_run", "prepare_run", "run_peak_search", "run_sweep", "sample_library", "evaluate", "build",
+             *SERVICES},
+    "backend": {"execute_run", "prepare_run", "run_peak_search", "run_sweep", "run_batch", "run_stream", *SERVICES},
+    "scenario": {"execute_run", "prepare_run", "run_peak_search", "run_sweep", "measure", *SERVICES},
     "summary": {"execute_run", "run_summary"},
     "task_kind": {"execute_run", "prepare_run", "run_sweep", "sample_library", "evaluate", "build"},
 }
-CLI_CALLS, CLI_COMMANDS = {"cli", "main", "invoke"}, {"run", "sweep"}
+CLI_CALLS, CLI_COMMANDS = {"cli", "main", "invoke"}, {"run", "peak", "sweep"}
 
 
 def _called(node: ast.AST) -> set[str]:

@@ -190,7 +190,7 @@ def _target(text: str) -> tuple[str, float]:
 
 def _server_estimate(task: DeclarativeTask) -> dict:
     """A server target of half one thread's single-sample rate (at most 500 QPS: the issuing costs CPU too),
-    and a latency bound of 20x its latency (at least 20 ms); `--find-peak` finds the real edge."""
+    and a latency bound of 20x its latency (at least 20 ms); `infersight peak` finds the real edge."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

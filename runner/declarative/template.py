@@ -78,7 +78,7 @@ scenarios:  # the scenarios this task runs under, each with overrides of its set
     samples_per_query: 8  # samples in each query
   offline: {{}}  # every sample in one query; headline samples/s
   server:  # Poisson arrivals
-    target_qps: {f['target_qps']}  # queries per second (a first guess; `--find-peak` finds the highest VALID one)
+    target_qps: {f['target_qps']}  # queries per second (a first guess; `infersight peak` finds the highest VALID one)
     latency_bound_ms: {f['latency_bound_ms']}  # bound on p99 latency
 constraints: {{}}  # optional bounds: max_latency_p90_ms, max_latency_p99_ms, server_latency_bound_ms
 models:  # each variant's model file, pinned by sha256 (as MLPerf pins its reference models)

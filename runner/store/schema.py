@@ -276,7 +276,7 @@ sweep_runs = Table(
 Index("ix_sweep_runs_cell", sweep_runs.c.sweep_id, sweep_runs.c.cell_key)
 SWEEP_TABLES = (sweeps, sweep_cells, sweep_runs)
 
-# Peak-QPS searches (version 4): one row per `infersight run --scenario server --find-peak`. Each
+# Peak-QPS searches (version 4): one row per `infersight peak` (runner.services.search_peak). Each
 # probe is an ordinary run whose search_id points here; `result` holds the probes' target QPS,
 # validity and P(VALID) per QPS tried, and the peak found.
 peak_searches = Table(
