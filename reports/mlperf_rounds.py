@@ -24,6 +24,7 @@ from analysis._checks import lower_is_better
 from analysis.trend import MLPERF_GROUP_COLUMNS, period_intervals, round_ordinal, trend
 from reports._page import render_page, significant
 from runner.errors import AnalysisError
+from runner.store import Store
 
 __all__ = ["render_rounds_report", "rounds_report_context"]
 
@@ -31,7 +32,7 @@ _SERIES = ("model_variant", "system", "division")  # a series within a benchmark
 _SUMMARY_CHANGES = 6
 
 
-def render_rounds_report(store: Any, *, task: str | None = None, scenario: str | None = None,
+def render_rounds_report(store: Store, *, task: str | None = None, scenario: str | None = None,
                          rounds: list[str] | None = None, confidence: float = 0.95, note: str = "") -> str:
     """The round-over-round report as HTML; AnalysisError (exit 2 on the CLI) when there is nothing to
     report."""
@@ -39,7 +40,7 @@ def render_rounds_report(store: Any, *, task: str | None = None, scenario: str |
         store, task=task, scenario=scenario, rounds=rounds, confidence=confidence, note=note), [])
 
 
-def rounds_report_context(store: Any, *, task: str | None = None, scenario: str | None = None,
+def rounds_report_context(store: Store, *, task: str | None = None, scenario: str | None = None,
                           rounds: list[str] | None = None, confidence: float = 0.95, note: str = "") -> dict[str, Any]:
     """Everything the template shows (see the module doc)."""
     frame = _results(store, task, scenario, rounds)
@@ -63,7 +64,7 @@ def rounds_report_context(store: Any, *, task: str | None = None, scenario: str 
                 summary=_summary(panels, order))
 
 
-def _results(store: Any, task: str | None, scenario: str | None, rounds: list[str] | None) -> pd.DataFrame:
+def _results(store: Store, task: str | None, scenario: str | None, rounds: list[str] | None) -> pd.DataFrame:
     frame = load.runs_frame(store, task=task, scenario=scenario, source="mlperf")
     frame = frame[frame["value"].astype(float) > 0]
     if rounds:

@@ -31,6 +31,7 @@ from reports import _trend_parts as parts
 from reports import charts
 from reports._page import ChartBlock, render_page, significant
 from runner.errors import AnalysisError
+from runner.store import Store
 
 __all__ = ["render_trend_report", "trend_report_context", "parse_quarter"]
 
@@ -46,7 +47,7 @@ def parse_quarter(text: str) -> pd.Period:
     return pd.Period(year=int(found.group(1)), quarter=int(found.group(2)), freq="Q")
 
 
-def render_trend_report(store: Any, quarter: str, *, task: str | None = None, scenario: str | None = None,
+def render_trend_report(store: Store, quarter: str, *, task: str | None = None, scenario: str | None = None,
                         confidence: float = 0.95, top: int = 8, note: str = "") -> str:
     """The trend report of `quarter` ('2026Q3') as HTML; `task`/`scenario` narrow it, `top` caps the
     series drawn per chart (every series stays in the tables). AnalysisError (exit 2 on the CLI) when the
@@ -56,7 +57,7 @@ def render_trend_report(store: Any, quarter: str, *, task: str | None = None, sc
     return render_page("trend.html.j2", context, chart_list)
 
 
-def trend_report_context(store: Any, quarter: str, *, task: str | None = None, scenario: str | None = None,
+def trend_report_context(store: Store, quarter: str, *, task: str | None = None, scenario: str | None = None,
                          confidence: float = 0.95, top: int = 8,
                          note: str = "") -> tuple[dict[str, Any], list[ChartBlock]]:
     """Everything the trend template shows, and its charts (one per task and scenario)."""
@@ -85,7 +86,7 @@ def trend_report_context(store: Any, quarter: str, *, task: str | None = None, s
     return context, chart_list
 
 
-def _history(store: Any, period: pd.Period, task: str | None, scenario: str | None) -> tuple[pd.DataFrame, int]:
+def _history(store: Store, period: pd.Period, task: str | None, scenario: str | None) -> tuple[pd.DataFrame, int]:
     """Complete runs with a positive figure up to the end of `period`, with their quarter; and how many
     matching runs were left out for having no (positive) figure."""
     frame = load.runs_frame(store, task=task, scenario=scenario)

@@ -38,6 +38,7 @@ from pydantic import Field, ValidationError, model_validator
 from runner.cards._base import StrictModel, format_errors
 from runner.errors import SettingsError
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
+from runner.store import Store
 from runner.store.records import PeakSearchRecord, RunRecord
 from runner.store.searches import SearchLog
 
@@ -252,7 +253,7 @@ class SearchReporter(Reporter):
 class _LinkedStore:
     """A store whose new runs become probes of one search the moment they are created."""
 
-    def __init__(self, store: Any, log: SearchLog, search_id: int) -> None:
+    def __init__(self, store: Store, log: SearchLog, search_id: int) -> None:
         self._store, self._log, self._search_id = store, log, search_id
 
     def create_run(self, **fields: Any) -> int:
@@ -264,7 +265,7 @@ class _LinkedStore:
         return getattr(self._store, name)
 
 
-def run_peak_search(req: RunRequest, store: Any, settings: PeakSettings | dict[str, Any] | None = None,
+def run_peak_search(req: RunRequest, store: Store, settings: PeakSettings | dict[str, Any] | None = None,
                     reporter: SearchReporter | None = None) -> PeakSearchRecord:
     """Search for the peak VALID target QPS of a server run request; return the stored search.
 

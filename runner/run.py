@@ -31,6 +31,7 @@ from runner.scenarios.base import Scenario
 from runner.sut import BackendSUT
 from runner.task import AccuracyResult, Task
 from runner.user_tasks import open_task
+from runner.store import Store
 
 END_WAIT_S = 60.0  # how long a failed run waits for disk space to record that it failed
 
@@ -170,7 +171,7 @@ def _validate(model: Any, data: dict[str, Any], where: str) -> Any:
         raise SettingsError(format_errors(exc, where)) from None
 
 
-def execute_run(prep: PreparedRun, store: Any, reporter: Reporter | None = None) -> int:
+def execute_run(prep: PreparedRun, store: Store, reporter: Reporter | None = None) -> int:
     """Measure and store one run; returns its id. Ctrl-C or SIGTERM marks the run aborted.
 
     A run with `cpus` pins the process to them from loading the model to teardown, then restores it.
@@ -183,7 +184,7 @@ def execute_run(prep: PreparedRun, store: Any, reporter: Reporter | None = None)
         return _execute(prep, store, reporter)
 
 
-def _execute(prep: PreparedRun, store: Any, reporter: Reporter | None) -> int:
+def _execute(prep: PreparedRun, store: Store, reporter: Reporter | None) -> int:
     rep = reporter or Reporter()
     rep.phase("loading model")
     if prep.plan is not None and prep.plan.warning:
@@ -239,7 +240,7 @@ def prepare_backend(prep: PreparedRun) -> None:
         prep.backend.prepare(prep.model, prep.model_path)
 
 
-def _create_run(prep: PreparedRun, store: Any) -> int:
+def _create_run(prep: PreparedRun, store: Store) -> int:
     req = prep.request
     cards = {"task": (prep.task.card, prep.task.name), "model": (prep.model, prep.model.name),
              "backend": (prep.backend.card(), prep.backend.name),
@@ -266,7 +267,7 @@ def _source(req: RunRequest) -> str:
     return source
 
 
-def _measure(prep: PreparedRun, store: Any, run_id: int, rep: Reporter) -> None:
+def _measure(prep: PreparedRun, store: Store, run_id: int, rep: Reporter) -> None:
     qsl = prep.task.sample_library()
     sut = BackendSUT(prep.backend, qsl)
     sink = lambda rec: store.append_perf_samples(run_id, rec)  # noqa: E731
@@ -293,7 +294,7 @@ def accuracy_pass(task: Task, sut: BackendSUT, total: int, model: ModelCard) -> 
     return task.evaluate(index, outputs, model)
 
 
-def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, acc: AccuracyResult) -> None:
+def _finish(prep: PreparedRun, store: Store, run_id: int, result: ScenarioResult, acc: AccuracyResult) -> None:
     from runner.validate import check_run
 
     summary = {**result.summary, **memory_summary(), "effective_settings": result.effective_settings}
@@ -310,7 +311,7 @@ def _finish(prep: PreparedRun, store: Any, run_id: int, result: ScenarioResult, 
     store.finish_run(run_id, status="complete")
 
 
-def _summary_plugins(store: Any, run_id: int, result: ScenarioResult) -> dict[str, Any]:
+def _summary_plugins(store: Store, run_id: int, result: ScenarioResult) -> dict[str, Any]:
     """What each summary plugin (entry points `infersight.summaries`, e.g. `ci` from analysis/) adds
     to the summary of a finished run, under the plugin's name.
 

@@ -15,14 +15,14 @@ from pydantic import ValidationError
 
 from runner.cards import BackendCard, ModelCard, SystemCard, TaskCard, card_hash
 from runner.errors import StoreError
-from runner.store.records import RunRecord
+from runner.store import RunRecord, Store
 
 __all__ = ["check_run", "why_non_compliant", "CARD_MODELS"]
 
 CARD_MODELS = {"task": TaskCard, "model": ModelCard, "backend": BackendCard, "system": SystemCard}
 
 
-def check_run(store: Any, run_id: int | str) -> list[str]:
+def check_run(store: Store, run_id: int | str) -> list[str]:
     """Everything missing or inconsistent in a run, one sentence each; empty when it is complete."""
     run = store.get_run(run_id)
     problems: list[str] = []
@@ -48,7 +48,7 @@ def why_non_compliant(run: RunRecord, imported: dict[str, Any] | None = None) ->
     return "a --quick run with 1 s minimums" if run.quick else "minimums lowered below the task card's"
 
 
-def _check_card(store: Any, run: RunRecord, kind: str, problems: list[str]) -> Any:
+def _check_card(store: Store, run: RunRecord, kind: str, problems: list[str]) -> Any:
     digest = run.card_hashes.get(kind)
     if not digest:
         problems.append(f"{kind} card: missing (the run names no {kind} card)")
@@ -85,7 +85,7 @@ def _check_links(run: RunRecord, cards: dict[str, Any], problems: list[str]) -> 
         problems.append(f"backend card is {backend.backend!r}, the run says {run.backend_name!r}")
 
 
-def _check_perf_log(store: Any, run: RunRecord, problems: list[str]) -> None:
+def _check_perf_log(store: Store, run: RunRecord, problems: list[str]) -> None:
     rec = store.read_perf_samples(run.id)
     n = len(rec["completed_ns"])
     if n == 0:
@@ -105,7 +105,7 @@ def _check_perf_log(store: Any, run: RunRecord, problems: list[str]) -> None:
         problems.append("performance log: no validity verdict (the scenario did not finish)")
 
 
-def _check_accuracy_log(store: Any, run: RunRecord, problems: list[str]) -> None:
+def _check_accuracy_log(store: Store, run: RunRecord, problems: list[str]) -> None:
     rows = store.read_accuracy_samples(run.id)
     if not rows:
         problems.append("accuracy log: no per-sample predictions")

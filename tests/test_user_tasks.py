@@ -19,6 +19,7 @@ from infersight.cli import main
 from runner import registry
 from runner.declarative import DeclarativeTask
 from runner.run import RunRequest, execute_run, prepare_run
+from runner.store import RunRecord
 from runner.task import file_sha256
 from runner.user_tasks import open_task, task_rows
 

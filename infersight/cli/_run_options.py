@@ -45,7 +45,8 @@ def run_options(*, scenario: bool = True, extras: bool = True) -> Callable:
         *([click.option("--scenario", default="offline", show_default=True,
                         help="Scenario plugin: single_stream, multi_stream, server, offline or interactive.")]
           if scenario else []),
-        click.option("--model-variant", default="fp32", show_default=True, help="Model variant of the task (fp32, int8)."),
+        click.option("--model-variant", default="fp32", show_default=True,
+                     help="Model variant of the task (fp32, int8)."),
         click.option("--threads", type=int, default=None,
                      help="The backend's threads: onnxruntime intra_op_threads, openvino inference_num_threads."),
         click.option("--batch-size", type=int, default=None, help="Samples per inference call (offline batching)."),

@@ -100,7 +100,8 @@ def _print_summary(sweep: SweepRecord, url: str) -> None:
     counts = Counter(c.status for c in sweep.cells)
     table = Table("cell", "what", "status", "run", "result", "headline", box=box.SIMPLE_HEAD, pad_edge=False)
     for c in sweep.cells:
-        headline = "-" if c.headline_value is None else f"{c.headline_metric} {c.headline_value:,.4g} {c.headline_units}"
+        headline = ("-" if c.headline_value is None
+                    else f"{c.headline_metric} {c.headline_value:,.4g} {c.headline_units}")
         table.add_row(str(c.position + 1), cell_label(c.request), c.status, str(c.run_id or "-"),
                       c.validity or "-", headline)
     out.print(table)

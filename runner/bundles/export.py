@@ -20,7 +20,7 @@ import numpy as np
 
 from runner.bundles._format import BUNDLE_VERSION, CARD_KINDS, FORMAT, MANIFEST, RunFile
 from runner.errors import InfersightError
-from runner.store.records import RunRecord
+from runner.store import RunRecord, Store
 
 __all__ = ["export_bundle", "ExportResult", "archive_kind"]
 
@@ -55,7 +55,7 @@ def archive_kind(path: Path) -> str:
     return "tar" if name.endswith(".tar") else "folder"
 
 
-def export_bundle(store: Any, refs: list[str | int], out: Path) -> ExportResult:
+def export_bundle(store: Store, refs: list[str | int], out: Path) -> ExportResult:
     """Write the runs `refs` (ids, uuids or prefixes) with their cards and logs as one bundle at `out`.
 
     Only finished runs measured by infersight travel in bundles (MLPerf results travel as MLPerf trees).
@@ -98,7 +98,7 @@ def _unique(runs: list[RunRecord]) -> list[RunRecord]:
     return out
 
 
-def _run_files(store: Any, run: RunRecord) -> tuple[dict[str, bytes], int]:
+def _run_files(store: Store, run: RunRecord) -> tuple[dict[str, bytes], int]:
     """The files of one run's folder, and its number of per-query records."""
     hashes = {kind: run.card_hashes[kind] for kind in CARD_KINDS}
     run_json = {k: _plain(getattr(run, k)) for k in _RUN_FIELDS if k != "cards"} | {"cards": hashes}

@@ -15,7 +15,7 @@ from typing import Any
 from runner.bundles._format import CARD_KINDS, SOURCE_MARK
 from runner.bundles.read import Bundle, BundledRun, read_bundle
 from runner.errors import ImportFormatError, RunNotFound
-from runner.store.records import RunRecord
+from runner.store import RunRecord, Store
 
 __all__ = ["import_bundle", "BundleImport", "bundled_from"]
 
@@ -45,7 +45,7 @@ def bundled_from(run: RunRecord) -> str | None:
     return source[source.index(SOURCE_MARK):] if SOURCE_MARK in source else None
 
 
-def import_bundle(store: Any, path: Path) -> BundleImport:
+def import_bundle(store: Store, path: Path) -> BundleImport:
     """Check the bundle at `path` whole, then store its runs not stored yet; ImportFormatError (nothing stored)
     if the bundle is incomplete or inconsistent, or names a run the store holds with other cards."""
     bundle = read_bundle(Path(path))
@@ -59,7 +59,7 @@ def import_bundle(store: Any, path: Path) -> BundleImport:
                         tuple(v for v in present.values() if v is not None), records)
 
 
-def _existing(store: Any, item: BundledRun, bundle: Bundle) -> int | None:
+def _existing(store: Store, item: BundledRun, bundle: Bundle) -> int | None:
     """The local id of the bundle's run when the store holds it already (same uuid and cards), else None."""
     try:
         run = store.get_run(item.run.uuid)
@@ -78,7 +78,7 @@ def _existing(store: Any, item: BundledRun, bundle: Bundle) -> int | None:
     return run.id
 
 
-def _store_run(store: Any, item: BundledRun, bundle: Bundle) -> int:
+def _store_run(store: Store, item: BundledRun, bundle: Bundle) -> int:
     run, perf, acc = item.run, item.performance, item.accuracy
     for kind in CARD_KINDS:
         store.put_card(kind, item.cards[kind], run.cards[kind], _card_name(kind, item.cards[kind]))

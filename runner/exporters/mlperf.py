@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from runner.errors import InfersightError
-from runner.store.records import RunRecord
+from runner.store import RunRecord, Store
 from runner.loadgen import early_stopping
 from runner.loadgen.result import PERCENTILES, loadgen_percentile
 
@@ -32,7 +32,7 @@ MLPERF_SCENARIOS = {"single_stream": "SingleStream", "multi_stream": "MultiStrea
 _RULE = "=" * 48
 
 
-def export_run(store: Any, run_id: int | str, out_dir: Path) -> Path:
+def export_run(store: Store, run_id: int | str, out_dir: Path) -> Path:
     """Write the LoadGen logs of one measured run; returns the run_1 folder."""
     run = store.get_run(run_id)
     if run.provenance != "measured" or run.status != "complete":

@@ -16,9 +16,9 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from runner.store import Store
+from runner.store.records import SweepRecord
 from runner.store.sweeps import SweepLog
 from runner.sweep.expand import Cell, SweepPlan
 

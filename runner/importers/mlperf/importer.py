@@ -34,6 +34,7 @@ from runner.importers.mlperf.report import ImportReport, SkipResult
 from runner.importers.mlperf.rules import rules_for
 from runner.importers.mlperf.summary import parse_summary
 from runner.importers.mlperf.tree import ResultFolder, find_results, guess_round, round_root
+from runner.store import Store
 
 __all__ = ["import_tree", "Progress"]
 
@@ -42,7 +43,7 @@ _MAX_TEXT = 1 << 16  # accuracy.txt kept up to 64 KiB
 _UUID_NAMESPACE = uuid.UUID("6f1e0d8c-5a0b-4c1e-9a55-1a2b3c4d5e6f")
 
 
-def import_tree(store: Any, path: str | Path, round_name: str | None = None,
+def import_tree(store: Store, path: str | Path, round_name: str | None = None,
                 progress: Progress | None = None) -> ImportReport:
     """Import every result under `path` (a round, division or submitter folder); see the module doc."""
     root, submitters = round_root(Path(path))
@@ -96,7 +97,7 @@ class _Context:
         return found
 
 
-def _import_one(store: Any, context: _Context, result: ResultFolder) -> None:
+def _import_one(store: Store, context: _Context, result: ResultFolder) -> None:
     report = context.report
     if store.find_imported(context.round, result.source_path) is not None:
         report.already_present += 1
