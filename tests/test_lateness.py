@@ -8,6 +8,8 @@ are load-generator limits; the CLI for bad tolerances and a CPU set too small fo
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import json
 import sqlite3
 
@@ -247,10 +249,12 @@ def test_loadgen_runs_the_server_scenario_through_worker_threads(tmp_path, digit
 
 
 def test_a_search_stopped_by_load_generator_limits_prints_them(capsys):
-    from infersight.cli.measure import _probe_line, render_search
+    from infersight.cli.peak import _probe_line, render_search
+    from runner.store.records import PeakSearchRecord
 
     result = PeakSearch(PeakSettings(inconclusive_retries=1), _probes(10_000, 4_000, 0), 1_000).run()
-    render_search({"id": 7, "status": "complete", "result": result})
+    render_search(PeakSearchRecord(id=7, task_name="digits", backend_name="null", scenario="server", request={},
+                                   status="complete", result=result, hostname="here", started_at=datetime.now()))
     text = " ".join(capsys.readouterr().out.split())
     assert "loadgen limits" in text and "4,000 0 0 - 2" in text and "note: stopped at 4000 QPS" in text
     limited = next(p for p in result["probes"] if p["inconclusive"])
