@@ -8,10 +8,9 @@ are load-generator limits; the CLI for bad tolerances and a CPU set too small fo
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import json
 import sqlite3
+from datetime import datetime
 
 import numpy as np
 import pytest
