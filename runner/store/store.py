@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, RowMapping, Table, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from runner.errors import RunNotFound, StoreError
-from runner.store import _imported, _recovery
+from runner.store import _imported, _lookup, _recovery
 from runner.store._imported import insert_if_absent
 from runner.store._checks import PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range
 from runner.store._engine import (display_url, interrupts_deferred, make_engine, resolve_url, sqlite_read_only,
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["Store", "RunRecord", "RUN_STATUSES", "VALIDITIES", "PROVENANCES", "CHUNK_ROWS"]
 
 CHUNK_ROWS = 1_000_000  # most per-query records in one perf_samples row
-_UUID_CHARS = frozenset("0123456789abcdef-")
 
 
 def _now() -> datetime:
@@ -111,11 +110,9 @@ class Store:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
-        """One transaction on this store: `with store.transaction() as conn:` (a write transaction, BEGIN
-        IMMEDIATE on SQLite, committed when the block ends without an error, rolled back otherwise), or
-        `transaction(write=False)`, a consistent snapshot for reading. Database failures become a
-        StoreError naming the store. Modules that keep their own tables in the store (runner/store/sweeps.py,
-        searches.py) write through this."""
+        """`with store.transaction() as conn:` one write transaction (BEGIN IMMEDIATE on SQLite), committed
+        when the block ends without an error; `write=False`: a consistent snapshot for reading. Failures
+        become a StoreError naming the store. sweeps.py and searches.py keep their tables through this."""
         if not write:
             with self._snapshot() as conn:
                 yield conn
@@ -255,35 +252,15 @@ class Store:
     def get_run(self, run_id: int | str) -> RunRecord:
         """One run, by integer id, full uuid or a unique uuid prefix of 4+ characters."""
         with self.transaction(write=False) as conn:
-            if isinstance(run_id, (int, np.integer)) and not isinstance(run_id, bool):
-                row = None if not id_in_range(run_id) else conn.execute(
-                    select(runs).where(runs.c.id == int(run_id))).mappings().first()
-            else:
-                row = self._run_by_text(conn, str(run_id).strip())
+            row = _lookup.find_run(conn, run_id, display_url(self.url))
         if row is None:
             raise self._not_found(run_id)
         return checked_run(row, display_url(self.url))
 
-    def _run_by_text(self, conn: Connection, ref: str) -> RowMapping | None:
-        """Look a run up by uuid, unique uuid prefix, or (all digits) integer id."""
-        key = ref.lower()
-        if len(key) >= 4 and set(key) <= _UUID_CHARS:
-            found = conn.execute(select(runs).where(runs.c.uuid.startswith(key))
-                                 .order_by(runs.c.id).limit(6)).mappings().all()
-            if len(found) == 1:
-                return found[0]
-            if len(found) > 1:
-                uuids = ", ".join(r["uuid"] for r in found[:5])
-                raise RunNotFound(f"run prefix {ref!r} is ambiguous in {display_url(self.url)}: "
-                                  f"it matches {uuids}{', ...' if len(found) > 5 else ''}")
-        if key.isdigit() and id_in_range(int(key)):
-            return conn.execute(select(runs).where(runs.c.id == int(key))).mappings().first()
-        return None
-
     def list_runs(self, *, task: str | None = None, backend: str | None = None,
                   scenario: str | None = None, status: str | None = None, source: str | None = None,
                   limit: int | None = 50, provenance: bool = False) -> list[RunRecord]:
-        """Runs matching every filter given, newest first (JSON columns decoded).
+        """Runs matching every filter given, newest first as RunRecords.
 
         `source` 'measured' keeps runs measured here; 'mlperf' keeps runs imported from MLPerf
         results and adds their provenance (round, submitter, system, ...) under 'imported'.
