@@ -24,7 +24,8 @@ def find_run(conn: Connection, run_id: int | str, where: str) -> RowMapping | No
     ref = str(run_id).strip()
     key = ref.lower()
     if len(key) >= 4 and set(key) <= _UUID_CHARS:
-        found = conn.execute(select(runs).where(runs.c.uuid.startswith(key)).order_by(runs.c.id).limit(6)).mappings().all()
+        query = select(runs).where(runs.c.uuid.startswith(key)).order_by(runs.c.id).limit(6)
+        found = conn.execute(query).mappings().all()
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
