@@ -113,8 +113,8 @@ def render_run(store: Store, run: RunRecord, brief: bool = False) -> None:
                       f"attempt {sweep['attempt']}")
         search = SearchLog(store).search_of_run(run.id) if run.search_id else None
         if search:
-            peak = (search.get("result") or {}).get("peak_qps")
-            out.print(f"  peak search: probe of search {search['id']} ({search['status']}), peak target QPS "
+            peak = search.peak_qps
+            out.print(f"  peak search: probe of search {search.id} ({search.status}), peak target QPS "
                       f"{'-' if peak is None else f'{peak:,.6g}'}")
     out.print("[bold]  cards[/]")
     for kind in CARD_MODELS:

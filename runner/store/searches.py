@@ -77,21 +77,21 @@ class SearchLog:
             probes = [_probe_row(r) for r in conn.execute(query).mappings()]
         return PeakSearchRecord.model_validate({**dict(row), "runs": probes})
 
-    def list(self, *, task: str | None = None, limit: int | None = 50) -> list[dict[str, Any]]:
-        """Searches, newest first (optionally of one task)."""
+    def list(self, *, task: str | None = None, limit: int | None = 50) -> list[PeakSearchRecord]:
+        """Searches, newest first (optionally of one task), without their probe runs (`get` lists them)."""
         query = select(peak_searches).order_by(peak_searches.c.id.desc()).limit(limit)
         if task is not None:
             query = query.where(peak_searches.c.task_name == task)
         with self.store.transaction(write=False) as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return [PeakSearchRecord.model_validate(dict(r)) for r in conn.execute(query).mappings()]
 
-    def search_of_run(self, run_id: int) -> dict[str, Any] | None:
-        """The search a run is a probe of (id, status, task, backend, result), or None."""
+    def search_of_run(self, run_id: int) -> PeakSearchRecord | None:
+        """The search a run is a probe of (without its probe runs), or None."""
         query = (select(peak_searches).join(runs, runs.c.search_id == peak_searches.c.id)
                  .where(runs.c.id == run_id))
         with self.store.transaction(write=False) as conn:
             row = conn.execute(query).mappings().first()
-        return None if row is None else dict(row)
+        return None if row is None else PeakSearchRecord.model_validate(dict(row))
 
 
 def _probe_row(row: Mapping[str, Any]) -> dict[str, Any]:
