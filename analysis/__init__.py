@@ -6,7 +6,8 @@ only modules that read the store. Never runs a model. See DESIGN.md section 5.
 Modules: `ci` (within-run intervals), `compare` (A/B on run-level figures, TOST, FDR), `repro`
 (variance components, ICC, verdict), `trend` (Theil-Sen, Mann-Kendall, HAC OLS by period),
 `changepoints`, `outliers` (generalised ESD), `samples` (series from per-query records),
-`load` (store to frames) and `views` (store-level analyses the CLI and the reports share).
+`load` (store to frames), `views` (store-level analyses as dicts) and `service` (the workflows every front
+door calls: `analyse`, `compare`, `reproducibility`, `trend`, each a request in and a frozen record out).
 The public names below are imported lazily, so `import analysis` stays cheap; `compare` and
 `trend` are both modules and their main functions: call `analysis.compare.compare` and
 `analysis.trend.trend`.

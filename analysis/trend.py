@@ -38,7 +38,8 @@ from analysis.outliers import generalized_esd
 from runner.errors import AnalysisError
 
 __all__ = ["MannKendall", "mann_kendall", "theil_sen", "ols_trend", "period_table", "period_intervals", "periods_of",
-           "period_labels", "round_ordinal", "trend", "fit_line", "PERIODS", "GROUP_COLUMNS", "MLPERF_GROUP_COLUMNS"]
+           "period_labels", "round_ordinal", "trend", "fit_line",
+           "PERIODS", "GROUP_COLUMNS", "MLPERF_GROUP_COLUMNS"]
 
 PERIODS = {"quarter": "Q", "month": "M", "year": "Y", "week": "W", "day": "D"}  # and "round" (period_labels)
 GROUP_COLUMNS = ("task", "model_variant", "scenario", "system", "backend", "metric")

@@ -43,7 +43,8 @@ class RecommendRequest(Request):
     where: tuple[str, ...] = Field((), description="Bounds as text with their unit: 'p99 <= 15 ms'.")
     objective: str = Field("cost", description="cost, throughput, throughput_per_usd, throughput_per_watt, "
                                                "latency, p50, ... or a mix: 'mix:cost=0.7,p99=0.3'.")
-    target_qps: float | None = Field(None, gt=0, description="Target load, inferences/s: plan units and cost for it.")
+    target_qps: float | None = Field(None, gt=0, description="Target load, inferences/s: plan units and cost "
+                                                             "for it.")
     headroom: float = Field(0.2, ge=0, le=10, description="Spare capacity above the target load.")
     n_plus_one: bool = Field(True, description="Add one spare unit to the plan.")
     catalog: str | None = Field(None, description="Price and power catalogue, YAML or CSV; " + CATALOG_RULE + ".")
@@ -51,7 +52,8 @@ class RecommendRequest(Request):
                                                                      "catalogue's).")
     utilisation: float | None = Field(None, gt=0, le=1, description="Fraction of paid hours serving load "
                                                                      "(default: the catalogue's, else 1).")
-    include_uncertain: bool = Field(False, description="Rank candidates whose verdict on a bound is uncertain too.")
+    include_uncertain: bool = Field(False, description="Rank candidates whose verdict on a bound is uncertain "
+                                                       "too.")
     pareto: tuple[str, str] | None = Field(None, description="The Pareto frontier's two metrics, e.g. cost, p99.")
     what_if: bool = Field(False, description="Move each bound, price, tariff and the load by -50%..+50%.")
 

@@ -159,8 +159,8 @@ def series_chart(series: TrendSeries) -> alt.LayerChart:
                           "period": [p["period"] for p in series.periods]})
     low, high = float(runs["value"].min()), float(runs["value"].max())
     pad = (high - low) * 0.1 or abs(high) * 0.05 or 1.0  # one value (or equal ones): a band around it
-    y = alt.Y("value:Q", title=str(series.group.get("metric")), scale=alt.Scale(zero=False, domain=[low - pad, high + pad]),
-              axis=alt.Axis(format=",.4~g"))
+    y = alt.Y("value:Q", title=str(series.group.get("metric")),
+              scale=alt.Scale(zero=False, domain=[low - pad, high + pad]), axis=alt.Axis(format=",.4~g"))
     layers = [alt.Chart(runs).mark_point(filled=True, size=45, opacity=0.7).encode(
         x=alt.X("started_at:T", title="started"), y=y,
         color=alt.Color("outlier:N", scale=alt.Scale(domain=[False, True], range=["#1f6fb2", "#d9822b"])),

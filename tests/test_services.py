@@ -102,9 +102,8 @@ def test_trend_series_carry_their_runs_and_theil_sen_line(store):
     assert first["fit"] == pytest.approx(math.exp(ts["intercept"]), rel=1e-9)
     assert last["fit"] == pytest.approx(math.exp(ts["intercept"] + 3 * ts["slope"]), rel=1e-9)
     assert all(p["low"] <= p["fit"] <= p["high"] for p in series.fit)
-    layers = series_chart(series).to_dict()["layer"]
-    assert [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers][:4] == \
-        ["point", "line", "area", "line"]
+    marks = [layer["mark"] for layer in series_chart(series).to_dict()["layer"]]
+    assert [m["type"] if isinstance(m, dict) else m for m in marks][:4] == ["point", "line", "area", "line"]
 
 
 @pytest.fixture(scope="module")

@@ -246,7 +246,8 @@ def repro_cmd(task: str | None, config_run: str | None, replicas: int, metric: s
     if config_run is not None:
         request = ReproRequest.parse(run=config_run, **kwargs)
     else:
-        request = ReproRequest.parse(runs=[r["id"] for r in _measure_replicas(task, replicas, opts, store)], **kwargs)
+        measured = _measure_replicas(task, replicas, opts, store)
+        request = ReproRequest.parse(runs=[r["id"] for r in measured], **kwargs)
     result = service.reproducibility(request, store).to_dict()
     if as_json:
         emit_json(result)

@@ -157,7 +157,8 @@ def _runs(row: dict[str, Any]) -> str:
 def _print(result: RecommendResult, top: int, show_frontier: bool) -> None:
     from engine import METRICS
 
-    rec, catalog, task, scenario = result.recommendation, result.catalog, result.request.task, result.request.scenario
+    rec, catalog = result.recommendation, result.catalog
+    task, scenario = result.request.task, result.request.scenario
     count, measured = result.candidates, result.measured
     out.print(escape(f"{task} {scenario}: {count} candidate{'s' if count != 1 else ''} ({measured} measured here, "
                      f"{count - measured} imported from MLPerf); constraints: "

@@ -68,8 +68,8 @@ def answerable(frame: pd.DataFrame, ref: str) -> bool:
 
 
 def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
-    """Indexes into `refs` of a first pair that `analysis.service.compare` accepts without force and can answer: the newest
-    A (or the given one) with another option of the same checked metadata (task version, model hash),
+    """Indexes into `refs` of a first pair that `analysis.service.compare` accepts without force and can answer:
+    the newest A (or the given one) with another option of the same checked metadata (task version, model hash),
     preferring options that carry their own replication (configurations of 2+ runs, runs measured here with
     per-query records) over imported single results."""
     def ident(ref: str) -> tuple:

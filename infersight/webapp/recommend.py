@@ -1,5 +1,5 @@
-"""The Recommend page: the constraint form (webapp._question) -> engine.service.recommend -> the ranked answer with ties and
-probabilities, the Pareto chart, the explanation, the capacity plan and exclusions; CSV download."""
+"""The Recommend page: the constraint form (webapp._question) -> engine.service.recommend -> the ranked
+answer with ties and probabilities, the Pareto chart, the explanation, the capacity plan and exclusions; CSV download."""
 
 from __future__ import annotations
 

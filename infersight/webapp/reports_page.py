@@ -89,8 +89,8 @@ def _compare_form(url: str) -> Maker | None:
         force = c[1].checkbox("Compare even when task version or model differ", key="rep_force")
         note = _note()
         _submit()
-    return lambda: CompareReportRequest.parse(comparison=CompareRequest.parse(refs=picked, margin=margin, force=force),
-                                              note=note)
+    return lambda: CompareReportRequest.parse(
+        comparison=CompareRequest.parse(refs=picked, margin=margin, force=force), note=note)
 
 
 def _decision_form(url: str) -> Maker | None:
@@ -120,4 +120,5 @@ def _trend_form(url: str) -> Maker | None:
                                   key="rep_trend_scenario")
         note = _note()
         _submit()
-    return lambda: TrendReportRequest.parse(quarter=quarter, task=task or None, scenario=scenario or None, note=note)
+    return lambda: TrendReportRequest.parse(quarter=quarter, task=task or None, scenario=scenario or None,
+                                            note=note)

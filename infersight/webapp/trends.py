@@ -112,7 +112,8 @@ def _show(result: TrendResult) -> None:
                                                    f"x{math.exp(c['after_mean'] - c['before_mean']):.3g}, "
                                                    f"q {c['q_value']:.2g})" for c in confirmed))
     if group.outlier_runs:
-        st.markdown(f"Outlier runs (generalised ESD, flagged, not dropped): {', '.join(map(str, group.outlier_runs))}")
+        st.markdown("Outlier runs (generalised ESD, flagged, not dropped): "
+                    + ", ".join(map(str, group.outlier_runs)))
     st.subheader(f"{group.by.capitalize()} over {group.by}")
     st.dataframe(period_rows(group), hide_index=True, width="stretch")
     if group.ols:
