@@ -28,7 +28,7 @@ from runner.errors import EngineError
 
 __all__ = ["RecommendRequest", "RecommendResult", "recommend", "CATALOG_RULE"]
 
-CATALOG_RULE = "blank: the shipped EXAMPLE catalogue (engine/catalog_example.yaml), whose prices are examples"
+CATALOG_RULE = "left out or blank: the shipped EXAMPLE catalogue (engine/catalog_example.yaml), whose prices are examples"
 
 
 class RecommendRequest(Request):

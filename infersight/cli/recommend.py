@@ -55,8 +55,8 @@ _PLAN_OPTIONS = (
     (("--n-plus-one/--no-n-plus-one",), {"default": True, "show_default": True,
                                          "help": "Add one spare unit to the plan."}),
     (("--catalog", "catalog_path"), {"type": click.Path(dir_okay=False), "default": None,
-                                     "help": f"Price and power catalogue, YAML or CSV (default, as in the app: "
-                                             f"{CATALOG_RULE})."}),
+                                     "help": f"Price and power catalogue, YAML or CSV ({CATALOG_RULE}; "
+                                             f"the app's rule too)."}),
     (("--tariff-usd-per-kwh",), {"type": float, "default": None,
                                  "help": "Electricity price (default: the catalogue's)."}),
 )
