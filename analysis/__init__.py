@@ -1,6 +1,6 @@
 """Statistics over the store (confidence intervals, comparisons, reproducibility, trends).
 
-Pure functions over numpy arrays and DataFrames; `analysis.load` and `analysis.views` are the
+Pure functions over numpy arrays and DataFrames; `analysis.load`, `views` and `service` are the
 only modules that read the store. Never runs a model. See DESIGN.md section 5.
 
 Modules: `ci` (within-run intervals), `compare` (A/B on run-level figures, TOST, FDR), `repro`
@@ -26,7 +26,6 @@ _EXPORTS = {
     "mann_kendall": "trend", "theil_sen": "trend",
     "detect": "changepoints", "generalized_esd": "outliers",
     "runs_frame": "load", "config_key": "load",
-    "analyze_run": "views", "compare_refs": "views", "repro_of_config": "views", "trends": "views",
 }
 
 __all__ = list(_EXPORTS)  # noqa: PLE0605 - the lazily imported names below
