@@ -21,14 +21,16 @@ __all__ = ["Request", "Record", "problems"]
 
 
 def problems(exc: ValidationError) -> str:
-    """`field.path: message` for each problem of a ValidationError, joined by '; '."""
+    """`field.path value: message` for each problem of a ValidationError (the value where one was given and
+    it is not a whole object), joined by '; '."""
     out = []
     for err in exc.errors():
         field = ".".join(str(part) for part in err["loc"]) or "(request)"
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field"
-        out.append(f"{field}: {message}")
+        given = "" if err["type"] == "missing" or isinstance(err.get("input"), dict) else f" {err.get('input')!r}"
+        out.append(f"{field}{given}: {message}")
     return "; ".join(out)
 
 

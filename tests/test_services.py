@@ -65,17 +65,17 @@ def test_compare_gives_geometric_means_and_the_tests_in_words(store):
 
 
 def test_bad_requests_name_the_field(store):
-    with pytest.raises(AnalysisError, match=r"CompareRequest: refs: .*at least 2"):
+    with pytest.raises(AnalysisError, match=r"CompareRequest: refs \['1'\]: .*at least 2"):
         CompareRequest.parse(refs=["1"])
-    with pytest.raises(AnalysisError, match=r"margin: .*less than 1"):
+    with pytest.raises(AnalysisError, match=r"margin 2: .*less than 1"):
         CompareRequest.parse(refs=["1", "2"], margin=2)
-    with pytest.raises(AnalysisError, match=r"colour: unknown field"):
+    with pytest.raises(AnalysisError, match=r"colour 'red': unknown field"):
         TrendRequest.parse(colour="red")
     with pytest.raises(AnalysisError, match=r"either run .* or runs"):
         ReproRequest.parse(run="1", runs=[1, 2])
     with pytest.raises(EngineError, match=r"bounds: .*unknown bound\(s\) max_p98_ms"):
         RecommendRequest.parse(task="digits", scenario="offline", bounds={"max_p98_ms": 3})
-    with pytest.raises(EngineError, match=r"target_qps: .*greater than 0"):
+    with pytest.raises(EngineError, match=r"target_qps -1: .*greater than 0"):
         RecommendRequest.parse(task="digits", scenario="offline", target_qps=-1)
 
 
