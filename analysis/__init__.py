@@ -1,12 +1,13 @@
 """Statistics over the store (confidence intervals, comparisons, reproducibility, trends).
 
-Pure functions over numpy arrays and DataFrames; `analysis.load` and `analysis.views` are the
+Pure functions over numpy arrays and DataFrames; `analysis.load`, `views` and `service` are the
 only modules that read the store. Never runs a model. See DESIGN.md section 5.
 
 Modules: `ci` (within-run intervals), `compare` (A/B on run-level figures, TOST, FDR), `repro`
 (variance components, ICC, verdict), `trend` (Theil-Sen, Mann-Kendall, HAC OLS by period),
 `changepoints`, `outliers` (generalised ESD), `samples` (series from per-query records),
-`load` (store to frames) and `views` (store-level analyses the CLI and the reports share).
+`load` (store to frames), `views` (store-level analyses as dicts) and `service` (the workflows every front
+door calls: `analyse`, `compare`, `reproducibility`, `trend`, each a request in and a frozen record out).
 The public names below are imported lazily, so `import analysis` stays cheap; `compare` and
 `trend` are both modules and their main functions: call `analysis.compare.compare` and
 `analysis.trend.trend`.
@@ -25,7 +26,6 @@ _EXPORTS = {
     "mann_kendall": "trend", "theil_sen": "trend",
     "detect": "changepoints", "generalized_esd": "outliers",
     "runs_frame": "load", "config_key": "load",
-    "analyze_run": "views", "compare_refs": "views", "repro_of_config": "views", "trends": "views",
 }
 
 __all__ = list(_EXPORTS)  # noqa: PLE0605 - the lazily imported names below

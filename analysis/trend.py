@@ -38,7 +38,8 @@ from analysis.outliers import generalized_esd
 from runner.errors import AnalysisError
 
 __all__ = ["MannKendall", "mann_kendall", "theil_sen", "ols_trend", "period_table", "period_intervals", "periods_of",
-           "period_labels", "round_ordinal", "trend", "PERIODS", "GROUP_COLUMNS", "MLPERF_GROUP_COLUMNS"]
+           "period_labels", "round_ordinal", "trend", "fit_line",
+           "PERIODS", "GROUP_COLUMNS", "MLPERF_GROUP_COLUMNS"]
 
 PERIODS = {"quarter": "Q", "month": "M", "year": "Y", "week": "W", "day": "D"}  # and "round" (period_labels)
 GROUP_COLUMNS = ("task", "model_variant", "scenario", "system", "backend", "metric")
@@ -214,7 +215,37 @@ def trend_of_group(df: pd.DataFrame, by: str = "quarter", value: str = "value", 
     ids = df["run_id"].to_numpy() if "run_id" in df else np.arange(len(df))
     out["change_points"] = [{**c, "after_run": int(ids[c["index"] - 1])} for c in checks["change_points"]]
     out["outlier_runs"] = [int(ids[i]) for i in checks["outlier_runs"]]
+    times = pd.to_datetime(df[time], utc=True).dt.tz_convert(None)
+    out["points"] = [{"run_id": int(i), "started_at": t.isoformat(), "value": float(v), "outlier": int(i) in
+                      out["outlier_runs"]} for i, t, v in zip(ids, times, df[value].to_numpy(dtype=float))]
+    out["fit"] = fit_line(out)
     return out
+
+
+def _when(first: pd.Period, offset: float) -> pd.Timestamp:
+    """The time `offset` periods after the middle of `first` (fractions between consecutive middles)."""
+    whole = math.floor(offset)
+    a, b = (first + whole + i for i in (0, 1))
+    ma, mb = (p.start_time + (p.end_time - p.start_time) / 2 for p in (a, b))
+    return ma + (offset - whole) * (mb - ma)
+
+
+def fit_line(result: dict[str, Any], points: int = 30) -> list[dict[str, Any]]:
+    """A group's Theil-Sen fit (trend_of_group's result) as `points` points from the middle of its first period
+    to its last: when (ISO time), fit, and the band between the lines through the median point at the
+    interval's slopes (Sen's interval is one of slopes), back on the figure's scale. Empty without a fit,
+    and for MLPerf rounds (they are not calendar periods)."""
+    ts = result.get("theil_sen")
+    if not ts or result["by"] == "round":
+        return []
+    freq = PERIODS.get(result["by"], result["by"])
+    periods = [pd.Period(p["period"], freq=freq) for p in result["periods"]]
+    xs = np.linspace(0, periods[-1].ordinal - periods[0].ordinal, points)
+    xm = float(np.median([p.ordinal - periods[0].ordinal for p in periods]))
+    ym = ts["intercept"] + ts["slope"] * xm
+    lines = np.exp([ts["intercept"] + ts["slope"] * xs, ym + ts["low"] * (xs - xm), ym + ts["high"] * (xs - xm)])
+    return [{"when": _when(periods[0], x).isoformat(), "fit": float(f), "low": float(lo), "high": float(hi)}
+            for x, f, lo, hi in zip(xs, lines[0], lines[1:].min(axis=0), lines[1:].max(axis=0))]
 
 
 def trend(df: pd.DataFrame, by: str = "quarter", *, group_by: Sequence[str] = GROUP_COLUMNS, value: str = "value",

@@ -190,18 +190,20 @@ def repro_of_config(store: Store, ref: str | int, **kwargs: Any) -> dict[str, An
 
 
 def trends(store: Store, *, by: str = "quarter", task: str | None = None, scenario: str | None = None,
-           backend: str | None = None, source: str | None = None, confidence: float = 0.95) -> dict[str, Any]:
-    """Trends of headline figures by period, per task / variant / scenario / system / backend / metric
-    (imported MLPerf results: per task / variant / scenario / comparable system identity / division /
+           backend: str | None = None, source: str | None = None, metric: str | None = None,
+           confidence: float = 0.95) -> dict[str, Any]:
+    """Trends of headline figures (or `metric`) by period, per task / variant / scenario / system / backend /
+    metric (imported MLPerf results: per task / variant / scenario / comparable system identity / division /
     metric, dated by their round's publication; `by="round"` takes MLPerf rounds as the periods)."""
     if by == "round" and source == "measured":
         raise AnalysisError("trend by round: rounds are MLPerf's; runs measured here have none (use --by quarter)")
     frame = load.runs_frame(store, task=task, scenario=scenario, backend=backend,
-                            source="mlperf" if by == "round" else source)
+                            source="mlperf" if by == "round" else source, metric=metric)
     if frame.empty:
         asked = ", ".join(f"{k} {v}" for k, v in (("task", task), ("scenario", scenario), ("backend", backend),
                                                    ("source", source)) if v) or "any"
-        raise AnalysisError(f"trend: the history is empty: no complete runs with a headline figure ({asked})"
+        figure = f"a {metric} figure" if metric else "a headline figure"
+        raise AnalysisError(f"trend: the history is empty: no complete runs with {figure} ({asked})"
                             + ("; trends by round need results imported from MLPerf" if by == "round" else ""))
     imported = frame["provenance"] == "imported"
     groups = []

@@ -8,8 +8,9 @@
                     load_catalog("engine/catalog_example.yaml"), target_load=20000)
     print(rec.explanation.lines, rec.ranked.head())
 
-Pure functions over a candidates DataFrame (engine.candidates reads it from the store); the CLI
-(`infersight recommend`), the Streamlit app and reports call the same `recommend`.
+Pure functions over a candidates DataFrame (engine.candidates reads it from the store). Front doors
+(`infersight recommend`, `report decision`, the app, the API) call the workflow above them,
+`engine.service.recommend(RecommendRequest, store)`, which reads the candidates and calls `recommend`.
 """
 
 from engine.catalog import EXAMPLE_CATALOG, Catalog, CatalogEntry, load_catalog

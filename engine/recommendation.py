@@ -53,9 +53,10 @@ _LABELS = ("price_source", "price_example", "power_source")
 _ALWAYS_CI = ("samples_per_s", "cost_per_million_usd", "cost_per_hour_usd", "units")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Recommendation:
-    """A ranked, explained answer (see the module doc); `why_excluded(candidate)` explains one exclusion."""
+    """A ranked, explained answer (see the module doc), frozen once made; `why_excluded(candidate)` explains one
+    exclusion."""
 
     ranked: pd.DataFrame
     excluded: pd.DataFrame

@@ -9,19 +9,23 @@ exponentiated: exp(mean(log x) +- t_{n-1} sd(log x) / sqrt(n)).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
 from analysis.repro import DEFAULT_TOLERANCE, reproducibility
-from analysis.trend import GROUP_COLUMNS
+from analysis.trend import GROUP_COLUMNS, PERIODS
 from reports import charts
 
+if TYPE_CHECKING:
+    from analysis.service import TrendSeries
+
 __all__ = ["label_of", "change_points", "leaderboard", "leaders_by_quarter",
-           "config_repro", "trend_chart", "has_figures", "KEYS"]
+           "config_repro", "trend_chart", "series_chart", "has_figures", "KEYS"]
 
 KEYS = list(GROUP_COLUMNS)
 
@@ -143,3 +147,55 @@ def trend_chart(intervals: pd.DataFrame, cps: Sequence[dict[str, Any]], quarter:
         layers.append(alt.Chart(marks).mark_text(align="left", dx=3, baseline="top", fontSize=9).encode(
             x=x, y=alt.Y("row:Q", scale=None), text="change:N", color=colour))
     return alt.layer(*layers).properties(width=charts.WIDTH, height=charts.HEIGHT + 30)
+
+
+def series_chart(series: TrendSeries) -> alt.LayerChart:
+    """One series' trend (a record of analysis.service.trend): its runs as points (outliers in orange), the
+    period geometric means joined by a line, the Theil-Sen fit with its band (dashed, shaded), and change
+    points as rules (solid: confirmed; dashed: candidates not confirmed). Draws the record; computes nothing."""
+    runs = pd.DataFrame(series.points).assign(started_at=lambda f: pd.to_datetime(f["started_at"]))
+    means = pd.DataFrame({"when": [_middle(p["period"], series.by) for p in series.periods],
+                          "gmean": [p["gmean"] for p in series.periods],
+                          "period": [p["period"] for p in series.periods]})
+    low, high = float(runs["value"].min()), float(runs["value"].max())
+    pad = (high - low) * 0.1 or abs(high) * 0.05 or 1.0  # one value (or equal ones): a band around it
+    y = alt.Y("value:Q", title=str(series.group.get("metric")),
+              scale=alt.Scale(zero=False, domain=[low - pad, high + pad]), axis=alt.Axis(format=",.4~g"))
+    layers = [alt.Chart(runs).mark_point(filled=True, size=45, opacity=0.7).encode(
+        x=alt.X("started_at:T", title="started"), y=y,
+        color=alt.Color("outlier:N", scale=alt.Scale(domain=[False, True], range=["#1f6fb2", "#d9822b"])),
+        tooltip=["run_id:Q", "started_at:T", alt.Tooltip("value:Q", format=".4g"), "outlier:N"])]
+    if means["when"].notna().all():
+        layers.append(alt.Chart(means).mark_line(point=True, color="#6b6b6b").encode(
+            x="when:T", y=alt.Y("gmean:Q"), tooltip=["period:N", alt.Tooltip("gmean:Q", format=".4g")]))
+    if series.fit:
+        fit = pd.DataFrame(series.fit).assign(when=lambda f: pd.to_datetime(f["when"]))
+        layers += [alt.Chart(fit).mark_area(opacity=0.18, color="#1f6fb2", clip=True).encode(
+                       x="when:T", y="low:Q", y2="high:Q"),
+                   alt.Chart(fit).mark_line(strokeDash=[6, 3], color="#1f6fb2", clip=True).encode(
+                       x="when:T", y="fit:Q")]
+    return alt.layer(*layers, *_change_point_rules(series, runs["started_at"])).properties(height=320)
+
+
+def _middle(period: str, by: str) -> pd.Timestamp | None:
+    """The middle of a calendar period ('2026Q3' by quarter); None for an MLPerf round."""
+    if by == "round":
+        return None
+    p = pd.Period(period, freq=PERIODS.get(by, by))
+    return p.start_time + (p.end_time - p.start_time) / 2
+
+
+def _change_point_rules(series: TrendSeries, times: pd.Series) -> list[alt.Chart]:
+    """A rule half-way between the runs either side of each change point, labelled with its level shift."""
+    cps = [{"when": times.iloc[c["index"] - 1] + (times.iloc[c["index"]] - times.iloc[c["index"] - 1]) / 2,
+            "confirmed": c["confirmed"],
+            "label": f"x{math.exp(c['after_mean'] - c['before_mean']):.3g} (q {c['q_value']:.2g})"}
+           for c in series.change_points if 0 < c["index"] < len(times)]
+    if not cps:
+        return []
+    rules = alt.Chart(pd.DataFrame(cps))
+    return [rules.mark_rule(color="#c0392b").encode(
+        x="when:T", strokeDash=alt.condition("datum.confirmed", alt.value([1, 0]), alt.value([4, 3])),
+        tooltip=["when:T", "label:N", "confirmed:N"]),
+        rules.mark_text(align="left", dx=3, dy=-6, color="#c0392b", fontSize=10).encode(
+            x="when:T", y=alt.value(8), text="label:N")]

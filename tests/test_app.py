@@ -304,8 +304,9 @@ def test_trends_without_data_say_what_exists(open_page):
 
 
 def test_trend_chart_marks_a_step_change_between_the_runs_around_it():
+    from analysis.service import TrendSeries
     from analysis.trend import trend
-    from infersight.webapp.trends import group_runs, trend_chart
+    from reports._trend_parts import series_chart
 
     rng = np.random.default_rng(1)
     values = np.r_[rng.normal(100, 2, 8), rng.normal(150, 2, 8)]  # a 1.5x step after run 8
@@ -313,8 +314,8 @@ def test_trend_chart_marks_a_step_change_between_the_runs_around_it():
     frame = pd.DataFrame({"run_id": np.arange(1, 17), "started_at": when, "value": values, "task": "t",
                           "model_variant": "fp32", "scenario": "offline", "system": "s", "backend": "b",
                           "metric": "samples_per_second"})
-    group = trend(frame, "quarter")[0]
-    spec = trend_chart(group_runs(frame, group), group).to_dict()
+    group = TrendSeries.model_validate(trend(frame, "quarter")[0])
+    spec = series_chart(group).to_dict()
     rules = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rule")
     (cp,) = [c for c in spec["datasets"][rules["data"]["name"]] if c["confirmed"]]
     assert pd.Timestamp(cp["when"]) == (when[7] + (when[8] - when[7]) / 2).tz_convert(None)

@@ -1,147 +1,151 @@
-"""The runner's service layer (runner.services): each workflow takes a validated frozen request and returns
-frozen records read back from a real SQLite store; backend shortcuts as each backend declares them; the
-Store's public transaction and its one crash recovery."""
+"""The service layer (analysis.service, engine.service, reports.service): one function per workflow, a
+validated frozen request in, a frozen record out; figures checked against a computation here or the
+function underneath, bad requests refused with the field named."""
 
 from __future__ import annotations
 
-import dataclasses
-import subprocess
-import sys
+import json
+import math
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
+from scipy import stats
 
-from infersight.cli._run_options import run_request
-from runner.errors import SettingsError
-from runner.loadgen.result import ScenarioResult
-from runner.services import (PeakSearchRecord, PeakSearchRequest, PeakSettings, ReplicaReporter, ReplicasRequest,
-                             RunRecord, RunRequest, SweepRecord, SweepRequest, backend_options, measure_replicas,
-                             measure_run, parse_request, search_peak, sweep_matrix)
-from runner.store.schema import peak_searches
-from runner.store.searches import SearchLog
+from analysis import service
+from analysis.service import AnalyseRequest, CompareRequest, ReproRequest, TrendRequest
+from engine import EXAMPLE_CATALOG, Constraints, load_catalog
+from engine import recommend as rank
+from engine.candidates import load
+from engine.service import RecommendRequest, recommend
+from reports._trend_parts import series_chart
+from reports.service import (DecisionReportRequest, DescribeRunRequest, RunReportRequest, TrendReportRequest,
+                             describe_run, render_report)
+from runner.errors import AnalysisError, EngineError
+from runner.importers import import_tree
+from runner.run import RunRequest, execute_run, prepare_run
+from test_analysis_store import QUICK_NULL, add_run, latencies
 
-SHORT = {"min_duration_ms": 100, "warmup_duration_ms": 0, "min_query_count": 64}
+MLPERF = Path(__file__).resolve().parents[2] / "shared/data/mlperf/v4.1"
 
 
-def _null(scenario: str = "single_stream", **settings) -> RunRequest:
-    return RunRequest("digits", "null", scenario, scenario_settings={**SHORT, **settings}, quick=True)
-
-
-def test_measure_run_returns_the_stored_run_as_a_frozen_record(store, digits_models):
-    run = measure_run(_null(), store)
-    assert isinstance(run, RunRecord) and run == store.get_run(run.id) == store.list_runs()[0]
-    assert (run.status, run.validity, run.backend_name, run.scenario) == ("complete", "VALID", "null", "single_stream")
-    assert set(run.card_hashes) == {"task", "model", "backend", "system"} and run.summary["query_count"] >= 64
+def test_analyse_gives_a_frozen_record_of_the_runs_intervals(store):
+    run_id = add_run(store, latencies())
+    record = service.analyse(AnalyseRequest.parse(run=str(run_id), confidence=0.9), store)
+    p90 = record.ci["latency_ms"]["p90"]
+    assert record.replicas == (run_id,) and record.ci["confidence"] == 0.9
+    assert record.headline_ci == p90 and p90["low"] <= p90["estimate"] <= p90["high"]
+    assert p90["estimate"] == pytest.approx(np.percentile(latencies() / 1e6, 90), rel=0.01)
+    json.dumps(record.to_dict())
     with pytest.raises(ValidationError):
-        run.status = "failed"
-    assert run.to_dict()["id"] == run.id and "imported" not in run.to_dict()
+        record.config_key = "other"
 
 
-def test_measure_replicas_labels_and_reports_each_replica(store, digits_models):
-    seen = []
-
-    class Seen(ReplicaReporter):
-        def replica_done(self, index: int, total: int, run: RunRecord) -> None:
-            seen.append((index, total, run.id))
-
-    request = ReplicasRequest(run=_null(), replicas=2)
-    replicas = measure_replicas(request, store, Seen())
-    assert [r.label for r in replicas.runs] == ["repro 1/2", "repro 2/2"]
-    assert seen == [(1, 2, replicas.run_ids[0]), (2, 2, replicas.run_ids[1])]
-    assert {r.card_hashes["model"] for r in replicas.runs} == {replicas.runs[0].model_hash}
+def two_configurations(store) -> tuple[list[int], list[int]]:
+    a = [add_run(store, latencies(1.0, seed=s), settings={"threads": 1}) for s in range(3)]
+    b = [add_run(store, latencies(1.3, seed=10 + s), settings={"threads": 2}) for s in range(3)]
+    return a, b
 
 
-def test_bad_requests_name_the_field_and_write_nothing(store, digits_models):
-    with pytest.raises(SettingsError, match=r"^repro: replicas: Input should be greater than or equal to 2"):
-        parse_request(ReplicasRequest, {"run": _null(), "replicas": 1}, "repro")
-    with pytest.raises(SettingsError, match=r"^run request: quick: Input should be a valid boolean"):
-        parse_request(RunRequest, {"task": "digits", "quick": "maybe"}, "run request")
-    with pytest.raises(SettingsError, match="a peak-QPS search needs scenario server, not 'offline'"):
-        parse_request(PeakSearchRequest, {"run": _null("offline")}, "peak search")
-    with pytest.raises(SettingsError, match="unknown field"):
-        parse_request(SweepRequest, {"file": "x.yaml", "resume": True}, "sweep")
-    with pytest.raises(SettingsError, match="min_duration_ms"):  # checked before the first replica
-        measure_replicas(ReplicasRequest(run=_null(min_duration_ms=-1), replicas=2), store)
-    assert store.list_runs() == []
+def test_compare_gives_geometric_means_and_the_tests_in_words(store):
+    a, b = two_configurations(store)
+    refs = tuple(f"config:{service.analyse(AnalyseRequest(run=str(ids[0])), store).config_key}" for ids in (a, b))
+    result = service.compare(CompareRequest.parse(refs=refs), store)
+    (other,) = result.comparisons
+    assert result.unit == "runs" and other.runs == tuple(b) and result.baseline.runs == tuple(a)
+    for side in (result.baseline, other):
+        assert side.geometric_mean == pytest.approx(math.exp(np.mean(np.log(side.values))), rel=1e-12)
+    welch = stats.ttest_ind(np.log(other.values), np.log(result.baseline.values), equal_var=False)
+    assert other.welch_p == pytest.approx(welch.pvalue, rel=1e-9)
+    assert other.significance.startswith("significant: Welch p = ") and other.welch_p < 0.05
+    assert other.verdict_text == "different (worse)"  # p90 latency 1.3x: lower is better
+    assert other.equivalence.startswith("not shown equivalent within +-2.0%: TOST p = ")
 
 
-def test_requests_and_results_are_frozen():
-    request = _null()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        request.quick = False
-    assert dataclasses.replace(request, label="x").label == "x" and request.label is None
-    result = ScenarioResult("offline", "samples_per_second", 1.0, "samples/s", True, [], {"a": 1}, {})
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        result.valid = False
-    more = result.with_summary(b=2)
-    assert more.summary == {"a": 1, "b": 2} and result.summary == {"a": 1}
+def test_bad_requests_name_the_field(store):
+    with pytest.raises(AnalysisError, match=r"CompareRequest: refs \['1'\]: .*at least 2"):
+        CompareRequest.parse(refs=["1"])
+    with pytest.raises(AnalysisError, match=r"margin 2: .*less than 1"):
+        CompareRequest.parse(refs=["1", "2"], margin=2)
+    with pytest.raises(AnalysisError, match=r"colour 'red': unknown field"):
+        TrendRequest.parse(colour="red")
+    with pytest.raises(AnalysisError, match=r"either run .* or runs"):
+        ReproRequest.parse(run="1", runs=[1, 2])
+    with pytest.raises(EngineError, match=r"bounds: .*unknown bound\(s\) max_p98_ms"):
+        RecommendRequest.parse(task="digits", scenario="offline", bounds={"max_p98_ms": 3})
+    with pytest.raises(EngineError, match=r"target_qps -1: .*greater than 0"):
+        RecommendRequest.parse(task="digits", scenario="offline", target_qps=-1)
 
 
-def test_search_peak_returns_the_search_with_its_probes(store, digits_models):
-    request = PeakSearchRequest(run=_null("server", target_qps=2000.0, latency_bound_ms=1000, min_query_count=500),
-                                search=PeakSettings(max_qps=4000, repeats_near_edge=1, tolerance=0.5, max_probes=2))
-    search = search_peak(request, store)
-    assert isinstance(search, PeakSearchRecord) and search == SearchLog(store).get(search.id)
-    assert search.status == "complete" and search.peak_qps == 4000
-    assert [p.target_qps for p in search.runs] == [2000, 4000]
-    assert all(store.get_run(p.run_id).search_id == search.id for p in search.runs)
+def test_reproducibility_of_a_configuration_or_of_given_runs_is_one_answer(store):
+    a, _ = two_configurations(store)
+    by_config = service.reproducibility(ReproRequest.parse(run=str(a[1]), tolerance=0.05), store)
+    by_runs = service.reproducibility(ReproRequest.parse(runs=a, tolerance=0.05), store)
+    assert by_config == by_runs and by_config.run_ids == tuple(a)
+    figures = [service.analyse(AnalyseRequest(run=str(i)), store).run["headline_value"] for i in a]
+    assert by_config.to_dict()["run_figures"] == pytest.approx(figures)
 
 
-def test_sweep_matrix_runs_the_file_and_returns_its_cells(store, digits_models, tmp_path):
-    path = tmp_path / "one.yaml"
-    path.write_text("name: one\ntasks: [digits]\nbackends: [{name: 'null'}]\nquick: true\nscenarios:\n"
-                    "  - name: single_stream\n    settings: {min_duration_ms: 100, warmup_duration_ms: 0, "
-                    "min_query_count: 64}\n")
-    sweep = sweep_matrix(SweepRequest(file=path), store)
-    assert isinstance(sweep, SweepRecord) and sweep.status == "complete" and len(sweep.cells) == 1
-    cell = sweep.cells[0]
-    assert cell.status == "complete" and store.get_run(cell.run_id).validity == cell.validity == "VALID"
+def test_trend_series_carry_their_runs_and_theil_sen_line(store):
+    days = ["2026-01-15", "2026-04-15", "2026-07-15", "2026-10-15"]
+    ids = [add_run(store, latencies(1 + 0.1 * i, seed=i), started=day) for i, day in enumerate(days)]
+    result = service.trend(TrendRequest.parse(by="quarter", metric="latency_p50_ms"), store)
+    (series,) = result.groups
+    assert result.runs == 4 and [p["run_id"] for p in series.points] == ids
+    assert series.group["metric"] == "latency_p50_ms"
+    ts = series.theil_sen
+    first, last = series.fit[0], series.fit[-1]
+    middle = pd.Timestamp("2026-02-15")  # of 2026Q1
+    assert abs(pd.Timestamp(first["when"]) - middle) < pd.Timedelta(1, "ms")
+    assert first["fit"] == pytest.approx(math.exp(ts["intercept"]), rel=1e-9)
+    assert last["fit"] == pytest.approx(math.exp(ts["intercept"] + 3 * ts["slope"]), rel=1e-9)
+    assert all(p["low"] <= p["fit"] <= p["high"] for p in series.fit)
+    marks = [layer["mark"] for layer in series_chart(series).to_dict()["layer"]]
+    assert [m["type"] if isinstance(m, dict) else m for m in marks][:4] == ["point", "line", "area", "line"]
 
 
-def test_backend_shortcuts_are_each_backends_own_settings():
-    assert backend_options("onnxruntime", {"threads": 2, "provider": ("cpu",), "batch_size": None}) == {
-        "intra_op_threads": 2, "providers": ["cpu"]}
-    assert backend_options("openvino", {"threads": 2, "batch_size": 8, "provider": ()}) == {
-        "inference_num_threads": 2, "batch_size": 8}
-    with pytest.raises(SettingsError) as found:
-        backend_options("openvino", {"provider": ("cpu",)})
-    assert str(found.value).startswith("--provider does not apply to backend 'openvino'")
-    assert "inference_num_threads" in str(found.value) and "--backend-set KEY=VALUE" in str(found.value)
-    with pytest.raises(SettingsError, match="--threads does not apply to backend 'null'"):
-        backend_options("null", {"threads": 1})
+@pytest.fixture(scope="module")
+def mlperf_store(tmp_path_factory):
+    from runner.store import Store
+
+    store = Store(str(tmp_path_factory.mktemp("services") / "mlperf.db"))
+    import_tree(store, MLPERF)
+    yield store
+    store.close()
 
 
-def test_threads_reach_openvino(store, digits_models):
-    """`infersight run digits --backend openvino --threads 2`: the CLI's options make this request."""
-    request = run_request("digits", backend="openvino", scenario="offline", model_variant="fp32", sets=(
-        "min_duration_ms=50", "warmup_duration_ms=0", "min_sample_count=64"), backend_sets=(), cpus=None, quick=True,
-        threads=2, batch_size=None, provider=())
-    run = measure_run(request, store)
-    assert run.status == "complete" and run.settings["backend"]["inference_num_threads"] == 2
-    assert store.get_card("backend", run.backend_hash)["settings"]["inference_num_threads"] == 2
+def test_recommend_reads_the_candidates_and_prices_from_the_example_catalogue_by_default(mlperf_store):
+    request = RecommendRequest.parse(task="resnet50", scenario="server", bounds={"max_p99_ms": 15},
+                                     where=["accuracy_ratio >= 99 %"], target_qps=20000)
+    result = recommend(request, mlperf_store)
+    frame = load(mlperf_store, "resnet50", "server")
+    direct = rank(frame, Constraints.build(["accuracy_ratio >= 99 %"], max_p99_ms=15), "cost",
+                  load_catalog(EXAMPLE_CATALOG), target_load=20000)
+    assert result.catalog.is_example and result.candidates == len(frame) and result.measured == 0
+    assert result.recommendation.ranked["candidate"].tolist() == direct.ranked["candidate"].tolist()
+    assert result.recommendation.capacity == direct.capacity
+    answer = result.to_dict(limit=3)
+    assert answer["catalog_is_example"] and answer["winner"]["candidate"] == direct.winner["candidate"]
+    with pytest.raises(EngineError, match="no such catalogue file"):
+        recommend(RecommendRequest.parse(task="resnet50", scenario="server", catalog="nowhere.yaml"), mlperf_store)
 
 
-def test_public_transaction_commits_or_rolls_back(store):
-    with pytest.raises(RuntimeError):
-        with store.transaction() as conn:
-            conn.execute(peak_searches.insert().values(task_name="t", backend_name="b", scenario="server", request={},
-                                                       status="running", hostname="h", started_at=_now()))
-            raise RuntimeError("no commit")
-    with store.transaction(write=False) as conn:
-        assert conn.execute(peak_searches.select()).first() is None
+def test_decision_report_is_the_recommendations(mlperf_store):
+    question = RecommendRequest.parse(task="resnet50", scenario="server", bounds={"max_p99_ms": 15})
+    report = render_report(DecisionReportRequest.parse(question=question, note="PO 4711"), mlperf_store)
+    winner = recommend(question, mlperf_store).recommendation.winner["candidate"]
+    assert report.file_name == "decision-resnet50-server.html" and report.about["winner"] == winner
+    assert "PO 4711" in report.html and winner in report.html
+    with pytest.raises(AnalysisError, match="write it as YEARQn"):
+        render_report(TrendReportRequest.parse(quarter="Q3 of 2026"), mlperf_store)
 
 
-def test_recover_aborted_also_marks_a_dead_search(store):
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    log = SearchLog(store)
-    dead, alive = (log.open(task_name="digits", backend_name="null", scenario="server", request={}) for _ in "ab")
-    with store.transaction() as conn:
-        conn.execute(peak_searches.update().where(peak_searches.c.id == dead).values(request={"pid": gone.pid}))
-    store.recover_aborted()
-    assert (log.get(dead).status, log.get(alive).status) == ("aborted", "running")
-
-
-def _now():
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc)
+def test_describe_a_run_and_render_its_report(store, digits_models):
+    run_id = execute_run(prepare_run(RunRequest("digits", "null", "single_stream", quick=True,
+                                                scenario_settings=QUICK_NULL)), store)
+    view = describe_run(DescribeRunRequest.parse(run=str(run_id)), store)
+    assert view.run_id == run_id and view.title in render_report(RunReportRequest(run=str(run_id)), store).html
+    assert view.charts and all(c["spec"]["$schema"].startswith("https://vega.github.io") for c in view.charts)
+    assert {card["kind"] for card in view.context["cards"]} == {"task", "model", "backend", "system"}

@@ -8,8 +8,9 @@ import click
 from rich import box
 from rich.table import Column, Table
 
-from analysis import views
+from analysis import service
 from analysis.repro import DEFAULT_TOLERANCE
+from analysis.service import AnalyseRequest, CompareRequest, ReproRequest, TrendRequest
 from infersight.cli._common import emit_json, err, json_option, out, with_store
 from infersight.cli._run_options import BarReporter, progress_bar, run_options, run_request
 from runner.services import ReplicaReporter, ReplicasRequest, measure_replicas, parse_request
@@ -102,17 +103,11 @@ def analyze_cmd(run: str, confidence: float, recompute: bool, as_json: bool, sto
         infersight analyze 1
         infersight analyze 1 --confidence 0.99 --json
     """
-    result = views.analyze_run(store, run, confidence=confidence, recompute=recompute)
+    result = service.analyse(AnalyseRequest.parse(run=run, confidence=confidence, recompute=recompute), store)
     if as_json:
-        emit_json(result)
+        emit_json(result.to_dict())
     else:
-        _render_analysis(result)
-
-
-def _verdict(c: dict[str, Any]) -> str:
-    if c["verdict"] != "different" or c.get("better") is None:
-        return c["verdict"]
-    return f"different ({'better' if c['better'] else 'worse'})"
+        _render_analysis(result.to_dict())
 
 
 def _render_comparison(result: dict[str, Any]) -> None:
@@ -127,7 +122,7 @@ def _render_comparison(result: dict[str, Any]) -> None:
         gm, md = c["ratio_geometric_means"], c["ratio_medians"]
         table.add_row(c["ref"], ", ".join(map(str, c["runs"][:6])), str(c["n_b"]), _num(gm["estimate"]),
                       _interval(gm), _num(md["estimate"]), _interval(md), _num(c["welch_p"], 3),
-                      _num(c["mann_whitney_p"], 3), _num(c["tost_p"], 3), _num(c["q_value"], 3), _verdict(c))
+                      _num(c["mann_whitney_p"], 3), _num(c["tost_p"], 3), _num(c["q_value"], 3), c["verdict_text"])
     out.print(table)
     for warning in result["warnings"]:
         out.print(f"  [yellow]warning:[/] {warning}")
@@ -160,7 +155,8 @@ def compare_cmd(refs: tuple[str, ...], metric: str | None, margin: float, confid
     """
     if len(refs) < 2:
         raise click.UsageError("compare needs a BASELINE and at least one OTHER")
-    result = views.compare_refs(store, list(refs), metric=metric, margin=margin, confidence=confidence, force=force)
+    request = CompareRequest.parse(refs=refs, metric=metric, margin=margin, confidence=confidence, force=force)
+    result = service.compare(request, store).to_dict()
     if as_json:
         emit_json(result)
     else:
@@ -234,9 +230,11 @@ def repro_cmd(task: str | None, config_run: str | None, replicas: int, metric: s
         raise click.UsageError("give a TASK to measure replicas of, or --config RUN to analyse stored ones")
     kwargs = {"metric": metric, "tolerance": tolerance, "confidence": confidence}
     if config_run is not None:
-        result = views.repro_of_config(store, config_run, **kwargs)
+        request = ReproRequest.parse(run=config_run, **kwargs)
     else:
-        result = views.repro_of_runs(store, _measure_replicas(task, replicas, opts, store), **kwargs)
+        measured = _measure_replicas(task, replicas, opts, store)
+        request = ReproRequest.parse(runs=[r.id for r in measured], **kwargs)
+    result = service.reproducibility(request, store).to_dict()
     if as_json:
         emit_json(result)
     else:
@@ -301,8 +299,9 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
         infersight trend --source mlperf --json
         infersight trend --source mlperf --by round --task llama2-70b
     """
-    result = views.trends(store, by=by, task=task, scenario=scenario, backend=backend, source=source,
-                          confidence=confidence)
+    request = TrendRequest.parse(by=by, task=task, scenario=scenario, backend=backend, source=source,
+                                 confidence=confidence)
+    result = service.trend(request, store).to_dict()
     if as_json:
         emit_json(result)
         return

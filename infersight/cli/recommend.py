@@ -11,6 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from engine.service import CATALOG_RULE, RecommendRequest, RecommendResult, recommend
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.errors import EngineError
 
@@ -54,8 +55,8 @@ _PLAN_OPTIONS = (
     (("--n-plus-one/--no-n-plus-one",), {"default": True, "show_default": True,
                                          "help": "Add one spare unit to the plan."}),
     (("--catalog", "catalog_path"), {"type": click.Path(dir_okay=False), "default": None,
-                                     "help": "Price and power catalogue, YAML or CSV (default: the shipped EXAMPLE, "
-                                             "engine/catalog_example.yaml)."}),
+                                     "help": f"Price and power catalogue, YAML or CSV ({CATALOG_RULE}; "
+                                             f"the app's rule too)."}),
     (("--tariff-usd-per-kwh",), {"type": float, "default": None,
                                  "help": "Electricity price (default: the catalogue's)."}),
 )
@@ -104,35 +105,21 @@ def recommend_cmd(task: str, scenario: str, where: tuple[str, ...], objective: s
         infersight recommend --task digits --scenario offline --where 'throughput >= 4000 /s' --objective throughput
         infersight recommend --task resnet50 --scenario offline --pareto cost,throughput --json
     """
-    rec, frame, catalog = _recommendation(
-        store, task, scenario, where=where, objective=objective, target_qps=target_qps, headroom=headroom,
-        n_plus_one=n_plus_one, catalog_path=catalog_path, tariff_usd_per_kwh=tariff_usd_per_kwh,
-        utilisation=utilisation, include_uncertain=include_uncertain, pareto=pareto, what_if=what_if, bounds=bounds)
+    result = recommend(_request(task, scenario, where=where, objective=objective, target_qps=target_qps,
+                                headroom=headroom, n_plus_one=n_plus_one, catalog=catalog_path,
+                                tariff_usd_per_kwh=tariff_usd_per_kwh, utilisation=utilisation,
+                                include_uncertain=include_uncertain, pareto=_axes(pareto), what_if=what_if,
+                                bounds=bounds), store)
     if as_json:
-        emit_json({"task": task, "scenario": scenario, "candidates": len(frame), "catalog": catalog.source,
-                   "catalog_is_example": catalog.is_example, **rec.to_dict(limit=top)})
+        emit_json(result.to_dict(limit=top))
         return
-    _print(rec, frame, task, scenario, catalog, top, pareto is not None)
+    _print(result, top, pareto is not None)
 
 
-def _recommendation(store, task: str, scenario: str, *, where: tuple[str, ...], objective: str,
-                    target_qps: float | None, headroom: float, n_plus_one: bool, catalog_path: str | None,
-                    tariff_usd_per_kwh: float | None, utilisation: float | None, include_uncertain: bool,
-                    pareto: str | None, what_if: bool, bounds: dict[str, float | None]):
-    """(the recommendation, the candidate frame, the catalogue) for the command line's options: shared by
-    `infersight recommend` and `infersight report decision`, so both give the same answer."""
-    from engine import EXAMPLE_CATALOG, Constraints, cost_model_for, load_catalog, recommend
-    from engine.candidates import load
-
-    constraints = Constraints.build(list(where), **bounds)
-    axes = _axes(pareto)
-    catalog = load_catalog(catalog_path or EXAMPLE_CATALOG)
-    model = cost_model_for(catalog, tariff_usd_per_kwh=tariff_usd_per_kwh, utilisation=utilisation,
-                           headroom=headroom, n_plus_one=n_plus_one)
-    frame = load(store, task, scenario)
-    rec = recommend(frame, constraints, objective, catalog, target_load=target_qps, cost=model, pareto=axes,
-                    what_if=what_if, include_uncertain=include_uncertain)
-    return rec, frame, catalog
+def _request(task: str, scenario: str, *, bounds: dict[str, float | None], **fields: Any) -> RecommendRequest:
+    """The RecommendRequest of the command line's options (`recommend` and `report decision` share them)."""
+    return RecommendRequest.parse(task=task, scenario=scenario, **fields,
+                                  bounds={k: v for k, v in bounds.items() if v is not None})
 
 
 def _axes(pareto: str | None) -> tuple[str, str] | None:
@@ -167,12 +154,14 @@ def _runs(row: dict[str, Any]) -> str:
     return f"measured, run{'s' if row['n_runs'] > 1 else ''} {row['run_ids']}"
 
 
-def _print(rec, frame, task: str, scenario: str, catalog, top: int, show_frontier: bool) -> None:
+def _print(result: RecommendResult, top: int, show_frontier: bool) -> None:
     from engine import METRICS
 
-    measured, plural = int((frame["provenance"] == "measured").sum()), "s" if len(frame) != 1 else ""
-    out.print(escape(f"{task} {scenario}: {len(frame)} candidate{plural} ({measured} measured here, "
-                     f"{len(frame) - measured} imported from MLPerf); constraints: "
+    rec, catalog = result.recommendation, result.catalog
+    task, scenario = result.request.task, result.request.scenario
+    count, measured = result.candidates, result.measured
+    out.print(escape(f"{task} {scenario}: {count} candidate{'s' if count != 1 else ''} ({measured} measured here, "
+                     f"{count - measured} imported from MLPerf); constraints: "
                      f"{', '.join(rec.constraints.texts()) or 'none'}; objective: {rec.objective.text()} "
                      f"({_better(rec.objective)})"))
     if catalog.is_example:

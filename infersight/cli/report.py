@@ -11,9 +11,12 @@ from typing import Any
 
 import click
 
+from analysis.service import CompareRequest
 from infersight.cli._common import emit_json, json_option, out, with_store
-from infersight.cli.recommend import _bound_options, _plan_options, _recommendation
+from infersight.cli.recommend import _axes, _bound_options, _plan_options, _request
 from reports.badges import BADGE_KINDS, reproducibility_verdict, run_badge
+from reports.service import (CompareReportRequest, DecisionReportRequest, ReportRequest, RoundsReportRequest,
+                             RunReportRequest, TrendReportRequest, render_report)
 
 __all__ = ["COMMANDS"]
 
@@ -29,14 +32,14 @@ _confidence_option = click.option("--confidence", type=click.FloatRange(0.5, 0.9
                                   help="Confidence level of every interval.")
 
 
-def _write(render: Callable[[], str], out_path: str | None, default: str, as_json: bool,
-           extra: dict[str, Any]) -> None:
-    """Render a report, write it, and say where (and how big, how long) or print it as JSON."""
+def _write(request: ReportRequest, store: Any, out_path: str | None, as_json: bool) -> None:
+    """Render a report (reports.service.render_report), write it, and say where (and how big, how long) or
+    print it as JSON."""
     started = time.perf_counter()
-    html = render()
-    path = Path(out_path or default)
+    report = render_report(request, store)
+    path, extra = Path(out_path or report.file_name), report.about
     try:
-        path.write_text(html, encoding="utf-8")
+        path.write_text(report.html, encoding="utf-8")
     except OSError as exc:
         raise click.BadParameter(f"{path}: cannot write: {exc.strerror or exc}", param_hint="--out") from None
     size, seconds = path.stat().st_size, time.perf_counter() - started
@@ -75,11 +78,7 @@ def run_report_cmd(run: str, out_path: str | None, as_json: bool, store) -> None
         infersight report run 1 --out run-1.html
         infersight report run 3f2a --out report.html --db results.db
     """
-    from reports.run import render_run_report
-
-    record = store.get_run(run)
-    _write(lambda: render_run_report(store, record.id), out_path, f"run-{record.id}.html", as_json,
-           {"run": record.id})
+    _write(RunReportRequest.parse(run=run), store, out_path, as_json)
 
 
 @report_group.command("compare")
@@ -104,13 +103,10 @@ def compare_report_cmd(refs: tuple[str, ...], metric: str | None, margin: float,
         infersight report compare 3 7 --out compare.html
         infersight report compare config:90c624e9 config:1f3a77c2 --margin 0.05 --note "threads 1 vs 2"
     """
-    from reports.compare import render_compare_report
-
     if len(refs) < 2:
         raise click.UsageError("compare needs a BASELINE and at least one OTHER")
-    _write(lambda: render_compare_report(store, refs, metric=metric, margin=margin, confidence=confidence,
-                                         force=force, note=note), out_path, "compare.html", as_json,
-           {"baseline": refs[0], "others": " ".join(refs[1:])})
+    comparison = CompareRequest.parse(refs=refs, metric=metric, margin=margin, confidence=confidence, force=force)
+    _write(CompareReportRequest.parse(comparison=comparison, note=note), store, out_path, as_json)
 
 
 @report_group.command("decision")
@@ -148,15 +144,11 @@ def decision_report_cmd(task: str, scenario: str, where: tuple[str, ...], object
         infersight report decision --task digits --scenario offline --where 'throughput >= 1000 /s' \\
             --objective throughput --note "PO 4711"
     """
-    from reports.decision import render_decision_report
-
-    rec, frame, catalog = _recommendation(
-        store, task, scenario, where=where, objective=objective, target_qps=target_qps, headroom=headroom,
-        n_plus_one=n_plus_one, catalog_path=catalog_path, tariff_usd_per_kwh=tariff_usd_per_kwh,
-        utilisation=utilisation, include_uncertain=include_uncertain, pareto=pareto, what_if=what_if, bounds=bounds)
-    _write(lambda: render_decision_report(rec, task=task, scenario=scenario, candidates=len(frame), catalog=catalog,
-                                          note=note), out_path, f"decision-{task}-{scenario}.html", as_json,
-           {"task": task, "scenario": scenario, "winner": (rec.winner or {}).get("candidate", "none")})
+    question = _request(task, scenario, where=where, objective=objective, target_qps=target_qps, headroom=headroom,
+                        n_plus_one=n_plus_one, catalog=catalog_path, tariff_usd_per_kwh=tariff_usd_per_kwh,
+                        utilisation=utilisation, include_uncertain=include_uncertain, pareto=_axes(pareto),
+                        what_if=what_if, bounds=bounds)
+    _write(DecisionReportRequest.parse(question=question, note=note), store, out_path, as_json)
 
 
 @report_group.command("trend")
@@ -188,24 +180,16 @@ def trend_report_cmd(quarter: str | None, source: str | None, task: str | None, 
         infersight report trend --quarter 2026Q3 --task digits --scenario offline
         infersight report trend --source mlperf --task llama2-70b --out mlperf-rounds.html
     """
-    from reports.trend import parse_quarter, render_trend_report
-
     if source == "mlperf":
-        from reports.mlperf_rounds import render_rounds_report
-
         if quarter is not None:
             raise click.UsageError("--source mlperf reports round over round: leave out --quarter")
-
-        _write(lambda: render_rounds_report(store, task=task, scenario=scenario, confidence=confidence, note=note),
-               out_path, "mlperf-rounds.html", as_json, {"source": "mlperf", "task": task or "every task"})
-        return
-    if quarter is None:
+        request = RoundsReportRequest.parse(task=task, scenario=scenario, confidence=confidence, note=note)
+    elif quarter is None:
         raise click.UsageError("give --quarter YEARQn (or --source mlperf for the MLPerf round report)")
-
-    period = parse_quarter(quarter)
-    _write(lambda: render_trend_report(store, str(period), task=task, scenario=scenario, confidence=confidence,
-                                       top=top, note=note), out_path, f"trends-{period}.html", as_json,
-           {"quarter": str(period), "task": task or "every task"})
+    else:
+        request = TrendReportRequest.parse(quarter=quarter, task=task, scenario=scenario, confidence=confidence,
+                                           top=top, note=note)
+    _write(request, store, out_path, as_json)
 
 
 @click.command("badge")

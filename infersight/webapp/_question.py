@@ -12,7 +12,6 @@ the scenario has a capacity.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -20,8 +19,9 @@ import streamlit as st
 
 from engine import EXAMPLE_CATALOG
 from engine.constraints import CAPACITY_SCENARIOS, SCENARIO_FIGURES
+from engine.service import CATALOG_RULE
 
-__all__ = ["Question", "ask", "objectives_for"]
+__all__ = ["ask", "objectives_for"]
 
 # CLI option keyword -> (label, default by scenario: {scenario: value}, else 0 = none), in form order
 _FIELDS = {
@@ -37,20 +37,6 @@ _FIELDS = {
 _NEEDS = {"max_p99_ms": "p99", "max_ttft_ms": "ttft", "max_tpot_ms": "tpot", "min_tokens_per_s": "tokens"}
 
 
-@dataclass
-class Question:
-    """What the form asked: task, scenario, objective, target load (None: none), bounds (OPTION_BOUNDS
-    keywords), the catalogue path and whether uncertain candidates are ranked."""
-
-    task: str
-    scenario: str
-    objective: str
-    target_load: float | None
-    bounds: dict[str, float | None] = field(default_factory=dict)
-    catalog_path: str = ""
-    include_uncertain: bool = False
-
-
 def objectives_for(scenario: str, generative: bool) -> dict[str, str]:
     """The objectives that mean something under `scenario`, with their labels."""
     out = {"cost": "least cost per million " + ("tokens" if generative else "inferences"),
@@ -63,10 +49,12 @@ def objectives_for(scenario: str, generative: bool) -> dict[str, str]:
 
 def ask(held: pd.DataFrame, key: str, generative: Callable[[str, str], bool], default_task: str = "resnet50",
         default_scenario: str = "server", extra: Callable[[], Any] | None = None,
-        submit: Callable[[], Any] | None = None) -> Question:
-    """Draw the question's widgets (keys prefixed `key`); `held` is engine.candidates.available's frame,
-    `generative(task, scenario)` says whether its candidates generate tokens. `extra()` draws more form
-    fields (the caller reads its own widgets); `submit()` draws the form's button (default: 'Recommend')."""
+        submit: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """Draw the question's widgets (keys prefixed `key`) and return their values as the fields of an
+    engine.service.RecommendRequest (the caller parses it, so a bad value is an error on its page, with
+    `what_if` on: the app always shows how the answer moves). `held` is engine.candidates.available's
+    frame, `generative(task, scenario)` says whether its candidates generate tokens. `extra()` draws more
+    form fields (the caller reads its own widgets); `submit()` draws the form's button (default: 'Recommend')."""
     tasks = sorted(held["task"].unique())
     c = st.columns(4)
     task = c[0].selectbox("Task", tasks, index=tasks.index(default_task) if default_task in tasks else 0,
@@ -84,21 +72,23 @@ def ask(held: pd.DataFrame, key: str, generative: Callable[[str, str], bool], de
         if scenario in CAPACITY_SCENARIOS:
             target = c[1].number_input("Target load (inferences/s, 0: none)", min_value=0.0, value=0.0,
                                        key=f"{key}_target") or None
-        catalog_path = c[2].text_input("Price catalogue (YAML/CSV)", str(EXAMPLE_CATALOG), key=f"{key}_catalog")
+        catalog = c[2].text_input("Price catalogue (YAML/CSV)", str(EXAMPLE_CATALOG), key=f"{key}_catalog",
+                                  help=f"A price and power catalogue file; {CATALOG_RULE}.")
         uncertain = c[3].checkbox("Rank uncertain verdicts too", key=f"{key}_uncertain")
         bounds = _bounds(key, task, scenario, generative)
         if extra is not None:
             extra()
         (submit or (lambda: st.form_submit_button("Recommend")))()
-    return Question(task, scenario, objective, target, bounds, catalog_path, uncertain)
+    return {"task": task, "scenario": scenario, "objective": objective, "target_qps": target, "bounds": bounds,
+            "catalog": catalog.strip() or None, "include_uncertain": uncertain, "what_if": True}
 
 
-def _bounds(key: str, task: str, scenario: str, generative: bool) -> dict[str, float | None]:
-    """The scenario's bound fields, four per row; 0 means no bound."""
+def _bounds(key: str, task: str, scenario: str, generative: bool) -> dict[str, float]:
+    """The scenario's bound fields, four per row; 0 means no bound (left out)."""
     applies = SCENARIO_FIGURES.get(scenario, ())
     shown = [name for name in _FIELDS if _NEEDS.get(name, "throughput") in applies
              and (name != "min_tokens_per_s" or generative)]
-    out: dict[str, float | None] = {}
+    out: dict[str, float] = {}
     for row in range(0, len(shown), 4):
         columns = st.columns(4)
         for column, name in zip(columns, shown[row:row + 4]):
@@ -107,5 +97,6 @@ def _bounds(key: str, task: str, scenario: str, generative: bool) -> dict[str, f
             kwargs = {"max_value": 1.0, "step": 0.001, "format": "%.3f"} if name == "min_accuracy_ratio" else {}
             value = column.number_input(f"{label}, 0: none", min_value=0.0, value=default,
                                         key=f"{key}_{name}_{task}_{scenario}", **kwargs)
-            out[name] = value or None
+            if value:
+                out[name] = value
     return out

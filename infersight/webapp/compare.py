@@ -1,5 +1,5 @@
-"""The Compare page: two runs or two configurations side by side, through the same analysis as
-`infersight compare` (analysis.views.compare_refs): each side's figures with their CIs, the ratio
+"""The Compare page: two runs or two configurations side by side, through the function behind
+`infersight compare` (analysis.service.compare): each side's figures with their CIs, the ratio
 B/A with its CI, the significance and equivalence verdicts, and the runs' latency CDFs overlaid."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analysis import load, views
+from analysis import load, service, views
+from analysis.service import CompareRequest, ComparisonResult, SideComparison
 from infersight.webapp._data import (configurations_score, latencies_ms, pick_task_scenario, runs_table, store,
                                      titled_history)
 from reports import charts
@@ -29,7 +30,7 @@ MAX_RUNS_SHOWN = 20
 
 
 def options(frame: pd.DataFrame, kind: str, settings: dict[int, str] | None = None) -> dict[str, str]:
-    """The references `compare_refs` takes (a run id, or config:KEY) with a label each, from rows of
+    """The references a CompareRequest takes (a run id, or config:KEY) with a label each, from rows of
     analysis.load.runs_frame: one per run, or one per configuration (newest first). `settings` (run id ->
     the settings that tell it apart, runs_table's column) names them, so look-alike options differ."""
     def named(run_id: int) -> str:
@@ -67,8 +68,8 @@ def answerable(frame: pd.DataFrame, ref: str) -> bool:
 
 
 def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
-    """Indexes into `refs` of a first pair that `compare_refs` accepts without force and can answer: the newest
-    A (or the given one) with another option of the same checked metadata (task version, model hash),
+    """Indexes into `refs` of a first pair that `analysis.service.compare` accepts without force and can answer:
+    the newest A (or the given one) with another option of the same checked metadata (task version, model hash),
     preferring options that carry their own replication (configurations of 2+ runs, runs measured here with
     per-query records) over imported single results."""
     def ident(ref: str) -> tuple:
@@ -86,10 +87,8 @@ def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> 
 
 
 @st.cache_data(ttl=30, show_spinner="comparing")
-def _compare(url: str, refs: tuple[str, str], metric: str | None, margin: float, confidence: float,
-             force: bool) -> dict[str, Any]:
-    return views.compare_refs(store(url), list(refs), metric=metric, margin=margin, confidence=confidence,
-                              force=force)
+def _compare(url: str, request: CompareRequest) -> ComparisonResult:
+    return service.compare(request, store(url))
 
 
 def side_figures(url: str, runs: list[int], metric: str, confidence: float) -> pd.DataFrame:
@@ -150,7 +149,8 @@ def page(url: str) -> None:
                 f"measured here, or configurations with 2+ runs (`infersight repro TASK -n 3` makes some).")
         return
     try:
-        result = _compare(url, (a, b), metric or None, margin / 100, confidence, force)
+        result = _compare(url, CompareRequest.parse(refs=(a, b), metric=metric or None, margin=margin / 100,
+                                                    confidence=confidence, force=force))
     except InfersightError as exc:
         st.error(str(exc))
         return
@@ -163,48 +163,40 @@ def _what_exists(frame: pd.DataFrame, kind: str) -> None:
     st.dataframe(counts[counts[kind] >= 2], hide_index=True)
 
 
-def _show(url: str, result: dict[str, Any], choices: dict[str, str]) -> None:
-    metric, comp, base = result["metric"], result["comparisons"][0], result["baseline"]
-    better = "lower" if result["lower_is_better"] else "higher"
-    st.caption(f"{metric} ({better} is better); {result['unit']} as the unit of replication; "
-               f"{result['confidence']:.0%} intervals; equivalence margin +-{result['margin']:.1%}")
-    for warning in result["warnings"]:
+def _show(url: str, result: ComparisonResult, choices: dict[str, str]) -> None:
+    comp, base = result.comparisons[0], result.baseline
+    better = "lower" if result.lower_is_better else "higher"
+    st.caption(f"{result.metric} ({better} is better); {result.unit} as the unit of replication; "
+               f"{result.confidence:.0%} intervals; equivalence margin +-{result.margin:.1%}")
+    for warning in result.warnings:
         st.warning(warning)
     cols = st.columns(2)
-    for col, name, ref, runs, values in ((cols[0], "A", base["ref"], base["runs"], base["values"]),
-                                         (cols[1], "B", comp["ref"], comp["runs"], comp["values"])):
+    for col, name, side in ((cols[0], "A", base), (cols[1], "B", comp)):
         with col:
-            st.subheader(f"{name}: {choices.get(ref, ref)}")
-            gmean = math.exp(sum(math.log(v) for v in values) / len(values))
-            st.metric(f"{name}: geometric mean of {len(values)} {result['unit']}", _num(gmean))
-            st.dataframe(side_figures(url, runs, metric, result["confidence"]), hide_index=True, width="stretch")
+            st.subheader(f"{name}: {choices.get(side.ref, side.ref)}")
+            st.metric(f"{name}: geometric mean of {len(side.values)} {result.unit}", _num(side.geometric_mean))
+            st.dataframe(side_figures(url, list(side.runs), result.metric, result.confidence), hide_index=True,
+                         width="stretch")
     _verdicts(result, comp)
-    _cdfs(url, base["runs"], comp["runs"])
+    _cdfs(url, list(base.runs), list(comp.runs))
 
 
-def _verdicts(result: dict[str, Any], comp: dict[str, Any]) -> None:
+def _verdicts(result: ComparisonResult, comp: SideComparison) -> None:
     st.subheader("B against A")
-    gm, md = comp["ratio_geometric_means"], comp["ratio_medians"]
+    gm, md = comp.ratio_geometric_means, comp.ratio_medians
     cols = st.columns(3)
     cols[0].metric("Ratio of geometric means B/A [CI]", _interval(gm), help=gm["method"])
     cols[1].metric("Ratio of medians B/A [CI]", _interval(md), help=md["method"])
-    cols[2].metric("Verdict", comp["verdict"] if comp.get("better") is None else
-                   f"{comp['verdict']} ({'better' if comp['better'] else 'worse'})")
-    alpha, margin = 1 - result["confidence"], result["margin"]
-    q = comp["q_value"] if comp.get("q_value") is not None else comp["welch_p"]
-    significant = (f"significant: Welch p = {comp['welch_p']:.3g} (BH q = {q:.3g}) < {alpha:.2g}" if q < alpha else
-                   f"not significant: Welch p = {comp['welch_p']:.3g} (BH q = {q:.3g}) >= {alpha:.2g}")
-    equivalent = (f"equivalent within +-{margin:.1%}: TOST p = {comp['tost_p']:.3g} < {alpha:.2g}"
-                  if comp["tost_p"] < alpha else
-                  f"not shown equivalent within +-{margin:.1%}: TOST p = {comp['tost_p']:.3g} >= {alpha:.2g}")
-    verdict = {"equivalent": st.success, "different": st.warning}.get(comp["verdict"], st.info)
-    verdict(f"Difference: {significant}. Equivalence: {equivalent}. Mann-Whitney U p = {comp['mann_whitney_p']:.3g}."
-            + (" Neither shown: more runs are needed." if comp["verdict"] == "inconclusive" else ""))
+    cols[2].metric("Verdict", comp.verdict_text)
+    verdict = {"equivalent": st.success, "different": st.warning}.get(comp.verdict, st.info)
+    verdict(f"Difference: {comp.significance}. Equivalence: {comp.equivalence}. "
+            f"Mann-Whitney U p = {comp.mann_whitney_p:.3g}."
+            + (" Neither shown: more runs are needed." if comp.verdict == "inconclusive" else ""))
     with st.expander("Tests and the figures compared"):
-        st.dataframe(pd.DataFrame([{k: comp[k] for k in ("n_a", "n_b", "welch_t", "welch_df", "welch_p",
-                                                         "mann_whitney_u", "mann_whitney_p", "tost_p", "q_value")}]),
-                     hide_index=True)
-        st.dataframe({"A": pd.Series(result["baseline"]["values"]), "B": pd.Series(comp["values"])})
+        st.dataframe(pd.DataFrame([comp.model_dump(include={"n_a", "n_b", "welch_t", "welch_df", "welch_p",
+                                                            "mann_whitney_u", "mann_whitney_p", "tost_p",
+                                                            "q_value"})]), hide_index=True)
+        st.dataframe({"A": pd.Series(result.baseline.values), "B": pd.Series(comp.values)})
 
 
 def _cdfs(url: str, runs_a: list[int], runs_b: list[int]) -> None:

@@ -1,17 +1,16 @@
-"""The Recommend page: a constraint form -> engine.recommend -> the ranked answer with ties and
-probabilities, the Pareto chart, the explanation, the capacity plan and exclusions; CSV download."""
+"""The Recommend page: the constraint form (webapp._question) -> engine.service.recommend -> the ranked
+answer with ties and probabilities, the Pareto chart, the explanation, the capacity plan and exclusions; CSV download."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from engine import Constraints, load_catalog, recommend
 from engine.candidates import available, load
+from engine.service import RecommendRequest, RecommendResult, recommend
 from infersight.webapp._data import store
 from infersight.webapp._question import ask
 from infersight.webapp._tables import example_banner, show
@@ -35,6 +34,11 @@ def _candidates(url: str, task: str, scenario: str) -> pd.DataFrame:
     return load(store(url), task, scenario)
 
 
+@st.cache_data(ttl=30, show_spinner="ranking")
+def _recommend(url: str, request: RecommendRequest) -> RecommendResult:
+    return recommend(request, store(url))
+
+
 def generative(url: str) -> Callable[[str, str], bool]:
     """Whether the candidates of a task and scenario generate tokens (cost is then per million tokens)."""
     def check(task: str, scenario: str) -> bool:
@@ -52,18 +56,14 @@ def page(url: str) -> None:
     if held.empty:
         st.info(f"No complete runs in {url}: measure or import some first.")
         return
-    q = ask(held, "rec", generative(url))
+    fields = ask(held, "rec", generative(url))
     try:
-        frame = _candidates(url, q.task, q.scenario)
-        constraints = Constraints.build(**q.bounds)
-        catalog = load_catalog(Path(q.catalog_path)) if q.catalog_path.strip() else None
-        rec = recommend(frame, constraints, q.objective, catalog, target_load=q.target_load,
-                        include_uncertain=q.include_uncertain, what_if=True)
+        result = _recommend(url, RecommendRequest.parse(**fields))
     except InfersightError as exc:
         st.error(str(exc))
         return
-    example_banner(bool(catalog and catalog.is_example), catalog.source if catalog else "")
-    _answer(rec, q.task, q.scenario)
+    example_banner(result.catalog.is_example, result.catalog.source)
+    _answer(result.recommendation, result.request.task, result.request.scenario)
 
 
 def answer_labels(rec) -> dict[str, str]:

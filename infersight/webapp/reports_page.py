@@ -1,30 +1,28 @@
 """The Reports page: pick a kind of report (run, comparison, decision, quarterly trends), fill in its
-inputs, generate it and download the self-contained HTML file. It calls the functions behind
-`infersight report run|compare|decision|trend` (reports.run, reports.compare, reports.decision,
-reports.trend), so the file is the one the command line writes."""
+inputs, generate it and download the self-contained HTML file. Each form makes a report request and the
+page calls the function behind `infersight report run|compare|decision|trend` (reports.service.render_report),
+so the file is the one the command line writes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import streamlit as st
 
-from engine import Constraints, load_catalog, recommend
+from analysis.service import CompareRequest
+from engine.service import RecommendRequest
 from infersight.webapp import compare as compare_page
 from infersight.webapp._data import history, runs_table, store
 from infersight.webapp._question import ask
-from infersight.webapp.recommend import _available, _candidates, generative
-from reports.compare import render_compare_report
-from reports.decision import render_decision_report
-from reports.run import render_run_report
-from reports.trend import render_trend_report
+from infersight.webapp.recommend import _available, generative
+from reports.service import (CompareReportRequest, DecisionReportRequest, ReportRequest, RunReportRequest,
+                             TrendReportRequest, render_report)
 from runner.errors import InfersightError
 
 __all__ = ["page", "KINDS"]
 
 KINDS = {"run": "Run report", "compare": "Comparison", "decision": "Decision", "trend": "Quarterly trends"}
-Maker = Callable[[], tuple[str, str]]  # () -> (html, file name)
+Maker = Callable[[], ReportRequest]  # the form's request, made when the form is sent
 
 
 def page(url: str) -> None:
@@ -41,12 +39,12 @@ def page(url: str) -> None:
     if st.session_state.pop("rep_go", False):
         try:
             with st.spinner("writing the report"):
-                html, name = make()
+                report = render_report(make(), store(url))
         except InfersightError as exc:
             st.session_state.pop("rep_html", None)
             st.error(str(exc))
             return
-        st.session_state["rep_html"] = (kind, name, html)
+        st.session_state["rep_html"] = (kind, report.file_name, report.html)
     done = st.session_state.get("rep_html")
     if done and done[0] == kind:
         _, name, html = done
@@ -71,7 +69,7 @@ def _run_form(url: str) -> Maker | None:
     with st.form("rep_run_form"):
         run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="rep_run")
         _submit()
-    return lambda: (render_run_report(store(url), int(run_id)), f"run-{int(run_id)}.html")
+    return lambda: RunReportRequest.parse(run=str(run_id))
 
 
 def _compare_form(url: str) -> Maker | None:
@@ -91,7 +89,8 @@ def _compare_form(url: str) -> Maker | None:
         force = c[1].checkbox("Compare even when task version or model differ", key="rep_force")
         note = _note()
         _submit()
-    return lambda: (render_compare_report(store(url), picked, margin=margin, force=force, note=note), "compare.html")
+    return lambda: CompareReportRequest.parse(
+        comparison=CompareRequest.parse(refs=picked, margin=margin, force=force), note=note)
 
 
 def _decision_form(url: str) -> Maker | None:
@@ -100,17 +99,9 @@ def _decision_form(url: str) -> Maker | None:
         st.info("No complete VALID runs to recommend from.")
         return None
     notes: list[str] = []
-    q = ask(held, "rep", generative(url), extra=lambda: notes.append(_note()), submit=_submit)
-    def make() -> tuple[str, str]:
-        frame = _candidates(url, q.task, q.scenario)
-        catalog = load_catalog(Path(q.catalog_path)) if q.catalog_path.strip() else None
-        rec = recommend(frame, Constraints.build(**q.bounds), q.objective, catalog, target_load=q.target_load,
-                        include_uncertain=q.include_uncertain, what_if=True)
-        html = render_decision_report(rec, task=q.task, scenario=q.scenario, candidates=len(frame), catalog=catalog,
-                                      note=notes[0] if notes else "")
-        return html, f"decision-{q.task}-{q.scenario}.html"
-
-    return make
+    fields = ask(held, "rep", generative(url), extra=lambda: notes.append(_note()), submit=_submit)
+    return lambda: DecisionReportRequest.parse(question=RecommendRequest.parse(**fields),
+                                               note=notes[0] if notes else "")
 
 
 def _trend_form(url: str) -> Maker | None:
@@ -129,5 +120,5 @@ def _trend_form(url: str) -> Maker | None:
                                   key="rep_trend_scenario")
         note = _note()
         _submit()
-    return lambda: (render_trend_report(store(url), quarter, task=task or None, scenario=scenario or None, note=note),
-                    f"trends-{quarter}.html")
+    return lambda: TrendReportRequest.parse(quarter=quarter, task=task or None, scenario=scenario or None,
+                                            note=note)

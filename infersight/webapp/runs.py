@@ -1,5 +1,5 @@
 """The Runs page: every stored run, and a drill-down into one run's cards, settings, logs and charts
-(the same content as the HTML run report, from reports.run.run_report_context)."""
+(the same run view as the HTML run report: reports.service.describe_run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import streamlit as st
 
 from infersight.webapp._data import runs_table, store
 from infersight.webapp._tables import show
-from reports.run import run_report_context
+from reports.service import DescribeRunRequest, describe_run
 
 __all__ = ["page"]
 
@@ -33,9 +33,10 @@ def page(url: str) -> None:
 
 
 def _detail(url: str, run_id: int) -> None:
-    context, charts = run_report_context(store(url), run_id)
+    view = describe_run(DescribeRunRequest.parse(run=str(run_id)), store(url))
+    context = view.context
     head, validity = context["headline"], context["validity"]
-    st.subheader(context["title"])
+    st.subheader(view.title)
     cols = st.columns(3)
     cols[0].metric(head["metric"], head["text"], help=head["how"])
     cols[1].metric("validity", validity["verdict"], help=validity["why_non_compliant"])
@@ -49,10 +50,10 @@ def _detail(url: str, run_id: int) -> None:
             st.caption(note)
     for problem in context["completeness"]:
         st.error(problem)
-    for chart in charts:
-        st.vega_lite_chart(chart.spec, width="stretch")
-        if chart.caption:
-            st.caption(chart.caption)
+    for chart in view.charts:
+        st.vega_lite_chart(chart["spec"], width="stretch")
+        if chart["caption"]:
+            st.caption(chart["caption"])
     for note in context["chart_notes"]:
         st.caption(note)
     with st.expander("Settings and seeds"):
