@@ -87,7 +87,7 @@ def test_import_keeps_run_cards_logs_and_the_other_system_and_is_idempotent(mach
             for key in ("uuid", "hostname", "settings", "summary", "validity", "headline_value", "accuracy_value",
                         "started_at", "finished_at", "status", "task_hash", "model_hash", "backend_hash",
                         "system_hash"):
-                assert ours[key] == theirs[key], key
+                assert getattr(ours, key) == getattr(theirs, key), key
             assert ours.provenance == "measured"
             assert f"run bundle {result.bundle_sha256[:12]} from machine-b" in ours.source
             for name, arr in b.read_perf_samples(theirs.id).items():

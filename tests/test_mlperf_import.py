@@ -73,12 +73,12 @@ def test_accuracy_figures_and_power_equal_the_answer_key(imported):
     for location, row in answer_key().items():
         if location not in runs:
             continue
-        figures = runs[location]["summary"]["accuracy"]
+        figures = runs[location].summary["accuracy"]
         words = row["Accuracy"].split()
         for metric, text in zip(words[::2], words[1::2]):
             decimals = len(text.partition(".")[2])
             assert round(figures[metric.rstrip(":")], decimals) == float(text), (location, metric)
-        power = runs[location]["imported"]["power"]
+        power = runs[location].imported["power"]
         if row.get("Power_Result") is not None and power is not None:
             assert power["value"] == pytest.approx(row["Power_Result"], rel=1e-9), location
             assert power["units"] == row["Power_Units"]
@@ -128,13 +128,13 @@ def test_system_cards_keep_every_field_of_the_system_json(imported):
     by_system = {Path(loc).parts[3]: run for loc, run in runs.items()}
     for path in sorted(DATA.glob("closed/*/systems/*.json")):
         data = json.loads(path.read_text())
-        card = store.get_card("system", by_system[path.stem]["system_hash"])
+        card = store.get_card("system", by_system[path.stem].system_hash)
         for key, value in data.items():
             assert card.get(key, card.get("other_fields", {}).get(key)) == value, (path, key)
-    google = store.get_card("system", by_system["tpu_v5e_x4_flax"]["system_hash"])
+    google = store.get_card("system", by_system["tpu_v5e_x4_flax"].system_hash)
     assert google["accelerators_per_node"] == "4" and google["other_software_stack"] == {
         "JAX TPU runtime": "flax==0.8.5, jax[tpu]==0.4.30"}
-    assert runs["closed/Google/results/tpu_v5e_x4_flax/stable-diffusion-xl/server"]["imported"]["accelerators_per_node"] == 4
+    assert runs["closed/Google/results/tpu_v5e_x4_flax/stable-diffusion-xl/server"].imported["accelerators_per_node"] == 4
 
 
 # -- (d) bad input --------------------------------------------------------------------------------
@@ -441,5 +441,5 @@ def test_import_into_postgresql(pg_store_url, tmp_path):
         runs = {r.imported["source_path"]: r for r in store.list_runs(source="mlperf")}
         assert (first.imported, again.imported, again.already_present) == (2, 0, 2)
         assert_no_wrong_number(runs)
-        assert runs[SERVER]["summary"]["effective_settings"]["schedule_rng_seed"] == 14962580496156340209
-        assert store.find_imported("v4.1", SERVER)["run_id"] == runs[SERVER]["id"]
+        assert runs[SERVER].summary["effective_settings"]["schedule_rng_seed"] == 14962580496156340209
+        assert store.find_imported("v4.1", SERVER)["run_id"] == runs[SERVER].id

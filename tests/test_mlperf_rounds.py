@@ -101,16 +101,16 @@ def test_every_result_with_a_table_row_matches_the_table(both, round_name):
         power = run.imported["power"]
         if row.get("Power_Result") is not None and power is not None:
             assert power["value"] == pytest.approx(row["Power_Result"], rel=1e-9), location
-    powered = [loc for loc in rows if runs[round_name][loc]["imported"]["power"]]
+    powered = [loc for loc in rows if runs[round_name][loc].imported["power"]]
     assert len(powered) == (5 if round_name == "v5.1" else 4)
     pinned = NON_COMPLIANT_V51 if round_name == "v5.1" else NON_COMPLIANT_V41
-    assert {loc for loc in rows if not runs[round_name][loc]["compliant"]} == pinned
+    assert {loc for loc in rows if not runs[round_name][loc].compliant} == pinned
     noted = {s.file.removesuffix("/TEST01/accuracy").replace("/compliance/", "/results/")
              for s in reports[round_name].skipped if s.file.endswith("/TEST01/accuracy")}
     assert noted == pinned
     assert all(key[loc]["compliance"] == 1 for loc in rows)
     below = BELOW_TARGET_V51 if round_name == "v5.1" else set()
-    assert {loc for loc in rows if runs[round_name][loc]["accuracy_passed"] is not True} == below
+    assert {loc for loc in rows if runs[round_name][loc].accuracy_passed is not True} == below
 
 
 def test_v51_quirks_each_imported_as_the_table_says(both):
@@ -209,7 +209,7 @@ def test_missing_verify_file_is_missing_not_pass(tmp_path):
     assert "TEST01: TEST01 is missing or lacks verify_accuracy.txt and verify_performance.txt" in reasons(report)
     shutil.rmtree(compliance / "TEST01")
     _, _, runs = import_copy(tmp_path, "y.db")
-    assert runs[DLRM]["imported"]["compliance"] == {"TEST01": "MISSING"} and not runs[DLRM]["compliant"]
+    assert runs[DLRM].imported["compliance"] == {"TEST01": "MISSING"} and not runs[DLRM].compliant
     assert folder.is_dir()
 
 
@@ -224,8 +224,8 @@ def test_test01_accuracy_fallback_within_and_outside_its_tolerance(tmp_path, com
     (test01 / "accuracy" / "baseline_accuracy.txt").write_text("AUC=80.200%\n")
     (test01 / "accuracy" / "compliance_accuracy.txt").write_text(f"AUC={compliance_auc}%\n")
     _, _, runs = import_copy(tmp_path)
-    assert runs[DLRM]["imported"]["compliance"]["TEST01"] == ("PASS" if passes else "FAIL")
-    assert runs[DLRM]["compliant"] is passes
+    assert runs[DLRM].imported["compliance"]["TEST01"] == ("PASS" if passes else "FAIL")
+    assert runs[DLRM].compliant is passes
 
 
 @pytest.mark.parametrize("bad", ["abc", "nan", "1e999"])
@@ -368,7 +368,7 @@ def test_a_run_shorter_than_the_round_allows_is_noted(tmp_path):
     summary = folder / "performance" / "run_1" / "mlperf_log_summary.txt"
     summary.write_text(summary.read_text().replace("min_duration (ms): 600000", "min_duration (ms): 60000"))
     _, _, runs = import_copy(tmp_path)
-    assert runs[DLRM]["summary"]["rule_notes"] == ["min_duration_ms 60000 is below the round's 600000"]
+    assert runs[DLRM].summary["rule_notes"] == ["min_duration_ms 60000 is below the round's 600000"]
 
 
 def test_unreadable_figure_beside_the_headline_is_listed_and_stored_as_none(tmp_path):
@@ -379,5 +379,5 @@ def test_unreadable_figure_beside_the_headline_is_listed_and_stored_as_none(tmp_
     lines[line - 1] = "Max latency (ns)                : 1e999"
     summary.write_text("\n".join(lines) + "\n")
     _, report, runs = import_copy(tmp_path)
-    assert runs[DLRM]["summary"]["mlperf_summary"]["max latency (ns)"] is None
+    assert runs[DLRM].summary["mlperf_summary"]["max latency (ns)"] is None
     assert f"line {line}: 'max latency (ns)' reads '1e999', not a finite number; not stored" in reasons(report)

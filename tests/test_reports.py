@@ -216,7 +216,7 @@ def test_badges_are_valid_svg_with_the_figures(report_db):
     _, texts = parse_badge(run_badge(run, "accuracy").svg())
     value, target = run.accuracy_value, run.accuracy_target
     assert texts == ["accuracy verified", f"top1_accuracy {value:.4g} \u2265 {target:.4g}"]
-    failed = {**run, "validity": "INVALID", "accuracy_passed": False, "accuracy_value": 0.5}
+    failed = run.model_copy(update={"validity": "INVALID", "accuracy_passed": False, "accuracy_value": 0.5})
     assert 'fill="#e05d44"' in run_badge(failed, "validity").svg()
     assert parse_badge(run_badge(failed, "accuracy").svg())[1][0] == "accuracy"
     with pytest.raises(NoVerdictYet, match="no reproducibility verdict exists yet"):

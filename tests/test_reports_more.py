@@ -26,7 +26,7 @@ from sqlalchemy import update
 from _browser import A4_CONTENT_PX, chart_specs, open_offline
 from conftest import cli
 from runner.run import RunRequest, execute_run, prepare_run
-from runner.store import Store
+from runner.store import RunRecord, Store
 from runner.store.schema import runs as runs_table
 
 EVIL = "<script>alert(1)</script>"
@@ -46,11 +46,11 @@ def _digest(card: dict) -> str:
     return hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def clone_cards(store: Store, run: dict, system_name: str | None = None, backend: str | None = None) -> dict:
+def clone_cards(store: Store, run: RunRecord, system_name: str | None = None, backend: str | None = None) -> dict:
     """The four card hashes of `run`, with the system renamed and/or the backend card changed (new hashes)."""
     hashes = {}
     for kind in ("task", "model", "backend", "system"):
-        card = store.get_card(kind, run[f"{kind}_hash"])
+        card = store.get_card(kind, run.card_hashes[kind])
         if kind == "system" and system_name:
             card = {**card, "system_name": system_name}
         if kind == "backend" and backend:
@@ -59,7 +59,7 @@ def clone_cards(store: Store, run: dict, system_name: str | None = None, backend
     return hashes
 
 
-def synthetic_run(store: Store, base: dict, hashes: dict, *, started: str, headline: float,
+def synthetic_run(store: Store, base: RunRecord, hashes: dict, *, started: str, headline: float,
                   latency_ms: np.ndarray | None = None, threads: int | None = None, backend: str | None = None,
                   label: str | None = None) -> int:
     """A complete, VALID run with `base`'s settings (intra_op_threads changed to make another configuration),

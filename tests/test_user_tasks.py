@@ -151,7 +151,7 @@ def test_infersight_tasks_lists_user_tasks_beside_the_built_ins(tmp_path, lin, m
     shutil.copytree(card.parent, tmp_path / "elsewhere")
     other = tmp_path / "elsewhere" / "task.yaml"
     other.write_text(other.read_text().replace("name: lin ", "name: other "))
-    assert measure(store, str(other), "single_stream")["status"] == "complete"
+    assert measure(store, str(other), "single_stream").status == "complete"
     rows = {r["name"]: r for r in task_rows(store)}
     assert rows["digits"]["source"].startswith("plugin")
     assert rows["lin"]["source"] == f"user folder: {card}" and rows["lin"]["variants"] == {"fp32": "built"}

@@ -13,12 +13,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from runner.cards._base import format_errors
+from runner.cards import format_errors
 from runner.errors import SettingsError
 from runner.peak import PeakSettings
 from runner.run import RunRequest
-from runner.store.records import (PeakSearchRecord, ProbeRecord, RunRecord, SweepCellRecord,
-                                  SweepRecord)
+from runner.store.records import PeakSearchRecord, ProbeRecord, RunRecord, SweepCellRecord, SweepRecord
 
 __all__ = ["RunRequest", "ReplicasRequest", "PeakSearchRequest", "SweepRequest", "RunRecord", "ReplicasRecord",
            "PeakSearchRecord", "ProbeRecord", "SweepRecord", "SweepCellRecord", "PeakSettings", "parse_request"]
