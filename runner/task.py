@@ -64,7 +64,8 @@ class ArraySampleLibrary(SampleLibrary):
         return self._perf
 
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: arr[indices] for name, arr in self._items}
+        # take(): the same copy as arr[indices], about twice as fast for the one-sample queries of the server
+        return {name: arr.take(indices, axis=0) for name, arr in self._items}
 
 
 class Task(ABC):
