@@ -28,11 +28,27 @@ NOW = dt.datetime(2027, 2, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def _cal(overshoot_p99: float = 60.0, overshoot_p999: float = 130.0, handover_p99: float = 30.0,
-         measured_at: str = "2027-02-01T11:00:00+00:00") -> Calibration:
+         measured_at: str = "2027-02-01T11:00:00+00:00", trial: dict | None = None) -> Calibration:
     host, cpu, kernel = cal_mod._identity()
     return Calibration(host=host, cpu_model=cpu, kernel=kernel, measured_at=measured_at,
                        sleep_overshoot_us={"p50": 20.0, "p99": overshoot_p99, "p99_9": overshoot_p999, "max": 400.0},
-                       handover_us={"p50": 10.0, "p99": handover_p99, "max": 80.0}, samples=1_500)
+                       handover_us={"p50": 10.0, "p99": handover_p99, "max": 80.0}, samples=1_500,
+                       issuer_trial_us=trial)
+
+
+def _trial(pinned_p99: float, floating_p99: float) -> dict:
+    return {mode: {"p50": 0.1, "p99": p99, "max": 2 * p99}
+            for mode, p99 in (("pinned", pinned_p99), ("floating", floating_p99))}
+
+
+def _probe(p99: float):
+    return lambda cpu: {"p50": 20.0, "p99": p99, "p99_9": 1.5 * p99, "max": 2 * p99}
+
+
+@pytest.fixture(autouse=True)
+def no_probe(monkeypatch):
+    """A cached calibration is trusted unless a test gives a probe (a real probe reads this, loaded, machine)."""
+    monkeypatch.setattr(cal_mod, "probe", lambda cpu: None)
 
 
 @pytest.fixture
@@ -95,7 +111,7 @@ def test_a_calibration_of_another_host_is_not_used(cache):
     measured, fake = cache
     path = cache_path()
     path.parent.mkdir(parents=True)
-    data = {k: v for k, v in _cal().to_dict().items() if k not in ("source", "note", "spin_us")}
+    data = {k: v for k, v in _cal().to_dict().items() if k not in ("source", "note", "spin_us", "issuer_pinning")}
     path.write_text(json.dumps({**data, "kernel": "another"}))
     assert "for another host, CPU or kernel" in calibration(now=NOW, measure_fn=fake).note and measured
 
@@ -110,9 +126,61 @@ def test_an_unwritable_cache_is_not_an_error(tmp_path, monkeypatch):
 
 def test_measuring_this_machine_gives_usable_figures(monkeypatch):
     monkeypatch.setattr(cal_mod, "SLEEPS", 200)
+    monkeypatch.setattr(cal_mod, "TRIAL_QUERIES", 200)
     got = cal_mod.measure(cpu=max(os.sched_getaffinity(0)))
-    assert got.samples == 200 and got.sleep_overshoot_us["p50"] <= got.sleep_overshoot_us["p99"]
+    assert got.samples == 100 and got.sleep_overshoot_us["p50"] <= got.sleep_overshoot_us["p99"]  # the quieter half
     assert 0 <= got.handover_us["p50"] <= got.handover_us["max"] and 20.0 <= got.spin_us <= 500.0
+    trial = got.issuer_trial_us  # both arrangements issued a real schedule (figures: shape only, a loaded machine)
+    assert set(trial) == {"pinned", "floating"} and all(f["p50"] <= f["p99"] <= f["max"] for f in trial.values())
+    assert got.issuer_pinning in ("pinned", "floating") and got.to_dict()["issuer_pinning"] == got.issuer_pinning
+
+
+def test_the_figures_come_from_the_quieter_half_of_the_blocks():
+    values = np.full(2_400, 30.0)
+    values[300:600:7] = 5_000.0     # other processes' work during blocks 1 and 5 ...
+    values[1_500:1_800:5] = 9_000.0
+    values[::97] = 80.0             # ... and the machine's own tail in every block
+    got = cal_mod.quieter_half(values, 8)
+    assert len(got) == 1_200 and got.max() == 80.0 and list(got) == sorted(got)
+
+
+def test_a_calibration_far_above_a_fresh_probe_was_taken_under_load_and_is_measured_again(cache):
+    busy = _cal(overshoot_p99=3_000.0, overshoot_p999=9_000.0)
+    assert calibration(now=NOW, measure_fn=lambda cpu: busy, probe_fn=_probe(50.0)).spin_us == 500.0
+    again = calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(50.0))
+    assert again.source == "measured" and again.spin_us == 140.0
+    assert "(sleep overshoot p99 3e+03 us) was far above a fresh probe's (50 us): it was measured under load" in again.note
+    kept = calibration(now=NOW, measure_fn=lambda cpu: busy, probe_fn=_probe(50.0))  # within 2 x 50 + 20 us of 60
+    assert kept.source == "cache" and kept.spin_us == 140.0 and kept.note is None
+
+
+def test_a_probe_far_above_the_cache_keeps_the_cache_and_says_the_machine_is_busy(cache):
+    calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(60.0))
+    busy_now = calibration(now=NOW, measure_fn=lambda cpu: _cal(overshoot_p999=9_000.0), probe_fn=_probe(4_000.0))
+    assert busy_now.source == "cache" and busy_now.spin_us == 140.0
+    assert "a fresh probe's sleep overshoot p99 (4e+03 us) was far above the cached calibration's (60 us)" in busy_now.note
+
+
+def test_the_probe_is_taken_at_most_once_a_minute_per_cpu(monkeypatch):
+    calls = []
+    monkeypatch.undo()  # the real probe, over a fake measurement
+    monkeypatch.setattr(cal_mod, "_sleep_overshoots", lambda cpu, n: calls.append((cpu, n)) or [30_000] * n)
+    monkeypatch.setattr(cal_mod, "_probes", {})
+    first = cal_mod.probe(7)
+    assert cal_mod.probe(7) == first and first["p99"] == 30.0 and calls == [(7, cal_mod.PROBE_SLEEPS)]
+    cal_mod.probe(6)
+    monkeypatch.setattr(cal_mod, "PROBE_EVERY_S", 0.0)
+    cal_mod.probe(7)
+    assert calls == [(7, cal_mod.PROBE_SLEEPS), (6, cal_mod.PROBE_SLEEPS), (7, cal_mod.PROBE_SLEEPS)]
+
+
+def test_an_older_format_is_measured_again(cache):
+    measured, fake = cache
+    cache_path().parent.mkdir(parents=True)
+    data = {k: v for k, v in _cal().to_dict().items() if k not in ("source", "note", "spin_us", "issuer_pinning")}
+    cache_path().write_text(json.dumps({**data, "format": 1}))
+    got = calibration(now=NOW, measure_fn=fake)
+    assert got.source == "measured" and "was of format 1, not 2: measured again" in got.note and measured
 
 
 # -- the issuing plan (fake machines) -----------------------------------------------------------------
@@ -193,6 +261,31 @@ def test_the_backends_threads_are_kept_off_the_issuers_cpu(cache, digits_models,
         assert prep.backend.card().settings["cpus"] == "0"
     finally:
         prep.backend.teardown()
+
+
+def test_the_issuer_is_pinned_or_floating_as_the_calibrations_trial_found():
+    assert _cal(trial=_trial(900.0, 40.0)).issuer_pinning == "floating"
+    assert _cal(trial=_trial(40.0, 39.5)).issuer_pinning == "pinned"  # a tie within 1 us stays pinned
+    assert _cal(trial=_trial(40.0, 80.0)).issuer_pinning == "pinned" and _cal().issuer_pinning == "pinned"
+    floating = plan_issuing([0, 1, 2], _cal(trial=_trial(900.0, 40.0)), 150.0)
+    assert (floating.issuer_pinning, floating.issuer_cpus, floating.issuer_cpu, floating.backend_cpus) == (
+        "floating", [0, 1, 2], 2, [0, 1])  # the backend is kept off the issuer's CPU either way
+    assert "; floating (the calibration's trial: p99 lateness pinned 900 us, floating 40 us)" in floating.why
+    assert floating.calibration["issuer_pinning"] == "floating"
+    pinned = plan_issuing([0, 1], _cal(trial=_trial(40.0, 80.0)), 150.0)
+    assert (pinned.issuer_pinning, pinned.issuer_cpus) == ("pinned", [1]) and "; pinned (the calibration" in pinned.why
+    assert plan_issuing([0], _cal(), 1e6).issuer_pinning is None  # workers issue: no process to pin
+
+
+def test_show_says_whether_the_issuer_was_pinned_or_floating():
+    from infersight.cli.inspect import _lateness, _timing
+
+    plan = plan_issuing([0, 1], _cal(trial=_trial(900.0, 40.0)), 150.0).to_dict()
+    card = capture_system(issuing=plan).to_dict()
+    assert "issuer floating (trial p99 lateness: pinned 900 us, floating 40 us)" in _timing(card)
+    summary = {"issuer": "process", "issue_delay_p50_us": 1.0, "issue_delay_p99_us": 9.0, "issue_delay_count": 10,
+               "issue_delay_tolerance_us": 150.0, "issuing": plan}
+    assert "issued by process" in _lateness(summary) and "; floating (the calibration's trial" in _lateness(summary)
 
 
 def test_the_calibration_is_recorded_but_not_hashed():

@@ -256,7 +256,7 @@ class Server(Scenario):
         workers = s.concurrency or len(available_cpus())
         plan = self.plan or issue_plan(s, available_cpus())
         previous = sys.getswitchinterval()
-        issuer = (IssuerProcess(offsets, spin_ns=int(plan.spin_us * 1_000), cpu=plan.issuer_cpu)
+        issuer = (IssuerProcess(offsets, spin_ns=int(plan.spin_us * 1_000), cpu=plan.issuer_cpu, cpus=plan.issuer_cpus)
                   if plan.issuer == "process" else None)
         try:
             sys.setswitchinterval(min(previous, _SWITCH_S))
@@ -293,7 +293,8 @@ class Server(Scenario):
         summary["recommendation"] = advice
         valid = validity == "VALID"
         eff = {**s.to_dict(), "concurrency": workers, "issuer": plan.issuer, "isolation": plan.isolation,
-               "spin_us": plan.spin_us, "lateness_tolerance_us": summary.get("issue_delay_tolerance_us")}
+               "spin_us": plan.spin_us, "issuer_pinning": plan.issuer_pinning,
+               "lateness_tolerance_us": summary.get("issue_delay_tolerance_us")}
         return ScenarioResult(self.name, "queries_per_second", s.target_qps if valid else None, "queries/s",
                               valid, reasons, summary, eff, rec, loadgen_limit=validity == LOADGEN_LIMIT)
 
