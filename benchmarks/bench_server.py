@@ -147,7 +147,8 @@ def fidelity(args: argparse.Namespace) -> None:
               f"issue rate / target = {rate / qps:.4f}"
               + (f" (/ its schedule's rate {rate / scheduled_qps:.4f})" if scheduled_qps else "")
               + (f"; late p99 {s['issue_delay_p99_us']:.3g} us" if s.get("issue_delay_p99_us") is not None else "")
-              + (f"; issuer {s['issuer_cores_per_1k_qps']:.3f} cores per 1k QPS (spin {s['issuing']['spin_us']:g} us)"
+              + (f"; issuer {s['issuer_cores_per_1k_qps']:.3f} cores per 1k QPS (spin {s['issuing']['spin_us']:g} us, "
+                 f"{s['issuing'].get('issuer_pinning')})"
                  if s.get("issuer_cores_per_1k_qps") else ""), flush=True)
 
 
