@@ -154,6 +154,13 @@ def test_a_calibration_far_above_a_fresh_probe_was_taken_under_load_and_is_measu
     assert kept.source == "cache" and kept.spin_us == 140.0 and kept.note is None
 
 
+def test_a_calibration_whose_tail_only_was_busy_is_measured_again(cache):
+    calibration(now=NOW, measure_fn=lambda cpu: _cal(overshoot_p99=90.0, overshoot_p999=3_700.0), probe_fn=_probe(80.0))
+    again = calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(80.0))  # probe p99.9: 120 us
+    assert again.source == "measured" and again.spin_us == 140.0
+    assert "(sleep overshoot p99.9 3.7e+03 us) was far above a fresh probe's (120 us)" in again.note
+
+
 def test_a_probe_far_above_the_cache_keeps_the_cache_and_says_the_machine_is_busy(cache):
     calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(60.0))
     busy_now = calibration(now=NOW, measure_fn=lambda cpu: _cal(overshoot_p999=9_000.0), probe_fn=_probe(4_000.0))
