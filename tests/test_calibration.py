@@ -277,10 +277,10 @@ def test_the_issuer_is_pinned_or_floating_as_the_calibrations_trial_found():
     floating = plan_issuing([0, 1, 2], _cal(trial=_trial(900.0, 40.0)), 150.0)
     assert (floating.issuer_pinning, floating.issuer_cpus, floating.issuer_cpu, floating.backend_cpus) == (
         "floating", [0, 1, 2], 2, [0, 1])  # the backend is kept off the issuer's CPU either way
-    assert "; floating (the calibration's trial: p99 lateness pinned 900 us, floating 40 us)" in floating.why
+    assert "; issuer floating over CPU 0-2 (the calibration's trial: p99 lateness pinned 900 us, floating 40 us)" in floating.why
     assert floating.calibration["issuer_pinning"] == "floating"
     pinned = plan_issuing([0, 1], _cal(trial=_trial(40.0, 80.0)), 150.0)
-    assert (pinned.issuer_pinning, pinned.issuer_cpus) == ("pinned", [1]) and "; pinned (the calibration" in pinned.why
+    assert (pinned.issuer_pinning, pinned.issuer_cpus) == ("pinned", [1]) and "; issuer pinned to CPU 1 (the calibration" in pinned.why
     assert plan_issuing([0], _cal(), 1e6).issuer_pinning is None  # workers issue: no process to pin
 
 
@@ -292,7 +292,7 @@ def test_show_says_whether_the_issuer_was_pinned_or_floating():
     assert "issuer floating (trial p99 lateness: pinned 900 us, floating 40 us)" in _timing(card)
     summary = {"issuer": "process", "issue_delay_p50_us": 1.0, "issue_delay_p99_us": 9.0, "issue_delay_count": 10,
                "issue_delay_tolerance_us": 150.0, "issuing": plan}
-    assert "issued by process" in _lateness(summary) and "; floating (the calibration's trial" in _lateness(summary)
+    assert "issued by process" in _lateness(summary) and "; issuer floating over CPU 0-1 (the calibration's trial" in _lateness(summary)
 
 
 def test_the_calibration_is_recorded_but_not_hashed():
