@@ -145,7 +145,8 @@ def _table(rows: list[dict]) -> None:
     for r in rows:
         o, t = r["ours"], r["theirs"]
         print(f"{r['name']:34} {r['fraction']:>5.0%} {r['qps']:>8,.0f} {_fmt(o['late_p99_us'], '11.3g')} "
-              f"{_fmt(o['ks_p'], '10.3g')} {_fmt(t['ks_p'], '12.3g')}  {o['validity']:13} {t['validity']:8} {r['agree']}")
+              f"{_fmt(o['ks_p'], '10.3g')} {_fmt(t['ks_p'], '12.3g')}  {o['validity']:13} {t['validity']:8} "
+              f"{r['agree']}")
     decided = [r for r in rows if not r["agree"].startswith("no verdict")]
     worse = sum(r["ours"]["validity"] == "INVALID" and r["theirs"]["validity"] == "VALID" for r in rows)
     print(f"verdicts agree in {sum(r['agree'] == 'agree' for r in decided)} of {len(decided)} compared runs "

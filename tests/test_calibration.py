@@ -36,6 +36,11 @@ def _cal(overshoot_p99: float = 60.0, overshoot_p999: float = 130.0, handover_p9
                        issuer_trial_us=trial)
 
 
+def _stored(cal: Calibration) -> dict:
+    """What the cache file holds of a calibration."""
+    return {k: v for k, v in cal.to_dict().items() if k not in ("source", "note", "spin_us", "issuer_pinning")}
+
+
 def _trial(pinned_p99: float, floating_p99: float) -> dict:
     return {mode: {"p50": 0.1, "p99": p99, "max": 2 * p99}
             for mode, p99 in (("pinned", pinned_p99), ("floating", floating_p99))}
@@ -99,19 +104,21 @@ def test_a_damaged_calibration_file_is_measured_again_and_says_so(cache):
     path = cache_path()
     path.parent.mkdir(parents=True)
     for damage in ("{not json", json.dumps({"host": "x"}), json.dumps([1, 2]),
-                   json.dumps({**json.loads(json.dumps(_cal().to_dict())), "sleep_overshoot_us": {"p50": "fast"}})):
+                   json.dumps({**json.loads(json.dumps(_cal().to_dict())), "sleep_overshoot_us": {"p50": "fast"}}),
+                   json.dumps({**_stored(_cal()), "issuer_trial_us": [1, 2]}),
+                   json.dumps({**_stored(_cal()), "issuer_trial_us": {"pinned": {"p50": 1, "p99": 2, "max": 3}}})):
         path.write_text(damage)
         result = calibration(now=NOW, measure_fn=fake)
         assert result.source == "measured" and "was damaged" in result.note and "measured again" in result.note
         assert json.loads(path.read_text())["samples"] == 1_500  # replaced by a whole, good file
-    assert len(measured) == 4
+    assert len(measured) == 6
 
 
 def test_a_calibration_of_another_host_is_not_used(cache):
     measured, fake = cache
     path = cache_path()
     path.parent.mkdir(parents=True)
-    data = {k: v for k, v in _cal().to_dict().items() if k not in ("source", "note", "spin_us", "issuer_pinning")}
+    data = _stored(_cal())
     path.write_text(json.dumps({**data, "kernel": "another"}))
     assert "for another host, CPU or kernel" in calibration(now=NOW, measure_fn=fake).note and measured
 
@@ -149,7 +156,8 @@ def test_a_calibration_far_above_a_fresh_probe_was_taken_under_load_and_is_measu
     assert calibration(now=NOW, measure_fn=lambda cpu: busy, probe_fn=_probe(50.0)).spin_us == 500.0
     again = calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(50.0))
     assert again.source == "measured" and again.spin_us == 140.0
-    assert "(sleep overshoot p99 3e+03 us) was far above a fresh probe's (50 us): it was measured under load" in again.note
+    assert ("(sleep overshoot p99 3e+03 us) was far above a fresh probe's (50 us): it was measured under load"
+            in again.note)
     kept = calibration(now=NOW, measure_fn=lambda cpu: busy, probe_fn=_probe(50.0))  # within 2 x 50 + 20 us of 60
     assert kept.source == "cache" and kept.spin_us == 140.0 and kept.note is None
 
@@ -165,7 +173,8 @@ def test_a_probe_far_above_the_cache_keeps_the_cache_and_says_the_machine_is_bus
     calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(60.0))
     busy_now = calibration(now=NOW, measure_fn=lambda cpu: _cal(overshoot_p999=9_000.0), probe_fn=_probe(4_000.0))
     assert busy_now.source == "cache" and busy_now.spin_us == 140.0
-    assert "a fresh probe's sleep overshoot p99 (4e+03 us) was far above the cached calibration's (60 us)" in busy_now.note
+    assert ("a fresh probe's sleep overshoot p99 (4e+03 us) was far above the cached calibration's (60 us)"
+            in busy_now.note)
 
 
 def test_the_probe_is_taken_at_most_once_a_minute_per_cpu(monkeypatch):
@@ -184,7 +193,7 @@ def test_the_probe_is_taken_at_most_once_a_minute_per_cpu(monkeypatch):
 def test_an_older_format_is_measured_again(cache):
     measured, fake = cache
     cache_path().parent.mkdir(parents=True)
-    data = {k: v for k, v in _cal().to_dict().items() if k not in ("source", "note", "spin_us", "issuer_pinning")}
+    data = _stored(_cal())
     cache_path().write_text(json.dumps({**data, "format": 1}))
     got = calibration(now=NOW, measure_fn=fake)
     assert got.source == "measured" and "was of format 1, not 2: measured again" in got.note and measured
@@ -277,10 +286,12 @@ def test_the_issuer_is_pinned_or_floating_as_the_calibrations_trial_found():
     floating = plan_issuing([0, 1, 2], _cal(trial=_trial(900.0, 40.0)), 150.0)
     assert (floating.issuer_pinning, floating.issuer_cpus, floating.issuer_cpu, floating.backend_cpus) == (
         "floating", [0, 1, 2], 2, [0, 1])  # the backend is kept off the issuer's CPU either way
-    assert "; issuer floating over CPU 0-2 (the calibration's trial: p99 lateness pinned 900 us, floating 40 us)" in floating.why
+    assert ("; issuer floating over CPU 0-2 (the calibration's trial: p99 lateness pinned 900 us, floating 40 us)"
+            in floating.why)
     assert floating.calibration["issuer_pinning"] == "floating"
     pinned = plan_issuing([0, 1], _cal(trial=_trial(40.0, 80.0)), 150.0)
-    assert (pinned.issuer_pinning, pinned.issuer_cpus) == ("pinned", [1]) and "; issuer pinned to CPU 1 (the calibration" in pinned.why
+    assert (pinned.issuer_pinning, pinned.issuer_cpus) == ("pinned", [1])
+    assert "; issuer pinned to CPU 1 (the calibration" in pinned.why
     assert plan_issuing([0], _cal(), 1e6).issuer_pinning is None  # workers issue: no process to pin
 
 
@@ -292,7 +303,8 @@ def test_show_says_whether_the_issuer_was_pinned_or_floating():
     assert "issuer floating (trial p99 lateness: pinned 900 us, floating 40 us)" in _timing(card)
     summary = {"issuer": "process", "issue_delay_p50_us": 1.0, "issue_delay_p99_us": 9.0, "issue_delay_count": 10,
                "issue_delay_tolerance_us": 150.0, "issuing": plan}
-    assert "issued by process" in _lateness(summary) and "; issuer floating over CPU 0-1 (the calibration's trial" in _lateness(summary)
+    text = _lateness(summary)
+    assert "issued by process" in text and "; issuer floating over CPU 0-1 (the calibration's trial" in text
 
 
 def test_the_calibration_is_recorded_but_not_hashed():

@@ -185,7 +185,8 @@ def _against_probe(cached: Calibration, probed: dict[str, float] | None) -> tupl
     for q, label in (("p99", "p99"), ("p99_9", "p99.9")):  # a busy measurement may show in its tail only
         if _far_above(cached.sleep_overshoot_us[q], probed[q]):
             return None, (f"the cached calibration (sleep overshoot {label} {cached.sleep_overshoot_us[q]:.3g} us) was "
-                          f"far above a fresh probe's ({probed[q]:.3g} us): it was measured under load, so measured again")
+                          f"far above a fresh probe's ({probed[q]:.3g} us): it was measured under load, "
+                          f"so measured again")
     have, now_p99 = cached.sleep_overshoot_us["p99"], probed["p99"]
     if _far_above(now_p99, have):
         return Calibration(**{**asdict(cached), "note": (
@@ -230,8 +231,10 @@ def _read(path: Path, now: dt.datetime) -> tuple[Calibration | None, str | None]
         measured = dt.datetime.fromisoformat(cal.measured_at)
         for name, keys in (("sleep_overshoot_us", ("p50", "p99", "p99_9", "max")), ("handover_us", ("p50", "p99", "max"))):
             _numbers(getattr(cal, name), name, keys)
-        for mode, figures in (cal.issuer_trial_us or {}).items():
-            _numbers(figures, f"issuer_trial_us.{mode}", ("p50", "p99", "max"))
+        if cal.issuer_trial_us is not None:
+            for mode in ("pinned", "floating"):
+                _numbers((cal.issuer_trial_us if isinstance(cal.issuer_trial_us, dict) else {}).get(mode),
+                         f"issuer_trial_us.{mode}", ("p50", "p99", "max"))
     except (ValueError, TypeError) as exc:
         return None, f"the cached calibration {path} was damaged ({_first_line(exc)}): measured again"
     if cal.key != _key(*_identity()):

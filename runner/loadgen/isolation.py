@@ -72,8 +72,10 @@ def plan_issuing(cpus: list[int], cal: Calibration, tolerance_us: float,
     pinning = cal.issuer_pinning
     trial = cal.issuer_trial_us
     where = f"pinned to CPU {plan.issuer_cpu}" if pinning == "pinned" else f"floating over CPU {format_cpus(cpus)}"
-    why = plan.why + (f"; issuer {where}" + (f" (the calibration's trial: p99 lateness pinned {trial['pinned']['p99']:.3g} "
-                                             f"us, floating {trial['floating']['p99']:.3g} us)" if trial else ""))
+    if trial:
+        where += (f" (the calibration's trial: p99 lateness pinned {trial['pinned']['p99']:.3g} us, "
+                  f"floating {trial['floating']['p99']:.3g} us)")
+    why = f"{plan.why}; issuer {where}"
     return replace(plan, why=why, issuer_pinning=pinning,
                    issuer_cpus=[plan.issuer_cpu] if pinning == "pinned" else list(cpus))
 
