@@ -264,6 +264,7 @@ def test_the_backends_threads_are_kept_off_the_issuers_cpu(cache, digits_models,
     assert prep.plan.issuer_cpu == 1 and prep.plan.backend_cpus == [0] and prep.backend.settings.cpus == "0"
     card = prep.system.to_dict()
     assert card["issuer_cpu"] == 1 and card["backend_cpus"] == [0] and card["timing_calibration"]["spin_us"] == 140.0
+    assert card["timing_calibration"]["issuer_pinning"] == prep.plan.issuer_pinning == "pinned"  # no trial: pinned
     before, mine = _threads(), os.sched_getaffinity(0)
     try:
         prepare_backend(prep)
