@@ -22,12 +22,12 @@ Every run is a stored run in a temporary SQLite store. Run:
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from _loadgen_util import print_calibration
 from scipy import stats
 
 from runner import registry
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
                              "for the search to find one)")
     args = parser.parse_args(argv)
     tasks = args.tasks or [t for t in registry.names("task") if "server" in registry.get("task", t)().card.scenarios]
-    print(f"machine load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    print_calibration()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(str(Path(tmp) / "fidelity.db"))

@@ -29,10 +29,9 @@ import threading
 from typing import Any
 
 import numpy as np
-from _loadgen_util import loadgen_summary, null_sut
+from _loadgen_util import loadgen_summary, null_sut, print_calibration
 from scipy import stats
 
-from runner.loadgen.calibration import calibration
 from runner.loadgen.poisson import server_schedule
 from runner.peak import PeakSearch, PeakSettings, Probe
 from runner.scenarios.server import Server, ServerSettings
@@ -166,24 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fidelity-repeats", type=int, default=5, help="fidelity runs with the default settings "
                         "(a KS p-value is uniform under the null: one run in a hundred fails p > 0.01 by chance)")
     args = parser.parse_args(argv)
-    _calibration()
+    print_calibration()
     if not args.skip_fidelity:
         fidelity(args)  # first, before the peak search has kept both cores at 100% for minutes
     if not args.skip_peak:
         peak_qps(args)
-
-
-def _calibration() -> None:
-    import os
-
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
-    c = calibration(cpu=cpus[-1])
-    trial = c.issuer_trial_us or {}
-    print(f"calibration ({c.source}, measured {c.measured_at} at load {c.load_1m} on {c.cpus} CPUs): sleep overshoot "
-          f"p50 {c.sleep_overshoot_us['p50']:.3g} / p99 {c.sleep_overshoot_us['p99']:.3g} / p99.9 "
-          f"{c.sleep_overshoot_us['p99_9']:.3g} us -> spin {c.spin_us:g} us; issuer {c.issuer_pinning}"
-          + "".join(f", {m} p99 late {f['p99']:.3g} us" for m, f in trial.items())
-          + (f"; {c.note}" if c.note else "") + f"; machine load now {os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":
