@@ -88,9 +88,11 @@ class _Turns:
 
 def _search(name: str, fn: Any, args: argparse.Namespace, turns: _Turns, out: dict[str, dict]) -> None:
     def probe(qps: float) -> Probe:
-        valid = turns.probe(name, lambda: fn(qps, args.duration_ms, args.min_queries)[0])
-        print(f"  {name:10} {qps:>12,.0f} QPS  "
-              f"{'LOADGEN_LIMIT' if valid is None else ('VALID' if valid else 'INVALID')}", flush=True)
+        valid, _, _, s = turns.probe(name, lambda: fn(qps, args.duration_ms, args.min_queries))
+        print(f"  {name:10} {qps:>12,.0f} QPS  {'LOADGEN_LIMIT' if valid is None else ('VALID' if valid else 'INVALID')}"
+              + (f"  (issued late by p99 {s['issue_delay_p99_us']:.3g} us, p99 latency "
+                 f"{s.get('target_percentile_latency_ms', float('nan')):.3g} ms)" if s.get("issue_delay_p99_us") else ""),
+              flush=True)
         return Probe(qps, bool(valid), inconclusive=valid is None,
                      reason="the load generator could not keep the schedule" if valid is None else None)
 
