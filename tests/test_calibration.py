@@ -71,8 +71,8 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_the_spin_follows_the_measured_overshoot():
-    assert _cal(overshoot_p999=130.0).spin_us == 140.0           # p99.9 + 10 us
-    assert _cal(overshoot_p999=3.0).spin_us == 20.0              # at least 20 us
+    assert _cal(overshoot_p99=60.0, overshoot_p999=130.0).spin_us == 70.0  # p99 + 10 us
+    assert _cal(overshoot_p99=3.0, overshoot_p999=3.0).spin_us == 20.0    # at least 20 us
     assert _cal(overshoot_p99=9_000, overshoot_p999=12_000.0).spin_us == 500.0  # at most 0.5 ms
     assert _cal(overshoot_p99=60.0, handover_p99=30.0).thread_lateness_us == 30.0 + 10.0
 
@@ -155,24 +155,24 @@ def test_a_calibration_far_above_a_fresh_probe_was_taken_under_load_and_is_measu
     busy = _cal(overshoot_p99=3_000.0, overshoot_p999=9_000.0)
     assert calibration(now=NOW, measure_fn=lambda cpu: busy, probe_fn=_probe(50.0)).spin_us == 500.0
     again = calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(50.0))
-    assert again.source == "measured" and again.spin_us == 140.0
+    assert again.source == "measured" and again.spin_us == 70.0
     assert ("(sleep overshoot p99 3e+03 us) was far above a fresh probe's (50 us): it was measured under load"
             in again.note)
     kept = calibration(now=NOW, measure_fn=lambda cpu: busy, probe_fn=_probe(50.0))  # within 2 x 50 + 20 us of 60
-    assert kept.source == "cache" and kept.spin_us == 140.0 and kept.note is None
+    assert kept.source == "cache" and kept.spin_us == 70.0 and kept.note is None
 
 
 def test_a_calibration_whose_tail_only_was_busy_is_measured_again(cache):
     calibration(now=NOW, measure_fn=lambda cpu: _cal(overshoot_p99=90.0, overshoot_p999=3_700.0), probe_fn=_probe(80.0))
     again = calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(80.0))  # probe p99.9: 120 us
-    assert again.source == "measured" and again.spin_us == 140.0
+    assert again.source == "measured" and again.spin_us == 70.0
     assert "(sleep overshoot p99.9 3.7e+03 us) was far above a fresh probe's (120 us)" in again.note
 
 
 def test_a_probe_far_above_the_cache_keeps_the_cache_and_says_the_machine_is_busy(cache):
     calibration(now=NOW, measure_fn=lambda cpu: _cal(), probe_fn=_probe(60.0))
     busy_now = calibration(now=NOW, measure_fn=lambda cpu: _cal(overshoot_p999=9_000.0), probe_fn=_probe(4_000.0))
-    assert busy_now.source == "cache" and busy_now.spin_us == 140.0
+    assert busy_now.source == "cache" and busy_now.spin_us == 70.0
     assert ("a fresh probe's sleep overshoot p99 (4e+03 us) was far above the cached calibration's (60 us)"
             in busy_now.note)
 
@@ -205,13 +205,13 @@ def test_an_older_format_is_measured_again(cache):
 def test_three_or_more_cpus_give_the_issuer_a_cpu_of_its_own():
     plan = plan_issuing([0, 1, 2, 3], _cal(), 150.0)
     assert (plan.issuer, plan.isolation, plan.issuer_cpu, plan.backend_cpus) == ("process", "dedicated", 3, [0, 1, 2])
-    assert plan.spin_us == 140.0 and plan.warning is None and plan.calibration["spin_us"] == 140.0
+    assert plan.spin_us == 70.0 and plan.warning is None and plan.calibration["spin_us"] == 70.0
 
 
 def test_two_cpus_choose_by_the_calibration():
     quiet = plan_issuing([0, 1], _cal(), 1_000.0)  # the spin covers the overshoot: the issuer gets CPU 1
     assert (quiet.issuer, quiet.issuer_cpu, quiet.backend_cpus) == ("process", 1, [0]) and quiet.warning is None
-    assert "spinning 140 us before each query covers this machine's p99 sleep overshoot of 60 us" in quiet.why
+    assert "spinning 70 us before each query covers this machine's p99 sleep overshoot of 60 us" in quiet.why
     assert "workers issuing their own queries would be ~80 us late" in quiet.why  # (30 + 10) x 2
     # sleeps overshooting beyond the longest spin (0.5 ms): a dedicated issuer ~3.5 ms late at p99, workers issuing
     # their own queries (30 + 3,950) x 2 us: both fit 10 ms; neither fits 1 ms, which the plan warns about
@@ -263,7 +263,7 @@ def test_the_backends_threads_are_kept_off_the_issuers_cpu(cache, digits_models,
     prep = prepare_run(req)
     assert prep.plan.issuer_cpu == 1 and prep.plan.backend_cpus == [0] and prep.backend.settings.cpus == "0"
     card = prep.system.to_dict()
-    assert card["issuer_cpu"] == 1 and card["backend_cpus"] == [0] and card["timing_calibration"]["spin_us"] == 140.0
+    assert card["issuer_cpu"] == 1 and card["backend_cpus"] == [0] and card["timing_calibration"]["spin_us"] == 70.0
     assert card["timing_calibration"]["issuer_pinning"] == prep.plan.issuer_pinning == "pinned"  # no trial: pinned
     before, mine = _threads(), os.sched_getaffinity(0)
     try:

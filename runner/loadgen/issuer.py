@@ -10,8 +10,8 @@ threads take published queries to the system under test. Its figures: inter-arri
 to ~0.15 us, so Poisson fidelity holds over runs of 100,000 queries (benchmarks/bench_server.py).
 
 The price is a process that spins on the clock for the last `spin_ns` before each query (the
-server scenario takes it from this machine's calibration, runner.loadgen.calibration: its p99.9
-sleep overshoot plus a margin; a spin of 150 us costs 15% of a core at 1k QPS) on a CPU of its own
+server scenario takes it from this machine's calibration, runner.loadgen.calibration: its p99
+sleep overshoot plus a margin; a spin of 150 us costs up to 15% of a core at 1k QPS) on a CPU of its own
 (`cpu`, by default the last the run may use; `keeping_off` keeps the calling thread off it), pinned
 to it or floating over `cpus` (runner.loadgen.calibration's trial decides which). Which
 runs use it, and on which CPU, is runner.loadgen.isolation's decision.

@@ -192,17 +192,15 @@ def _serve(w: int, st: _State, issue: Any) -> None:
             cur[w] = i
             if i >= stop[0]:
                 break
-            t = sched[i]
-            now = clock()
             if pub is not None:
                 # the issuer process keeps the time: sleep (releasing the GIL and the core) until it
                 # has issued query i; a worker that spun here would take the core the issuer needs
                 while pub[published] <= i and i < stop[0]:
-                    sleep(min(max(t - now + _PICKUP_NS, _POLL_NS), _MAX_SLEEP_NS) * 1e-9)
-                    now = clock()
+                    sleep(min(max(sched[i] - clock() + _PICKUP_NS, _POLL_NS), _MAX_SLEEP_NS) * 1e-9)
                 if i >= stop[0]:
                     break
-            elif now < t:
+                now = clock()  # read once the query is issued: it never begins before its issue time
+            elif (now := clock()) < (t := sched[i]):
                 took[i] = now
                 while t - now > _SLEEP_NS and i < stop[0]:
                     sleep(min(t - now - _SPIN_NS, _MAX_SLEEP_NS) * 1e-9)
