@@ -1,5 +1,6 @@
-"""benchmarks/bench_server.py's peak comparison: both load generators searched by the project's own peak search
-(runner.peak), their probes interleaved one by one, on fake generators of known capacity (no timing involved)."""
+"""The logic of the load-generator benchmarks, with no timing involved: bench_server's peak comparison (both load
+generators searched by the project's own peak search, runner.peak, probes interleaved one by one; fake generators
+of known capacity) and the issuer's spin rule on bench_issuer_spin's simulated clock (the real issue loop)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import bench_issuer_spin  # noqa: E402
 import bench_server  # noqa: E402
 
 
@@ -52,3 +55,18 @@ def test_a_generator_that_cannot_keep_the_schedule_stops_its_own_search_only(mon
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("(a)"))
     assert "infersight: stopped at 200000 QPS: the load generator could not keep the schedule" in line
     assert float(line.split("LoadGen ")[1].split()[0].replace(",", "")) == pytest.approx(400_000, rel=0.03)
+
+
+def test_the_calibrations_spin_keeps_the_schedule_at_less_cpu_than_a_p99_9_spin():
+    from runner.loadgen.calibration import Calibration
+
+    drawn = bench_issuer_spin.OvershootClock(seed=2).draw(100_000) / 1e3
+    figures = {"p50": float(np.percentile(drawn, 50)), "p99": float(np.percentile(drawn, 99)),
+               "p99_9": float(np.percentile(drawn, 99.9)), "max": float(drawn.max())}
+    cal = Calibration(host="h", cpu_model="c", kernel="k", measured_at="2027-02-01T11:00:00+00:00",
+                      sleep_overshoot_us=figures, handover_us={"p50": 1.0, "p99": 2.0, "max": 3.0}, samples=50_000)
+    now = bench_issuer_spin.simulate(10_000.0, 2.0, cal.spin_us)
+    before = bench_issuer_spin.simulate(10_000.0, 2.0, figures["p99_9"] + 10)
+    assert now["late_p99_us"] < 1.0 and now["late_p999_us"] < figures["p99_9"] - figures["p99"]
+    assert now["ks_p"] > 0.01 and now["schedule_ks_p"] > 0.01
+    assert now["cores_per_1k_qps"] < 0.8 * before["cores_per_1k_qps"]
