@@ -108,7 +108,8 @@ def peak_qps(args: argparse.Namespace) -> None:
     """Both load generators' peaks by the project's own peak search (runner.peak), probes interleaved."""
     gens = {"infersight": ours, "LoadGen": loadgen}
     turns, results = _Turns(list(gens)), {}
-    threads = [threading.Thread(target=_search, args=(n, fn, args, turns, results)) for n, fn in gens.items()]
+    threads = [threading.Thread(target=_search, args=(n, fn, args, turns, results), daemon=True)  # Ctrl-C ends all
+               for n, fn in gens.items()]
     for t in threads:
         t.start()
     for t in threads:
