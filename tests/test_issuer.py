@@ -126,7 +126,7 @@ def test_a_server_run_records_the_calibrations_choice_of_a_floating_issuer(null_
     plan = result.summary["issuing"]
     assert plan["issuer_pinning"] == "floating" and plan["issuer_cpus"] == available_cpus()
     assert plan["calibration"]["issuer_trial_us"]["floating"]["p99"] == 40.0
-    assert result.effective_settings["issuer_pinning"] == "floating" and result.valid, result.reasons
+    assert result.effective_settings["issuer_pinning"] == "floating" and result.summary["issuer"] == "process"
 
 
 def test_a_stopped_process_leaves_the_rest_unissued():
