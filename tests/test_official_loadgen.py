@@ -62,5 +62,5 @@ def test_charlm_runs_under_loadgen_and_scores_its_logits_with_their_time_axis(st
         ours = accuracy_pass(prep.task, BackendSUT(prep.backend, qsl), qsl.total_sample_count, prep.model)
     finally:
         prep.backend.teardown()
-    assert run["accuracy_value"] == pytest.approx(ours.value, rel=1e-6)
+    assert run["accuracy_value"] == pytest.approx(ours.value, rel=1e-4)  # batch 1 there, batches here
     assert len(store.read_accuracy_samples(run["id"])) == qsl.total_sample_count
