@@ -67,6 +67,6 @@ def test_the_calibrations_spin_keeps_the_schedule_at_less_cpu_than_a_p99_9_spin(
                       sleep_overshoot_us=figures, handover_us={"p50": 1.0, "p99": 2.0, "max": 3.0}, samples=50_000)
     now = bench_issuer_spin.simulate(10_000.0, 2.0, cal.spin_us)
     before = bench_issuer_spin.simulate(10_000.0, 2.0, figures["p99_9"] + 10)
-    assert now["late_p99_us"] < 1.0 and now["late_p999_us"] < figures["p99_9"] - figures["p99"]
+    assert now["late_p99_us"] <= 0.25 and now["late_p999_us"] < figures["p99_9"] - figures["p99"]  # 0.25 us: a read
     assert now["ks_p"] > 0.01 and now["schedule_ks_p"] > 0.01
     assert now["cores_per_1k_qps"] < 0.8 * before["cores_per_1k_qps"]
