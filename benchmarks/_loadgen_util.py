@@ -3,7 +3,8 @@
 null_card() is the model card of a model that is never read, null_sut() the null backend over
 SAMPLES zero samples behind our system under test, loadgen_summary() one LoadGen performance run
 over a no-op SUT (every query completed at once) and its mlperf_log_summary.txt, parse_args() the
-command line of a comparison with --duration-ms and --repeats. The benchmark
+command line of a comparison with --duration-ms and --repeats, print_calibration() the machine's timing
+calibration (issuer spin, pinned or floating) and load. The benchmark
 scripts import this module by name: their folder is first on sys.path when they run as scripts.
 """
 
@@ -23,7 +24,7 @@ from runner.cards import ModelCard
 from runner.sut import BackendSUT
 from runner.task import ArraySampleLibrary
 
-__all__ = ["SAMPLES", "loadgen_summary", "null_card", "null_sut", "parse_args"]
+__all__ = ["SAMPLES", "loadgen_summary", "null_card", "null_sut", "parse_args", "print_calibration"]
 
 SAMPLES = 1024
 _X = [{"name": "x", "dtype": "float32", "shape": ["batch", 1]}]
@@ -93,3 +94,18 @@ def parse_args(doc: str, argv: list[str] | None, **options: int) -> argparse.Nam
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return args
+
+
+def print_calibration() -> None:
+    """Print the timing calibration the server runs will use (runner.loadgen.calibration) and the load now."""
+    from runner.loadgen.calibration import calibration
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    c = calibration(cpu=cpus[-1])
+    trial = c.issuer_trial_us or {}
+    print(f"calibration ({c.source}, measured {c.measured_at} at load {c.load_1m} on {c.cpus} CPUs): sleep overshoot "
+          f"p50 {c.sleep_overshoot_us['p50']:.3g} / p99 {c.sleep_overshoot_us['p99']:.3g} / p99.9 "
+          f"{c.sleep_overshoot_us['p99_9']:.3g} us -> spin {c.spin_us:g} us; issuer {c.issuer_pinning}"
+          + "".join(f", {m} p99 late {f['p99']:.3g} us" for m, f in trial.items())
+          + (f"; {c.note}" if c.note else "") + f"; machine load now {os.getloadavg()[0]:.2f}", flush=True)
+

@@ -11,6 +11,9 @@ settings ours ran with: the same threads on the same CPUs). Printed side by side
   timestamps of the issuer; LoadGen: its issue callbacks);
 - p99 latency (ours from the scheduled time; LoadGen's own from its summary) and each verdict.
 
+A summary table closes the output: per configuration and load, our lateness p99, our KS p, LoadGen's
+KS p, both verdicts and whether they agree (a run of ours that is a load-generator limit has no
+verdict to compare), then how many agree and how many of ours are INVALID where LoadGen's is VALID.
 Every run is a stored run in a temporary SQLite store. Run:
 `.venv/bin/python benchmarks/bench_fidelity.py [--tasks digits] [--backends onnxruntime] [--variants fp32]
  [--fractions 0.25 0.5 0.75] [--probe-ms 1000] [--run-ms 2000]`.
@@ -24,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _loadgen_util import print_calibration
 from scipy import stats
 
 from runner import registry
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
                              "for the search to find one)")
     args = parser.parse_args(argv)
     tasks = args.tasks or [t for t in registry.names("task") if "server" in registry.get("task", t)().card.scenarios]
+    print_calibration()
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(str(Path(tmp) / "fidelity.db"))
         print(f"{'task/backend/variant':34} {'load':>5} {'QPS':>8}  {'loadgen':8} {'issuer':7} {'late p50':>9} "
@@ -94,20 +100,22 @@ def main(argv: list[str] | None = None) -> None:
             for backend in args.backends:
                 for variant in args.variants:
                     try:
-                        _config(store, task, backend, variant, args)
+                        rows += _config(store, task, backend, variant, args)
                     except Exception as exc:  # noqa: BLE001 - a configuration this machine cannot run is reported
                         print(f"{task}/{backend}/{variant}: skipped: {type(exc).__name__}: {exc}", flush=True)
         store.close()
+    _table(rows)
 
 
-def _config(store: Store, task: str, backend: str, variant: str, args: argparse.Namespace) -> None:
+def _config(store: Store, task: str, backend: str, variant: str, args: argparse.Namespace) -> list[dict]:
     name = f"{task}/{backend}/{variant}"
     peak = args.peak_qps or _peak(store, task, backend, variant, args.probe_ms)
     if not peak:
         print(f"{name:34} no VALID target QPS found", flush=True)
-        return
-    print(f"{name:34} peak VALID target QPS ({'given' if args.peak_qps else 'ours, short probes'}): {peak:,.0f}",
+        return []
+    print(f"{name:34} peak VALID target QPS ({'given' if args.peak_qps else 'searched, quick probes'}): {peak:,.0f}",
           flush=True)
+    rows = []
     for fraction in args.fractions:
         qps = float(f"{fraction * peak:.4g}")
         ours = _run(store, task, backend, variant, qps, args.run_ms, "infersight", {})
@@ -117,10 +125,32 @@ def _config(store: Store, task: str, backend: str, variant: str, args: argparse.
                   f"{_fmt(r['late_p50_us'], '9.3g')} {_fmt(r['late_p99_us'], '9.3g')} "
                   f"{_fmt(r['tolerance_us'], '6.3g')} {_fmt(r['ks_p'], '8.3g')} {_fmt(r['p99_ms'], '8.4g')}  "
                   f"{r['validity']}", flush=True)
-        agree = (ours["validity"] == theirs["validity"] or ours["validity"] == "LOADGEN_LIMIT")
-        print(f"{name:34} {'':>5} {'':>8}  verdicts {'agree' if agree else 'DISAGREE'}"
-              + (" (ours is a load-generator limit: no verdict)" if ours["validity"] == "LOADGEN_LIMIT" else ""),
-              flush=True)
+        rows.append({"name": name, "fraction": fraction, "qps": qps, "peak": peak, "ours": ours, "theirs": theirs,
+                     "agree": _agree(ours["validity"], theirs["validity"])})
+    return rows
+
+
+def _agree(ours: str, theirs: str) -> str:
+    """'agree', 'DISAGREE', or why there is no verdict of ours to compare (a load-generator limit)."""
+    if ours == "LOADGEN_LIMIT":
+        return "no verdict (ours: load-generator limit)"
+    return "agree" if ours == theirs else "DISAGREE"
+
+
+def _table(rows: list[dict]) -> None:
+    """Per configuration and load: our lateness p99, our KS p, LoadGen's KS p, both verdicts, agreement."""
+    print("\nsummary (lateness: issued - scheduled, ours only; KS: issued gaps against exponential(1 / QPS))")
+    print(f"{'task/backend/variant':34} {'load':>5} {'QPS':>8} {'late p99 us':>11} {'KS p ours':>10} "
+          f"{'KS p LoadGen':>12}  {'ours':13} {'LoadGen':8} verdicts")
+    for r in rows:
+        o, t = r["ours"], r["theirs"]
+        print(f"{r['name']:34} {r['fraction']:>5.0%} {r['qps']:>8,.0f} {_fmt(o['late_p99_us'], '11.3g')} "
+              f"{_fmt(o['ks_p'], '10.3g')} {_fmt(t['ks_p'], '12.3g')}  {o['validity']:13} {t['validity']:8} "
+              f"{r['agree']}")
+    decided = [r for r in rows if not r["agree"].startswith("no verdict")]
+    worse = sum(r["ours"]["validity"] == "INVALID" and r["theirs"]["validity"] == "VALID" for r in rows)
+    print(f"verdicts agree in {sum(r['agree'] == 'agree' for r in decided)} of {len(decided)} compared runs "
+          f"({len(rows) - len(decided)} of ours a load-generator limit); ours INVALID where LoadGen VALID: {worse}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Benchmark: the server scenario with the null backend, our load generator vs MLCommons LoadGen.
 
 (a) Peak QPS at a 15 ms p99 bound: the highest target QPS whose server run is VALID, found by the
-    same bracketing and bisection for both load generators, interleaved step by step in one
-    process (same minimum duration and query count, same null system answering at once);
-    printed as the ratio ours / LoadGen (the issue asks for >= 1).
+    project's own peak search (runner.peak: bracket, bisect to --tolerance, --repeats-near-edge runs
+    per QPS near the edge and for the peak, a load-generator limit inconclusive) for both load
+    generators, their probes interleaved one by one in one process (same minimum duration and query
+    count, same null system answering at once); printed as the ratio ours / LoadGen (the issue asks
+    for >= 1.5), with each P(VALID) table.
 (b) Poisson fidelity at 10k QPS: the Kolmogorov-Smirnov p-value of the *issued* inter-arrival
     times against the exponential distribution (the issue asks for p > 0.01) and the achieved
     issue rate over the target (within 1%); LoadGen's figures (issue times taken in its
@@ -14,20 +16,24 @@
     makes gaps below c impossible, a deficit of about c x QPS in the CDF that the KS test
     detects once the run is long enough: for the null backend's ~1.6 us, beyond ~10,000 gaps).
 
-Run: `.venv/bin/python benchmarks/bench_server.py [--duration-ms 2000] [--tolerance 0.03] [--fidelity-repeats 3]`.
+First it prints this machine's timing calibration (the issuer's spin, pinned or floating, and the load).
+Run: `.venv/bin/python benchmarks/bench_server.py [--duration-ms 2000] [--tolerance 0.03] [--fidelity-repeats 5]`
+(`--skip-fidelity` / `--skip-peak` for one part).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import re
+import threading
+from typing import Any
 
 import numpy as np
-from _loadgen_util import loadgen_summary, null_sut
+from _loadgen_util import loadgen_summary, null_sut, print_calibration
 from scipy import stats
 
 from runner.loadgen.poisson import server_schedule
+from runner.peak import PeakSearch, PeakSettings, Probe
 from runner.scenarios.server import Server, ServerSettings
 
 BOUND_MS = 15.0
@@ -58,62 +64,64 @@ def loadgen(qps: float, duration_ms: int, min_queries: int) -> tuple[bool, np.nd
     return valid, np.asarray(issued, dtype=np.int64), None, {}
 
 
-class Bisection:
-    """Bracket (double / halve) then bisect to a relative tolerance: the highest VALID QPS seen.
+class _Turns:
+    """Lets two searches, each on its own thread, run their probes alternately (so drift hits both alike)."""
 
-    A load-generator limit (valid None) is repeated up to twice, then stops the search there (`note`);
-    so does halving below 1 QPS."""
+    def __init__(self, names: list[str]) -> None:
+        self.order, self.turn, self.cond = list(names), 0, threading.Condition()
 
-    def __init__(self, start: float, tolerance: float) -> None:
-        self.lo: float | None = None
-        self.hi: float | None = None
-        self.next, self.tol = start, tolerance
-        self.limits, self.note = 0, ""
+    def probe(self, name: str, fn: Any) -> Any:
+        with self.cond:
+            self.cond.wait_for(lambda: self.order[self.turn % len(self.order)] == name)
+            try:
+                return fn()
+            finally:
+                self.turn += 1
+                self.cond.notify_all()
 
-    def done(self) -> bool:
-        return bool(self.note) or (self.lo is not None and self.hi is not None
-                                   and (self.hi - self.lo) / self.lo <= self.tol)
+    def leave(self, name: str) -> None:
+        """`name`'s search has ended: the other one probes on its own."""
+        with self.cond:
+            self.order.remove(name)
+            self.cond.notify_all()
 
-    def record(self, qps: float, valid: bool | None) -> None:
-        if valid is None:
-            self.limits += 1
-            if self.limits > 2:
-                self.note = f"stopped at {qps:,.0f} QPS: the load generator could not keep the schedule"
-            return
-        self.limits = 0
-        if not valid and self.lo is None and qps < 1:
-            self.note = "no VALID QPS above 1"
-            return
-        if valid:
-            self.lo = qps
-        else:
-            self.hi = qps
-        if self.hi is None:
-            self.next = 2 * qps
-        elif self.lo is None:
-            self.next = qps / 2
-        else:
-            ratio = self.hi / self.lo
-            self.next = math.sqrt(self.lo * self.hi) if ratio > 2 else (self.lo + self.hi) / 2
+
+def _search(name: str, fn: Any, args: argparse.Namespace, turns: _Turns, out: dict[str, dict]) -> None:
+    def probe(qps: float) -> Probe:
+        valid, _, _, s = turns.probe(name, lambda: fn(qps, args.duration_ms, args.min_queries))
+        print(f"  {name:10} {qps:>12,.0f} QPS  {'LOADGEN_LIMIT' if valid is None else ('VALID' if valid else 'INVALID')}"
+              + (f"  (issued late by p99 {s['issue_delay_p99_us']:.3g} us, p99 latency "
+                 f"{s.get('target_percentile_latency_ms', float('nan')):.3g} ms)" if s.get("issue_delay_p99_us") else ""),
+              flush=True)
+        return Probe(qps, bool(valid), inconclusive=valid is None,
+                     reason="the load generator could not keep the schedule" if valid is None else None)
+
+    settings = PeakSettings(tolerance=args.tolerance, repeats_near_edge=args.repeats_near_edge,
+                            edge_width=args.edge_width, max_probes=60)
+    try:
+        out[name] = PeakSearch(settings, probe, args.start_qps).run()
+    finally:
+        turns.leave(name)
 
 
 def peak_qps(args: argparse.Namespace) -> None:
-    searches = {"infersight": (ours, Bisection(args.start_qps, args.tolerance)),
-                "LoadGen": (loadgen, Bisection(args.start_qps, args.tolerance))}
-    while not all(b.done() for _, b in searches.values()):
-        for name, (fn, b) in searches.items():  # interleaved, so drift hits both alike
-            if b.done():
-                continue
-            qps = b.next
-            valid = fn(qps, args.duration_ms, args.min_queries)[0]
-            b.record(qps, valid)
-            verdict = "LOADGEN_LIMIT" if valid is None else ("VALID" if valid else "INVALID")
-            print(f"  {name:10} {qps:>12,.0f} QPS  {verdict}", flush=True)
-    a, b = searches["infersight"][1].lo or 0.0, searches["LoadGen"][1].lo or 0.0
-    notes = "; ".join(f"{name}: {bis.note}" for name, (_, bis) in searches.items() if bis.note)
-    print(f"(a) peak VALID QPS at p99 <= {BOUND_MS:g} ms, null SUT (within {args.tolerance:.0%}): "
-          f"infersight {a:,.0f}   LoadGen {b:,.0f}   ratio {a / b if b else float('nan'):.2f}x"
-          + (f" ({notes})" if notes else ""))
+    """Both load generators' peaks by the project's own peak search (runner.peak), probes interleaved."""
+    gens = {"infersight": ours, "LoadGen": loadgen}
+    turns, results = _Turns(list(gens)), {}
+    threads = [threading.Thread(target=_search, args=(n, fn, args, turns, results), daemon=True)  # Ctrl-C ends all
+               for n, fn in gens.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a, b = (results.get(n, {}).get("peak_qps") or 0.0 for n in gens)
+    notes = "; ".join(f"{n}: {r['note']}" for n, r in results.items() if r.get("note"))
+    print(f"(a) peak VALID QPS at p99 <= {BOUND_MS:g} ms, null SUT (peak search within {args.tolerance:.0%}, "
+          f"{args.repeats_near_edge} runs per QPS within {args.edge_width:.0%} of the edge): infersight {a:,.0f}   "
+          f"LoadGen {b:,.0f}   ratio {a / b if b else float('nan'):.2f}x" + (f" ({notes})" if notes else ""))
+    for n, r in results.items():
+        print(f"    {n:10} P(VALID) by QPS: " + ", ".join(f"{row['target_qps']:,.0f} {row['valid']}/{row['runs']}"
+                                                       for row in r.get("table", [])))
 
 
 def fidelity(args: argparse.Namespace) -> None:
@@ -141,7 +149,8 @@ def fidelity(args: argparse.Namespace) -> None:
               f"issue rate / target = {rate / qps:.4f}"
               + (f" (/ its schedule's rate {rate / scheduled_qps:.4f})" if scheduled_qps else "")
               + (f"; late p99 {s['issue_delay_p99_us']:.3g} us" if s.get("issue_delay_p99_us") is not None else "")
-              + (f"; issuer {s['issuer_cores_per_1k_qps']:.3f} cores per 1k QPS (spin {s['issuing']['spin_us']:g} us)"
+              + (f"; issuer {s['issuer_cores_per_1k_qps']:.3f} cores per 1k QPS (spin {s['issuing']['spin_us']:g} us, "
+                 f"{s['issuing'].get('issuer_pinning')})"
                  if s.get("issuer_cores_per_1k_qps") else ""), flush=True)
 
 
@@ -150,13 +159,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration-ms", type=int, default=2000, help="min duration of each peak probe")
     parser.add_argument("--min-queries", type=int, default=100, help="min query count of each peak probe")
     parser.add_argument("--start-qps", type=float, default=50_000)
-    parser.add_argument("--tolerance", type=float, default=0.03)
+    parser.add_argument("--tolerance", type=float, default=0.03, help="the peak search's resolution (relative)")
+    parser.add_argument("--repeats-near-edge", type=int, default=2, help="runs per QPS near the edge, all VALID")
+    parser.add_argument("--edge-width", type=float, default=0.1, help="a bracket this narrow (relative) is the edge")
+    parser.add_argument("--skip-fidelity", action="store_true")
+    parser.add_argument("--skip-peak", action="store_true")
     parser.add_argument("--fidelity-ms", type=int, default=10_000, help="duration of the 10k QPS fidelity runs")
     parser.add_argument("--fidelity-repeats", type=int, default=5, help="fidelity runs with the default settings "
                         "(a KS p-value is uniform under the null: one run in a hundred fails p > 0.01 by chance)")
     args = parser.parse_args(argv)
-    fidelity(args)  # first, before the peak search has kept both cores at 100% for minutes
-    peak_qps(args)
+    print_calibration()
+    if not args.skip_fidelity:
+        fidelity(args)  # first, before the peak search has kept both cores at 100% for minutes
+    if not args.skip_peak:
+        peak_qps(args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@
     sessions over the same batches (issue: >= 0.97)
 (n) bench_fidelity: digits and charlm server at 25/50/75% of peak QPS, ours beside LoadGen: lateness, KS p,
     p99 latency and verdicts
+(o) bench_issuer_spin: the issuer's spin rule on a simulated clock: lateness, KS p and CPU per 1k QPS against
+    the earlier, longer spin
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 for name in ("bench_loadgen", "bench_onnxruntime", "bench_store", "bench_loadgen_mode", "bench_backends",
              "bench_sweep_isolation", "bench_multi_stream", "bench_interactive",
              "bench_charlm_stream", "bench_server", "bench_engine", "bench_analysis", "bench_reports",
-             "bench_app", "bench_bundles", "bench_ocr", "bench_fidelity"):
+             "bench_app", "bench_bundles", "bench_ocr", "bench_fidelity", "bench_issuer_spin"):
     print(f"\n== {name} ==", flush=True)
     sys.argv = [name]
     runpy.run_path(str(HERE / f"{name}.py"), run_name="__main__")

@@ -67,6 +67,7 @@ class _Bridge:
         self.index: list[np.ndarray] = []
         self.issued: list[int] = []
         self.completed: list[tuple[int, int]] = []
+        self.shapes: dict[int, tuple[int, ...]] = {}  # sample index -> its kept output row's shape (accuracy pass)
 
     def issue_queries(self, query_samples: list[Any]) -> None:
         issued = time.perf_counter_ns()
@@ -75,17 +76,19 @@ class _Bridge:
         bs = self.sut.batch_size
         for lo in range(0, len(index), bs):
             outputs = self.sut.backend.run_batch(self.sut.qsl.get(index[lo:lo + bs]))
-            self._complete(ids[lo:lo + bs], outputs[0] if self.keep else None)
+            self._complete(ids[lo:lo + bs], index[lo:lo + bs], outputs[0] if self.keep else None)
             self.completed.append((min(bs, len(index) - lo), time.perf_counter_ns()))
         self.index.append(index)
         self.issued.append(issued)
 
-    def _complete(self, ids: list[int], outputs: np.ndarray | None) -> None:
+    def _complete(self, ids: list[int], index: np.ndarray, outputs: np.ndarray | None) -> None:
         lg = self.lg
         if outputs is None:
             lg.QuerySamplesComplete([lg.QuerySampleResponse(i, 0, 0) for i in ids])
             return
         rows = [np.ascontiguousarray(row) for row in outputs]  # alive until LoadGen has copied them
+        # LoadGen logs a row's bytes only: its shape (a dynamic axis such as charlm's time steps) is kept here
+        self.shapes.update((int(i), r.shape) for i, r in zip(index, rows))
         lg.QuerySamplesComplete([lg.QuerySampleResponse(i, r.ctypes.data, r.nbytes) for i, r in zip(ids, rows)])
 
     def records(self) -> dict[str, np.ndarray]:
@@ -118,7 +121,7 @@ class _ServerBridge(_Bridge):
             issued, samples = item
             index = np.fromiter((i for _, i in samples), dtype=np.int64, count=len(samples))
             outputs = self.sut.backend.run_batch(self.sut.qsl.get(index))
-            self._complete([q for q, _ in samples], outputs[0] if self.keep else None)
+            self._complete([q for q, _ in samples], index, outputs[0] if self.keep else None)
             self.done.append((index, issued, time.perf_counter_ns()))
 
     def close(self) -> None:
@@ -207,7 +210,7 @@ def run_official(prep: Any, sut: BackendSUT, sink: Sink) -> tuple[ScenarioResult
     lg, name, s = _lg(), prep.scenario.name, prep.scenario.settings
     if name not in SUPPORTED:
         raise SettingsError(f"--loadgen mlperf supports {', '.join(SUPPORTED)}, not {name!r}")
-    per_query = {"single_stream": 1, "multi_stream": getattr(s, "samples_per_query", 8)}.get(
+    per_query = {"single_stream": 1, "server": 1, "multi_stream": getattr(s, "samples_per_query", 8)}.get(
         name, getattr(s, "warmup_batch_samples", 256))
     expected = warm_up(sut, performance_set(sut.qsl, s.qsl_rng_seed), s.warmup_duration_ms, per_query)
     logs = Path(tempfile.mkdtemp(prefix="infersight-loadgen-"))
@@ -250,9 +253,8 @@ def _accuracy(lg: Any, prep: Any, sut: BackendSUT, expected: float, folder: Path
     bridge = _bridge(lg, sut, True, prep.scenario.name, prep.scenario.settings)
     _start(lg, bridge, sut.qsl, _settings(lg, prep.scenario.name, prep.scenario.settings, expected, True), folder)
     entries = json.loads((folder / "mlperf_log_accuracy.json").read_text() or "[]")
-    spec = prep.model.outputs[0]
-    shape = [d if isinstance(d, int) else 1 for d in spec.shape[1:]]
-    by_index = {e["qsl_idx"]: np.frombuffer(bytes.fromhex(e["data"]), dtype=spec.dtype).reshape(shape)
+    dtype = prep.model.outputs[0].dtype
+    by_index = {e["qsl_idx"]: np.frombuffer(bytes.fromhex(e["data"]), dtype=dtype).reshape(bridge.shapes[e["qsl_idx"]])
                 for e in entries}
     index = np.array(sorted(by_index), dtype=np.int64)
     return prep.task.evaluate(index, [np.stack([by_index[i] for i in index])], prep.model)

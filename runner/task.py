@@ -54,6 +54,7 @@ class ArraySampleLibrary(SampleLibrary):
         self._total = len(next(iter(inputs.values())))
         self._perf = min(performance_sample_count, self._total)
         self._items = list(inputs.items())
+        self._only = self._items[0] if len(self._items) == 1 else None  # one input: no comprehension per query
 
     @property
     def total_sample_count(self) -> int:
@@ -64,7 +65,10 @@ class ArraySampleLibrary(SampleLibrary):
         return self._perf
 
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: arr[indices] for name, arr in self._items}
+        # take(): the same copy as arr[indices], about twice as fast for the one-sample queries of the server
+        if self._only is not None:
+            return {self._only[0]: self._only[1].take(indices, axis=0)}
+        return {name: arr.take(indices, axis=0) for name, arr in self._items}
 
 
 class Task(ABC):

@@ -103,6 +103,32 @@ def test_the_process_issues_a_schedule_and_cleans_up():
     assert np.all(np.diff(issued) >= 0)
 
 
+@pytest.mark.parametrize("floating", [False, True])
+def test_the_process_is_pinned_to_its_cpu_or_floats_over_the_runs(floating):
+    mine = sorted(os.sched_getaffinity(0))
+    offsets = np.arange(1, 11, dtype=np.int64) * 10_000_000
+    with IssuerProcess(offsets, cpu=mine[-1], cpus=mine if floating else None) as p:
+        assert os.sched_getaffinity(p._proc.pid) == (set(mine) if floating else {mine[-1]})
+        assert p.cpu == mine[-1]  # the CPU the workers keep off either way
+
+
+def test_a_server_run_records_the_calibrations_choice_of_a_floating_issuer(null_sut, monkeypatch):
+    from runner.loadgen.calibration import Calibration
+    from runner.scenarios import server
+
+    trial = {"pinned": {"p50": 1.0, "p99": 900.0, "max": 2_000.0}, "floating": {"p50": 1.0, "p99": 40.0, "max": 90.0}}
+    floating = Calibration(host="h", cpu_model="c", kernel="k", measured_at="2027-02-01T11:00:00+00:00",
+                           sleep_overshoot_us={"p50": 20.0, "p99": 60.0, "p99_9": 130.0, "max": 400.0},
+                           handover_us={"p50": 10.0, "p99": 30.0, "max": 80.0}, samples=1_200, issuer_trial_us=trial)
+    monkeypatch.setattr(server, "calibration", lambda cpu: floating)
+    sut, qsl = null_sut
+    result = Server(_settings(min_duration_ms=50, issuer="auto")).run(sut, qsl)
+    plan = result.summary["issuing"]
+    assert plan["issuer_pinning"] == "floating" and plan["issuer_cpus"] == available_cpus()
+    assert plan["calibration"]["issuer_trial_us"]["floating"]["p99"] == 40.0
+    assert result.effective_settings["issuer_pinning"] == "floating" and result.summary["issuer"] == "process"
+
+
 def test_a_stopped_process_leaves_the_rest_unissued():
     import time
 

@@ -42,3 +42,25 @@ def test_a_warm_up_slower_than_the_timed_run_still_meets_min_duration(store, dig
     assert run.validity == "VALID", run.summary["loadgen_summary"]
     assert "Min duration satisfied : Yes" in run.summary["loadgen_summary"]
     assert run.summary["duration_ns"] >= 1_000_000_000
+
+
+def test_charlm_runs_under_loadgen_and_scores_its_logits_with_their_time_axis(store, charlm_models):
+    """LoadGen's accuracy log keeps a response's bytes only: charlm's logits [time, vocab] (a dynamic axis) are
+    shaped back from the rows the bridge answered with, and score as our own accuracy pass does."""
+    from runner.run import accuracy_pass, prepare_backend
+    from runner.sut import BackendSUT
+
+    req = RunRequest("charlm", scenario="server", quick=True, loadgen="mlperf",
+                     scenario_settings={"target_qps": 200, "latency_bound_ms": 1_000, "min_duration_ms": 200,
+                                        "min_query_count": 32, "warmup_duration_ms": 0})
+    run = store.get_run(execute_run(prepare_run(req), store))
+    assert run.status == "complete" and run.accuracy_metric == "bits_per_char" and run.accuracy_passed
+    prep = prepare_run(RunRequest("charlm", scenario="offline", quick=True))
+    prepare_backend(prep)
+    try:
+        qsl = prep.task.sample_library()
+        ours = accuracy_pass(prep.task, BackendSUT(prep.backend, qsl), qsl.total_sample_count, prep.model)
+    finally:
+        prep.backend.teardown()
+    assert run.accuracy_value == pytest.approx(ours.value, rel=1e-4)  # batch 1 there, batches here
+    assert len(store.read_accuracy_samples(run.id)) == qsl.total_sample_count

@@ -281,6 +281,9 @@ def test_digits_server_run_at_an_impossible_qps_is_explained(server_db):
     text = " ".join(cli("show", "2", db=server_db, check=True).stdout.split())
     assert "INVALID because p99 latency" in text and "recommendation: lower target QPS to ~" in text
     assert "server: target 200,000 QPS" in text and "issued by " in text and "late by p50" in text
+    # the calibration's choice of a pinned or floating issuer, in the run's plan and in its system card
+    assert "; issuer pinned to CPU" in text or "; issuer floating over CPU" in text
+    assert any(f"issuer {how} (trial p99 lateness: pinned" in text for how in ("pinned", "floating"))
 
 
 @pytest.mark.parametrize("args, message", [

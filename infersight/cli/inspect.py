@@ -151,8 +151,17 @@ def _timing(card: dict[str, Any]) -> str:
         parts.append(f"calibrated {cal.get('measured_at')} ({cal.get('source')}): sleep overshoot p50 "
                      f"{cal['sleep_overshoot_us']['p50']:g} / p99 {cal['sleep_overshoot_us']['p99']:g} us, thread "
                      f"hand-over p99 {cal['handover_us']['p99']:g} us, issuer spin {cal.get('spin_us'):g} us"
-                     + (f"; {cal['note']}" if cal.get("note") else ""))
+                     + _pinning(cal) + (f"; {cal['note']}" if cal.get("note") else ""))
     return "; " + "; ".join(parts) if parts else ""
+
+
+def _pinning(cal: dict[str, Any]) -> str:
+    """The calibration's choice of a pinned or floating issuer and the trial it came from ('' for older ones)."""
+    trial = cal.get("issuer_trial_us")
+    if not cal.get("issuer_pinning"):
+        return ""
+    return (f", issuer {cal['issuer_pinning']}" + (f" (trial p99 lateness: pinned {trial['pinned']['p99']:g} us, "
+                                                  f"floating {trial['floating']['p99']:g} us)" if trial else ""))
 
 
 def _render_imported_logs(run: RunRecord, imported: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The server scenario's issuer process: issues each query at its scheduled time, on a GIL of its own.
 
-runner.loadgen.issuer starts it as `python -I -S _issue_loop.py FILE [CPU]` (standard library
-only, so it starts in a few milliseconds; pinned to CPU when given) and shares FILE with it through mmap: 8 int64 header words
+runner.loadgen.issuer starts it as `python -I -S _issue_loop.py FILE [CPUS]` (standard library
+only, so it starts in a few milliseconds; kept on CPUS, a comma-separated list, when given: one CPU
+for a pinned issuer, several for a floating one) and shares FILE with it through mmap: 8 int64 header words
 (below), then the queries' scheduled offsets from the start (ns), then the issue timestamps the
 loop writes. For each query in order the loop sleeps (1 ns timer slack, so sleeps end within
 ~10 us) until `spin_ns` before the query's time, spins on the clock to it, writes the time it
@@ -12,6 +13,10 @@ descheduled) is issued at once, with its real, later, timestamp: nothing is back
 `python -I -S _issue_loop.py --calibrate COUNT [CPU]` instead measures this machine's sleep
 overshoot under the same conditions (1 ns timer slack, pinned to CPU when given): COUNT sleeps of
 50-500 us, printing each overshoot (ns) on one line of JSON (runner.loadgen.calibration).
+`python -I -S _issue_loop.py --trial COUNT QPS SPIN_NS CPU` issues COUNT queries of a Poisson schedule
+at QPS with that spin, in four alternating parts pinned to CPU and floating over every CPU the process
+may use, and prints each part's lateness (issued - scheduled, ns) as JSON {"pinned": [...], "floating": [...]}:
+the calibration keeps the arrangement with the lower p99.
 
 Both processes read CLOCK_MONOTONIC (time.perf_counter_ns), one clock for the whole machine.
 """
@@ -78,11 +83,36 @@ def calibrate(count: int, clock=time.perf_counter_ns, sleep=time.sleep) -> list[
     return out
 
 
+def trial(count: int, qps: float, spin_ns: int, cpu: int, clock=time.perf_counter_ns) -> dict[str, list[int]]:
+    """Lateness (ns) of `count` Poisson-scheduled queries issued pinned to `cpu` and floating, alternately."""
+    import random
+
+    rng, everywhere = random.Random(20261205), os.sched_getaffinity(0)
+    out: dict[str, list[int]] = {"pinned": [], "floating": []}
+    part = max(1, count // 4)
+    for k in range(4):
+        mode = ("pinned", "floating")[k % 2]
+        os.sched_setaffinity(0, {cpu} if mode == "pinned" else everywhere)
+        offsets, t = [], 0
+        for _ in range(part):
+            t += int(rng.expovariate(qps) * 1e9)
+            offsets.append(t)
+        issued, ctrl = [0] * part, [0] * HEADER
+        ctrl[N], ctrl[SPIN], ctrl[START] = part, spin_ns, clock() + 2_000_000
+        issue(offsets, issued, ctrl)
+        out[mode] += [i - ctrl[START] - o for i, o in zip(issued, offsets)]
+    return out
+
+
+def _cpus(arg: str) -> set[int]:
+    return {int(c) for c in arg.split(",")}
+
+
 def main(path: str) -> int:
     parent = os.getppid()
     _precise_sleeps()
     if len(sys.argv) > 2:
-        os.sched_setaffinity(0, {int(sys.argv[2])})
+        os.sched_setaffinity(0, _cpus(sys.argv[2]))
     gc.disable()
     with open(path, "r+b") as f:
         mm = mmap.mmap(f.fileno(), 0)
@@ -114,5 +144,13 @@ def _calibrate_main(argv: list[str]) -> int:
     return 0
 
 
+def _trial_main(argv: list[str]) -> int:
+    _precise_sleeps()
+    gc.disable()
+    print(json.dumps(trial(int(argv[0]), float(argv[1]), int(argv[2]), int(argv[3]))))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(_calibrate_main(sys.argv[2:]) if sys.argv[1] == "--calibrate" else main(sys.argv[1]))
+    modes = {"--calibrate": _calibrate_main, "--trial": _trial_main}
+    sys.exit(modes[sys.argv[1]](sys.argv[2:]) if sys.argv[1] in modes else main(sys.argv[1]))

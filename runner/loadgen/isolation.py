@@ -18,6 +18,11 @@
 - `isolation: shared`: the issuer process on the last CPU with the backend free to use every CPU
   (the arrangement before isolation existed): its lateness is not bounded, and the plan says so.
 
+The issuer process is pinned to its CPU or floats over the run's CPUs (`issuer_pinning`, with its
+CPU set `issuer_cpus`; the backend is kept off the issuer's CPU either way), as the calibration's
+trial found lower in p99 lateness (Calibration.issuer_pinning: a floating issuer can leave a CPU
+that another process takes; on a quiet machine a tie stays pinned).
+
 A plan carries a `warning` when no arrangement is expected to keep the p99 lateness within the
 tolerance (the calibration's figures say why). `dedicated` on a CPU set too small for it (one CPU)
 is refused (SettingsError: exit 2, nothing written).
@@ -51,6 +56,8 @@ class IssuePlan:
     why: str
     warning: str | None = None
     calibration: dict[str, Any] | None = None  # the machine's calibration the plan followed
+    issuer_pinning: Literal["pinned", "floating"] | None = None  # the issuer process's (None: no process)
+    issuer_cpus: list[int] | None = None  # the CPUs the issuer process may run on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +66,18 @@ class IssuePlan:
 def plan_issuing(cpus: list[int], cal: Calibration, tolerance_us: float,
                  issuer: str = "auto", isolation: str = "auto") -> IssuePlan:
     """The issuing arrangement for a run on `cpus` (sorted CPU ids) with a p99 lateness tolerance (µs)."""
-    return replace(_plan(cpus, cal, tolerance_us, issuer, isolation), calibration=cal.to_dict())
+    plan = replace(_plan(cpus, cal, tolerance_us, issuer, isolation), calibration=cal.to_dict())
+    if plan.issuer != "process":
+        return plan
+    pinning = cal.issuer_pinning
+    trial = cal.issuer_trial_us
+    where = f"pinned to CPU {plan.issuer_cpu}" if pinning == "pinned" else f"floating over CPU {format_cpus(cpus)}"
+    if trial:
+        where += (f" (the calibration's trial: p99 lateness pinned {trial['pinned']['p99']:.3g} us, "
+                  f"floating {trial['floating']['p99']:.3g} us)")
+    why = f"{plan.why}; issuer {where}"
+    return replace(plan, why=why, issuer_pinning=pinning,
+                   issuer_cpus=[plan.issuer_cpu] if pinning == "pinned" else list(cpus))
 
 
 def _plan(cpus: list[int], cal: Calibration, tolerance_us: float, issuer: str, isolation: str) -> IssuePlan:

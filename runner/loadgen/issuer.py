@@ -10,9 +10,10 @@ threads take published queries to the system under test. Its figures: inter-arri
 to ~0.15 us, so Poisson fidelity holds over runs of 100,000 queries (benchmarks/bench_server.py).
 
 The price is a process that spins on the clock for the last `spin_ns` before each query (the
-server scenario takes it from this machine's calibration, runner.loadgen.calibration: its p99.9
-sleep overshoot plus a margin; a spin of 150 us costs 15% of a core at 1k QPS) on a CPU of its own
-(`cpu`, by default the last the run may use; `keeping_off` keeps the calling thread off it). Which
+server scenario takes it from this machine's calibration, runner.loadgen.calibration: its p99
+sleep overshoot plus a margin; a spin of 150 us costs up to 15% of a core at 1k QPS) on a CPU of its own
+(`cpu`, by default the last the run may use; `keeping_off` keeps the calling thread off it), pinned
+to it or floating over `cpus` (runner.loadgen.calibration's trial decides which). Which
 runs use it, and on which CPU, is runner.loadgen.isolation's decision.
 """
 
@@ -54,7 +55,8 @@ class IssuerProcess:
     (or `close()`), `p.issued_ns` holds the issue timestamps (0 for a query never issued).
     """
 
-    def __init__(self, offsets: np.ndarray, spin_ns: int = 150_000, cpu: int | None = None) -> None:
+    def __init__(self, offsets: np.ndarray, spin_ns: int = 150_000, cpu: int | None = None,
+                 cpus: list[int] | None = None) -> None:
         # spin_ns: a sleep on a 2-vCPU VM overshoots by ~23 us at the median and up to ~130 us at p99.9
         n = len(offsets)
         nbytes = 8 * (loop.HEADER + 2 * n)
@@ -63,6 +65,8 @@ class IssuerProcess:
         self.cpu_ns: int | None = None  # the process's CPU time (its spins), once it has finished
         # the CPU the process keeps to itself: the last this process may use (Linux; None elsewhere)
         self.cpu = cpu if cpu is not None or not hasattr(os, "sched_getaffinity") else max(os.sched_getaffinity(0))
+        # the CPUs it may run on: its own (pinned), or several (floating: it may leave a CPU another process takes)
+        self.cpus = cpus or (None if self.cpu is None else [self.cpu])
         self._proc: subprocess.Popen | None = None
         try:
             with os.fdopen(fd, "r+b") as f:
@@ -76,7 +80,7 @@ class IssuerProcess:
             self.issued_view[:] = 0
             self._pub = memoryview(self.ctrl).cast("B").cast("q")  # ~40 ns reads, for the polling workers
             self._proc = subprocess.Popen([sys.executable, "-I", "-S", str(_SCRIPT), self.path]
-                                          + ([] if self.cpu is None else [str(self.cpu)]),
+                                          + ([] if self.cpus is None else [",".join(map(str, self.cpus))]),
                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE)
             self._wait_ready()

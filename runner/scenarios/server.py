@@ -192,17 +192,15 @@ def _serve(w: int, st: _State, issue: Any) -> None:
             cur[w] = i
             if i >= stop[0]:
                 break
-            t = sched[i]
-            now = clock()
             if pub is not None:
                 # the issuer process keeps the time: sleep (releasing the GIL and the core) until it
                 # has issued query i; a worker that spun here would take the core the issuer needs
                 while pub[published] <= i and i < stop[0]:
-                    sleep(min(max(t - now + _PICKUP_NS, _POLL_NS), _MAX_SLEEP_NS) * 1e-9)
-                    now = clock()
+                    sleep(min(max(sched[i] - clock() + _PICKUP_NS, _POLL_NS), _MAX_SLEEP_NS) * 1e-9)
                 if i >= stop[0]:
                     break
-            elif now < t:
+                now = clock()  # read once the query is issued: it never begins before its issue time
+            elif (now := clock()) < (t := sched[i]):
                 took[i] = now
                 while t - now > _SLEEP_NS and i < stop[0]:
                     sleep(min(t - now - _SPIN_NS, _MAX_SLEEP_NS) * 1e-9)
@@ -256,7 +254,7 @@ class Server(Scenario):
         workers = s.concurrency or len(available_cpus())
         plan = self.plan or issue_plan(s, available_cpus())
         previous = sys.getswitchinterval()
-        issuer = (IssuerProcess(offsets, spin_ns=int(plan.spin_us * 1_000), cpu=plan.issuer_cpu)
+        issuer = (IssuerProcess(offsets, spin_ns=int(plan.spin_us * 1_000), cpu=plan.issuer_cpu, cpus=plan.issuer_cpus)
                   if plan.issuer == "process" else None)
         try:
             sys.setswitchinterval(min(previous, _SWITCH_S))
@@ -293,7 +291,8 @@ class Server(Scenario):
         summary["recommendation"] = advice
         valid = validity == "VALID"
         eff = {**s.to_dict(), "concurrency": workers, "issuer": plan.issuer, "isolation": plan.isolation,
-               "spin_us": plan.spin_us, "lateness_tolerance_us": summary.get("issue_delay_tolerance_us")}
+               "spin_us": plan.spin_us, "issuer_pinning": plan.issuer_pinning,
+               "lateness_tolerance_us": summary.get("issue_delay_tolerance_us")}
         return ScenarioResult(self.name, "queries_per_second", s.target_qps if valid else None, "queries/s",
                               valid, reasons, summary, eff, rec, loadgen_limit=validity == LOADGEN_LIMIT)
 
