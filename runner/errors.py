@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
-           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError",
+           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "BundleTooLarge", "EngineError",
            "DataError"]
 
 
@@ -70,6 +70,10 @@ class ImportFormatError(InfersightError):
         self.file, self.line, self.problem = str(file), line, problem
         where = f"{self.file}:{line}" if line else self.file
         super().__init__(f"{where}: {problem}")
+
+
+class BundleTooLarge(ImportFormatError):
+    """A run bundle over a size limit (bytes received, bytes unpacked, number of files): refused unread."""
 
 
 class EngineError(InfersightError):

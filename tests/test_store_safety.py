@@ -84,7 +84,7 @@ def test_the_version_5_migration_compresses_raw_chunks(tmp_path):
                      "issued_ns, completed_ns) VALUES (?, 0, 1000, ?, ?, ?, ?, ?)",
                      (run_id, *[records[name].astype("<i8").tobytes() for name in PERF_COLUMNS]))
     with Store(str(db)) as store:
-        assert store.schema_version() == LATEST_VERSION == 5
+        assert store.schema_version() == LATEST_VERSION
         back = store.read_perf_samples(run_id)
     assert all(np.array_equal(back[name], records[name]) for name in PERF_COLUMNS)
     with sqlite3.connect(db) as conn:
