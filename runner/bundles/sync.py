@@ -21,7 +21,7 @@ from runner.bundles.importer import bundled_from
 from runner.bundles.ingest import SyncPage, receive_bundle, send_bundle, sync_page
 from runner.errors import RunNotFound
 
-__all__ = ["Remote", "StoreRemote", "SyncResult", "sync"]
+__all__ = ["Remote", "StoreRemote", "SyncResult", "sync", "submit_runs"]
 
 
 class Remote(Protocol):
@@ -113,3 +113,9 @@ def _have(store: Any, uuid: str) -> bool:
         return store.get_run(uuid)["uuid"] == uuid
     except RunNotFound:
         return False
+
+
+def submit_runs(store: Any, remote: Remote, refs: Sequence[str | int]) -> dict[str, Any]:
+    """Send the runs `refs` (ids, uuids, prefixes) as one bundle to `remote`; its answer (BundleImport's dict).
+    The same runs make the same bundle, so submitting again stores nothing twice."""
+    return remote.submit(bundle_zip(store, list(refs))[0])
