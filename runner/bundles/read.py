@@ -253,7 +253,7 @@ def _records(data: bytes, perf: PerformanceFile, where: str) -> dict[str, np.nda
 def _json(data: bytes, where: str) -> Any:
     """A bundle's JSON file through the guarded loader (UTF-8, size, depth, duplicate keys, finite numbers)."""
     try:
-        return load_json(decode_utf8(data, where), where)[0]
+        return load_json(decode_utf8(data, where), where, with_lines=False)[0]
     except CardError as exc:
         placed = re.match(r"(\d+): (.*)", str(exc).removeprefix(where + ":").lstrip(), re.S)
         line, problem = (int(placed[1]), placed[2]) if placed else (None, str(exc))
