@@ -228,3 +228,15 @@ def test_a_sync_page_stops_before_a_run_still_running(seeded, stores):
 def _hashes(store: Store, seeded) -> dict[str, str]:
     run = store.get_run(seeded["theirs"][0])
     return {kind: run[f"{kind}_hash"] for kind in ("task", "model", "backend", "system")}
+
+
+def test_submission_and_sync_on_postgresql(seeded, stores, pg_store_url):
+    client, _ = stores
+    with Store(pg_store_url) as server:
+        data = bundle_zip(client, seeded["mine"][:2])[0]
+        first = receive_bundle(server, data, submitted_by="ana")
+        assert len(first.imported) == 2 and receive_bundle(server, data).received_before
+        result = sync(client, StoreRemote(server, "postgres"), page_size=2)
+        assert (result.pulled, result.pushed) == (0, 3)
+        assert _uuids(server) == sorted(seeded["mine"])
+        assert _records(server, seeded["mine"][0]) == _records(client, seeded["mine"][0])
