@@ -1,91 +1,89 @@
-"""A real team server for tests and benchmarks: `infersight serve` (uvicorn) on 127.0.0.1 in a subprocess,
-over its own SQLite store, with a user and an API token of a given role; it can be killed and started again
-on the same port and store."""
+"""The team server for tests: `infersight serve` in a subprocess on 127.0.0.1, spoken to with httpx.
+
+`accounts(store)` makes one user per role with a token, and the tokens an API must refuse (expired,
+revoked, malformed) or limit (scoped to runs:read only); `ApiServer(url)` starts the real CLI's server
+over a store URL and waits until it answers; `sqlite_copy` copies a SQLite store with SQLite's backup API.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 
+from _postgres import free_port
+from infersight.api.accounts import add_user, create_token, revoke_token
+from infersight.api.permissions import ROLES
+
 REPO = Path(__file__).resolve().parents[1]
+BAD_TOKEN = "ist_0123456789ab_" + "x" * 43
+_EXPIRY_DAYS = 1 / 86400  # one second
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def accounts(store) -> dict[str, str]:
+    """{role: token} for a user of each role, plus 'expired', 'revoked', 'scoped' (admin, runs:read only), 'bad'."""
+    tokens = {}
+    for role in ROLES:
+        add_user(store, f"{role}-user", role)
+        tokens[role] = create_token(store, f"{role}-user", label="tests")[1]
+    expired_row, tokens["expired"] = create_token(store, "viewer-user", days=_EXPIRY_DAYS)
+    revoked_row, tokens["revoked"] = create_token(store, "admin-user")
+    revoke_token(store, revoked_row["token_id"])
+    tokens["scoped"] = create_token(store, "admin-user", scopes=["runs:read"])[1]
+    tokens["bad"] = BAD_TOKEN
+    wait = (expired_row["expires_at"] - datetime.now(timezone.utc)).total_seconds()
+    time.sleep(max(0.0, wait))
+    return tokens
 
 
-class Server:
-    """One server process; `url`, `db` (its store's path), `token` (of the role asked for)."""
+def sqlite_copy(source: Path, target: Path) -> Path:
+    """A consistent copy of a SQLite store (its WAL included)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return target
 
-    def __init__(self, folder: Path, token: str, env: dict[str, str]) -> None:
-        self.folder, self.token, self.env = folder, token, env
-        self.db = folder / "server.db"
+
+class ApiServer:
+    """`infersight serve --db URL` on a free loopback port; `client(token)` talks to it."""
+
+    def __init__(self, db_url: str, log: Path) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with open(log, "wb") as sink:
+            self.proc = subprocess.Popen([sys.executable, "-m", "infersight", "serve", "--db", db_url, "--port",
+                                          str(self.port), "--log-level", "warning"], stdout=sink,
+                                         stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        self._wait()
 
-    def start(self, timeout_s: float = 60.0) -> None:
-        log = (self.folder / "server.log").open("ab")
-        self.process = subprocess.Popen(_serve_command(self.db, self.port), cwd=REPO, env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout_s
+    def _wait(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited {self.process.returncode}: {self.log()[-2000:]}")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited {self.proc.returncode}:\n{self.log.read_text()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                if httpx.get(f"{self.base_url}/openapi.json", timeout=2).status_code == 200:
                     return
-            except OSError:
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"server not listening after {timeout_s} s: {self.log()[-2000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no cleanup, as a crash or a power cut."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def log(self) -> str:
-        path = self.folder / "server.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the server did not answer within {timeout} s:\n{self.log.read_text()}")
 
     def client(self, token: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=120,
-                            headers={"Authorization": f"Bearer {token or self.token}"})
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
 
-
-def _serve_command(db: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "infersight.cli", "serve", "--db", str(db), "--host", "127.0.0.1",
-            "--port", str(port)]
-
-
-def _token(db: Path, role: str, env: dict[str, str]) -> str:
-    """A user of `role` and an API token of theirs, made with the CLI on the server's store."""
-    raise NotImplementedError
-
-
-@contextmanager
-def running_server(folder: Path, token_role: str = "submitter") -> Iterator[Server]:
-    """A started server over a fresh store in `folder`; killed at the end."""
-    folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("INFERSIGHT_TOKEN", None)
-    server = Server(folder, "", env)
-    server.token = _token(server.db, token_role, env)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -300,7 +300,7 @@ def test_migrations_recorded_once(db_path):
     conn = sqlite3.connect(db_path)
     versions = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
     conn.close()
-    assert versions == [version for version, _ in MIGRATIONS]
+    assert versions == [version for version, _ in MIGRATIONS] and versions[-1] == LATEST_VERSION
 
 
 def test_newer_schema_is_refused(db_path):
