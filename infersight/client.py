@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -25,7 +26,7 @@ from runner.errors import InfersightError
 __all__ = ["Login", "HttpRemote", "save_login", "load_login", "login_path", "ServerError", "BUNDLES_PATH"]
 
 TOKEN_ENV, CONFIG_ENV = "INFERSIGHT_TOKEN", "INFERSIGHT_CONFIG"
-BUNDLES_PATH = "/api/bundles"
+BUNDLES_PATH = "/api/v1/bundles"
 _RETRIES = 4  # attempts to send one request when the connection fails (uploads are idempotent by bundle hash)
 
 
@@ -91,9 +92,9 @@ class HttpRemote:
 
     def __init__(self, login: Login, *, timeout_s: float = 120.0) -> None:
         self.name = login.url
-        verify: Any = login.ca_bundle if login.ca_bundle else True
         if login.ca_bundle and not Path(login.ca_bundle).is_file():
             raise ServerError(f"--ca-bundle {login.ca_bundle}: no such file (give the PEM file of your CA)")
+        verify: Any = ssl.create_default_context(cafile=login.ca_bundle) if login.ca_bundle else True
         self.client = httpx.Client(base_url=login.url, verify=verify, timeout=timeout_s,
                                    headers={"Authorization": f"Bearer {login.token}"})
 
@@ -121,7 +122,8 @@ class HttpRemote:
                 response = self.client.request(method, path, **kwargs)
                 break
             except httpx.TransportError as exc:
-                if attempt == _RETRIES - 1 or isinstance(exc, httpx.UnsupportedProtocol):
+                final = isinstance(exc, httpx.UnsupportedProtocol) or "CERTIFICATE_VERIFY_FAILED" in str(exc)
+                if final or attempt == _RETRIES - 1:
                     raise ServerError(f"{self.name}: {_transport(exc)}") from None
                 time.sleep(0.5 * 2 ** attempt)
         if response.status_code >= 400:

@@ -17,6 +17,7 @@ from infersight import __version__
 from infersight.api.auth import document_actions, route_actions
 from infersight.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from infersight.api.problems import PROBLEM_RESPONSES, install_handlers, problem_openapi
+from runner.bundles import Limits
 from runner.store import Store
 
 __all__ = ["create_app", "ROUTERS", "API_PREFIX", "routers", "endpoint_actions"]
@@ -26,8 +27,10 @@ API_PREFIX = "/api/v1"
 ROUTERS: tuple[str, ...] = (
     "account",
     "runs",
+    "bundles",
 )
-BODY_LIMITS: dict[str, int] = {}  # larger body limits under a path prefix, e.g. bundle uploads
+# larger body limits under a path prefix: bundle uploads (their own limits, runner/bundles/read.py, are checked too)
+BODY_LIMITS: dict[str, int] = {f"{API_PREFIX}/bundles": Limits().max_bytes}
 
 _DESCRIPTION = """The infersight team server: query and export runs, tasks, analyses, recommendations and reports
 from one results store.

@@ -22,7 +22,7 @@ from rich.text import Text  # noqa: E402
 
 from infersight import __version__  # noqa: E402
 from infersight.cli import (analyze, catalog, inspect, interop, measure, recommend, report, server, sweep,  # noqa: E402
-                            usertask)
+                            team, usertask)
 from infersight.cli._common import err  # noqa: E402
 from runner.errors import InfersightError  # noqa: E402
 
@@ -46,7 +46,7 @@ def cli() -> None:
     """
 
 
-for module in (measure, inspect, catalog, interop, sweep, report, recommend, analyze, usertask, server):
+for module in (measure, inspect, catalog, interop, sweep, report, recommend, analyze, usertask, server, team):
     for command in module.COMMANDS:
         cli.add_command(command)
 
