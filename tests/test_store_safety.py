@@ -140,7 +140,8 @@ def test_a_read_only_store_behind_the_schema_says_how_to_upgrade(tmp_path):
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM schema_version WHERE version >= 5")  # and every later one
     db.chmod(0o444)
-    with pytest.raises(StoreError, match="read-only and at schema version 4; this infersight needs version 5"):
+    with pytest.raises(StoreError, match=f"read-only and at schema version 4; this infersight needs version "
+                                         f"{LATEST_VERSION}"):
         Store(str(db))
 
 
