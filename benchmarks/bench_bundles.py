@@ -1,6 +1,7 @@
 """Time run bundles: export and import of one large run, and submission to a team server over real HTTP.
 
 Run: .venv/bin/python benchmarks/bench_bundles.py [--queries N] [--repeat K] [--runs R] [--run-queries Q]
+     [--parts all|1|2]
 
 Part 1 (--queries, default 100,000): a real run is measured (digits on the null backend, single_stream,
 N queries). Per bundle kind (folder, zip, tar.gz) and repeat, `export_bundle` writes it and `import_bundle`
@@ -10,8 +11,8 @@ store and `append_perf_samples` into a fresh one. Medians.
 
 Part 2 (--runs, default 1,000 runs of --run-queries, default 10,000 queries): one real run of Q queries is
 measured, and R - 1 copies of it (new uuids, the per-query timestamps shifted) are written to the same
-store; each run is exported as its own zip bundle. Then every bundle is submitted (POST /api/bundles,
-one keep-alive httpx client, a token with the submitter role) to `infersight serve` on 127.0.0.1 over
+store; each run is exported as its own zip bundle. Then every bundle is submitted (POST /api/v1/bundles,
+one keep-alive httpx client, a token with the submitter role) to the API app on uvicorn on 127.0.0.1 over
 its own fresh SQLite store, and, in the same process, imported locally with `import_bundle` from its zip
 file into another fresh store. Reported: bundles per second each way and their ratio; a second submission
 of every bundle (the server finds each by its sha256 and stores nothing) is timed too.
@@ -20,14 +21,23 @@ of every bundle (the server finds each by its sha256 and stores nothing) is time
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
+import httpx  # noqa: E402
+
+from infersight.client import BUNDLES_PATH  # noqa: E402
 from runner.bundles import bundle_zip, export_bundle, import_bundle  # noqa: E402
 from runner.run import RunRequest, execute_run, prepare_run  # noqa: E402
 from runner.store import Store  # noqa: E402
@@ -124,18 +134,16 @@ def make_bundles(root: Path, runs: int, queries: int) -> list[Path]:
 
 
 def part_two(root: Path, runs: int, queries: int) -> None:
-    from tests._api_server import running_server  # the same uvicorn harness as the API tests
-
     paths = make_bundles(root, runs, queries)
     with Store(str(root / "local.db")) as local:
         start = time.perf_counter()
         for path in paths:
             import_bundle(local, path)
         local_s = time.perf_counter() - start
-    with running_server(root / "server", token_role="submitter") as server:
-        with server.client() as client:
-            submit_s = _submit_all(client, paths, expect=201)
-            again_s = _submit_all(client, paths, expect=200)
+    with serve(root / "server.db") as (url, token), httpx.Client(base_url=url, timeout=300,
+                                                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        submit_s = _submit_all(client, paths, expect=201)
+        again_s = _submit_all(client, paths, expect=200)
     local_rate, submit_rate = runs / local_s, runs / submit_s
     print(f"local `import bundle`: {local_rate:7.1f} bundles/s ({local_s:6.1f} s for {runs:,})")
     print(f"submission over HTTP : {submit_rate:7.1f} bundles/s ({submit_s:6.1f} s), "
@@ -143,10 +151,38 @@ def part_two(root: Path, runs: int, queries: int) -> None:
     print(f"submitting again     : {runs / again_s:7.1f} bundles/s (each found by its sha256, nothing stored)")
 
 
+@contextmanager
+def serve(db: Path) -> Iterator[tuple[str, str]]:
+    """The API app (uvicorn) on a free loopback port over a fresh store at `db`; (its URL, a submitter's token)."""
+    from infersight.api.accounts import add_user, create_token
+
+    with Store(str(db)) as store:
+        add_user(store, "bench", "submitter")
+        token = create_token(store, "bench")[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "INFERSIGHT_DB": str(db), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "infersight.api:create_app", "--host",
+                             "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env, cwd=REPO)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                httpx.get(f"{url}/openapi.json", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _submit_all(client, paths: list[Path], expect: int) -> float:
     start = time.perf_counter()
     for path in paths:
-        response = client.post("/api/bundles", content=path.read_bytes(), headers={"Content-Type": "application/zip"})
+        response = client.post(BUNDLES_PATH, content=path.read_bytes(), headers={"Content-Type": "application/zip"})
         if response.status_code != expect:
             raise SystemExit(f"{path.name}: {response.status_code} {response.text[:300]}")
     return time.perf_counter() - start
@@ -158,11 +194,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="part 1: repeats (medians reported)")
     parser.add_argument("--runs", type=int, default=1_000, help="part 2: bundles submitted (one run each)")
     parser.add_argument("--run-queries", type=int, default=10_000, help="part 2: queries per run")
+    parser.add_argument("--parts", choices=("all", "1", "2"), default="all", help="which parts to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        part_one(root, args.queries, args.repeat)
-        part_two(root, args.runs, args.run_queries)
+        if args.parts in ("all", "1"):
+            part_one(root, args.queries, args.repeat)
+        if args.parts in ("all", "2"):
+            part_two(root, args.runs, args.run_queries)
 
 
 if __name__ == "__main__":
