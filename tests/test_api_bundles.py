@@ -271,7 +271,7 @@ def test_login_submit_and_sync_from_the_command_line(team, tmp_path, monkeypatch
     assert result["pushed"] == 1 and result["pulled"] == len(server_runs) - 2  # all but its own two
     with Store(db) as local:
         assert {r["uuid"] for r in local.list_runs(limit=None)} == server_runs
-    assert _cli("sync", "--db", db, "--json") == 0
+    assert _cli("sync", "--pull", "--db", db, "--json") == 0
     assert json.loads(capsys.readouterr().out)["pulled"] == 0
     monkeypatch.setenv("INFERSIGHT_TOKEN", team["tokens"]["viewer"])  # overrides the saved token
     assert _cli("submit", mine[1], "--db", db) == 2

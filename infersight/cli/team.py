@@ -74,8 +74,8 @@ def submit_cmd(runs: tuple[str, ...], server: str | None, ca_bundle: str | None,
 
 
 @click.command("sync")
-@click.option("--pull/--no-pull", default=True, show_default=True, help="Fetch the runs others submitted.")
-@click.option("--push/--no-push", default=True, show_default=True, help="Send the runs measured with this store.")
+@click.option("--pull", is_flag=True, help="Only pull: fetch the runs others submitted (default: pull, then push).")
+@click.option("--push", is_flag=True, help="Only push: send the runs measured with this store.")
 @click.option("--page-size", default=50, show_default=True, type=click.IntRange(1, 500),
               help="Runs per page (one bundle each way); sync records where it stands after every page.")
 @_server_options
@@ -92,8 +92,9 @@ def sync_cmd(pull: bool, push: bool, page_size: int, server: str | None, ca_bund
     \b
     Example:
         infersight sync
-        infersight sync --no-push --json
+        infersight sync --pull --json
     """
+    pull, push = pull or not push, push or not pull  # neither flag: both ways
     with HttpRemote(load_login(server, ca_bundle)) as remote, err.status("syncing") as status:
         def progress(result: SyncResult) -> None:
             status.update(f"syncing with {result.server}: {result.pulled} pulled, {result.pushed} pushed")
