@@ -140,8 +140,8 @@ def part_two(root: Path, runs: int, queries: int) -> None:
         for path in paths:
             import_bundle(local, path)
         local_s = time.perf_counter() - start
-    with serve(root / "server.db") as (url, token), httpx.Client(base_url=url, timeout=300,
-                                                                 headers={"Authorization": f"Bearer {token}"}) as client:
+    with serve(root / "server.db") as (url, token), \
+            httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {token}"}) as client:
         submit_s = _submit_all(client, paths, expect=201)
         again_s = _submit_all(client, paths, expect=200)
     local_rate, submit_rate = runs / local_s, runs / submit_s

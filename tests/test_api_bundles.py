@@ -43,7 +43,8 @@ def _measure(store: Store, n: int) -> list[str]:
 
 
 class TlsServer:
-    """`uvicorn --factory infersight.api:create_app` over a store, with TLS; killed and started again on its port."""
+    """`uvicorn --factory infersight.api:create_app` over a store, with TLS; killed and started again on its
+    port."""
 
     def __init__(self, db: Path, folder: Path) -> None:
         ca = trustme.CA()

@@ -117,5 +117,6 @@ def export(request: Request,
            run: Annotated[list[str], Query(min_length=1, max_length=PAGE_LIMIT, description="Run uuids (repeat "
                                            "the parameter).", examples=[[_UUID]])],
            principal: Principal = require("runs:export")) -> Response:
-    """The runs `run` with their four cards and two logs, as one zip bundle (`infersight import bundle` reads it)."""
+    """The runs `run` with their four cards and two logs, as one zip bundle (`infersight import bundle` reads
+    it)."""
     return Response(send_bundle(request.app.state.store, run), media_type="application/zip")

@@ -66,7 +66,8 @@ def export_bundle(store: Any, refs: list[str | int], out: Path) -> ExportResult:
     files, runs, records = bundle_files(store, refs)
     kind = archive_kind(out)
     _write(files, out, kind)
-    return ExportResult(out, kind, tuple(r["uuid"] for r in runs), records, hashlib.sha256(files[MANIFEST]).hexdigest())
+    sha = hashlib.sha256(files[MANIFEST]).hexdigest()
+    return ExportResult(out, kind, tuple(r["uuid"] for r in runs), records, sha)
 
 
 def bundle_zip(store: Any, refs: list[str | int]) -> tuple[bytes, str]:
@@ -93,7 +94,8 @@ def bundle_files(store: Any, refs: list[str | int], *, dated_by_runs: bool = Fal
             name: {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
             for name, data in run_files.items()}})
         records += n
-    created = max(r["finished_at"] or r["started_at"] for r in runs) if dated_by_runs else datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)
+    created = max(r["finished_at"] or r["started_at"] for r in runs) if dated_by_runs else now
     manifest = {"format": FORMAT, "bundle_version": BUNDLE_VERSION, "created_at": created.isoformat(),
                 "exported_by": _version(), "hostname": store.hostname,
                 "store_schema_version": store.schema_version(), "runs": entries}

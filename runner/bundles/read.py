@@ -45,7 +45,8 @@ class BundledRun:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A checked bundle: its manifest, the manifest's sha256 (the bundle's identity), its runs, its files' bytes."""
+    """A checked bundle: its manifest, the manifest's sha256 (the bundle's identity), its runs, and the
+    bytes of its files together."""
 
     path: Path
     manifest: BundleManifest
@@ -82,7 +83,8 @@ def check_bundle(files: Mapping[str, bytes], label: str) -> Bundle:
     """Check a bundle's files {name: bytes} complete and consistent; ImportFormatError names file and problem."""
     where = lambda name: f"{label}:{name}"  # noqa: E731 - the place named in every message
     if MANIFEST not in files:
-        raise ImportFormatError(label, None, f"not a run bundle: no {MANIFEST} (made by `infersight export bundle`)")
+        raise ImportFormatError(label, None, f"not a run bundle: no {MANIFEST} "
+                                             f"(made by `infersight export bundle`)")
     raw = _json(files[MANIFEST], where(MANIFEST))
     if isinstance(raw, dict) and raw.get("bundle_version") not in (None, BUNDLE_VERSION):
         raise ImportFormatError(where(MANIFEST), None, f"bundle_version {raw.get('bundle_version')!r} is not "
@@ -135,7 +137,8 @@ def _safe(name: str, label: str) -> str:
 def _within(sizes: list[int], label: str, limits: Limits) -> None:
     """BundleTooLarge if an archive's members (their unpacked sizes) exceed the limits."""
     if len(sizes) > limits.max_files:
-        raise BundleTooLarge(label, None, f"{len(sizes)} files, more than the {limits.max_files} a bundle may hold")
+        raise BundleTooLarge(label, None, f"{len(sizes)} files, more than the {limits.max_files} "
+                                          f"a bundle may hold")
     if sum(sizes) > limits.max_unpacked_bytes:
         raise BundleTooLarge(label, None, f"{sum(sizes)} bytes unpacked, more than the {limits.max_unpacked_bytes} "
                                           f"a bundle may hold")
