@@ -23,10 +23,12 @@ import httpx
 from runner.bundles import SyncPage
 from runner.errors import InfersightError
 
-__all__ = ["Login", "HttpRemote", "save_login", "load_login", "login_path", "ServerError", "BUNDLES_PATH"]
+__all__ = ["Login", "HttpRemote", "save_login", "load_login", "login_path", "ServerError", "BUNDLES_PATH",
+           "EXPORT_PATH"]
 
 TOKEN_ENV, CONFIG_ENV = "INFERSIGHT_TOKEN", "INFERSIGHT_CONFIG"
 BUNDLES_PATH = "/api/v1/bundles"
+EXPORT_PATH = f"{BUNDLES_PATH}/export"  # runs as one zip bundle (the same as i17api's /api/v1/export/bundle)
 _RETRIES = 4  # attempts to send one request when the connection fails (uploads are idempotent by bundle hash)
 
 
@@ -114,7 +116,7 @@ class HttpRemote:
         return SyncPage(tuple(body["runs"]), body["cursor"], body["more"])
 
     def fetch(self, uuids: Sequence[str]) -> bytes:
-        return self._send("GET", f"{BUNDLES_PATH}/export", params={"run": list(uuids)}).content
+        return self._send("GET", EXPORT_PATH, params={"run": list(uuids)}).content
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         for attempt in range(_RETRIES):
