@@ -18,7 +18,7 @@ from typing import Any
 from runner.bundles._format import CARD_KINDS, SOURCE_MARK
 from runner.bundles.read import Bundle, BundledRun, read_bundle
 from runner.errors import ImportFormatError, RunNotFound
-from runner.store._bundled import BundledRunRows
+from runner.store import BundledRunRows
 
 __all__ = ["import_bundle", "store_bundle", "BundleImport", "bundled_from"]
 
