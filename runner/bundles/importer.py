@@ -18,9 +18,9 @@ from typing import Any
 from runner.bundles._format import CARD_KINDS, SOURCE_MARK
 from runner.bundles.read import Bundle, BundledRun, read_bundle
 from runner.errors import ImportFormatError, RunNotFound
-from runner.store import BundledRunRows
+from runner.store import BundledRunRows, Received
 
-__all__ = ["import_bundle", "store_bundle", "BundleImport", "bundled_from"]
+__all__ = ["import_bundle", "store_bundle", "received_again", "BundleImport", "bundled_from"]
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,15 @@ def store_bundle(store: Any, bundle: Bundle, *, submitted_by: str | None = None)
     rows = [_rows(item, bundle) for item in bundle.runs]
     done = store.put_bundle(bundle.sha256, rows, hostname=bundle.manifest.hostname, submitted_by=submitted_by,
                             size_bytes=bundle.size_bytes)
-    host = bundle.manifest.hostname
-    if not done.new:  # received before: nothing stored now, every run present
-        return BundleImport(bundle.path, bundle.sha256, host, (), done.stored + done.present, 0, True)
+    if not done.new:
+        return received_again(bundle.path, bundle.sha256, done)
     records = sum(item.performance.records for item in bundle.runs if item.run.uuid in done.stored_uuids)
-    return BundleImport(bundle.path, bundle.sha256, host, done.stored, done.present, records)
+    return BundleImport(bundle.path, bundle.sha256, bundle.manifest.hostname, done.stored, done.present, records)
+
+
+def received_again(path: Path, sha256: str, before: Received) -> BundleImport:
+    """The answer to a bundle received before: nothing stored now, every run present."""
+    return BundleImport(path, sha256, before.hostname, (), before.stored + before.present, 0, True)
 
 
 def _check_present(store: Any, item: BundledRun, bundle: Bundle) -> None:

@@ -29,7 +29,7 @@ from runner.errors import BundleTooLarge, CardError, ImportFormatError
 from runner.loading import decode_utf8, load_json
 from runner.store.schema import OPTIONAL_PERF_COLUMNS, PERF_COLUMNS
 
-__all__ = ["BundledRun", "Bundle", "Limits", "read_bundle", "read_zip", "check_bundle"]
+__all__ = ["BundledRun", "Bundle", "Limits", "read_bundle", "unpack_zip", "check_bundle"]
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,13 @@ def read_bundle(path: Path, limits: Limits = Limits()) -> Bundle:
     return check_bundle(_read_files(path, limits), str(path))
 
 
-def read_zip(source: BinaryIO, label: str, limits: Limits = Limits()) -> Bundle:
-    """Read and check a bundle sent as a zip archive (an open binary file); ImportFormatError (BundleTooLarge
-    over the limits) on any problem. `label` names the bundle in messages."""
+def unpack_zip(source: BinaryIO, label: str, limits: Limits = Limits()) -> dict[str, bytes]:
+    """The files {name: bytes} of a bundle sent as a zip archive (an open binary file), every name checked,
+    unchecked otherwise (check_bundle checks them); ImportFormatError (BundleTooLarge over the limits)."""
     if not zipfile.is_zipfile(source):
         raise ImportFormatError(label, None, "not a run bundle: not a zip archive (send what "
                                              "`infersight export bundle RUN --out x.zip` writes)")
-    return check_bundle(_zip(source, label, limits), label)
+    return _zip(source, label, limits)
 
 
 def check_bundle(files: Mapping[str, bytes], label: str) -> Bundle:

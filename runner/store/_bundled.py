@@ -39,12 +39,14 @@ class BundledRunRows:
 @dataclass(frozen=True)
 class Received:
     """A bundle in the store: its submission id, the local ids of the runs it stored and of those present
-    before, the uuids it stored, and whether this call stored it (False: received before, nothing stored now)."""
+    before, the uuids it stored, the host it was exported from, and whether this call stored it (False:
+    received before, nothing stored now)."""
 
     submission_id: int
     stored: tuple[int, ...]
     present: tuple[int, ...]
     stored_uuids: tuple[str, ...]
+    hostname: str
     new: bool
 
 
@@ -64,7 +66,8 @@ def store_bundle(conn: Connection, sha256: str, rows: Sequence[BundledRunRows], 
     values = {**dict(submission), "bundle_sha256": sha256, "runs": [row.values["uuid"] for row in rows],
               "stored": list(stored), "received_at": now}
     submission_id = conn.execute(submissions.insert().values(**values)).inserted_primary_key[0]
-    return Received(submission_id, tuple(stored.values()), tuple(ids.values()), tuple(stored), True)
+    return Received(submission_id, tuple(stored.values()), tuple(ids.values()), tuple(stored), values["hostname"],
+                    True)
 
 
 def received(conn: Connection, sha256: str) -> Received | None:
@@ -75,7 +78,8 @@ def received(conn: Connection, sha256: str) -> Received | None:
     ids = _ids(conn, row["runs"])
     stored = set(row["stored"])
     return Received(row["id"], tuple(ids[u] for u in row["runs"] if u in stored and u in ids),
-                    tuple(ids[u] for u in row["runs"] if u not in stored and u in ids), tuple(row["stored"]), False)
+                    tuple(ids[u] for u in row["runs"] if u not in stored and u in ids), tuple(row["stored"]),
+                    row["hostname"], False)
 
 
 def _ids(conn: Connection, uuids: Sequence[str]) -> dict[str, int]:

@@ -347,6 +347,11 @@ class Store:
         with self._write() as conn:
             return _bundled.store_bundle(conn, sha256, rows, submission, _now())
 
+    def bundle_received(self, sha256: str) -> Received | None:
+        """The bundle of this sha256 as received before (what it stored), or None."""
+        with self._read() as conn:
+            return _bundled.received(conn, sha256)
+
     def bundle_runs_after(self, after: int, limit: int) -> tuple[list[str], int, bool]:
         """A sync page: uuids of finished measured runs with ids above `after`, the id to go on after, more?"""
         with self._read() as conn:
