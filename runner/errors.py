@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
-           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError",
-           "DataError"]
+           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "BundleTooLarge", "EngineError",
+           "DataError", "AccountError"]
 
 
 class InfersightError(Exception):
@@ -72,6 +72,15 @@ class ImportFormatError(InfersightError):
         super().__init__(f"{where}: {problem}")
 
 
+class BundleTooLarge(ImportFormatError):
+    """A run bundle over a size limit (bytes received, bytes unpacked, number of files): refused unread."""
+
+
 class EngineError(InfersightError):
     """A decision-engine request that cannot be answered as asked: an unknown task, scenario, metric or
     objective, a bad or contradictory bound, a malformed price catalogue (the message names file and line)."""
+
+
+class AccountError(InfersightError):
+    """A team-server user or API token that does not exist, exists already, or cannot have what was asked
+    (an unknown role or scope, a scope its role does not allow)."""

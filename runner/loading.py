@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,9 +207,10 @@ class _Bad:
         self.literal, self.problem = literal, problem
 
 
-def load_json(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+def load_json(text: str, source: str, *, with_lines: bool = True) -> tuple[Any, dict[tuple, int]]:
     """Parse JSON through the same guards as YAML (size, depth, duplicate keys, finite, 64-bit ints);
-    return (data, {field path tuple: 1-based line}) as load_yaml_text does."""
+    return (data, {field path tuple: 1-based line}) as load_yaml_text does (an empty map without
+    `with_lines`: the lines are then found only to name a problem)."""
     if len(text) > MAX_BYTES:
         raise CardError(f"{source}: text is longer than {MAX_BYTES:,} characters")
     _check_json_depth(text, source)
@@ -229,10 +231,16 @@ def load_json(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
                           parse_float=_json_float, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise CardError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
-    lines: dict[tuple, int] = {(): 1}
-    _json_lines(data, (), _Cursor(text, written), lines)
+    found: dict[tuple, int] = {}
+
+    def lines() -> dict[tuple, int]:
+        if not found:
+            found[()] = 1
+            _json_lines(data, (), _Cursor(text, written), found)
+        return found
+
     _check_json(data, (), source, text, duplicates, lines)
-    return data, lines
+    return data, lines() if with_lines else {}
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -255,14 +263,17 @@ class _Cursor:
     """Moves through the JSON text in document order (json keeps it), finding each key's line."""
 
     def __init__(self, text: str, written: dict[int, list[tuple[str, Any]]]) -> None:
-        self.text, self.written, self.at = text, written, 0
+        self.text, self.written, self.at, self.line = text, written, 0, 1
 
     def line_of_key(self, key: str) -> int | None:
         match = re.compile(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:").search(self.text, self.at)
         if match is None:
             return None
+        self.line += self.text.count("\n", self.at, match.start())  # lines counted once, as the cursor moves
+        line = self.line
+        self.line += self.text.count("\n", match.start(), match.end())
         self.at = match.end()
-        return self.text.count("\n", 0, match.start()) + 1
+        return line
 
 
 def _json_lines(value: Any, path: tuple, cursor: _Cursor, lines: dict[tuple, int]) -> None:
@@ -291,15 +302,15 @@ def _json_int(literal: str) -> int | _Bad:
 
 
 def _check_json(value: Any, path: tuple, source: str, text: str, duplicates: dict[int, str],
-                lines: dict[tuple, int]) -> None:
+                lines: Callable[[], dict[tuple, int]]) -> None:
     """Refuse the first duplicate key or refused number, naming line and field."""
     if isinstance(value, _Bad):
-        line = _line_of(text, value.literal, after_line=_nearest(lines, path) or 1)
+        line = _line_of(text, value.literal, after_line=_nearest(lines(), path) or 1)
         raise CardError(f"{source}:{line}: {_field(path)}: {value.literal[:30]!s} {value.problem}")
     if isinstance(value, dict):
         if id(value) in duplicates:
             key = duplicates[id(value)]
-            line = lines.get(path + (key,), 1)
+            line = lines().get(path + (key,), 1)
             raise CardError(f"{source}:{line}: {_field(path + (key,))}: key given twice; JSON would keep the last")
         for key, item in value.items():
             _check_json(item, path + (key,), source, text, duplicates, lines)

@@ -250,15 +250,26 @@ def test_export_refuses_an_existing_path_and_unknown_runs(machines, tmp_path, ca
     assert not (tmp_path / "x.zip").exists()
 
 
-def test_an_import_cut_short_leaves_an_aborted_run_never_a_complete_one(machines, store_a, monkeypatch):
-    def fail(*args, **kwargs):  # an injected fault: the disk fills while the records are written
-        raise OSError("No space left on device")
+def test_an_import_cut_short_stores_nothing_and_a_retry_stores_it_once(machines, store_a, monkeypatch):
+    from runner.store import _bundled
 
-    monkeypatch.setattr(store_a, "append_perf_samples", fail)
+    written = []
+
+    def fail_on_second_run(conn, run_id, arrays, chunk_rows):  # injected fault: the disk fills on the 2nd run
+        if written:
+            raise OSError("No space left on device")
+        written.append(run_id)
+        real(conn, run_id, arrays, chunk_rows)
+
+    real = _bundled.write_chunks
+    monkeypatch.setattr(_bundled, "write_chunks", fail_on_second_run)
+    before = len(store_a.list_runs(limit=None))
     with pytest.raises(OSError):
         import_bundle(store_a, machines["bundle"])
+    assert written and len(store_a.list_runs(limit=None)) == before  # the first run rolled back too
     monkeypatch.undo()
-    cut = store_a.get_run(machines["other"])
-    assert cut.status == "aborted" and "not finished (interrupted)" in cut.error
-    with pytest.raises(ImportFormatError, match="was only partly imported from this bundle before"):
-        import_bundle(store_a, machines["bundle"])
+    result = import_bundle(store_a, machines["bundle"])
+    assert len(result.imported) == 2 and not result.received_before
+    assert len(store_a.list_runs(limit=None)) == before + 2
+    again = import_bundle(store_a, machines["bundle"])
+    assert again.received_before and again.imported == () and len(store_a.list_runs(limit=None)) == before + 2

@@ -22,7 +22,7 @@ from runner.bundles._format import BUNDLE_VERSION, CARD_KINDS, FORMAT, MANIFEST,
 from runner.errors import InfersightError
 from runner.store import RunRecord, Store
 
-__all__ = ["export_bundle", "ExportResult", "archive_kind"]
+__all__ = ["export_bundle", "bundle_zip", "bundle_files", "ExportResult", "archive_kind"]
 
 _RUN_FIELDS = tuple(RunFile.model_fields)
 _PERF_FIELDS = ("settings", "summary", "validity", "validity_reasons", "headline_metric", "headline_value",
@@ -64,6 +64,26 @@ def export_bundle(store: Store, refs: list[str | int], out: Path) -> ExportResul
     out = Path(out)
     if out.exists():
         raise InfersightError(f"{out}: already exists; give a new path for the bundle")
+    files, runs, records = bundle_files(store, refs)
+    kind = archive_kind(out)
+    _write(files, out, kind)
+    sha = hashlib.sha256(files[MANIFEST]).hexdigest()
+    return ExportResult(out, kind, tuple(r.uuid for r in runs), records, sha)
+
+
+def bundle_zip(store: Store, refs: list[str | int]) -> tuple[bytes, str]:
+    """The runs `refs` as a zip bundle in memory, and its sha256, for sending (`infersight submit`, sync).
+
+    The bundle is dated by its newest run's end, so the same runs make the same bundle (same sha256): a
+    retried submission is recognised by the server and stores nothing twice.
+    """
+    files, _, _ = bundle_files(store, refs, dated_by_runs=True)
+    return _zip_bytes(files), hashlib.sha256(files[MANIFEST]).hexdigest()
+
+
+def bundle_files(store: Store, refs: list[str | int], *, dated_by_runs: bool = False
+                 ) -> tuple[dict[str, bytes], list[RunRecord], int]:
+    """A bundle's files {name: bytes}, its runs and their number of per-query records."""
     runs = _unique([store.get_run(ref) for ref in refs])
     files: dict[str, bytes] = {}
     entries, records = [], 0
@@ -75,13 +95,13 @@ def export_bundle(store: Store, refs: list[str | int], out: Path) -> ExportResul
             name: {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
             for name, data in run_files.items()}})
         records += n
-    manifest = {"format": FORMAT, "bundle_version": BUNDLE_VERSION,
-                "created_at": datetime.now(timezone.utc).isoformat(), "exported_by": _version(),
-                "hostname": store.hostname, "store_schema_version": store.schema_version(), "runs": entries}
+    now = datetime.now(timezone.utc)
+    created = max(r.finished_at or r.started_at for r in runs) if dated_by_runs else now
+    manifest = {"format": FORMAT, "bundle_version": BUNDLE_VERSION, "created_at": created.isoformat(),
+                "exported_by": _version(), "hostname": store.hostname,
+                "store_schema_version": store.schema_version(), "runs": entries}
     files[MANIFEST] = _json(manifest)
-    kind = archive_kind(out)
-    _write(files, out, kind)
-    return ExportResult(out, kind, tuple(r.uuid for r in runs), records, hashlib.sha256(files[MANIFEST]).hexdigest())
+    return files, runs, records
 
 
 def _unique(runs: list[RunRecord]) -> list[RunRecord]:
@@ -143,9 +163,7 @@ def _write(files: dict[str, bytes], out: Path, kind: str) -> None:
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
                 (target / name).write_bytes(data)
         elif kind == "zip":
-            with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-                for name, data in files.items():
-                    zf.writestr(name, data)
+            target.write_bytes(_zip_bytes(files))
         else:
             options = {"mode": "w:gz", "compresslevel": 6} if kind == "tar.gz" else {"mode": "w"}
             with tarfile.open(target, **options) as tf:
@@ -156,3 +174,14 @@ def _write(files: dict[str, bytes], out: Path, kind: str) -> None:
         os.replace(target, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _zip_bytes(files: dict[str, bytes]) -> bytes:
+    """The files as one zip archive (deflated; fixed member dates, so the same files make the same bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            zf.writestr(info, data, compresslevel=6)
+    return buffer.getvalue()

@@ -1,9 +1,12 @@
-"""Import a run bundle into a store: every run with its cards (the exporting machine's system card kept),
-its per-query records and accuracy log, keyed by the run's uuid so that importing twice stores nothing twice.
+"""Store a run bundle: every run with its cards (the exporting machine's system card kept), its per-query
+records and accuracy log, keyed by the run's uuid, and the bundle itself by its sha256, so that importing
+or submitting twice stores nothing twice.
 
-The whole bundle is read and checked (runner/bundles/read.py) before anything is stored. A bundle run keeps
-its uuid, host, times, settings and results; its provenance stays "measured" (infersight measured it, with
-per-query records) and its source says which bundle and host it came from.
+The whole bundle is read and checked (runner/bundles/read.py) before anything is stored, then stored in one
+transaction with its submissions row (runner/store/_bundled.py): a process killed half-way leaves nothing,
+and a retry stores it once. A bundle run keeps its uuid, host, times, settings and results; its provenance
+stays "measured" (infersight measured it, with per-query records) and its source says which bundle and host
+it came from.
 """
 
 from __future__ import annotations
@@ -15,16 +18,15 @@ from typing import Any
 from runner.bundles._format import CARD_KINDS, SOURCE_MARK
 from runner.bundles.read import Bundle, BundledRun, read_bundle
 from runner.errors import ImportFormatError, RunNotFound
-from runner.store import RunRecord, Store
+from runner.store import BundledRunRows, Received, RunRecord, Store
 
-__all__ = ["import_bundle", "BundleImport", "bundled_from"]
-
-_PENDING = "import from run bundle {sha} not finished (interrupted); its records may be incomplete"
+__all__ = ["import_bundle", "store_bundle", "received_again", "BundleImport", "bundled_from"]
 
 
 @dataclass(frozen=True)
 class BundleImport:
-    """What import_bundle did: the bundle's sha256 and host, the runs stored (local ids) and those present already."""
+    """What storing a bundle did: its sha256 and host, the runs stored (local ids), those present already,
+    the per-query records stored, and whether this bundle was received before (then nothing was stored)."""
 
     path: Path
     bundle_sha256: str
@@ -32,11 +34,12 @@ class BundleImport:
     imported: tuple[int, ...]
     already_present: tuple[int, ...]
     records: int
+    received_before: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "bundle_sha256": self.bundle_sha256, "hostname": self.hostname,
                 "imported": list(self.imported), "already_present": list(self.already_present),
-                "records": self.records}
+                "records": self.records, "received_before": self.received_before}
 
 
 def bundled_from(run: RunRecord) -> str | None:
@@ -48,53 +51,53 @@ def bundled_from(run: RunRecord) -> str | None:
 def import_bundle(store: Store, path: Path) -> BundleImport:
     """Check the bundle at `path` whole, then store its runs not stored yet; ImportFormatError (nothing stored)
     if the bundle is incomplete or inconsistent, or names a run the store holds with other cards."""
-    bundle = read_bundle(Path(path))
-    present = {item.run.uuid: _existing(store, item, bundle) for item in bundle.runs}
-    imported, records = [], 0
+    return store_bundle(store, read_bundle(Path(path)))
+
+
+def store_bundle(store: Any, bundle: Bundle, *, submitted_by: str | None = None) -> BundleImport:
+    """Store a checked bundle's runs not stored yet, in one transaction with its submissions row; a bundle
+    received before stores nothing. ImportFormatError if a run is in the store with other cards."""
     for item in bundle.runs:
-        if present[item.run.uuid] is None:
-            imported.append(_store_run(store, item, bundle))
-            records += item.performance.records
-    return BundleImport(bundle.path, bundle.sha256, bundle.manifest.hostname, tuple(imported),
-                        tuple(v for v in present.values() if v is not None), records)
+        _check_present(store, item, bundle)
+    rows = [_rows(item, bundle) for item in bundle.runs]
+    done = store.put_bundle(bundle.sha256, rows, hostname=bundle.manifest.hostname, submitted_by=submitted_by,
+                            size_bytes=bundle.size_bytes)
+    if not done.new:
+        return received_again(bundle.path, bundle.sha256, done)
+    records = sum(item.performance.records for item in bundle.runs if item.run.uuid in done.stored_uuids)
+    return BundleImport(bundle.path, bundle.sha256, bundle.manifest.hostname, done.stored, done.present, records)
 
 
-def _existing(store: Store, item: BundledRun, bundle: Bundle) -> int | None:
-    """The local id of the bundle's run when the store holds it already (same uuid and cards), else None."""
+def received_again(path: Path, sha256: str, before: Received) -> BundleImport:
+    """The answer to a bundle received before: nothing stored now, every run present."""
+    return BundleImport(path, sha256, before.hostname, (), before.stored + before.present, 0, True)
+
+
+def _check_present(store: Store, item: BundledRun, bundle: Bundle) -> None:
+    """ImportFormatError if the store holds the bundle's run (same uuid) with other cards."""
     try:
         run = store.get_run(item.run.uuid)
     except RunNotFound:
-        return None
+        return
     if run.uuid != item.run.uuid:
-        return None  # a longer uuid merely starting like this one: not the same run
+        return  # a longer uuid merely starting like this one: not the same run
     differs = [kind for kind in CARD_KINDS if run.card_hashes[kind] != item.run.cards[kind]]
     if differs:
         raise ImportFormatError(str(bundle.path), None, f"run {item.run.uuid} is in the store already (id "
                                                         f"{run.id}) with other {', '.join(differs)} card(s)")
-    if run.error == _PENDING.format(sha=bundle.sha256[:12]):
-        raise ImportFormatError(str(bundle.path), None, f"run {item.run.uuid} (id {run.id}) was only partly "
-                                f"imported from this bundle before (interrupted): it stays marked aborted; "
-                                f"import the bundle into a fresh store to have it whole")
-    return run.id
 
 
-def _store_run(store: Store, item: BundledRun, bundle: Bundle) -> int:
+def _rows(item: BundledRun, bundle: Bundle) -> BundledRunRows:
     run, perf, acc = item.run, item.performance, item.accuracy
-    for kind in CARD_KINDS:
-        store.put_card(kind, item.cards[kind], run.cards[kind], _card_name(kind, item.cards[kind]))
-    values = {**run.model_dump(exclude={"cards", "status", "error"}), "provenance": "measured",
+    cards = {kind: (item.cards[kind], run.cards[kind], _card_name(kind, item.cards[kind])) for kind in CARD_KINDS}
+    values = {**run.model_dump(exclude={"cards"}), "provenance": "measured",
               "source": f"{run.source}; {SOURCE_MARK} {bundle.sha256[:12]} from {run.hostname}",
               **{f"{kind}_hash": digest for kind, digest in run.cards.items()},
               **perf.model_dump(exclude={"records", "columns"}),
               **acc.model_dump(exclude={"records", "samples"})}
-    run_id = store.put_bundled_run(values, pending=_PENDING.format(sha=bundle.sha256[:12]))
-    store.append_perf_samples(run_id, item.records)
-    samples = acc.samples
-    if samples:
-        store.put_accuracy_samples(run_id, [s.sample_index for s in samples], [s.prediction for s in samples],
-                                   [s.reference for s in samples], [s.correct for s in samples])
-    store.finish_bundled_run(run_id, status=run.status, error=run.error)
-    return run_id
+    accuracy = [{"sample_index": s.sample_index, "prediction": s.prediction, "reference": s.reference,
+                 "correct": s.correct} for s in acc.samples]
+    return BundledRunRows(cards, values, item.records, accuracy)
 
 
 def _card_name(kind: str, card: dict[str, Any]) -> str:

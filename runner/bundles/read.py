@@ -3,7 +3,8 @@
 Every problem raises one ImportFormatError naming the bundle file (and line for JSON): an unsafe name in
 an archive (absolute, `..`, a link), a missing or altered file (size and sha256 against the manifest),
 damaged JSON, a card that does not validate or whose recomputed hash differs from the run's, per-query
-columns that do not match their count, an unsupported bundle version.
+columns that do not match their count, an unsupported bundle version; a bundle over the size limits
+(Limits: bytes received, bytes unpacked, number of files) raises BundleTooLarge before it is unpacked.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import io
 import re
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydantic import ValidationError
@@ -23,11 +25,11 @@ from pydantic import ValidationError
 from runner.bundles._format import (BUNDLE_VERSION, CARD_KINDS, CARD_MODELS, MANIFEST, AccuracyFile, BundleManifest,
                                     PerformanceFile, RunFile, run_files)
 from runner.cards._base import card_hash, format_errors
-from runner.errors import CardError, ImportFormatError
+from runner.errors import BundleTooLarge, CardError, ImportFormatError
 from runner.loading import decode_utf8, load_json
 from runner.store.schema import OPTIONAL_PERF_COLUMNS, PERF_COLUMNS
 
-__all__ = ["BundledRun", "Bundle", "read_bundle"]
+__all__ = ["BundledRun", "Bundle", "Limits", "read_bundle", "unpack_zip", "check_bundle"]
 
 
 @dataclass(frozen=True)
@@ -43,22 +45,46 @@ class BundledRun:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A checked bundle: its manifest, the manifest's sha256 (the bundle's identity) and its runs."""
+    """A checked bundle: its manifest, the manifest's sha256 (the bundle's identity), its runs, and the
+    bytes of its files together."""
 
     path: Path
     manifest: BundleManifest
     sha256: str
     runs: tuple[BundledRun, ...]
+    size_bytes: int = 0
 
 
-def read_bundle(path: Path) -> Bundle:
+@dataclass(frozen=True)
+class Limits:
+    """The most a bundle may hold, checked before its files are unpacked (a zip bomb is refused unread)."""
+
+    max_bytes: int = 512 << 20           # the archive as received
+    max_unpacked_bytes: int = 2 << 30    # its files together, unpacked
+    max_files: int = 80_001              # 10,000 runs of 8 files, and the manifest
+
+
+def read_bundle(path: Path, limits: Limits = Limits()) -> Bundle:
     """Read and check the bundle at `path` (folder, .zip, .tar, .tar.gz); ImportFormatError on any problem."""
     path = Path(path)
-    files = _read_files(path)
-    where = lambda name: f"{path}:{name}"  # noqa: E731 - the place named in every message
+    return check_bundle(_read_files(path, limits), str(path))
+
+
+def unpack_zip(source: BinaryIO, label: str, limits: Limits = Limits()) -> dict[str, bytes]:
+    """The files {name: bytes} of a bundle sent as a zip archive (an open binary file), every name checked,
+    unchecked otherwise (check_bundle checks them); ImportFormatError (BundleTooLarge over the limits)."""
+    if not zipfile.is_zipfile(source):
+        raise ImportFormatError(label, None, "not a run bundle: not a zip archive (send what "
+                                             "`infersight export bundle RUN --out x.zip` writes)")
+    return _zip(source, label, limits)
+
+
+def check_bundle(files: Mapping[str, bytes], label: str) -> Bundle:
+    """Check a bundle's files {name: bytes} complete and consistent; ImportFormatError names file and problem."""
+    where = lambda name: f"{label}:{name}"  # noqa: E731 - the place named in every message
     if MANIFEST not in files:
-        raise ImportFormatError(str(path), None, f"not a run bundle: no {MANIFEST} "
-                                                 f"(made by `infersight export bundle`)")
+        raise ImportFormatError(label, None, f"not a run bundle: no {MANIFEST} "
+                                             f"(made by `infersight export bundle`)")
     raw = _json(files[MANIFEST], where(MANIFEST))
     if isinstance(raw, dict) and raw.get("bundle_version") not in (None, BUNDLE_VERSION):
         raise ImportFormatError(where(MANIFEST), None, f"bundle_version {raw.get('bundle_version')!r} is not "
@@ -75,32 +101,47 @@ def read_bundle(path: Path) -> Bundle:
             _check_file(files[full], entry.files[name], where(full))
             contents[name] = files[full]
         runs.append(_run(contents, entry.uuid, lambda name, f=entry.folder: where(f"{f}/{name}")))
-    return Bundle(path, manifest, hashlib.sha256(files[MANIFEST]).hexdigest(), tuple(runs))
+    size = sum(len(data) for data in files.values())
+    return Bundle(Path(label), manifest, hashlib.sha256(files[MANIFEST]).hexdigest(), tuple(runs), size)
 
 
 # -- the files: a folder or an archive, every name checked --------------------------------------------
 
-def _read_files(path: Path) -> dict[str, bytes]:
+def _read_files(path: Path, limits: Limits) -> dict[str, bytes]:
     if path.is_dir():
         return _folder(path)
     if not path.is_file():
         raise ImportFormatError(str(path), None, "no such bundle (give a folder, .zip, .tar or .tar.gz)")
+    if path.stat().st_size > limits.max_bytes:
+        raise BundleTooLarge(str(path), None, f"{path.stat().st_size} bytes, more than the {limits.max_bytes} "
+                                              f"a bundle may have")
     if zipfile.is_zipfile(path):
-        return _zip(path)
+        with path.open("rb") as source:
+            return _zip(source, str(path), limits)
     try:
-        return _tar(path)
+        return _tar(path, limits)
     except tarfile.TarError as exc:
         raise ImportFormatError(str(path), None, f"not a run bundle: neither a folder, a zip nor a tar archive "
                                                  f"({exc})") from None
 
 
-def _safe(name: str, path: Path) -> str:
+def _safe(name: str, label: str) -> str:
     """The member name if it stays inside the bundle; a path traversal is refused."""
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
-        raise ImportFormatError(str(path), None, f"unsafe name {name!r} in the archive (absolute or with '..': "
-                                                 f"a path traversal); refusing the whole bundle")
+        raise ImportFormatError(label, None, f"unsafe name {name!r} in the archive (absolute or with '..': "
+                                             f"a path traversal); refusing the whole bundle")
     return str(pure)
+
+
+def _within(sizes: list[int], label: str, limits: Limits) -> None:
+    """BundleTooLarge if an archive's members (their unpacked sizes) exceed the limits."""
+    if len(sizes) > limits.max_files:
+        raise BundleTooLarge(label, None, f"{len(sizes)} files, more than the {limits.max_files} "
+                                          f"a bundle may hold")
+    if sum(sizes) > limits.max_unpacked_bytes:
+        raise BundleTooLarge(label, None, f"{sum(sizes)} bytes unpacked, more than the {limits.max_unpacked_bytes} "
+                                          f"a bundle may hold")
 
 
 def _folder(root: Path) -> dict[str, bytes]:
@@ -114,20 +155,30 @@ def _folder(root: Path) -> dict[str, bytes]:
     return out
 
 
-def _zip(path: Path) -> dict[str, bytes]:
+def _zip(source: BinaryIO, label: str, limits: Limits) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
     try:
-        with zipfile.ZipFile(path) as zf:
-            return {_safe(info.filename, path): zf.read(info) for info in zf.infolist() if not info.is_dir()}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ImportFormatError(str(path), None, f"damaged zip archive: {exc}") from None
+        with zipfile.ZipFile(source) as zf:
+            members = [info for info in zf.infolist() if not info.is_dir()]
+            _within([info.file_size for info in members], label, limits)
+            for info in members:
+                name = _safe(info.filename, label)
+                if name in out:
+                    raise ImportFormatError(label, None, f"{name!r} is in the archive twice")
+                out[name] = zf.read(info)  # at most file_size bytes, CRC checked
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise ImportFormatError(label, None, f"damaged zip archive: {exc}") from None
+    return out
 
 
-def _tar(path: Path) -> dict[str, bytes]:
+def _tar(path: Path, limits: Limits) -> dict[str, bytes]:
     out = {}
     try:
         with tarfile.open(path, "r:*") as tf:
-            for member in tf.getmembers():
-                name = _safe(member.name, path)
+            members = tf.getmembers()
+            _within([m.size for m in members if m.isreg()], str(path), limits)
+            for member in members:
+                name = _safe(member.name, str(path))
                 if member.isdir():
                     continue
                 if not member.isreg():
@@ -205,7 +256,7 @@ def _records(data: bytes, perf: PerformanceFile, where: str) -> dict[str, np.nda
 def _json(data: bytes, where: str) -> Any:
     """A bundle's JSON file through the guarded loader (UTF-8, size, depth, duplicate keys, finite numbers)."""
     try:
-        return load_json(decode_utf8(data, where), where)[0]
+        return load_json(decode_utf8(data, where), where, with_lines=False)[0]
     except CardError as exc:
         placed = re.match(r"(\d+): (.*)", str(exc).removeprefix(where + ":").lstrip(), re.S)
         line, problem = (int(placed[1]), placed[2]) if placed else (None, str(exc))

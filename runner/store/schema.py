@@ -17,6 +17,11 @@ see runner/store/migrations.py):
   peak_searches (one row per peak-QPS search; its probes are runs with runs.search_id set).
 - 5: perf_samples columns compressed: each holds a codec tag byte and the zstd frame of the column's
   byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
+- 7: users (a name and one role) and api_tokens (argon2 hash of each token's secret, scopes, expiry,
+  revocation) for the team server (infersight/api).
+- 9: submissions (one row per run bundle received, by upload or import, unique by the bundle's sha256:
+  a retried upload finds it and stores nothing twice) and sync_state (per server, how far `infersight
+  sync` has pulled and pushed, so an interrupted sync goes on where it stopped).
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -35,8 +40,8 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
-           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "JSONText",
-           "UTCDateTime", "canonical_json", "Damaged"]
+           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens", "ACCOUNT_TABLES", "JSONText",
+           "UTCDateTime", "canonical_json", "Damaged", "submissions", "sync_state"]
 
 metadata = MetaData()
 
@@ -291,4 +296,54 @@ peak_searches = Table(
     Column("hostname", String(255), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+)
+
+# Accounts of the team server (version 7). A token is `ist_<token_id>_<secret>`: token_id finds the row,
+# secret_hash is the argon2 hash of the secret (the secret itself is never stored). scopes: the actions
+# the token may use (JSON list; NULL: every action its user's role allows).
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_id", String(32), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("label", Text),
+    Column("secret_hash", Text, nullable=False),
+    Column("scopes", JSONText),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+ACCOUNT_TABLES = (users, api_tokens)
+
+# Run bundles received (version 9), by upload (`infersight submit`, POST /api/bundles) or `import bundle`:
+# stored in the same transaction as the bundle's runs, so a bundle is stored whole or not at all, once.
+# `runs` lists the bundle's run uuids, `stored` those this bundle added (the others were present).
+submissions = Table(
+    "submissions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bundle_sha256", String(64), nullable=False, unique=True),
+    Column("hostname", String(255), nullable=False),
+    Column("submitted_by", String(255)),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("runs", JSONText, nullable=False),
+    Column("stored", JSONText, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Where `infersight sync` stands with each server (version 9): the server's cursor after the last page
+# pulled, and the id of the last local run pushed.
+sync_state = Table(
+    "sync_state", metadata,
+    Column("server", String(1000), primary_key=True),
+    Column("pull_cursor", String(255)),
+    Column("pushed_run_id", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -22,7 +22,8 @@ import numpy as np
 from sqlalchemy import Connection, Table, select, update
 
 from runner.errors import RunNotFound, StoreError
-from runner.store import _imported, _lookup, _recovery
+from runner.store import _bundled, _imported, _lookup, _recovery
+from runner.store._bundled import BundledRunRows, Received, SyncCursor
 from runner.store._imported import insert_if_absent
 from runner.store._checks import PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range
 from runner.store._engine import (display_url, interrupts_deferred, make_engine, resolve_url, sqlite_read_only,
@@ -319,22 +320,38 @@ class Store:
         with self.transaction(write=False) as conn:
             return _imported.by_run(conn, run_id)
 
-    # -- runs measured on another machine (run bundles, runner/bundles) --------------------------
+    # -- run bundles: runs measured on another machine, bundles received, sync cursors (_bundled) --
 
-    def put_bundled_run(self, run: Mapping[str, Any], *, pending: str) -> int:
-        """Insert a run measured elsewhere with the values it has there (its uuid, host, times, settings,
-        results; its cards stored already), marked aborted with error `pending` until finish_bundled_run:
-        an import cut short leaves it so, never as a complete run; return its id."""
-        values = {**dict(run), "status": "aborted", "error": pending, "pid": None, "search_id": None}
-        _check(values.get("provenance"), PROVENANCES, "provenance")
+    def put_bundle(self, sha256: str, rows: Sequence[BundledRunRows], *, hostname: str, submitted_by: str | None,
+                   size_bytes: int) -> Received:
+        """Store the runs of a checked bundle that are not stored yet, whole, with its submissions row, in one
+        transaction (a crash leaves nothing); a bundle received before (same sha256) stores nothing."""
+        for row in rows:
+            _check(row.values.get("status"), RUN_STATUSES[1:], "status of a bundled run")
+            _check(row.values.get("provenance"), PROVENANCES, "provenance")
+        submission = dict(hostname=hostname, submitted_by=submitted_by, size_bytes=size_bytes)
         with self.transaction() as conn:
-            self._require_cards(conn, {kind: values[f"{kind}_hash"] for kind in CARD_TABLES})
-            return conn.execute(runs.insert().values(**values)).inserted_primary_key[0]
+            return _bundled.store_bundle(conn, sha256, rows, submission, _now())
 
-    def finish_bundled_run(self, run_id: int, *, status: str, error: str | None) -> None:
-        """Give a run stored by put_bundled_run, its records written, the status it had where it was measured."""
-        _check(status, RUN_STATUSES[1:], "finished status")
-        self._update(run_id, dict(status=status, error=error))
+    def bundle_received(self, sha256: str) -> Received | None:
+        """The bundle of this sha256 as received before (what it stored), or None."""
+        with self.transaction(write=False) as conn:
+            return _bundled.received(conn, sha256)
+
+    def bundle_runs_after(self, after: int, limit: int) -> tuple[list[str], int, bool]:
+        """A sync page: uuids of finished measured runs with ids above `after`, the id to go on after, more?"""
+        with self.transaction(write=False) as conn:
+            return _bundled.runs_after(conn, after, limit)
+
+    def sync_cursor(self, server: str) -> SyncCursor:
+        """Where `infersight sync` stands with `server` (a fresh cursor if it never synced)."""
+        with self.transaction(write=False) as conn:
+            return _bundled.get_cursor(conn, server)
+
+    def set_sync_cursor(self, server: str, cursor: SyncCursor) -> None:
+        """Record how far sync has pulled from and pushed to `server`."""
+        with self.transaction() as conn:
+            _bundled.set_cursor(conn, server, cursor, _now())
 
     def _require_run(self, conn: Connection, run_id: int) -> None:
         """Raise RunNotFound unless a run with this id exists."""
