@@ -39,7 +39,7 @@ MAX_BYTES = 400_000  # the server's bundle limit here, so an oversized bundle is
 
 def _measure(store: Store, n: int) -> list[str]:
     prep = prepare_run(RunRequest("digits", "null", "single_stream", scenario_settings=QUICK, quick=True))
-    return [store.get_run(execute_run(prep, store))["uuid"] for _ in range(n)]
+    return [store.get_run(execute_run(prep, store)).uuid for _ in range(n)]
 
 
 class TlsServer:

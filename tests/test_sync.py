@@ -24,7 +24,7 @@ QUICK = {"min_duration_ms": 1, "min_query_count": 200, "warmup_duration_ms": 0}
 def _measure(store: Store, n: int) -> list[str]:
     """n real quick runs of digits on the null backend; their uuids."""
     prep = prepare_run(RunRequest("digits", "null", "single_stream", scenario_settings=QUICK, quick=True))
-    return [store.get_run(execute_run(prep, store))["uuid"] for _ in range(n)]
+    return [store.get_run(execute_run(prep, store)).uuid for _ in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_a_submitted_bundle_is_stored_whole_once_by_its_hash(seeded, stores):
 
 
 def _records(store: Store, uuid: str) -> int:
-    return store.read_perf_samples(store.get_run(uuid)["id"])["completed_ns"].size
+    return store.read_perf_samples(store.get_run(uuid).id)["completed_ns"].size
 
 
 def _spoil(data: bytes, change) -> bytes:
@@ -153,7 +153,7 @@ def test_sync_pulls_theirs_pushes_mine_and_a_second_sync_moves_nothing(seeded, s
     assert (result.pulled, result.pushed) == (3, 5)
     assert _uuids(client) == _uuids(server) == sorted(seeded["mine"] + seeded["theirs"])
     pulled = client.get_run(seeded["theirs"][0])
-    assert pulled["hostname"] == "server-b" and "run bundle" in pulled["source"]
+    assert pulled.hostname == "server-b" and "run bundle" in pulled.source
     again = sync(client, StoreRemote(server, "https://team.example"), page_size=2)
     assert (again.pulled, again.pushed, again.bundles_sent) == (0, 0, 0)
     assert _uuids(client) == _uuids(server)
@@ -214,8 +214,8 @@ def test_a_sync_cut_short_goes_on_where_it_stopped_and_stores_nothing_twice(seed
 def test_a_sync_page_stops_before_a_run_still_running(seeded, stores):
     client, server = stores
     like = server.get_run(seeded["theirs"][0])
-    running = server.create_run(task_name=like["task_name"], task_version=like["task_version"],
-                                model_variant=like["model_variant"], backend_name="null", scenario="single_stream",
+    running = server.create_run(task_name=like.task_name, task_version=like.task_version,
+                                model_variant=like.model_variant, backend_name="null", scenario="single_stream",
                                 card_hashes=_hashes(server, seeded), settings={}, quick=True, compliant=False)
     later = _measure(server, 1)[0]
     page = sync_page(server, None, 100)
