@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
            "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError",
-           "DataError"]
+           "DataError", "JobNotFound"]
 
 
 class InfersightError(Exception):
@@ -52,6 +52,10 @@ class StoreError(InfersightError):
 
 class RunNotFound(InfersightError):
     """No stored run matches the given id, uuid or uuid prefix (or a prefix matches several)."""
+
+
+class JobNotFound(InfersightError):
+    """No job of the job service (runner/jobs) has the given id."""
 
 
 class AnalysisError(InfersightError):

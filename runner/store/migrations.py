@@ -20,7 +20,7 @@ from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
 from runner.store._perf import compress_raw_chunks
-from runner.store.schema import (OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, metadata, peak_searches,
+from runner.store.schema import (OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, jobs, metadata, peak_searches,
                                  perf_samples, schema_version)
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column", "check_not_newer"]
@@ -55,12 +55,18 @@ def _v5_compress_perf_samples(conn: Connection) -> None:
     compress_raw_chunks(conn)
 
 
+def _v8_jobs(conn: Connection) -> None:
+    """Add the jobs table (runner/jobs; a no-op where version 1 already made it)."""
+    metadata.create_all(conn, tables=[jobs], checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_create_tables),
     (2, _v2_imported_runs),
     (3, _v3_sweeps),
     (4, _v4_streams_and_searches),
     (5, _v5_compress_perf_samples),
+    (8, _v8_jobs),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

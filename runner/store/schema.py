@@ -17,6 +17,8 @@ see runner/store/migrations.py):
   peak_searches (one row per peak-QPS search; its probes are runs with runs.search_id set).
 - 5: perf_samples columns compressed: each holds a codec tag byte and the zstd frame of the column's
   byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
+- 8: jobs: runs, sweeps and peak searches queued to run on a machine (runner/jobs): kind, the request,
+  status, progress, the runs it made, who submitted it, the worker process and when.
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -36,7 +38,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
            "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "JSONText",
-           "UTCDateTime", "canonical_json", "Damaged"]
+           "UTCDateTime", "canonical_json", "Damaged", "jobs"]
 
 metadata = MetaData()
 
@@ -292,3 +294,27 @@ peak_searches = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
 )
+
+# Jobs (version 8): a run, sweep or peak search submitted to the job service (runner/jobs) and run by a worker
+# process on `hostname`, one measuring job per machine at a time. `run_ids` lists every run it made so far;
+# `result` names what it produced (run_id, search_id or sweep_id); `pid` is the worker that claimed it.
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("request", JSONText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("phase", Text),
+    Column("run_ids", JSONText, nullable=False),
+    Column("result", JSONText),
+    Column("error", Text),
+    Column("submitted_by", String(255), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+)
+Index("ix_jobs_host_status", jobs.c.hostname, jobs.c.status)
