@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from runner.errors import JobNotFound, PluginNotFound, SettingsError
-from runner.jobs import JobService
+from runner.jobs import JobService, parse_request
 from runner.jobs.worker import machine_lock
 from runner.store.jobs import JobLog
 
@@ -154,3 +154,19 @@ def test_a_peak_search_and_a_sweep_run_as_jobs_with_their_runs(service, store):
     assert sweep.status == "complete" and len(sweep.run_ids) == 1, sweep
     assert sweep.result["sweep_status"] == "complete"
     assert {store.get_run(r)["label"] for r in sweep.run_ids} == {"tiny"}
+
+
+def test_the_run_pages_form_makes_valid_requests_of_every_kind():
+    from infersight.webapp.run_page import job_request
+
+    fields = {"task": "digits", "backend": "null", "scenario": "server", "model_variant": "fp32", "quick": True,
+              "label": "", "backend_settings": "", "scenario_settings": "target_qps: 300\n",
+              "search": {"repeats_near_edge": 1, "max_probes": 3}, "scenarios": ["single_stream", "offline"],
+              "variants": ["fp32", "int8"], "repeats": 2}
+    for kind in ("run", "peak", "sweep"):
+        parse_request(job_request(kind, fields))
+    sweep = parse_request(job_request("sweep", fields)).sweep
+    assert (sweep.tasks, sweep.model_variants, sweep.repeats) == (["digits"], ["fp32", "int8"], 2)
+    assert [s.settings for s in sweep.scenarios] == [{"target_qps": 300}] * 2
+    with pytest.raises(SettingsError, match="scenario settings: write KEY: VALUE lines"):
+        job_request("run", {**fields, "scenario_settings": "- 1\n- 2"})
