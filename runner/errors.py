@@ -4,7 +4,11 @@ from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
            "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError",
+<<<<<<< HEAD
            "DataError", "JobNotFound"]
+=======
+           "DataError", "AccountError"]
+>>>>>>> i17api
 
 
 class InfersightError(Exception):
@@ -79,3 +83,8 @@ class ImportFormatError(InfersightError):
 class EngineError(InfersightError):
     """A decision-engine request that cannot be answered as asked: an unknown task, scenario, metric or
     objective, a bad or contradictory bound, a malformed price catalogue (the message names file and line)."""
+
+
+class AccountError(InfersightError):
+    """A team-server user or API token that does not exist, exists already, or cannot have what was asked
+    (an unknown role or scope, a scope its role does not allow)."""

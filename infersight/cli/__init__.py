@@ -21,7 +21,8 @@ import click  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from infersight import __version__  # noqa: E402
-from infersight.cli import analyze, catalog, inspect, interop, measure, recommend, report, sweep, usertask  # noqa: E402
+from infersight.cli import (analyze, catalog, inspect, interop, measure, recommend, report, server, sweep,  # noqa: E402
+                            usertask)
 from infersight.cli._common import err  # noqa: E402
 from runner.errors import InfersightError  # noqa: E402
 
@@ -45,7 +46,7 @@ def cli() -> None:
     """
 
 
-for module in (measure, inspect, catalog, interop, sweep, report, recommend, analyze, usertask):
+for module in (measure, inspect, catalog, interop, sweep, report, recommend, analyze, usertask, server):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -20,8 +20,8 @@ from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
 from runner.store._perf import compress_raw_chunks
-from runner.store.schema import (OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, jobs, metadata, peak_searches,
-                                 perf_samples, schema_version)
+from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, jobs, metadata,
+                                 peak_searches, perf_samples, schema_version)
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column", "check_not_newer"]
 
@@ -55,6 +55,11 @@ def _v5_compress_perf_samples(conn: Connection) -> None:
     compress_raw_chunks(conn)
 
 
+def _v7_accounts(conn: Connection) -> None:
+    """Add the users and api_tokens tables of the team server (a no-op where version 1 already made them)."""
+    metadata.create_all(conn, tables=list(ACCOUNT_TABLES), checkfirst=True)
+
+
 def _v8_jobs(conn: Connection) -> None:
     """Add the jobs table (runner/jobs; a no-op where version 1 already made it)."""
     metadata.create_all(conn, tables=[jobs], checkfirst=True)
@@ -66,6 +71,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (3, _v3_sweeps),
     (4, _v4_streams_and_searches),
     (5, _v5_compress_perf_samples),
+    (7, _v7_accounts),  # 6 is taken by another branch (the coordinator renumbers at merge)
     (8, _v8_jobs),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -17,6 +17,8 @@ see runner/store/migrations.py):
   peak_searches (one row per peak-QPS search; its probes are runs with runs.search_id set).
 - 5: perf_samples columns compressed: each holds a codec tag byte and the zstd frame of the column's
   byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
+- 7: users (a name and one role) and api_tokens (argon2 hash of each token's secret, scopes, expiry,
+  revocation) for the team server (infersight/api).
 - 8: jobs: runs, sweeps and peak searches queued to run on a machine (runner/jobs): kind, the request,
   status, progress, the runs it made, who submitted it, the worker process and when.
 
@@ -37,7 +39,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
-           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "JSONText",
+           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens", "ACCOUNT_TABLES", "JSONText",
            "UTCDateTime", "canonical_json", "Damaged", "jobs"]
 
 metadata = MetaData()
@@ -294,6 +296,31 @@ peak_searches = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
 )
+
+# Accounts of the team server (version 7). A token is `ist_<token_id>_<secret>`: token_id finds the row,
+# secret_hash is the argon2 hash of the secret (the secret itself is never stored). scopes: the actions
+# the token may use (JSON list; NULL: every action its user's role allows).
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_id", String(32), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("label", Text),
+    Column("secret_hash", Text, nullable=False),
+    Column("scopes", JSONText),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+ACCOUNT_TABLES = (users, api_tokens)
 
 # Jobs (version 8): a run, sweep or peak search submitted to the job service (runner/jobs) and run by a worker
 # process on `hostname`, one measuring job per machine at a time. `run_ids` lists every run it made so far;
