@@ -4,11 +4,7 @@ from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
            "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError",
-<<<<<<< HEAD
-           "DataError", "JobNotFound"]
-=======
-           "DataError", "AccountError"]
->>>>>>> i17api
+           "DataError", "JobNotFound", "AccountError"]
 
 
 class InfersightError(Exception):
