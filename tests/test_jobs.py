@@ -110,7 +110,7 @@ def test_a_restart_fails_jobs_whose_worker_died_and_starts_workers_for_queued_on
     ({**SHORT, "kind": "peak", "scenario": "offline"}, SettingsError, "peak.scenario"),
     ({"kind": "sweep", "sweep": {"name": "s", "tasks": ["digits"], "backends": [{"name": "null"}],
                                  "scenarios": [{"name": "offline", "settings": {"min_duration_ms": -1}}]}},
-     Exception, "job request sweep"),
+     Exception, "job request: sweep: scenarios.0.settings.min_duration_ms"),
 ])
 def test_bad_requests_are_refused_naming_the_field_and_nothing_is_queued(service, request_, error, words):
     with pytest.raises(error) as caught:

@@ -17,6 +17,7 @@ from infersight import __version__
 from infersight.api.auth import document_actions, route_actions
 from infersight.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from infersight.api.problems import PROBLEM_RESPONSES, install_handlers, problem_openapi
+from runner.jobs import JobService
 from runner.store import Store
 
 __all__ = ["create_app", "ROUTERS", "API_PREFIX", "routers", "endpoint_actions"]
@@ -26,6 +27,7 @@ API_PREFIX = "/api/v1"
 ROUTERS: tuple[str, ...] = (
     "account",
     "runs",
+    "jobs",
 )
 BODY_LIMITS: dict[str, int] = {}  # larger body limits under a path prefix, e.g. bundle uploads
 
@@ -62,6 +64,7 @@ def create_app(store_url: str | None = None, *, max_body_bytes: int = DEFAULT_MA
     app = FastAPI(title="infersight", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     app.state.store = store
+    app.state.jobs = JobService(store)  # fails the jobs of workers that died, starts workers for queued ones
     install_handlers(app)
     problem_openapi(app)
     app.add_middleware(BodyLimit, default=max_body_bytes, limits={**BODY_LIMITS, **(body_limits or {})})

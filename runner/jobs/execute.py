@@ -5,6 +5,7 @@ worker process. A job that should call another workflow function is re-pointed h
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -155,4 +156,4 @@ def _plan(path: Path) -> SweepPlan:
     try:
         return plan_sweep(path)
     except InfersightError as exc:
-        raise type(exc)(str(exc).replace(str(path), "job request sweep")) from None
+        raise type(exc)(re.sub(re.escape(str(path)) + r"(:\d+)?", "job request: sweep", str(exc))) from None
