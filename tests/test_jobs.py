@@ -170,3 +170,17 @@ def test_the_run_pages_form_makes_valid_requests_of_every_kind():
     assert [s.settings for s in sweep.scenarios] == [{"target_qps": 300}] * 2
     with pytest.raises(SettingsError, match="scenario settings: write KEY: VALUE lines"):
         job_request("run", {**fields, "scenario_settings": "- 1\n- 2"})
+
+
+def test_jobs_on_a_postgresql_store(pg_store_url, tmp_path):
+    from runner.store import Store
+
+    with Store(pg_store_url) as store:
+        log = JobLog(store)
+        waiting = log.submit("run", SHORT, submitted_by="bob")
+        assert log.claim_next(pid=os.getpid()).id == waiting.id and log.claim_next(pid=os.getpid()) is None
+        log.finish(waiting.id, "failed", error="claimed by the test")
+        svc = JobService(store, home=tmp_path / "jobs")
+        job = svc.wait(svc.submit(SHORT, "alice").id, WAIT_S)
+        assert job.status == "complete" and store.get_run(job.run_ids[0])["status"] == "complete"
+        assert [j.status for j in svc.list()] == ["complete", "failed"]
