@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import psutil
@@ -41,13 +42,18 @@ def _until(service: JobService, job_id: int, done, what: str):
     pytest.fail(f"job {job_id} never {what}: {service.get(job_id)}")
 
 
-def test_jobs_wait_for_the_machine_lock_run_oldest_first_and_land_on_their_runs(service, store, tmp_path):
+def test_jobs_wait_their_turn_oldest_first_and_a_cancel_stops_a_run_keeping_what_was_measured(service, store,
+                                                                                                 tmp_path):
     with machine_lock(tmp_path / "jobs"):  # a measurement of someone else holds the machine
-        first, second = service.submit(SHORT, "alice"), service.submit(SHORT, "bob")
+        first, never = service.submit(SHORT, "alice"), service.submit(SHORT, "carol")
+        second, long = service.submit(SHORT, "bob"), service.submit(LONG, "dave")
         assert (first.status, first.kind, first.submitted_by, first.hostname) == ("queued", "run", "alice",
                                                                                     store.hostname)
-        time.sleep(1.0)  # their workers have started and wait for the lock
-        assert [service.get(j.id).status for j in (first, second)] == ["queued", "queued"]
+        cancelled = service.cancel(never.id)  # a queued job is cancelled at once
+        assert cancelled.status == "cancelled" and cancelled.finished_at is not None
+        time.sleep(1.0)  # the workers have started and wait for the lock
+        assert [service.get(j.id).status for j in (first, never, second, long)] == ["queued", "cancelled",
+                                                                                    "queued", "queued"]
     seen = list(service.follow(first.id, poll_s=0.02, timeout_s=WAIT_S))
     first, second = seen[-1], service.wait(second.id, WAIT_S)
     assert first.status == second.status == "complete" and first.error is None and first.progress == 1.0
@@ -58,36 +64,24 @@ def test_jobs_wait_for_the_machine_lock_run_oldest_first_and_land_on_their_runs(
     assert (run["status"], run["backend_name"], run["scenario"]) == ("complete", "null", "single_stream")
     progress = [j.progress for j in seen if j.status == "running"]
     assert progress == sorted(progress) and len(progress) >= 2, progress
-    assert service.list()[1] == first  # a reload (any later read) finds it as it ended
+    assert service.list()[-1] == first  # a reload (any later read) finds it as it ended
 
-
-def test_cancel_a_running_job_aborts_its_run_and_keeps_what_was_measured(service, store):
-    job = service.submit(LONG, "alice")
-    job = _until(service, job.id, lambda j: j.run_ids and _measured(store, j.run_ids[0]), "stored queries")
-    assert service.cancel(job.id).cancel_requested
-    job = service.wait(job.id, WAIT_S)
-    assert job.status == "cancelled" and "cancelled while running" in job.error
-    assert job.result == {"run_id": job.run_ids[0]}
-    run = store.get_run(job.run_ids[0])
-    assert run["status"] == "aborted" and "interrupted" in run["error"]
-    assert len(store.read_perf_samples(run["id"])["completed_ns"]) > 0
-    assert service.cancel(job.id).status == "cancelled"  # cancelling again changes nothing
-
-
-def test_cancel_a_queued_job_and_it_never_runs(service, store, tmp_path):
-    with machine_lock(tmp_path / "jobs"):
-        job = service.submit(SHORT, "alice")
-        cancelled = service.cancel(job.id)
-        assert cancelled.status == "cancelled" and cancelled.finished_at is not None
-    time.sleep(1.0)
-    assert service.get(job.id).status == "cancelled" and service.get(job.id).run_ids == ()
-    assert store.list_runs() == []
+    long = _until(service, long.id, lambda j: j.run_ids and _measured(store, j.run_ids[0]), "stored queries")
+    assert service.cancel(long.id).cancel_requested
+    long = service.wait(long.id, WAIT_S)
+    assert long.status == "cancelled" and "cancelled while running" in long.error
+    assert long.result == {"run_id": long.run_ids[0]}
+    aborted = store.get_run(long.run_ids[0])
+    assert aborted["status"] == "aborted" and "interrupted" in aborted["error"]
+    assert len(store.read_perf_samples(aborted["id"])["completed_ns"]) > 0  # what was measured is kept
+    assert service.cancel(long.id).status == "cancelled"  # cancelling again changes nothing
+    assert service.get(never.id).run_ids == () and len(store.list_runs()) == 3
 
 
 def test_a_restart_fails_jobs_whose_worker_died_and_starts_workers_for_queued_ones(service, store, tmp_path):
     job = service.submit(LONG, "alice")
     job = _until(service, job.id, lambda j: j.run_ids, "created its run")
-    waiting = JobLog(store).submit("run", SHORT, submitted_by="bob")  # queued by a service that died at once
+    waiting = JobLog(store).submit("run", LONG, submitted_by="bob")  # queued by a service that died at once
     os.kill(job.pid, signal.SIGKILL)
     _until(service, job.id, lambda j: not _alive(j.pid), "lost its worker")
     assert service.get(job.id).status == "running"  # nobody has looked yet
@@ -96,8 +90,9 @@ def test_a_restart_fails_jobs_whose_worker_died_and_starts_workers_for_queued_on
     assert job.status == "failed" and f"worker process {job.pid}" in job.error
     store.recover_aborted()
     assert store.get_run(job.run_ids[0])["status"] == "aborted"
-    waiting = service.wait(waiting.id, WAIT_S)
-    assert waiting.status == "complete" and waiting.run_ids
+    _until(service, waiting.id, lambda j: j.status == "running", "was claimed by a new worker")
+    service.cancel(waiting.id)
+    assert service.wait(waiting.id, WAIT_S).status == "cancelled"
 
 
 @pytest.mark.parametrize("request_, error, words", [
@@ -141,14 +136,14 @@ def test_a_peak_search_and_a_sweep_run_as_jobs_with_their_runs(service, store):
     peak = service.submit({**SHORT, "kind": "peak", "scenario": "server",
                            "scenario_settings": {"min_duration_ms": 100, "warmup_duration_ms": 0,
                                                  "min_query_count": 100},
-                           "search": {"start_qps": 200, "max_probes": 2, "repeats_near_edge": 1}}, "alice")
+                           "search": {"start_qps": 200, "max_probes": 1, "repeats_near_edge": 1}}, "alice")
     sweep = service.submit({"kind": "sweep", "sweep": {
         "name": "tiny", "tasks": ["digits"], "backends": [{"name": "null"}], "quick": True,
         "scenarios": [{"name": "single_stream",
                        "settings": {"min_duration_ms": 100, "warmup_duration_ms": 0}}]}},
         "bob")
     peak, sweep = service.wait(peak.id, WAIT_S), service.wait(sweep.id, WAIT_S)
-    assert peak.status == "complete" and len(peak.run_ids) == 2, peak
+    assert peak.status == "complete" and len(peak.run_ids) == 1, peak
     search = store.get_run(peak.run_ids[0])["search_id"]
     assert peak.result == {"search_id": search, "peak_qps": peak.result["peak_qps"]} and search is not None
     assert sweep.status == "complete" and len(sweep.run_ids) == 1, sweep
@@ -159,7 +154,8 @@ def test_a_peak_search_and_a_sweep_run_as_jobs_with_their_runs(service, store):
 def test_the_run_pages_form_makes_valid_requests_of_every_kind():
     from infersight.webapp.run_page import job_request
 
-    fields = {"task": "digits", "backend": "null", "scenario": "server", "model_variant": "fp32", "quick": True,
+    fields = {"task": "digits", "backend": "null", "scenario": "server", "model_variant": "fp32",
+              "quick": True,
               "label": "", "backend_settings": "", "scenario_settings": "target_qps: 300\n",
               "search": {"repeats_near_edge": 1, "max_probes": 3}, "scenarios": ["single_stream", "offline"],
               "variants": ["fp32", "int8"], "repeats": 2}
@@ -172,15 +168,24 @@ def test_the_run_pages_form_makes_valid_requests_of_every_kind():
         job_request("run", {**fields, "scenario_settings": "- 1\n- 2"})
 
 
-def test_jobs_on_a_postgresql_store(pg_store_url, tmp_path):
+def test_the_jobs_table_on_postgresql(pg_store_url, tmp_path):
     from runner.store import Store
 
+    gone = subprocess.Popen(["true"])
+    gone.wait()
     with Store(pg_store_url) as store:
         log = JobLog(store)
-        waiting = log.submit("run", SHORT, submitted_by="bob")
-        assert log.claim_next(pid=os.getpid()).id == waiting.id and log.claim_next(pid=os.getpid()) is None
-        log.finish(waiting.id, "failed", error="claimed by the test")
-        svc = JobService(store, home=tmp_path / "jobs")
-        job = svc.wait(svc.submit(SHORT, "alice").id, WAIT_S)
-        assert job.status == "complete" and store.get_run(job.run_ids[0])["status"] == "complete"
-        assert [j.status for j in svc.list()] == ["complete", "failed"]
+        first = log.submit("run", SHORT, submitted_by="bob")
+        second = log.submit("peak", SHORT, submitted_by="ana")
+        assert log.claim_next(pid=os.getpid()).id == first.id  # oldest first, each claimed once
+        assert log.claim_next(pid=gone.pid).id == second.id and log.claim_next(pid=os.getpid()) is None
+        log.progress(first.id, 0.5, "half")
+        log.add_run(first.id, 7)
+        log.add_run(first.id, 8)
+        assert (log.get(first.id).progress, log.get(first.id).run_ids) == (0.5, (7, 8))
+        assert log.cancel(first.id).cancel_requested
+        log.finish(first.id, "cancelled", error="asked", result={"run_id": 8})
+        log.finish(first.id, "complete")  # a job ends once
+        JobService(store, home=tmp_path / "jobs")  # its start fails the job whose worker is gone
+        assert [(j.id, j.status) for j in log.list()] == [(second.id, "failed"), (first.id, "cancelled")]
+        assert log.get(first.id).result == {"run_id": 8} and "worker process" in log.get(second.id).error

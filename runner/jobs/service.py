@@ -2,9 +2,10 @@
 
 Every front door that starts measurements for someone else (the app's Run page, the REST API's
 /jobs) goes through `JobService`. A job is a row of the store's jobs table (runner.store.jobs), so
-it survives a page reload and a restart of the app. Each submitted job gets a worker process
-(runner.jobs.worker) in its own session, which waits for the machine's measuring lock: one
-measuring job runs per machine at a time, so runs never disturb each other. A service starting
+it survives a page reload and a restart of the app. Each submitted job starts a worker process
+(runner.jobs.worker) in its own session, which waits for the machine's measuring lock and then runs
+the queued jobs oldest first: one measuring job runs per machine at a time, so runs never disturb
+each other. A service starting
 up marks failed the jobs whose worker died (never leaving them 'running') and starts workers for
 jobs still queued.
 """

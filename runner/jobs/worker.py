@@ -3,10 +3,11 @@
 The worker waits for the machine's measuring lock (an flock on DIR/measure.lock, held for the whole job and
 released by the kernel if the worker dies), so one measuring job runs on this machine at a time, whichever
 store, app or server queued it. Holding it, the worker claims the oldest queued job of this host, runs it,
-records how it ended, and exits. A thread watches the job's row: once a cancel is asked for, the worker
-sends itself SIGTERM, which stops the workflow the way Ctrl-C does (its run is marked aborted with what
-was measured kept) and the job ends cancelled. Output (tracebacks of unexpected errors) goes to
-DIR/workers.log.
+records how it ended, and goes on with the next queued job until none is left (a worker started for a job
+that another worker ran finds nothing and exits). A thread watches the running job's row: once a cancel
+is asked for, the worker sends itself SIGTERM, which stops the workflow the way Ctrl-C does (its run is
+marked aborted with what was measured kept) and the job ends cancelled. Output (tracebacks of unexpected
+errors) goes to DIR/workers.log.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def machine_lock(home: Path) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Wait for the lock, run the next queued job of this host (if any), exit."""
+    """Wait for the lock, run the queued jobs of this host (oldest first) until none is left, exit."""
     parser = argparse.ArgumentParser(prog="python -m runner.jobs.worker")
     parser.add_argument("--db", required=True, help="Store URL.")
     parser.add_argument("--home", required=True, help="Folder of the machine's measuring lock.")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         with machine_lock(Path(args.home)):
-            _run_next(args.db)
+            _run_queue(args.db)
     except KeyboardInterrupt:
         sys.exit(143)
 
@@ -59,20 +60,22 @@ def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _run_next(url: str) -> None:
+def _run_queue(url: str) -> None:
     from runner.store import Store
     from runner.store.jobs import JobLog
 
     with Store(url) as store:
         log = JobLog(store)
-        job = log.claim_next(os.getpid())
-        if job is not None:
+        while (job := log.claim_next(os.getpid())) is not None:
             stop = threading.Event()
-            threading.Thread(target=_watch, args=(log, job.id, stop), daemon=True).start()
+            watcher = threading.Thread(target=_watch, args=(log, job.id, stop), daemon=True)
+            watcher.start()
             try:
                 _run(log, job)
             finally:
                 stop.set()
+                watcher.join()  # it signals no more: the next job is safe from this one's cancel
+            signal.signal(signal.SIGTERM, _sigterm)
 
 
 def _watch(log: Any, job_id: int, stop: threading.Event) -> None:
