@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class JobReporter(SearchReporter, SweepReporter):
         self.result: dict[str, Any] = {}
         self._phases, self._phase, self._written = 0, "", 0.0
         self._prefix, self._span = "", (0.0, 1.0)
+        self._cells, self._done = 1, 0  # a sweep's cells, and how many have ended
 
     def phase(self, text: str) -> None:
         self._phases += 1
@@ -135,20 +137,13 @@ def partial_result(request: RunJob | SweepJob, store: Any, reporter: JobReporter
     return dict(reporter.result)
 
 
-class _sweep_file:
+@contextmanager
+def _sweep_file(request: SweepJob) -> Iterator[Path]:
     """The sweep of a job written as a sweep file in a temporary folder (plan_sweep reads files)."""
-
-    def __init__(self, request: SweepJob) -> None:
-        self.request = request
-
-    def __enter__(self) -> Path:
-        self._folder = tempfile.TemporaryDirectory(prefix="infersight-job-sweep-")
-        path = Path(self._folder.name) / f"{self.request.sweep.name}.yaml"
-        path.write_text(yaml.safe_dump(self.request.sweep.to_dict(), sort_keys=False), encoding="utf-8")
-        return path
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._folder.cleanup()
+    with tempfile.TemporaryDirectory(prefix="infersight-job-sweep-") as folder:
+        path = Path(folder) / f"{request.sweep.name}.yaml"
+        path.write_text(yaml.safe_dump(request.sweep.to_dict(), sort_keys=False), encoding="utf-8")
+        yield path
 
 
 def _plan(path: Path) -> SweepPlan:

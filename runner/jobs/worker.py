@@ -18,16 +18,18 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "machine_lock", "LOCK_FILE", "WATCH_S"]
+__all__ = ["main", "machine_lock", "LOCK_FILE", "WATCH_S", "RESEND_S"]
 
 LOCK_FILE = "measure.lock"
 WATCH_S = 0.25  # how often the worker looks for a cancel of its job
+RESEND_S = 10.0  # a cancel not acted on within this long is signalled again
 
 
 @contextmanager
@@ -79,15 +81,18 @@ def _run_queue(url: str) -> None:
 
 
 def _watch(log: Any, job_id: int, stop: threading.Event) -> None:
-    """Send this process SIGTERM once the job's cancel is asked for (from any process or machine)."""
+    """Send this process SIGTERM once the job's cancel is asked for (from any process or machine), and again
+    every RESEND_S while the job goes on: a KeyboardInterrupt raised while the main thread runs a finalizer
+    (`__del__`) is lost, and the job must stop all the same. Once the job stops, SIGTERM is ignored."""
+    sent = None
     while not stop.wait(WATCH_S):
         try:
             cancelled = log.get(job_id).cancel_requested
         except Exception:  # noqa: BLE001 - a busy or briefly unreadable store: look again
             continue
-        if cancelled and not stop.is_set():
+        if cancelled and not stop.is_set() and (sent is None or time.monotonic() - sent > RESEND_S):
             os.kill(os.getpid(), signal.SIGTERM)
-            return
+            sent = time.monotonic()
 
 
 def _run(log: Any, job: Any) -> None:
