@@ -39,8 +39,8 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
-           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens", "ACCOUNT_TABLES", "JSONText",
-           "UTCDateTime", "canonical_json", "Damaged", "jobs"]
+           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens",
+           "ACCOUNT_TABLES", "JSONText", "UTCDateTime", "canonical_json", "Damaged", "jobs"]
 
 metadata = MetaData()
 
