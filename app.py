@@ -1,7 +1,8 @@
 """infersight's Streamlit app: a thin shell over engine/, analysis/ and reports/.
 
 Run it with `streamlit run app.py -- --db PATH_OR_URL` (or set INFERSIGHT_DB); `make demo` starts it
-on the demo store. Pages: Recommend, Explore, Compare, Trends, Runs, Reports. The page shown is the
+on the demo store. Pages: Recommend, Explore, Compare, Trends, Runs, Reports, Run (start a run, sweep or
+peak search as a job on this machine: runner.jobs). The page shown is the
 sidebar choice, or `?page=NAME` in the URL. Every page's logic lives in infersight/webapp/, which
 calls the same functions as the CLI and the HTML reports.
 """

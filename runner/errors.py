@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
-           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "BundleTooLarge", "EngineError",
-           "DataError", "AccountError"]
+           "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "BundleTooLarge",
+           "EngineError", "DataError", "JobNotFound", "AccountError"]
 
 
 class InfersightError(Exception):
@@ -52,6 +52,10 @@ class StoreError(InfersightError):
 
 class RunNotFound(InfersightError):
     """No stored run matches the given id, uuid or uuid prefix (or a prefix matches several)."""
+
+
+class JobNotFound(InfersightError):
+    """No job of the job service (runner/jobs) has the given id."""
 
 
 class AnalysisError(InfersightError):

@@ -23,7 +23,7 @@ from engine.candidates import load
 from infersight.webapp import PAGES
 from runner.store import Store
 
-ORDER = ["Recommend", "Explore", "Compare", "Trends", "Runs", "Reports"]
+ORDER = ["Recommend", "Explore", "Compare", "Trends", "Runs", "Reports", "Run"]
 
 
 @pytest.fixture

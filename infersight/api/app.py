@@ -18,6 +18,7 @@ from infersight.api.auth import document_actions, route_actions
 from infersight.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from infersight.api.problems import PROBLEM_RESPONSES, install_handlers, problem_openapi
 from runner.bundles import Limits
+from runner.jobs import JobService
 from runner.store import Store
 
 __all__ = ["create_app", "ROUTERS", "API_PREFIX", "routers", "endpoint_actions"]
@@ -28,6 +29,7 @@ ROUTERS: tuple[str, ...] = (
     "account",
     "runs",
     "bundles",
+    "jobs",
 )
 # larger body limits under a path prefix: bundle uploads (their own limits, runner/bundles/read.py, are checked too)
 BODY_LIMITS: dict[str, int] = {f"{API_PREFIX}/bundles": Limits().max_bytes}
@@ -65,6 +67,7 @@ def create_app(store_url: str | None = None, *, max_body_bytes: int = DEFAULT_MA
     app = FastAPI(title="infersight", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     app.state.store = store
+    app.state.jobs = JobService(store)  # fails the jobs of workers that died, starts workers for queued ones
     install_handlers(app)
     problem_openapi(app)
     app.add_middleware(BodyLimit, default=max_body_bytes, limits={**BODY_LIMITS, **(body_limits or {})})

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from runner.errors import InfersightError, PluginNotFound, RunNotFound, StoreError
+from runner.errors import InfersightError, JobNotFound, PluginNotFound, RunNotFound, StoreError
 
 __all__ = ["Problem", "FieldProblem", "problem_response", "install_handlers", "PROBLEM_TYPE", "MEDIA_TYPE",
            "PROBLEM_RESPONSES",
@@ -88,7 +88,7 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 def status_of(exc: InfersightError) -> int:
     """The HTTP status of a user-facing error: unknown names 404, an unusable store 503, the rest 422."""
-    if isinstance(exc, (RunNotFound, PluginNotFound)):
+    if isinstance(exc, (RunNotFound, PluginNotFound, JobNotFound)):
         return 404
     if isinstance(exc, StoreError):
         return 503
@@ -132,8 +132,9 @@ def problem_openapi(app: FastAPI) -> None:
         schema = generate()  # FastAPI caches it: patching again finds nothing left to move
         for operation in (op for path in schema["paths"].values() for op in path.values()):
             for status, response in operation.get("responses", {}).items():
-                if status[0] in "45" and "application/json" in response.get("content", {}):
-                    response["content"] = {MEDIA_TYPE: response["content"].pop("application/json")}
+                content = response.get("content", {})
+                if status[0] in "45" and content and MEDIA_TYPE not in content:  # JSON, or the route's own type
+                    response["content"] = {MEDIA_TYPE: content.get("application/json", [*content.values()][0])}
         return schema
 
     app.openapi = openapi

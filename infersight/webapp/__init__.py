@@ -24,10 +24,11 @@ def store_url() -> str:
 
 
 def _pages() -> dict[str, Callable[[str], None]]:
-    from infersight.webapp import compare, explore, recommend, reports_page, runs, trends
+    from infersight.webapp import compare, explore, recommend, reports_page, run_page, runs, trends
 
     return {"Recommend": recommend.page, "Explore": explore.page, "Compare": compare.page, "Trends": trends.page,
-            "Runs": runs.page, "Reports": reports_page.page}
+            "Runs": runs.page, "Reports": reports_page.page,
+            "Run": run_page.page}
 
 
 PAGES = _pages()

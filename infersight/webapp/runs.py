@@ -9,7 +9,7 @@ from infersight.webapp._data import runs_table, store
 from infersight.webapp._tables import show
 from reports.service import DescribeRunRequest, describe_run
 
-__all__ = ["page"]
+__all__ = ["page", "run_detail"]
 
 LABELS = {"id": "Run", "task_name": "Task", "backend_name": "Backend", "scenario": "Scenario", "validity": "Validity",
           "headline_metric": "Headline", "headline_value": "Value", "headline_units": "Unit",
@@ -29,10 +29,11 @@ def page(url: str) -> None:
     labels = {int(r.id): f"{r.id}: {r.task_name} {r.model_variant} / {r.backend_name} / {r.scenario} / {r.system}"
               for r in table.itertuples()}
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="run_id")
-    _detail(url, int(run_id))
+    run_detail(url, int(run_id))
 
 
-def _detail(url: str, run_id: int) -> None:
+def run_detail(url: str, run_id: int) -> None:
+    """One run's headline, validity, accuracy, charts, settings, provenance, cards and performance log."""
     view = describe_run(DescribeRunRequest.parse(run=str(run_id)), store(url))
     context = view.context
     head, validity = context["headline"], context["validity"]

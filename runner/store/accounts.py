@@ -33,7 +33,7 @@ class AccountLog:
 
     def add_user(self, name: str, role: str) -> dict[str, Any]:
         """Create a user with a role; AccountError if the name is taken."""
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             if conn.execute(select(users.c.id).where(users.c.name == name)).first() is not None:
                 raise AccountError(f"user {name!r} exists already in {self.store!r}")
             conn.execute(users.insert().values(name=name, role=role, created_at=_now()))
@@ -41,7 +41,7 @@ class AccountLog:
 
     def get_user(self, name: str) -> dict[str, Any]:
         """One user by name; AccountError naming the known users if there is none."""
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
         if row is None:
             known = ", ".join(u["name"] for u in self.list_users()) or "none yet: add one with `infersight user add`"
@@ -50,7 +50,7 @@ class AccountLog:
 
     def list_users(self) -> list[dict[str, Any]]:
         """Every user, by name."""
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             return [dict(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
 
     # -- tokens -----------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ class AccountLog:
         """Store a new token's row (its secret already hashed); return the row."""
         values = dict(token_id=token_id, user_id=user_id, label=label, secret_hash=secret_hash,
                       scopes=None if scopes is None else list(scopes), created_at=_now(), expires_at=expires_at)
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             conn.execute(api_tokens.insert().values(**values))
         return self.find_token(token_id)
 
@@ -68,7 +68,7 @@ class AccountLog:
         """A token's row with its user's name and role (user_name, role), or None."""
         query = (select(api_tokens, users.c.name.label("user_name"), users.c.role)
                  .join(users, users.c.id == api_tokens.c.user_id).where(api_tokens.c.token_id == token_id))
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else dict(row)
 
@@ -79,12 +79,12 @@ class AccountLog:
                  .join(users, users.c.id == api_tokens.c.user_id).order_by(api_tokens.c.id))
         if user is not None:
             query = query.where(users.c.name == user)
-        with self.store._read() as conn:
+        with self.store.transaction(write=False) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def revoke_token(self, token_id: str) -> dict[str, Any]:
         """Mark a token revoked now (a revoked one keeps its first revocation time); return its row."""
-        with self.store._write() as conn:
+        with self.store.transaction() as conn:
             found = conn.execute(update(api_tokens).where(api_tokens.c.token_id == token_id,
                                                           api_tokens.c.revoked_at.is_(None))
                                  .values(revoked_at=_now())).rowcount

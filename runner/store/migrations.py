@@ -20,8 +20,8 @@ from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
 from runner.store._perf import compress_raw_chunks
-from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, metadata, peak_searches,
-                                 perf_samples, schema_version, submissions, sync_state)
+from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, jobs,
+                                 metadata, peak_searches, perf_samples, schema_version, submissions, sync_state)
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column", "check_not_newer"]
 
@@ -60,6 +60,11 @@ def _v7_accounts(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(ACCOUNT_TABLES), checkfirst=True)
 
 
+def _v8_jobs(conn: Connection) -> None:
+    """Add the jobs table (runner/jobs; a no-op where version 1 already made it)."""
+    metadata.create_all(conn, tables=[jobs], checkfirst=True)
+
+
 def _v9_submissions(conn: Connection) -> None:
     """Add the submissions and sync_state tables (run bundles received; where each sync stands)."""
     metadata.create_all(conn, tables=[submissions, sync_state], checkfirst=True)
@@ -71,7 +76,8 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (3, _v3_sweeps),
     (4, _v4_streams_and_searches),
     (5, _v5_compress_perf_samples),
-    (7, _v7_accounts),  # 6 and 8 are taken by other branches (the coordinator renumbers at merge)
+    (7, _v7_accounts),  # 6 is taken by another branch (the coordinator renumbers at merge)
+    (8, _v8_jobs),
     (9, _v9_submissions),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

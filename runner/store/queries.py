@@ -138,7 +138,7 @@ def _paged(query: Select, q: RunQuery) -> Select:
 
 def query_runs(store: Store, q: RunQuery) -> RunPage:
     """One page of the runs matching a query, in its order."""
-    with store._read() as conn:
+    with store.transaction(write=False) as conn:
         rows = [dict(r) for r in conn.execute(_paged(_filtered(q), q)).mappings()]
     more = len(rows) > q.limit
     rows = rows[:q.limit]

@@ -19,6 +19,8 @@ see runner/store/migrations.py):
   byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
 - 7: users (a name and one role) and api_tokens (argon2 hash of each token's secret, scopes, expiry,
   revocation) for the team server (infersight/api).
+- 8: jobs: runs, sweeps and peak searches queued to run on a machine (runner/jobs): kind, the request,
+  status, progress, the runs it made, who submitted it, the worker process and when.
 - 9: submissions (one row per run bundle received, by upload or import, unique by the bundle's sha256:
   a retried upload finds it and stores nothing twice) and sync_state (per server, how far `infersight
   sync` has pulled and pushed, so an interrupted sync goes on where it stopped).
@@ -40,8 +42,9 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
-           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens", "ACCOUNT_TABLES", "JSONText",
-           "UTCDateTime", "canonical_json", "Damaged", "submissions", "sync_state"]
+           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens",
+           "ACCOUNT_TABLES", "JSONText", "UTCDateTime", "canonical_json", "Damaged", "jobs", "submissions",
+           "sync_state"]
 
 metadata = MetaData()
 
@@ -322,6 +325,30 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime),
 )
 ACCOUNT_TABLES = (users, api_tokens)
+
+# Jobs (version 8): a run, sweep or peak search submitted to the job service (runner/jobs) and run by a worker
+# process on `hostname`, one measuring job per machine at a time. `run_ids` lists every run it made so far;
+# `result` names what it produced (run_id, search_id or sweep_id); `pid` is the worker that claimed it.
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("request", JSONText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("phase", Text),
+    Column("run_ids", JSONText, nullable=False),
+    Column("result", JSONText),
+    Column("error", Text),
+    Column("submitted_by", String(255), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+)
+Index("ix_jobs_host_status", jobs.c.hostname, jobs.c.status)
 
 # Run bundles received (version 9), by upload (`infersight submit`, POST /api/bundles) or `import bundle`:
 # stored in the same transaction as the bundle's runs, so a bundle is stored whole or not at all, once.
