@@ -1,4 +1,4 @@
-"""The one place where a job calls the runner's workflows (runner.run, runner.peak, runner.sweep):
+"""The one place where a job calls the runner's workflows (runner.services):
 `check` before a job is queued (bad input fails the submission, nothing is stored), `execute` in the
 worker process. A job that should call another workflow function is re-pointed here and only here.
 """
@@ -17,9 +17,10 @@ import yaml
 
 from runner.errors import InfersightError
 from runner.jobs.requests import PeakJob, RunJob, SweepJob
-from runner.peak import Probe, SearchReporter, run_peak_search
-from runner.run import execute_run, prepare_run
-from runner.sweep import Cell, CellOutcome, SweepPlan, SweepReporter, plan_sweep, run_sweep
+from runner.peak import Probe, SearchReporter
+from runner.run import prepare_run
+from runner.services import PeakSearchRequest, SweepRequest, measure_run, search_peak, sweep_matrix
+from runner.sweep import Cell, CellOutcome, SweepPlan, SweepReporter, plan_sweep
 
 __all__ = ["check", "execute", "partial_result", "JobReporter", "RUN_PHASES"]
 
@@ -117,21 +118,21 @@ def execute(request: RunJob | SweepJob, store: Any, reporter: JobReporter) -> di
     linked = _JobStore(store, reporter.run_made)
     if isinstance(request, SweepJob):
         with _sweep_file(request) as path:
-            sweep = run_sweep(_plan(path), store, reporter)
-        return {"sweep_id": sweep["id"], "sweep_status": sweep["status"]}
+            _plan(path)  # errors name the job request's sweep, not the temporary file
+            sweep = sweep_matrix(SweepRequest(file=path), store, reporter)
+        return {"sweep_id": sweep.id, "sweep_status": sweep.status}
     if isinstance(request, PeakJob):
         reporter.searching()
-        search = run_peak_search(request.run_request(), linked, request.search, reporter)
-        return {"search_id": search["id"], "peak_qps": (search.get("result") or {}).get("peak_qps")}
-    run_id = execute_run(prepare_run(request.run_request()), linked, reporter)
-    return {"run_id": run_id}
+        search = search_peak(PeakSearchRequest(run=request.run_request(), search=request.search), linked, reporter)
+        return {"search_id": search.id, "peak_qps": (search.result or {}).get("peak_qps")}
+    return {"run_id": measure_run(request.run_request(), linked, reporter).id}
 
 
 def partial_result(request: RunJob | SweepJob, store: Any, reporter: JobReporter,
                    run_ids: tuple[int, ...]) -> dict[str, Any]:
     """What a job stopped before its end had produced: its run, search or sweep."""
     if isinstance(request, PeakJob) and run_ids:
-        return {"search_id": store.get_run(run_ids[0]).get("search_id")}
+        return {"search_id": store.get_run(run_ids[0]).search_id}
     if isinstance(request, RunJob) and not isinstance(request, PeakJob) and run_ids:
         return {"run_id": run_ids[-1]}
     return dict(reporter.result)
