@@ -37,10 +37,10 @@ def bare_copy(store: Store, run_id: int, directory: Path) -> float:
     run = store.get_run(run_id)
     with Store(str(directory / "bare.db")) as other:
         for kind in CARD_KINDS:
-            other.put_card(kind, store.get_card(kind, run[f"{kind}_hash"]), run[f"{kind}_hash"], kind)
+            other.put_card(kind, store.get_card(kind, run.card_hashes[kind]), run.card_hashes[kind], kind)
         new = other.create_run(task_name=run.task_name, task_version=run.task_version,
                                model_variant=run.model_variant, backend_name=run.backend_name,
-                               scenario=run.scenario, card_hashes={k: run[f"{k}_hash"] for k in CARD_KINDS},
+                               scenario=run.scenario, card_hashes={k: run.card_hashes[k] for k in CARD_KINDS},
                                settings=run.settings, quick=run.quick, compliant=run.compliant)
         start = time.perf_counter()
         other.append_perf_samples(new, store.read_perf_samples(run_id))

@@ -18,7 +18,7 @@ def test_loadgen_mode_gives_a_complete_run_with_our_cards(store, digits_models, 
     assert "MLCommons LoadGen" in run.source and run.settings["loadgen"] == "mlperf"
     assert "MLPerf Results Summary" in run.summary["loadgen_summary"]
     for kind in ("task", "model", "backend", "system"):
-        assert run[f"{kind}_hash"] == ours[f"{kind}_hash"]
+        assert run.card_hashes[kind] == ours.card_hashes[kind]
     # the accuracy log decoded from LoadGen's mlperf_log_accuracy.json scores like our own pass
     assert run.accuracy_value == pytest.approx(ours.accuracy_value)
     assert len(store.read_accuracy_samples(run.id)) == 360
