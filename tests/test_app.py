@@ -335,7 +335,7 @@ def test_runs_page_shows_the_chosen_runs_cards(open_page, db, app_db):
     assert run.headline_metric in [m.label for m in at.metric]
     labels = [e.label for e in at.expander]
     for kind in ("task", "model", "backend", "system"):
-        assert f"{kind} card {run[f'{kind}_hash'][:12]}" in labels
+        assert f"{kind} card {run.card_hashes[kind][:12]}" in labels
 
 
 def test_runs_page_shows_an_imported_runs_provenance(open_page, db):

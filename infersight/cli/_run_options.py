@@ -7,12 +7,13 @@ backend's own setting (runner.backends.aliases); --backend-set sets any backend 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
 from infersight.cli._common import err
 from runner.cards.system import load_system_extra
@@ -91,12 +92,14 @@ def run_request(task: str, *, backend: str, model_variant: str, sets: tuple[str,
 
 
 class BarReporter(Reporter):
-    """A rich progress bar on stderr: one task per phase."""
+    """A rich progress bar on stderr: one task per phase; the display starts with the first phase, so a
+    request refused before anything runs prints its error alone."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress, self.task = progress, None
 
     def phase(self, text: str) -> None:
+        self.progress.start()
         if self.task is not None:
             self.progress.update(self.task, completed=1.0)
         self.task = self.progress.add_task(text, total=1.0, info="")
@@ -112,7 +115,15 @@ class BarReporter(Reporter):
             self.progress.update(self.task, completed=1.0)
 
 
-def progress_bar(transient: bool = True) -> Progress:
-    """The progress display runs and searches draw on stderr."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), console=err, transient=transient)
+@contextmanager
+def progress_bar(*columns: ProgressColumn, transient: bool = True) -> Iterator[Progress]:
+    """A progress display on stderr (by default the one runs and searches draw), started by the first
+    reporter call that shows something (`Progress.start`) and stopped when the block ends."""
+    columns = columns or (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                          TimeElapsedColumn())
+    progress = Progress(*columns, console=err, transient=transient)
+    try:
+        yield progress
+    finally:
+        if progress.live.is_started:  # a display never started prints nothing, not even a newline
+            progress.stop()

@@ -11,9 +11,19 @@ from rich.table import Column, Table
 from analysis import service
 from analysis.repro import DEFAULT_TOLERANCE
 from analysis.service import AnalyseRequest, CompareRequest, ReproRequest, TrendRequest
-from infersight.cli._common import emit_json, err, json_option, out, with_store
-from infersight.cli._run_options import BarReporter, progress_bar, run_options, run_request
-from runner.services import ReplicaReporter, ReplicasRequest, measure_replicas, parse_request
+from infersight.cli._common import emit_json, json_option, out, with_store
+from infersight.cli._run_options import (
+    BarReporter,
+    progress_bar,
+    run_options,
+    run_request,
+)
+from runner.services import (
+    ReplicaReporter,
+    ReplicasRequest,
+    measure_replicas,
+    parse_request,
+)
 from runner.store import RunRecord, Store
 
 __all__ = ["COMMANDS"]
@@ -197,7 +207,7 @@ class _ReplicaBar(BarReporter, ReplicaReporter):
 
     def replica_done(self, index: int, total: int, run: RunRecord) -> None:
         self.done()
-        err.print(f"replica {index}/{total}: run {run.id}")
+        self.progress.console.print(f"replica {index}/{total}: run {run.id}")
 
 
 @click.command("repro")

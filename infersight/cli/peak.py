@@ -30,6 +30,7 @@ class SearchBar(BarReporter, SearchReporter):
     """One progress bar for the probe being run, and a line per finished probe."""
 
     def phase(self, text: str) -> None:
+        self.progress.start()
         if self.task is None:
             self.task = self.progress.add_task(text, total=1.0, info="")
         else:

@@ -10,7 +10,8 @@ from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infersight.cli._common import emit_json, err, json_option, out, with_store
+from infersight.cli._common import emit_json, json_option, out, with_store
+from infersight.cli._run_options import progress_bar
 from runner.services import SweepRecord, SweepRequest, parse_request, sweep_matrix
 from runner.store import Store
 from runner.sweep import Cell, CellOutcome, SweepPlan, SweepReporter, describe, plan_sweep
@@ -28,6 +29,7 @@ class _Display(SweepReporter):
         self.progress, self.total, self.current = progress, None, None
 
     def start(self, plan: SweepPlan, sweep_id: int, resumed: bool) -> None:
+        self.progress.start()  # only now: a sweep file refused before this prints its error alone
         verb = "resuming" if resumed else "starting"
         self.progress.console.print(f"{verb} sweep {plan.sweep.name!r} (id {sweep_id}): {len(plan.cells)} cells")
         self.total = self.progress.add_task(f"sweep {plan.sweep.name}", total=len(plan.cells))
@@ -74,7 +76,7 @@ def sweep_cmd(file: Path, new: bool, plan_only: bool, as_json: bool, store: Stor
     request = parse_request(SweepRequest, {"file": file, "new": new}, "sweep")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with progress_bar(*columns) as progress:
         sweep = sweep_matrix(request, store, _Display(progress))
     if as_json:
         emit_json(sweep.to_dict())

@@ -28,8 +28,8 @@ class ReplicaReporter(Reporter):
 
 
 def measure_run(request: RunRequest, store: Store, reporter: Reporter | None = None) -> RunRecord:
-    """Measure one run (`infersight run`, the app's Run page, POST /jobs): resolve and check the request,
-    measure, validate and store it with its four cards and two logs; return the stored run.
+    """Measure one run (`infersight run`): resolve and check the request, measure, validate and store it
+    with its four cards and two logs; return the stored run.
 
     Raises InfersightError on bad input before anything is written; a run that fails once started is
     stored as failed (and the error propagates)."""
