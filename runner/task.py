@@ -22,6 +22,7 @@ from runner.cards._base import format_errors, load_yaml_with_lines, validate_fil
 from runner.loading import load_json, read_text
 from runner.errors import CardError, ModelFileError, PluginNotFound
 from runner.loadgen.interfaces import SampleLibrary
+from runner.signature import card_mismatches, read_signature
 
 __all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256",
            "relative"]
@@ -171,7 +172,24 @@ def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[Mo
         _verify(card.sha256, model_path, task)
         for part in card.parts:
             _verify(part.sha256, card_path.parent / part.file, task)
+        _check_signatures(card, card_path, lines)
     return card, model_path
+
+
+def _check_signatures(card: ModelCard, card_path: Path, lines: dict[tuple, int]) -> None:
+    """ModelFileError unless the card's inputs and outputs (and each part's) are the model file's own: every
+    name, dtype and shape, each mismatch said as the card's field, what the card says and what the file has."""
+    problems = []
+    for prefix, spec in [((), card), *((("parts", j), part) for j, part in enumerate(card.parts))]:
+        signature = read_signature(card_path.parent / spec.file, check=False)
+        for side, theirs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+            for field, says, has in card_mismatches(side, getattr(spec, side), theirs):
+                loc = prefix + field
+                line = next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), 1)
+                problems.append(f"{card_path}:{line}: {'.'.join(map(str, loc))}: the model card says {says}, "
+                                f"the model file {spec.file} has {has}")
+    if problems:
+        raise ModelFileError("\n".join(problems))
 
 
 def _verify(sha256: str, model_path: Path, task: str) -> None:

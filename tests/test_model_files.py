@@ -74,8 +74,38 @@ def test_unreadable_model_with_matching_card(digits_copy, tmp_path, capsys):
     card_path.write_text(json.dumps(card))
     db = tmp_path / "s.db"
     code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
-    assert code == 2 and "onnxruntime cannot load the model" in text
+    assert code == 2 and f"{path}: not an ONNX model (onnx cannot parse it" in text
     _assert_nothing_written(db)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("name", "img", "inputs.0.name: the model card says 'img', the model file digits-fp32.onnx has inputs 'image'"),
+    ("dtype", "float64", "inputs.0.dtype: the model card says float64, the model file digits-fp32.onnx has float32"),
+    ("shape", ["batch", 1, 8, 9],
+     "inputs.0.shape: the model card says ['batch', 1, 8, 9], the model file digits-fp32.onnx has ['batch', 1, 8, 8]"),
+])
+def test_a_model_card_that_does_not_describe_its_file_says_which_field(digits_copy, tmp_path, capsys, field, value,
+                                                                       message):
+    card_path = digits_copy / "digits-fp32.onnx.card.json"
+    card = json.loads(card_path.read_text())
+    card["inputs"][0][field] = value
+    card_path.write_text(json.dumps(card, indent=1))
+    line = next(n for n, text in enumerate(card_path.read_text().splitlines(), 1) if f'"{field}"' in text)
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and f"{card_path}:{line}: {message}" in text
+    _assert_nothing_written(db)
+
+
+def test_a_model_output_the_card_leaves_out_is_named(digits_copy, tmp_path, capsys):
+    card_path = digits_copy / "digits-fp32.onnx.card.json"
+    card = json.loads(card_path.read_text())
+    card["outputs"][0]["name"] = "scores"
+    card_path.write_text(json.dumps(card))
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(tmp_path / "s.db")], capsys)
+    assert code == 2 and "outputs.0.name: the model card says 'scores', the model file digits-fp32.onnx has " \
+                         "outputs 'logits'" in text
+    assert "outputs: the model card says nothing of 'logits', the model file digits-fp32.onnx has logits float32" in text
 
 
 def test_malformed_model_card(digits_copy, tmp_path, capsys):

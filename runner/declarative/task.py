@@ -25,7 +25,7 @@ from runner.cards.model import TensorSpec
 from runner.declarative.data import read_references, read_sources
 from runner.declarative.feed import feed
 from runner.declarative.metrics import check_metric, score
-from runner.declarative.signature import read_signature
+from runner.signature import read_signature
 from runner.errors import CardError, DataError, ModelFileError, PluginNotFound
 from runner.task import AccuracyResult, ArraySampleLibrary, Task, file_sha256
 
