@@ -76,9 +76,14 @@ class Task(ABC):
     #: True when `build` makes the pinned files from local sources (a rebuild can be compared with its pin);
     #: False when the pinned files are given, not built (a user's own model): they are their own reference.
     builds_pinned_files: ClassVar[bool] = True
+    #: The quality metrics `evaluate` computes: the task card's metrics.quality.metric must name one.
+    quality_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
-        self.card: TaskCard = load_task_card(self.card_file)
+        if not self.quality_metrics:
+            raise CardError(f"{self.card_file}: task plugin {type(self).__name__} declares no quality_metrics "
+                            f"(the metrics its evaluate computes), so its card's metric cannot be checked")
+        self.card: TaskCard = load_task_card(self.card_file, self.quality_metrics)
 
     @property
     def name(self) -> str:
@@ -98,7 +103,8 @@ class Task(ABC):
         if variant not in self.variants:
             raise PluginNotFound(f"task {self.name!r} has no model variant {variant!r}; "
                                  f"variants: {', '.join(self.variants)}")
-        card, path = load_model_card(self.model_card_path(variant), self.name, verify)
+        card, path = load_model_card(self.model_card_path(variant), self.name, verify,
+                                     metric=self.card.metrics.quality.metric)
         if verify:
             self._verify_pin(variant, card, path)
         return card, path
@@ -140,10 +146,16 @@ class Task(ABC):
         """Compute the quality metric from the model outputs of these samples."""
 
 
-def load_task_card(path: Path) -> TaskCard:
-    """Validate a task.yaml: the card itself, then each scenario section against that scenario's settings."""
+def load_task_card(path: Path, quality_metrics: tuple[str, ...] = ()) -> TaskCard:
+    """Validate a task.yaml: the card itself, its quality metric (one of the task's `quality_metrics`, when
+    given), then each scenario section against that scenario's settings."""
     card = validate_file(TaskCard, path)
     _, lines = load_yaml_with_lines(path)
+    metric = card.metrics.quality.metric
+    if quality_metrics and metric not in quality_metrics:
+        line = lines.get(("metrics", "quality", "metric"), 1)
+        raise CardError(f"{path}:{line}: metrics.quality.metric: unknown metric {metric!r} for task "
+                        f"{card.metadata.name!r}; known metrics: {', '.join(quality_metrics)}")
     for scenario, overrides in card.scenarios.items():
         try:
             cls = registry.get("scenario", scenario)
@@ -157,8 +169,10 @@ def load_task_card(path: Path) -> TaskCard:
     return card
 
 
-def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[ModelCard, Path]:
-    """Read a model card JSON and check its model file exists and matches its sha256."""
+def load_model_card(card_path: Path, task: str, verify: bool = True,
+                    metric: str | None = None) -> tuple[ModelCard, Path]:
+    """Read a model card JSON: its reference quality is in the task's `metric` (when given), and (`verify`)
+    its model file exists, matches its sha256 and has the inputs and outputs the card describes."""
     if not card_path.exists():
         raise ModelFileError(f"{card_path}: model card not found: the models of task {task!r} are not built; "
                              f"run `infersight build {task}`")
@@ -167,6 +181,11 @@ def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[Mo
         card = ModelCard.model_validate(data)
     except ValidationError as exc:
         raise CardError(format_errors(exc, str(card_path), lines)) from None
+    quality = card.reference_quality
+    if metric is not None and quality is not None and quality.metric != metric:
+        line = lines.get(("reference_quality", "metric"), 1)
+        raise CardError(f"{card_path}:{line}: reference_quality.metric: the model card says {quality.metric!r}, "
+                        f"the task's quality metric is {metric!r}")
     model_path = card_path.parent / card.file
     if verify:
         _verify(card.sha256, model_path, task)

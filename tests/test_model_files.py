@@ -1,4 +1,5 @@
-"""Missing and corrupt model files: one clear message, exit 2, nothing written to the store."""
+"""Missing, corrupt and mis-described model files, and cards that do not say what the task computes: one
+clear message, exit 2, nothing written to the store."""
 
 from __future__ import annotations
 
@@ -118,3 +119,26 @@ def test_models_not_built(digits_copy, tmp_path, capsys):
     shutil.rmtree(digits_copy)
     code, text = _run_cli(["run", "digits", "--quick", "--db", str(tmp_path / "s.db")], capsys)
     assert code == 2 and "are not built; run `infersight build digits`" in text
+
+
+def test_a_free_text_quality_metric_in_a_task_card_is_refused_with_the_known_ones(digits_copy, tmp_path, capsys):
+    card_file = tmp_path / "task.yaml"
+    card_file.write_text(card_file.read_text().replace("metric: top1_accuracy", "metric: pretty good accuracy"))
+    line = next(n for n, text in enumerate(card_file.read_text().splitlines(), 1) if "pretty good" in text)
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and (f"{card_file}:{line}: metrics.quality.metric: unknown metric 'pretty good accuracy' for "
+                          f"task 'digits'; known metrics: top1_accuracy") in text
+    assert not db.exists() or Store(str(db)).list_runs() == []
+
+
+def test_a_model_card_whose_reference_quality_is_in_another_metric_is_refused(digits_copy, tmp_path, capsys):
+    card_path = digits_copy / "digits-fp32.onnx.card.json"
+    card = json.loads(card_path.read_text())
+    card["reference_quality"]["metric"] = "f1"
+    card_path.write_text(json.dumps(card, indent=1))
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and ("reference_quality.metric: the model card says 'f1', the task's quality metric is "
+                          "'top1_accuracy'") in text and str(card_path) in text
+    _assert_nothing_written(db)
