@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
            "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "EngineError",
-           "DataError"]
+           "DataError", "DamagedRowWarning"]
 
 
 class InfersightError(Exception):
@@ -75,3 +75,7 @@ class ImportFormatError(InfersightError):
 class EngineError(InfersightError):
     """A decision-engine request that cannot be answered as asked: an unknown task, scenario, metric or
     objective, a bad or contradictory bound, a malformed price catalogue (the message names file and line)."""
+
+
+class DamagedRowWarning(UserWarning):
+    """A listing left out a stored row it could not read back; the message names the row and what is wrong."""

@@ -54,7 +54,8 @@ def read_signature(path: Path, check: bool = True) -> Signature:
     return signature
 
 
-def card_mismatches(side: str, card: list[TensorSpec], model: list[TensorSpec]) -> list[tuple[tuple, str, str]]:
+def card_mismatches(side: str, card: list[TensorSpec],
+                    model: list[TensorSpec]) -> list[tuple[tuple, str, str]]:
     """Where a card's tensors (`side`: "inputs" or "outputs") differ from the model's: (field path, what the
     card says, what the model has), every tensor by name; a dynamic dimension (a name) matches any other."""
     has = {t.name: t for t in model}
@@ -69,7 +70,8 @@ def card_mismatches(side: str, card: list[TensorSpec], model: list[TensorSpec]) 
         if not _same_shape(spec.shape, real.shape):
             out.append(((side, i, "shape"), str(spec.shape), str(real.shape)))
     named = {t.name for t in card}
-    out += [((side,), f"nothing of {t.name!r}", f"{t.name} {t.dtype} {t.shape}") for t in model if t.name not in named]
+    out += [((side,), f"nothing of {t.name!r}", f"{t.name} {t.dtype} {t.shape}")
+            for t in model if t.name not in named]
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from runner.errors import StoreError
+from infersight.cli import main
+from runner.errors import DamagedRowWarning, StoreError
 from runner.run import _until_stored
 from runner.store import LATEST_VERSION, PERF_COLUMNS, Store
 from runner.store._perf import decode, encode
@@ -108,10 +110,29 @@ def test_damaged_rows_are_named_not_passed_on(tmp_path):
         for run_id, column in zip(ids[1:], ("status 'zzz'", "validity 'BANANA'", "summary holds text")):
             with pytest.raises(StoreError, match=f"run {run_id} is damaged: runs.{column}"):
                 store.get_run(run_id)
-        with pytest.raises(StoreError, match="is damaged"):
-            store.list_runs()
+        with pytest.warns(DamagedRowWarning) as said:
+            listed = store.list_runs()
+        assert [r["id"] for r in listed] == [ids[0]]  # the rows that read back are listed
+        assert sorted(str(w.message) for w in said) == sorted(
+            f"sqlite:///{db}: run {run_id} is damaged: runs.{problem} (left out of the list)" for run_id, problem in zip(
+                ids[1:], ("status 'zzz' is not one of running, complete, failed, aborted",
+                          "validity 'BANANA' is not one of None, VALID, INVALID, LOADGEN_LIMIT",
+                          "summary holds text that is not JSON ('{not json')")))
         with pytest.raises(StoreError, match=f"task card {HASHES['task']} is damaged"):
             store.get_card("task", HASHES["task"])
+
+
+def test_runs_lists_the_readable_rows_and_names_each_damaged_one(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    with _store(str(db)) as store:
+        good, bad = _run(store), _run(store)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE runs SET status = 'zzz' WHERE id = ?", (bad,))
+    main(["runs", "--json", "--db", str(db)])
+    written = capsys.readouterr()
+    assert [r["id"] for r in json.loads(written.out)] == [good]
+    assert " ".join(written.err.split()) == (f"warning: sqlite:///{db}: run {bad} is damaged: runs.status 'zzz' is "
+                                             f"not one of running, complete, failed, aborted (left out of the list)")
 
 
 @pytest.mark.parametrize("what", ["file", "folder"])

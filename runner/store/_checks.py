@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import psutil
 
-from runner.errors import StoreError
+from runner.errors import DamagedRowWarning, StoreError
 from runner.store.schema import Damaged
 
-__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run", "checked_card",
-           "process_alive"]
+__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run", "readable_runs",
+           "checked_card", "process_alive"]
 
 RUN_STATUSES = ("running", "complete", "failed", "aborted")
 VALIDITIES = (None, "VALID", "INVALID", "LOADGEN_LIMIT")  # LOADGEN_LIMIT: runner.loadgen.lateness
@@ -34,6 +35,18 @@ def checked_run(row: Mapping[str, Any], where: str) -> dict[str, Any]:
     for column, value in out.items():
         if isinstance(value, Damaged):
             _damaged(where, out, column, f"holds text that is not JSON ({value.text[:40]!r})")
+    return out
+
+
+def readable_runs(rows: Iterable[Mapping[str, Any]], where: str) -> list[dict[str, Any]]:
+    """The runs rows that read back whole (checked_run); each damaged one is left out, named in a
+    DamagedRowWarning with what is wrong, so one bad row does not hide the others."""
+    out = []
+    for row in rows:
+        try:
+            out.append(checked_run(row, where))
+        except StoreError as exc:
+            warnings.warn(f"{exc} (left out of the list)", DamagedRowWarning, stacklevel=3)
     return out
 
 
