@@ -12,7 +12,6 @@ handles are listed in the package docstring (runner/importers/mlperf/__init__.py
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from runner.importers.mlperf.report import ImportReport, SkipResult
 from runner.importers.mlperf.rules import rules_for
 from runner.importers.mlperf.summary import parse_summary
 from runner.importers.mlperf.tree import ResultFolder, find_results, guess_round, round_root
+from runner.loading import read_published_json
 
 __all__ = ["import_tree", "Progress"]
 
@@ -121,9 +121,9 @@ def _read_system(path: Path) -> SystemCard:
     if not path.is_file():
         raise SkipResult(path, "missing")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SkipResult(path, f"not readable JSON ({str(exc).split(':')[0]})") from None
+        data = read_published_json(path)
+    except CardError as exc:
+        raise SkipResult(path, f"not readable JSON ({str(exc).removeprefix(str(path)).lstrip(': ')})") from None
     if not isinstance(data, dict):
         raise SkipResult(path, "a system description must be a JSON object")
     if mk.count_problem(data):
