@@ -19,7 +19,7 @@ from sqlalchemy import Column, Connection, Engine, func, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
-from runner.store._perf import compress_raw_chunks
+from runner.store._perf import recode_chunks
 from runner.store.schema import (OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, metadata, peak_searches,
                                  perf_samples, schema_version)
 
@@ -51,8 +51,14 @@ def _v4_streams_and_searches(conn: Connection) -> None:
 
 
 def _v5_compress_perf_samples(conn: Connection) -> None:
-    """Rewrite the raw int64 chunks of perf_samples delta-encoded and zstd-compressed (runner/store/_perf.py)."""
-    compress_raw_chunks(conn)
+    """Rewrite the raw int64 chunks of perf_samples compressed (runner/store/_perf.py; now in version 6's form)."""
+    recode_chunks(conn, raw=True)
+
+
+def _v6_perf_planes(conn: Connection) -> None:
+    """Rewrite version 5's compressed chunks in version 6's form: differences from a reference column, byte
+    planes cut to those used (runner/store/_perf.py)."""
+    recode_chunks(conn, raw=False)
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
@@ -61,6 +67,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (3, _v3_sweeps),
     (4, _v4_streams_and_searches),
     (5, _v5_compress_perf_samples),
+    (6, _v6_perf_planes),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -17,6 +17,9 @@ see runner/store/migrations.py):
   peak_searches (one row per peak-QPS search; its probes are runs with runs.search_id set).
 - 5: perf_samples columns compressed: each holds a codec tag byte and the zstd frame of the column's
   byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
+- 6: perf_samples columns in a smaller form (codec tag 3): a column may be stored as deltas or as the
+  difference from its reference column (issued - scheduled, completed - issued), as offsets from its
+  minimum in only the byte planes they use; the migration rewrites version 5's chunks.
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -178,7 +181,7 @@ Index("ix_runs_task_backend_scenario", runs.c.task_name, runs.c.backend_name, ru
 Index("ix_runs_status", runs.c.status)
 
 # Per-query records, one row per chunk: each array column holds n int64 values, compressed
-# (version 5, runner/store/_perf.py; raw little-endian bytes before). Later migrations may add more
+# (versions 5 and 6, runner/store/_perf.py; raw little-endian bytes before). Later migrations may add more
 # nullable array columns (streaming timings).
 perf_samples = Table(
     "perf_samples", metadata,
