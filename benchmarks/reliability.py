@@ -57,7 +57,8 @@ def footprint(folder: Path, rows: int = 1_000_000) -> dict[str, Any]:
                "issued_ns": issued, "completed_ns": issued + rng.integers(*latency, rows)}
     # entropy in bits: a uniform sample id of 1,797, an exponential gap at 1 ns resolution (log2(e x mean)),
     # a uniform lateness and latency; query indices count up and hold none
-    bits = np.log2(1797) + np.log2(np.e * gap_ns) + np.log2(np.diff(lateness)[0]) + np.log2(np.diff(latency)[0])
+    bits = (np.log2(1797) + np.log2(np.e * gap_ns) + np.log2(lateness[1] - lateness[0])
+            + np.log2(latency[1] - latency[0]))
     db = folder / "footprint.db"
     with Store(str(db)) as store:
         hashes = {kind: kind[0] * 64 for kind in ("task", "model", "backend", "system")}
@@ -156,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"({time.perf_counter() - started:.0f} s)"))
         fp = footprint(folder)
         rows.append(("footprint", "sqlite", f"bytes/record {fp['before']:.0f} -> {fp['after']:.2f} server-like "
-                     f"(the information they hold: {fp['information']:.2f}), {fp['server_run']:.2f} in a null server "
-                     f"run, {fp['offline_run']:.2f} in a null offline run; write 1M records {fp['write_s']:.2f} s"))
+                     f"(the information they hold: {fp['information']:.2f}), {fp['server_run']:.2f} in a null "
+                     f"server run, {fp['offline_run']:.2f} in a null offline run; write 1M records "
+                     f"{fp['write_s']:.2f} s"))
     _print(rows)
     return 0
 

@@ -184,8 +184,8 @@ def load_model_card(card_path: Path, task: str, verify: bool = True,
     quality = card.reference_quality
     if metric is not None and quality is not None and quality.metric != metric:
         line = lines.get(("reference_quality", "metric"), 1)
-        raise CardError(f"{card_path}:{line}: reference_quality.metric: the model card says {quality.metric!r}, "
-                        f"the task's quality metric is {metric!r}")
+        raise CardError(f"{card_path}:{line}: reference_quality.metric: the model card says "
+                        f"{quality.metric!r}, the task's quality metric is {metric!r}")
     model_path = card_path.parent / card.file
     if verify:
         _verify(card.sha256, model_path, task)

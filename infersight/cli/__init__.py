@@ -55,7 +55,7 @@ for module in (measure, inspect, catalog, interop, sweep, report, recommend, ana
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors print one message and exit 2; Ctrl-C (or SIGTERM) prints one line and exits 130.
+    """Entry point: user errors print one message and exit 2; Ctrl-C (or SIGTERM) prints one line, exits 130.
 
     Called with no arguments it is the process's own entry point, and Ctrl-C after the command, while
     the interpreter shuts down, ends the process quietly too.

@@ -17,7 +17,8 @@ from rich.text import Text
 from runner.errors import DamagedRowWarning
 from runner.store import Store
 
-__all__ = ["db_option", "json_option", "open_store", "with_store", "damaged_rows_said", "emit_json", "out", "err"]
+__all__ = ["db_option", "json_option", "open_store", "with_store", "damaged_rows_said", "emit_json", "out",
+           "err"]
 
 # Piped output (not a terminal) gets a wide console rather than rich's default of 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)

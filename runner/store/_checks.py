@@ -12,8 +12,8 @@ import psutil
 from runner.errors import DamagedRowWarning, StoreError
 from runner.store.schema import Damaged
 
-__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run", "readable_runs",
-           "checked_card", "process_alive"]
+__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run",
+           "readable_runs", "checked_card", "process_alive"]
 
 RUN_STATUSES = ("running", "complete", "failed", "aborted")
 VALIDITIES = (None, "VALID", "INVALID", "LOADGEN_LIMIT")  # LOADGEN_LIMIT: runner.loadgen.lateness

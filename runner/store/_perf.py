@@ -156,8 +156,8 @@ def _chunk(row: RowMapping, where: str) -> dict[str, np.ndarray]:
                     raise ValueError("missing")
                 out[name] = decode(row[name], row["n"], out.get(REFERENCES.get(name, "")))
             except (ValueError, zstandard.ZstdError) as exc:
-                raise StoreError(f"{where}: perf_samples run {row['run_id']} chunk {row['chunk']} column {name} "
-                                 f"is damaged ({exc}; expected {row['n']} values)") from None
+                raise StoreError(f"{where}: perf_samples run {row['run_id']} chunk {row['chunk']} column "
+                                 f"{name} is damaged ({exc}; expected {row['n']} values)") from None
     return out
 
 

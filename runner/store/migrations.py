@@ -51,7 +51,7 @@ def _v4_streams_and_searches(conn: Connection) -> None:
 
 
 def _v5_compress_perf_samples(conn: Connection) -> None:
-    """Rewrite the raw int64 chunks of perf_samples compressed (runner/store/_perf.py; now in version 6's form)."""
+    """Rewrite the raw int64 chunks of perf_samples compressed (runner/store/_perf.py; in version 6's form)."""
     recode_chunks(conn, raw=True)
 
 

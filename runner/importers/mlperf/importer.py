@@ -123,7 +123,8 @@ def _read_system(path: Path) -> SystemCard:
     try:
         data = read_published_json(path)
     except CardError as exc:
-        raise SkipResult(path, f"not readable JSON ({str(exc).removeprefix(str(path)).lstrip(': ')})") from None
+        why = str(exc).removeprefix(str(path)).lstrip(": ")
+        raise SkipResult(path, f"not readable JSON ({why})") from None
     if not isinstance(data, dict):
         raise SkipResult(path, "a system description must be a JSON object")
     if mk.count_problem(data):
