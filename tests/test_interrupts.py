@@ -44,7 +44,8 @@ def _issued(pid: int) -> int:
             argv = (child / "cmdline").read_bytes().split(b"\0")
             if any(arg.endswith(b"_issue_loop.py") for arg in argv):
                 shared = argv[argv.index(next(a for a in argv if a.endswith(b"_issue_loop.py"))) + 1]
-                return int(np.fromfile(shared.decode(), dtype=np.int64, count=issue_loop.HEADER)[issue_loop.PUB])
+                header = np.fromfile(shared.decode(), dtype=np.int64, count=issue_loop.HEADER)
+                return int(header[issue_loop.PUB])
         except (OSError, ValueError, IndexError):
             continue
     return 0
@@ -66,7 +67,7 @@ POINTS = {
     "importing the CLI": (lambda pid, db: "_pydantic_core" in _maps(pid), 0.0, "nothing"),
     "store opened, run not created": (lambda pid, db: db.exists(), 0.0, "nothing or aborted"),
     "1.4 s after the start": (lambda pid, db: True, 1.4, "nothing or aborted"),
-    "timed run, before its first flush": (lambda pid, db: _issued(pid) > 200, 0.2, "aborted with records"),
+    "timed run, before its first flush": (lambda pid, db: _issued(pid) > 500, 0.5, "aborted with records"),
     "timed run, records flushed": (lambda pid, db: _records(db) > 0, 0.0, "aborted with records"),
 }
 
@@ -74,7 +75,8 @@ POINTS = {
 def _interrupt_at(point: str, db: Path) -> dict:
     come, after_s, _ = POINTS[point]
     proc = subprocess.Popen([str(INFERSIGHT), "run", "digits", "--backend", "null", "--scenario", "server",
-                             "--quick", "--set", "min_duration_ms=60000", "--db", str(db)],
+                             "--quick", "--set", "min_duration_ms=60000", "--set", "issuer=process",
+                             "--db", str(db)],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:

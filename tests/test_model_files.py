@@ -106,7 +106,8 @@ def test_a_model_output_the_card_leaves_out_is_named(digits_copy, tmp_path, caps
     code, text = _run_cli(["run", "digits", "--quick", "--db", str(tmp_path / "s.db")], capsys)
     assert code == 2 and "outputs.0.name: the model card says 'scores', the model file digits-fp32.onnx has " \
                          "outputs 'logits'" in text
-    assert "outputs: the model card says nothing of 'logits', the model file digits-fp32.onnx has logits float32" in text
+    assert "outputs: the model card says nothing of 'logits', the model file digits-fp32.onnx has logits " \
+           "float32" in text
 
 
 def test_malformed_model_card(digits_copy, tmp_path, capsys):
@@ -121,7 +122,8 @@ def test_models_not_built(digits_copy, tmp_path, capsys):
     assert code == 2 and "are not built; run `infersight build digits`" in text
 
 
-def test_a_free_text_quality_metric_in_a_task_card_is_refused_with_the_known_ones(digits_copy, tmp_path, capsys):
+def test_a_free_text_quality_metric_in_a_task_card_is_refused_naming_the_known_ones(digits_copy, tmp_path,
+                                                                                     capsys):
     card_file = tmp_path / "task.yaml"
     card_file.write_text(card_file.read_text().replace("metric: top1_accuracy", "metric: pretty good accuracy"))
     line = next(n for n, text in enumerate(card_file.read_text().splitlines(), 1) if "pretty good" in text)

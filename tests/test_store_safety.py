@@ -142,8 +142,9 @@ def test_the_version_6_migration_rewrites_version_5_chunks_exactly_and_smaller(t
     db = tmp_path / "s.db"
     with _store(str(db)) as store:
         run_id = _run(store)
-    chunks = [_timestamps(5000, seed=1), _timestamps(3, seed=2), {**_timestamps(2000, seed=3),
-              "stream_id": np.arange(2000) % 4, "first_token_ns": np.arange(2000) * 7, "output_tokens": np.ones(2000)}]
+    streams = {"stream_id": np.arange(2000) % 4, "first_token_ns": np.arange(2000) * 7,
+               "output_tokens": np.ones(2000)}
+    chunks = [_timestamps(5000, seed=1), _timestamps(3, seed=2), {**_timestamps(2000, seed=3), **streams}]
     with sqlite3.connect(db) as conn:  # a version-5 store
         conn.execute("DELETE FROM schema_version WHERE version = 6")
         for number, records in enumerate(chunks):
@@ -188,11 +189,12 @@ def test_damaged_rows_are_named_not_passed_on(tmp_path):
         with pytest.warns(DamagedRowWarning) as said:
             listed = store.list_runs()
         assert [r["id"] for r in listed] == [ids[0]]  # the rows that read back are listed
+        problems = ("status 'zzz' is not one of running, complete, failed, aborted",
+                    "validity 'BANANA' is not one of None, VALID, INVALID, LOADGEN_LIMIT",
+                    "summary holds text that is not JSON ('{not json')")
         assert sorted(str(w.message) for w in said) == sorted(
-            f"sqlite:///{db}: run {run_id} is damaged: runs.{problem} (left out of the list)" for run_id, problem in zip(
-                ids[1:], ("status 'zzz' is not one of running, complete, failed, aborted",
-                          "validity 'BANANA' is not one of None, VALID, INVALID, LOADGEN_LIMIT",
-                          "summary holds text that is not JSON ('{not json')")))
+            f"sqlite:///{db}: run {run_id} is damaged: runs.{problem} (left out of the list)"
+            for run_id, problem in zip(ids[1:], problems))
         with pytest.raises(StoreError, match=f"task card {HASHES['task']} is damaged"):
             store.get_card("task", HASHES["task"])
 
@@ -206,8 +208,9 @@ def test_runs_lists_the_readable_rows_and_names_each_damaged_one(tmp_path, capsy
     main(["runs", "--json", "--db", str(db)])
     written = capsys.readouterr()
     assert [r["id"] for r in json.loads(written.out)] == [good]
-    assert " ".join(written.err.split()) == (f"warning: sqlite:///{db}: run {bad} is damaged: runs.status 'zzz' is "
-                                             f"not one of running, complete, failed, aborted (left out of the list)")
+    assert " ".join(written.err.split()) == (f"warning: sqlite:///{db}: run {bad} is damaged: runs.status 'zzz' "
+                                             f"is not one of running, complete, failed, aborted (left out of the "
+                                             f"list)")
 
 
 @pytest.mark.parametrize("what", ["file", "folder"])
