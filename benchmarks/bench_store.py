@@ -3,7 +3,8 @@
 Run: .venv/bin/python benchmarks/bench_store.py [--rows N] [--repeat K] [--sustained R]
 
 For each repeat a fresh store is made in a temporary directory, one run is created, and
-`Store.append_perf_samples` is timed (columnar chunks, delta-encoded and zstd-compressed, one transaction).
+`Store.append_perf_samples` is timed (columnar chunks compressed as runner/store/_perf.py says, one
+transaction).
 The baseline, measured in the same process on the same data, is a plain `sqlite3`
 `executemany` inserting the same rows one row per query in one transaction, with the same
 pragmas (WAL, synchronous=NORMAL); converting the arrays to Python tuples is not timed,

@@ -15,8 +15,9 @@ Run: .venv/bin/python benchmarks/reliability.py [--trials N] [--bad-inputs N] [-
 - bad inputs: Hypothesis draws cases of every file kind (system extras, sweeps, catalogues, task and
   model cards, --set values) with one fault each (benchmarks/_bad_inputs.py): refused with exit 2 and
   a message naming the place, or counted as traceback, silent acceptance, unplaced message, partial write;
-- footprint: bytes per per-query record before (raw int64, 40 bytes) and after (compressed), and the
-  time to write 1,000,000 records.
+- footprint: bytes per per-query record before (raw int64, 40 bytes) and after (compressed) for
+  server-like records, beside the information those records hold (their entropy: no lossless form is
+  smaller), and for real null-backend server and offline runs; the time to write 1,000,000 records.
 
 Prints one table of figures; every failure column should be 0. A PostgreSQL server is started for the
 run (tests/_postgres.py: `make postgres` installs it) unless --no-postgres.
@@ -42,16 +43,22 @@ from _faults import (check_store, concurrent_importers, concurrent_writers, full
 
 
 def footprint(folder: Path, rows: int = 1_000_000) -> dict[str, Any]:
-    """Bytes per per-query record stored (server-like timestamps) and seconds to write `rows` records."""
+    """Bytes per per-query record stored (server-like records), the information those records hold (the
+    least any lossless form can take), seconds to write `rows` records, and bytes per record of real runs."""
     import sqlite3
 
     from runner.store import PERF_COLUMNS, Store
 
     rng = np.random.default_rng(0)
-    scheduled = np.cumsum(rng.exponential(2e5, rows)).astype(np.int64)
-    issued = scheduled + rng.integers(1_000, 20_000, rows)
+    gap_ns, lateness, latency = 2e5, (1_000, 20_000), (50_000, 150_000)
+    scheduled = np.cumsum(rng.exponential(gap_ns, rows)).astype(np.int64)
+    issued = scheduled + rng.integers(*lateness, rows)
     records = {"sample_index": rng.integers(0, 1797, rows), "query_index": np.arange(rows), "scheduled_ns": scheduled,
-               "issued_ns": issued, "completed_ns": issued + rng.integers(50_000, 150_000, rows)}
+               "issued_ns": issued, "completed_ns": issued + rng.integers(*latency, rows)}
+    # entropy in bits: a uniform sample id of 1,797, an exponential gap at 1 ns resolution (log2(e x mean)),
+    # a uniform lateness and latency; query indices count up and hold none
+    bits = (np.log2(1797) + np.log2(np.e * gap_ns) + np.log2(lateness[1] - lateness[0])
+            + np.log2(latency[1] - latency[0]))
     db = folder / "footprint.db"
     with Store(str(db)) as store:
         hashes = {kind: kind[0] * 64 for kind in ("task", "model", "backend", "system")}
@@ -65,19 +72,19 @@ def footprint(folder: Path, rows: int = 1_000_000) -> dict[str, Any]:
     with sqlite3.connect(db) as conn:
         per_column = {name: conn.execute(f"SELECT sum(length({name})) FROM perf_samples").fetchone()[0] / rows
                       for name in PERF_COLUMNS}
-    timestamps = max(per_column[n] for n in ("scheduled_ns", "issued_ns", "completed_ns"))
-    return {"before": 8.0 * len(PERF_COLUMNS), "after": sum(per_column.values()), "timestamp_max": timestamps,
-            "write_s": seconds, "offline_run": _offline_run_bytes(folder)}
+    return {"before": 8.0 * len(PERF_COLUMNS), "after": sum(per_column.values()), "information": bits / 8,
+            "write_s": seconds, "offline_run": _run_bytes(folder, "offline"),
+            "server_run": _run_bytes(folder, "server", "--set", "target_qps=2000")}
 
 
-def _offline_run_bytes(folder: Path) -> float:
-    """Bytes per per-query record of a real `--quick` offline run on the null backend (millions of records)."""
+def _run_bytes(folder: Path, scenario: str, *args: str) -> float:
+    """Bytes per per-query record of a real `--quick` run on the null backend."""
     import sqlite3
 
     from _faults import infersight
 
-    db = folder / "offline.db"
-    infersight("run", "digits", "--backend", "null", "--scenario", "offline", "--quick", "--db", str(db))
+    db = folder / f"{scenario}.db"
+    infersight("run", "digits", "--backend", "null", "--scenario", scenario, "--quick", *args, "--db", str(db))
     with sqlite3.connect(db) as conn:
         stored, n = conn.execute("SELECT sum(length(sample_index) + length(query_index) + length(scheduled_ns) + "
                                  "length(issued_ns) + length(completed_ns)), sum(n) FROM perf_samples").fetchone()
@@ -150,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"({time.perf_counter() - started:.0f} s)"))
         fp = footprint(folder)
         rows.append(("footprint", "sqlite", f"bytes/record {fp['before']:.0f} -> {fp['after']:.2f} server-like "
-                     f"(timestamps <= {fp['timestamp_max']:.2f} each), {fp['offline_run']:.2f} in a null offline "
-                     f"run; write 1M records {fp['write_s']:.2f} s"))
+                     f"(the information they hold: {fp['information']:.2f}), {fp['server_run']:.2f} in a null "
+                     f"server run, {fp['offline_run']:.2f} in a null offline run; write 1M records "
+                     f"{fp['write_s']:.2f} s"))
     _print(rows)
     return 0
 

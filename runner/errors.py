@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["InfersightError", "CardError", "PluginNotFound", "PluginUnavailable", "ModelFileError", "SettingsError",
            "BackendError", "IssuerError", "StoreError", "RunNotFound", "ImportFormatError", "BundleTooLarge",
-           "EngineError", "DataError", "JobNotFound", "AccountError"]
+           "EngineError", "DataError", "JobNotFound", "AccountError", "DamagedRowWarning"]
 
 
 class InfersightError(Exception):
@@ -88,3 +88,7 @@ class EngineError(InfersightError):
 class AccountError(InfersightError):
     """A team-server user or API token that does not exist, exists already, or cannot have what was asked
     (an unknown role or scope, a scope its role does not allow)."""
+
+
+class DamagedRowWarning(UserWarning):
+    """A listing left out a stored row it could not read back; the message names the row and what is wrong."""

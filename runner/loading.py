@@ -32,7 +32,7 @@ from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, Sc
 from runner.errors import CardError
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "read_text", "load_yaml_with_lines", "load_yaml_text",
-           "load_json", "check_int"]
+           "load_json", "load_published_json", "read_published_json", "check_int"]
 
 MAX_BYTES = 16 * 2**20
 MAX_DEPTH = 64
@@ -243,11 +243,35 @@ def load_json(text: str, source: str, *, with_lines: bool = True) -> tuple[Any, 
     return data, lines() if with_lines else {}
 
 
+def read_published_json(path: Path) -> Any:
+    """A JSON file published by others (an MLPerf tree's system, measurements and mapping files), read within
+    the size, UTF-8 and depth limits; see load_published_json."""
+    return load_published_json(read_text(path), str(path))
+
+
+def load_published_json(text: str, source: str, **options: Any) -> Any:
+    """JSON published by others, within the size and depth limits of load_json but tolerant as a reader of
+    published files must be: a key given twice keeps its last value and numbers are the caller's to
+    check (json.loads `options`, e.g. parse_constant); CardError `source:line: ...` beyond the limits or
+    for malformed JSON."""
+    if len(text) > MAX_BYTES:
+        raise CardError(f"{source}: text is longer than {MAX_BYTES:,} characters")
+    _check_json_depth(text, source)
+    try:
+        return json.loads(text, **options)
+    except json.JSONDecodeError as exc:
+        raise CardError(f"{source}:{exc.lineno}: malformed JSON: {exc.msg}") from None
+    except ValueError as exc:  # an integer of more digits than Python converts, a refused constant
+        raise CardError(f"{source}: malformed JSON: {exc}") from None
+
+
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def _check_json_depth(text: str, source: str) -> None:
     """Refuse nesting past MAX_DEPTH before json (which recurses) sees it, naming the line."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # too few brackets to nest that deep (a detail log's one-line records)
     bare = _JSON_STRING.sub('""', text).encode()
     codes = np.frombuffer(bare, dtype=np.uint8)
     opens = (codes == ord("[")) | (codes == ord("{"))

@@ -28,13 +28,13 @@ and the result: probes, the P(VALID) table, the peak and whether the knee flips.
 from __future__ import annotations
 
 import math
-import signal
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from runner import interrupts
 from runner.cards._base import StrictModel, format_errors
 from runner.errors import SettingsError
 from runner.run import Reporter, RunRequest, execute_run, prepare_run
@@ -294,23 +294,18 @@ def run_peak_search(req: RunRequest, store: Store, settings: PeakSettings | dict
         rep.probe_done(p, result)
 
     search = PeakSearch(s, probe, start, on_probe)
-    previous = signal.signal(signal.SIGTERM, _sigterm)  # between probes too (execute_run covers each run)
     try:
-        result = search.run()
+        with interrupts.watched():  # between probes too (execute_run watches each run)
+            result = search.run()
+            interrupts.check()
     except KeyboardInterrupt:
         log.finish(search_id, "aborted", {**search.result(), "note": "interrupted (Ctrl-C or SIGTERM)"})
         raise
     except BaseException as exc:
         log.finish(search_id, "failed", {**search.result(), "note": f"{type(exc).__name__}: {exc}"})
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     log.finish(search_id, "complete", result)
     return log.get(search_id)
-
-
-def _sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _settings(settings: PeakSettings | dict[str, Any] | None) -> PeakSettings:

@@ -8,7 +8,6 @@ when the four cards and two logs are all present and consistent.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from runner import registry
+from runner import interrupts, registry
 from runner.backends.base import Backend, distribution_version
 from runner.backends.pipeline import PipelineBackend
 from runner.cards import ModelCard, SystemCard, capture_system
@@ -186,25 +185,25 @@ def execute_run(prep: PreparedRun, store: Store, reporter: Reporter | None = Non
 
 def _execute(prep: PreparedRun, store: Store, reporter: Reporter | None) -> int:
     rep = reporter or Reporter()
-    rep.phase("loading model")
-    if prep.plan is not None and prep.plan.warning:
-        rep.warn(prep.plan.warning)
-    prepare_backend(prep)
-    run_id = _create_run(prep, store)
-    previous = signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        _measure(prep, store, run_id, rep)
-    except KeyboardInterrupt:
-        _until_stored(lambda: store.mark_aborted(run_id, "interrupted (Ctrl-C or SIGTERM) before the run finished"),
-                      rep.phase)
-        raise
-    except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        _until_stored(lambda: store.finish_run(run_id, status="failed", error=error), rep.phase)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        prep.backend.teardown()
+    with interrupts.watched():  # Ctrl-C and SIGTERM: KeyboardInterrupt, remembered even if swallowed
+        rep.phase("loading model")
+        if prep.plan is not None and prep.plan.warning:
+            rep.warn(prep.plan.warning)
+        prepare_backend(prep)
+        interrupts.check()
+        run_id = _create_run(prep, store)
+        try:
+            _measure(prep, store, run_id, rep)
+        except KeyboardInterrupt:
+            _until_stored(lambda: store.mark_aborted(run_id, "interrupted (Ctrl-C or SIGTERM) before the run "
+                                                             "finished"), rep.phase)
+            raise
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            _until_stored(lambda: store.finish_run(run_id, status="failed", error=error), rep.phase)
+            raise
+        finally:
+            prep.backend.teardown()
     return run_id
 
 
@@ -225,10 +224,6 @@ def _until_stored(write: Callable[[], None], say: Callable[[str], None], wait_s:
                 say(f"the disk is full: waiting up to {wait_s:.0f} s for space to record how the run ended")
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
-
-
-def _sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def prepare_backend(prep: PreparedRun) -> None:
@@ -297,6 +292,7 @@ def accuracy_pass(task: Task, sut: BackendSUT, total: int, model: ModelCard) -> 
 def _finish(prep: PreparedRun, store: Store, run_id: int, result: ScenarioResult, acc: AccuracyResult) -> None:
     from runner.validate import check_run
 
+    interrupts.check()  # an interrupt swallowed on its way (a bare except in a library) still aborts the run
     summary = {**result.summary, **memory_summary(), "effective_settings": result.effective_settings}
     summary.update(_summary_plugins(store, run_id, result))
     store.record_result(run_id, validity=result.validity, validity_reasons=result.reasons,
@@ -308,6 +304,7 @@ def _finish(prep: PreparedRun, store: Store, run_id: int, result: ScenarioResult
     if problems:
         store.finish_run(run_id, status="failed", error="; ".join(problems))
         raise InfersightError(f"run {run_id} is incomplete: " + "; ".join(problems))
+    interrupts.check()
     store.finish_run(run_id, status="complete")
 
 

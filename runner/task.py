@@ -22,6 +22,7 @@ from runner.cards._base import format_errors, load_yaml_with_lines, validate_fil
 from runner.loading import load_json, read_text
 from runner.errors import CardError, ModelFileError, PluginNotFound
 from runner.loadgen.interfaces import SampleLibrary
+from runner.signature import card_mismatches, read_signature
 
 __all__ = ["Task", "AccuracyResult", "ArraySampleLibrary", "load_task_card", "load_model_card", "file_sha256",
            "relative"]
@@ -79,9 +80,14 @@ class Task(ABC):
     #: True when `build` makes the pinned files from local sources (a rebuild can be compared with its pin);
     #: False when the pinned files are given, not built (a user's own model): they are their own reference.
     builds_pinned_files: ClassVar[bool] = True
+    #: The quality metrics `evaluate` computes: the task card's metrics.quality.metric must name one.
+    quality_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
-        self.card: TaskCard = load_task_card(self.card_file)
+        if not self.quality_metrics:
+            raise CardError(f"{self.card_file}: task plugin {type(self).__name__} declares no quality_metrics "
+                            f"(the metrics its evaluate computes), so its card's metric cannot be checked")
+        self.card: TaskCard = load_task_card(self.card_file, self.quality_metrics)
 
     @property
     def name(self) -> str:
@@ -101,7 +107,8 @@ class Task(ABC):
         if variant not in self.variants:
             raise PluginNotFound(f"task {self.name!r} has no model variant {variant!r}; "
                                  f"variants: {', '.join(self.variants)}")
-        card, path = load_model_card(self.model_card_path(variant), self.name, verify)
+        card, path = load_model_card(self.model_card_path(variant), self.name, verify,
+                                     metric=self.card.metrics.quality.metric)
         if verify:
             self._verify_pin(variant, card, path)
         return card, path
@@ -143,10 +150,16 @@ class Task(ABC):
         """Compute the quality metric from the model outputs of these samples."""
 
 
-def load_task_card(path: Path) -> TaskCard:
-    """Validate a task.yaml: the card itself, then each scenario section against that scenario's settings."""
+def load_task_card(path: Path, quality_metrics: tuple[str, ...] = ()) -> TaskCard:
+    """Validate a task.yaml: the card itself, its quality metric (one of the task's `quality_metrics`, when
+    given), then each scenario section against that scenario's settings."""
     card = validate_file(TaskCard, path)
     _, lines = load_yaml_with_lines(path)
+    metric = card.metrics.quality.metric
+    if quality_metrics and metric not in quality_metrics:
+        line = lines.get(("metrics", "quality", "metric"), 1)
+        raise CardError(f"{path}:{line}: metrics.quality.metric: unknown metric {metric!r} for task "
+                        f"{card.metadata.name!r}; known metrics: {', '.join(quality_metrics)}")
     for scenario, overrides in card.scenarios.items():
         try:
             cls = registry.get("scenario", scenario)
@@ -160,8 +173,10 @@ def load_task_card(path: Path) -> TaskCard:
     return card
 
 
-def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[ModelCard, Path]:
-    """Read a model card JSON and check its model file exists and matches its sha256."""
+def load_model_card(card_path: Path, task: str, verify: bool = True,
+                    metric: str | None = None) -> tuple[ModelCard, Path]:
+    """Read a model card JSON: its reference quality is in the task's `metric` (when given), and (`verify`)
+    its model file exists, matches its sha256 and has the inputs and outputs the card describes."""
     if not card_path.exists():
         raise ModelFileError(f"{card_path}: model card not found: the models of task {task!r} are not built; "
                              f"run `infersight build {task}`")
@@ -170,12 +185,34 @@ def load_model_card(card_path: Path, task: str, verify: bool = True) -> tuple[Mo
         card = ModelCard.model_validate(data)
     except ValidationError as exc:
         raise CardError(format_errors(exc, str(card_path), lines)) from None
+    quality = card.reference_quality
+    if metric is not None and quality is not None and quality.metric != metric:
+        line = lines.get(("reference_quality", "metric"), 1)
+        raise CardError(f"{card_path}:{line}: reference_quality.metric: the model card says "
+                        f"{quality.metric!r}, the task's quality metric is {metric!r}")
     model_path = card_path.parent / card.file
     if verify:
         _verify(card.sha256, model_path, task)
         for part in card.parts:
             _verify(part.sha256, card_path.parent / part.file, task)
+        _check_signatures(card, card_path, lines)
     return card, model_path
+
+
+def _check_signatures(card: ModelCard, card_path: Path, lines: dict[tuple, int]) -> None:
+    """ModelFileError unless the card's inputs and outputs (and each part's) are the model file's own: every
+    name, dtype and shape, each mismatch said as the card's field, what the card says and what the file has."""
+    problems = []
+    for prefix, spec in [((), card), *((("parts", j), part) for j, part in enumerate(card.parts))]:
+        signature = read_signature(card_path.parent / spec.file, check=False)
+        for side, theirs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+            for field, says, has in card_mismatches(side, getattr(spec, side), theirs):
+                loc = prefix + field
+                line = next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), 1)
+                problems.append(f"{card_path}:{line}: {'.'.join(map(str, loc))}: the model card says {says}, "
+                                f"the model file {spec.file} has {has}")
+    if problems:
+        raise ModelFileError("\n".join(problems))
 
 
 def _verify(sha256: str, model_path: Path, task: str) -> None:

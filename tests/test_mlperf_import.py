@@ -210,6 +210,21 @@ def test_result_without_its_system_json_is_skipped(tmp_path):
     assert server.is_dir()
 
 
+def test_system_json_is_read_within_the_loaders_limits_and_keeps_its_tolerance(tmp_path):
+    copy_result(SERVER, tmp_path)
+    system = tmp_path / "v4.1/closed/NVIDIA/systems/H200-SXM-141GBx8_TRT.json"
+    published = system.read_text()
+    system.write_text('{\n"submitter": ' + "[" * 100_000 + "]" * 100_000 + "}")  # json itself would recurse
+    _, report, runs = import_copy(tmp_path)
+    assert runs == {} and skipped(report)[f"{SERVER}/performance/run_1/mlperf_log_summary.txt"] == (
+        f"its system description systems/H200-SXM-141GBx8_TRT.json: not readable JSON (2: nested deeper than "
+        f"64 levels; not a file infersight reads)")
+    (tmp_path / "bad.db").unlink()
+    system.write_text(published.replace("{", '{"status": "available",', 1))  # a key given twice: the last kept
+    _, report, runs = import_copy(tmp_path)
+    assert list(runs) == [SERVER] and report.results_skipped == 0
+
+
 def test_unknown_scenario_folder_is_skipped(tmp_path):
     server = copy_result(SERVER, tmp_path)
     server.rename(server.with_name("Burst"))

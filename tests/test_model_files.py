@@ -1,4 +1,5 @@
-"""Missing and corrupt model files: one clear message, exit 2, nothing written to the store."""
+"""Missing, corrupt and mis-described model files, and cards that do not say what the task computes: one
+clear message, exit 2, nothing written to the store."""
 
 from __future__ import annotations
 
@@ -74,8 +75,39 @@ def test_unreadable_model_with_matching_card(digits_copy, tmp_path, capsys):
     card_path.write_text(json.dumps(card))
     db = tmp_path / "s.db"
     code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
-    assert code == 2 and "onnxruntime cannot load the model" in text
+    assert code == 2 and f"{path}: not an ONNX model (onnx cannot parse it" in text
     _assert_nothing_written(db)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("name", "img", "inputs.0.name: the model card says 'img', the model file digits-fp32.onnx has inputs 'image'"),
+    ("dtype", "float64", "inputs.0.dtype: the model card says float64, the model file digits-fp32.onnx has float32"),
+    ("shape", ["batch", 1, 8, 9],
+     "inputs.0.shape: the model card says ['batch', 1, 8, 9], the model file digits-fp32.onnx has ['batch', 1, 8, 8]"),
+])
+def test_a_model_card_that_does_not_describe_its_file_says_which_field(digits_copy, tmp_path, capsys, field, value,
+                                                                       message):
+    card_path = digits_copy / "digits-fp32.onnx.card.json"
+    card = json.loads(card_path.read_text())
+    card["inputs"][0][field] = value
+    card_path.write_text(json.dumps(card, indent=1))
+    line = next(n for n, text in enumerate(card_path.read_text().splitlines(), 1) if f'"{field}"' in text)
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and f"{card_path}:{line}: {message}" in text
+    _assert_nothing_written(db)
+
+
+def test_a_model_output_the_card_leaves_out_is_named(digits_copy, tmp_path, capsys):
+    card_path = digits_copy / "digits-fp32.onnx.card.json"
+    card = json.loads(card_path.read_text())
+    card["outputs"][0]["name"] = "scores"
+    card_path.write_text(json.dumps(card))
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(tmp_path / "s.db")], capsys)
+    assert code == 2 and "outputs.0.name: the model card says 'scores', the model file digits-fp32.onnx has " \
+                         "outputs 'logits'" in text
+    assert "outputs: the model card says nothing of 'logits', the model file digits-fp32.onnx has logits " \
+           "float32" in text
 
 
 def test_malformed_model_card(digits_copy, tmp_path, capsys):
@@ -88,3 +120,27 @@ def test_models_not_built(digits_copy, tmp_path, capsys):
     shutil.rmtree(digits_copy)
     code, text = _run_cli(["run", "digits", "--quick", "--db", str(tmp_path / "s.db")], capsys)
     assert code == 2 and "are not built; run `infersight build digits`" in text
+
+
+def test_a_free_text_quality_metric_in_a_task_card_is_refused_naming_the_known_ones(digits_copy, tmp_path,
+                                                                                     capsys):
+    card_file = tmp_path / "task.yaml"
+    card_file.write_text(card_file.read_text().replace("metric: top1_accuracy", "metric: pretty good accuracy"))
+    line = next(n for n, text in enumerate(card_file.read_text().splitlines(), 1) if "pretty good" in text)
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and (f"{card_file}:{line}: metrics.quality.metric: unknown metric 'pretty good accuracy' for "
+                          f"task 'digits'; known metrics: top1_accuracy") in text
+    assert not db.exists() or Store(str(db)).list_runs() == []
+
+
+def test_a_model_card_whose_reference_quality_is_in_another_metric_is_refused(digits_copy, tmp_path, capsys):
+    card_path = digits_copy / "digits-fp32.onnx.card.json"
+    card = json.loads(card_path.read_text())
+    card["reference_quality"]["metric"] = "f1"
+    card_path.write_text(json.dumps(card, indent=1))
+    db = tmp_path / "s.db"
+    code, text = _run_cli(["run", "digits", "--quick", "--db", str(db)], capsys)
+    assert code == 2 and ("reference_quality.metric: the model card says 'f1', the task's quality metric is "
+                          "'top1_accuracy'") in text and str(card_path) in text
+    _assert_nothing_written(db)

@@ -86,15 +86,20 @@ def test_a_device_openvino_does_not_have_is_a_clear_error(digits):
     assert "device 'NPU' not available in OpenVINO" in str(info.value) and "available: CPU" in str(info.value)
 
 
-def test_a_model_openvino_cannot_read_names_the_file_and_the_reason(digits, tmp_path):
+@pytest.mark.parametrize("content", [b"\x08\x07this is not a protobuf model", b"garbage: not a model", None])
+def test_a_model_openvino_cannot_read_names_the_file_and_the_reason_only(digits, tmp_path, capfd, content):
     task, _ = digits
     card, _ = task.model_card("fp32")
     bad = tmp_path / "digits-fp32.onnx"
-    bad.write_bytes(b"\x08\x07this is not a protobuf model")
+    if content is not None:  # None: the file is missing
+        bad.write_bytes(content)
+    capfd.readouterr()
     with pytest.raises(ModelFileError) as info:
         OpenVinoBackend().prepare(card, bad)
     text = str(info.value)
     assert text.startswith(f"{bad}: OpenVINO cannot read the model: ") and "Exception from" not in text
+    written = capfd.readouterr()
+    assert (written.out, written.err) == ("", ""), "OpenVINO's frontends logged beside the one message"
 
 
 def test_openvino_cannot_stream_and_says_so(digits):

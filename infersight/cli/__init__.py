@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 
 
 def _interrupted_at_start_up(signum: int, frame: object) -> None:
-    """Ctrl-C while the CLI is still importing: leave quietly (nothing was written yet)."""
-    sys.stderr.write("interrupted during start-up; nothing was written\n")
-    raise SystemExit(130)
+    """Ctrl-C while the CLI is still importing: leave at once and quietly (nothing was written yet). The
+    process ends here rather than raising: an import that swallows exceptions (a bare except in a
+    library) would otherwise carry on, and the command with it."""
+    os.write(2, b"interrupted during start-up; nothing was written\n")
+    os._exit(130)
 
 
 _MAIN_THREAD = threading.current_thread() is threading.main_thread()
@@ -24,6 +27,7 @@ from infersight import __version__  # noqa: E402
 from infersight.cli import (analyze, catalog, inspect, interop, measure, peak, recommend, report, server, sweep,  # noqa: E402
                             team, usertask)
 from infersight.cli._common import err  # noqa: E402
+from runner import interrupts  # noqa: E402
 from runner.errors import InfersightError  # noqa: E402
 
 __all__ = ["cli", "main"]
@@ -52,16 +56,18 @@ for module in (measure, peak, inspect, catalog, interop, sweep, report, recommen
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors print one message and exit 2; Ctrl-C exits 130."""
+    """Entry point: user errors print one message and exit 2; Ctrl-C (or SIGTERM) prints one line, exits 130.
+
+    Called with no arguments it is the process's own entry point, and Ctrl-C after the command, while
+    the interpreter shuts down, ends the process quietly too.
+    """
     try:
-        code = cli.main(args=argv, prog_name="infersight", standalone_mode=False)
+        with interrupts.watched():  # remembered: a run started later aborts even if a library swallowed it
+            code = cli.main(args=argv, prog_name="infersight", standalone_mode=False)
     except InfersightError as exc:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)))
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
         err.print("interrupted: a run that had started is marked aborted, with what was measured kept")
         sys.exit(130)
     except click.ClickException as exc:
@@ -69,5 +75,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        if argv is None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _interrupted_at_exit)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _interrupted_at_exit(signum: int, frame: object) -> None:
+    """Ctrl-C while the process exits after its command: end it at once, output flushed, no traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or broken stream: nothing more can be said on it
+            pass
+    os.write(2, b"interrupted while exiting, after the command had finished\n")
+    os._exit(130)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
+from runner.errors import DamagedRowWarning
 from runner.store import Store
 
-__all__ = ["db_option", "json_option", "open_store", "emit_json", "out", "err"]
+__all__ = ["db_option", "json_option", "open_store", "with_store", "damaged_rows_said", "emit_json", "out",
+           "err"]
 
 # Piped output (not a terminal) gets a wide console rather than rich's default of 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -40,12 +46,31 @@ def emit_json(data: Any) -> None:
 
 
 def with_store(fn):
-    """Open the store named by --db for the command and close it afterwards."""
+    """Open the store named by --db for the command and close it afterwards; a damaged row the command's
+    listings left out is said in one line each (`warning: run 7 is damaged: ...`)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, db: str | None = None, **kwargs: Any) -> Any:
         store = open_store(db)
         try:
-            return fn(*args, store=store, **kwargs)
+            with damaged_rows_said():
+                return fn(*args, store=store, **kwargs)
         finally:
             store.close()
     return db_option(wrapper)
+
+
+@contextlib.contextmanager
+def damaged_rows_said() -> Iterator[None]:
+    """Print each DamagedRowWarning of the block once, as one line on stderr; other warnings as usual."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DamagedRowWarning)
+        try:
+            yield
+        finally:
+            said = set()
+            for w in caught:
+                if not issubclass(w.category, DamagedRowWarning):
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+                elif str(w.message) not in said:
+                    said.add(str(w.message))
+                    err.print(Text.assemble(("warning: ", "bold yellow"), str(w.message)))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from infersight.cli._common import db_option, emit_json, json_option, open_store, out
+from infersight.cli._common import damaged_rows_said, db_option, emit_json, json_option, open_store, out
 from runner import registry
 from runner.cards import capture_system
 from runner.store import resolve_url
@@ -50,7 +50,7 @@ def tasks_cmd(as_json: bool, db: str | None) -> None:
         infersight tasks --db results.db --json
     """
     if db or store_exists(None):
-        with open_store(db) as store:
+        with open_store(db) as store, damaged_rows_said():
             rows = task_rows(store)
     else:
         rows = task_rows()

@@ -43,10 +43,8 @@ _AVERAGES = ("micro", "macro", "weighted")
 
 
 def check_metric(name: str, options: dict[str, Any], higher_is_better: bool, where) -> Metric:
-    """The metric named in the card, its options and direction checked; CardError at the card's line."""
-    if name not in METRICS:
-        raise CardError(f"{where('metrics', 'quality', 'metric')}: unknown metric {name!r} for a declarative task; "
-                        f"known metrics: {', '.join(METRICS)}")
+    """The metric named in the card (one of METRICS: the task card's loader checked the name), its options and
+    direction checked; CardError at the card's line."""
     metric = METRICS[name]
     unknown = sorted(set(options) - set(metric.options))
     if unknown:

@@ -20,7 +20,7 @@ from runner.cards.declarative import DeclarativeSpec
 from runner.cards.model import TensorSpec
 from runner.declarative.data import read_references, read_sources
 from runner.declarative.metrics import METRICS
-from runner.declarative.signature import Signature, read_signature
+from runner.signature import Signature, read_signature
 from runner.declarative.task import DeclarativeTask
 from runner.declarative.template import card_text
 from runner.errors import DataError, InfersightError, SettingsError

@@ -24,8 +24,8 @@ from runner.cards._base import format_errors, load_yaml_with_lines
 from runner.cards.model import TensorSpec
 from runner.declarative.data import read_references, read_sources
 from runner.declarative.feed import feed
-from runner.declarative.metrics import check_metric, score
-from runner.declarative.signature import read_signature
+from runner.declarative.metrics import METRICS, check_metric, score
+from runner.signature import read_signature
 from runner.errors import CardError, DataError, ModelFileError, PluginNotFound
 from runner.task import AccuracyResult, ArraySampleLibrary, Task, file_sha256
 
@@ -39,6 +39,7 @@ class DeclarativeTask(Task):
     """A task read from a card with a `declarative` section; `card_file` is the task.yaml's path."""
 
     builds_pinned_files = False  # the pinned model is the user's own file
+    quality_metrics = tuple(METRICS)
 
     def __init__(self, card_file: Path | str) -> None:
         self.card_file = Path(card_file).resolve()

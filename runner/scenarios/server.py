@@ -41,6 +41,7 @@ the whole heap while holding the GIL.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import sys
@@ -323,9 +324,12 @@ class _Watch:
                 if now >= next_flush:
                     self._flush(min(st.cur))
                     next_flush = now + _FLUSH_NS
-        except BaseException:
+        except BaseException as exc:
             st.stop_issuing()
             st.finished.wait(2 * _MAX_SLEEP_NS / 1e9)
+            if isinstance(exc, KeyboardInterrupt):  # interrupted: keep what was measured, then stop
+                with contextlib.suppress(Exception):  # a store that cannot take them: the abort still stands
+                    self._flush(st.n)
             raise
         if st.errors:
             raise st.errors[0]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
 import psutil
 from pydantic import ValidationError
 
-from runner.errors import StoreError
+from runner.errors import DamagedRowWarning, StoreError
 from runner.store.records import RunRecord
 from runner.store.schema import Damaged
 
-__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run", "checked_card",
-           "process_alive"]
+__all__ = ["RUN_STATUSES", "VALIDITIES", "PROVENANCES", "ID_MAX", "id_in_range", "checked_run",
+           "readable_runs", "checked_card", "process_alive"]
 
 RUN_STATUSES = ("running", "complete", "failed", "aborted")
 VALIDITIES = (None, "VALID", "INVALID", "LOADGEN_LIMIT")  # LOADGEN_LIMIT: runner.loadgen.lateness
@@ -42,6 +43,18 @@ def checked_run(row: Mapping[str, Any], where: str) -> RunRecord:
         first = exc.errors()[0]
         _damaged(where, out, ".".join(map(str, first["loc"])), f"{first['msg']} ({first['input']!r:.40})")
         raise  # unreachable: _damaged raises
+
+
+def readable_runs(rows: Iterable[Mapping[str, Any]], where: str) -> list[RunRecord]:
+    """The runs rows that read back whole (checked_run); each damaged one is left out, named in a
+    DamagedRowWarning with what is wrong, so one bad row does not hide the others."""
+    out = []
+    for row in rows:
+        try:
+            out.append(checked_run(row, where))
+        except StoreError as exc:
+            warnings.warn(f"{exc} (left out of the list)", DamagedRowWarning, stacklevel=3)
+    return out
 
 
 def checked_card(card: Any, kind: str, card_hash: str, where: str) -> dict[str, Any]:

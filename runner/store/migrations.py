@@ -19,7 +19,7 @@ from sqlalchemy import Column, Connection, Engine, func, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
-from runner.store._perf import compress_raw_chunks
+from runner.store._perf import recode_chunks
 from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, jobs,
                                  metadata, peak_searches, perf_samples, schema_version, submissions, sync_state)
 
@@ -51,8 +51,14 @@ def _v4_streams_and_searches(conn: Connection) -> None:
 
 
 def _v5_compress_perf_samples(conn: Connection) -> None:
-    """Rewrite the raw int64 chunks of perf_samples delta-encoded and zstd-compressed (runner/store/_perf.py)."""
-    compress_raw_chunks(conn)
+    """Rewrite the raw int64 chunks of perf_samples compressed (runner/store/_perf.py; in version 6's form)."""
+    recode_chunks(conn, raw=True)
+
+
+def _v6_perf_planes(conn: Connection) -> None:
+    """Rewrite version 5's compressed chunks in version 6's form: differences from a reference column, byte
+    planes cut to those used (runner/store/_perf.py)."""
+    recode_chunks(conn, raw=False)
 
 
 def _v7_accounts(conn: Connection) -> None:
@@ -76,7 +82,8 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (3, _v3_sweeps),
     (4, _v4_streams_and_searches),
     (5, _v5_compress_perf_samples),
-    (7, _v7_accounts),  # 6 is taken by another branch (the coordinator renumbers at merge)
+    (6, _v6_perf_planes),
+    (7, _v7_accounts),
     (8, _v8_jobs),
     (9, _v9_submissions),
 ]

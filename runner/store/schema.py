@@ -17,6 +17,9 @@ see runner/store/migrations.py):
   peak_searches (one row per peak-QPS search; its probes are runs with runs.search_id set).
 - 5: perf_samples columns compressed: each holds a codec tag byte and the zstd frame of the column's
   byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
+- 6: perf_samples columns in a smaller form (codec tag 3): a column may be stored as deltas or as the
+  difference from its reference column (issued - scheduled, completed - issued), as offsets from its
+  minimum in only the byte planes they use; the migration rewrites version 5's chunks.
 - 7: users (a name and one role) and api_tokens (argon2 hash of each token's secret, scopes, expiry,
   revocation) for the team server (infersight/api).
 - 8: jobs: runs, sweeps and peak searches queued to run on a machine (runner/jobs): kind, the request,
@@ -186,7 +189,7 @@ Index("ix_runs_task_backend_scenario", runs.c.task_name, runs.c.backend_name, ru
 Index("ix_runs_status", runs.c.status)
 
 # Per-query records, one row per chunk: each array column holds n int64 values, compressed
-# (version 5, runner/store/_perf.py; raw little-endian bytes before). Later migrations may add more
+# (versions 5 and 6, runner/store/_perf.py; raw little-endian bytes before). Later migrations may add more
 # nullable array columns (streaming timings).
 perf_samples = Table(
     "perf_samples", metadata,

@@ -25,7 +25,8 @@ from runner.errors import RunNotFound, StoreError
 from runner.store import _bundled, _imported, _lookup, _recovery
 from runner.store._bundled import BundledRunRows, Received, SyncCursor
 from runner.store._imported import insert_if_absent
-from runner.store._checks import PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range
+from runner.store._checks import (PROVENANCES, RUN_STATUSES, VALIDITIES, checked_card, checked_run, id_in_range,
+                                  readable_runs)
 from runner.store._engine import (display_url, interrupts_deferred, make_engine, resolve_url, sqlite_read_only,
                                   translate_errors)
 from runner.store._perf import perf_arrays, read_chunks, write_chunks
@@ -261,7 +262,8 @@ class Store:
     def list_runs(self, *, task: str | None = None, backend: str | None = None,
                   scenario: str | None = None, status: str | None = None, source: str | None = None,
                   limit: int | None = 50, provenance: bool = False) -> list[RunRecord]:
-        """Runs matching every filter given, newest first as RunRecords.
+        """Runs matching every filter given, newest first as RunRecords. A damaged row is left out
+        and named in a DamagedRowWarning (its id and what is wrong); the others are listed.
 
         `source` 'measured' keeps runs measured here; 'mlperf' keeps runs imported from MLPerf
         results and adds their provenance (round, submitter, system, ...) under 'imported'.
@@ -278,7 +280,8 @@ class Store:
         elif provenance:
             query = _imported.with_provenance(query)
         with self.transaction(write=False) as conn:
-            return [checked_run(_imported.nest(row), display_url(self.url)) for row in conn.execute(query).mappings()]
+            rows = (_imported.nest(row) for row in conn.execute(query).mappings())
+            return readable_runs(rows, display_url(self.url))
 
     # -- runs imported from outside -------------------------------------------------------------
 

@@ -28,6 +28,7 @@ class CharLMTask(Task):
     """Held-out windows of pydoc_data text; quality: bits per character <= 1.02 x the fp32 reference."""
 
     card_file: ClassVar[Path] = Path(__file__).parent / "task.yaml"
+    quality_metrics = ("bits_per_char",)
     variants: ClassVar[tuple[str, ...]] = ("fp32", "int8")
 
     def _heldout(self) -> np.ndarray:

@@ -20,6 +20,7 @@ class DigitsTask(Task):
     """scikit-learn's digits test split; quality: top-1 accuracy >= 99% of the fp32 reference."""
 
     card_file: ClassVar[Path] = Path(__file__).parent / "task.yaml"
+    quality_metrics = ("top1_accuracy",)
     variants: ClassVar[tuple[str, ...]] = ("fp32", "int8")
 
     def _split(self):

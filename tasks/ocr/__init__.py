@@ -35,6 +35,7 @@ class OcrTask(Task):
     """Rendered two-line images; quality: character accuracy >= 0.99 x the fp32 reference."""
 
     card_file: ClassVar[Path] = Path(__file__).parent / "task.yaml"
+    quality_metrics = ("character_accuracy",)
     variants: ClassVar[tuple[str, ...]] = ("fp32", "int8")
 
     def _images(self) -> tuple[np.ndarray, list[str]]:

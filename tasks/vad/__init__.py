@@ -50,6 +50,7 @@ class VadTask(Task):
     """Clips of speech in noise; quality: frame F1 of speech >= 0.99 x the fp32 reference."""
 
     card_file: ClassVar[Path] = Path(__file__).parent / "task.yaml"
+    quality_metrics = ("frame_f1",)
     variants: ClassVar[tuple[str, ...]] = ("fp32", "int8")
 
     def _clips(self) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,11 @@ that is how OpenVINO's streams add throughput to a synchronous caller.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -167,10 +170,45 @@ def _pinned_threads() -> int | None:
 
 
 def _read(model_path: Path) -> ov.Model:
-    try:
-        return _core().read_model(str(model_path))
-    except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError and its own types for bad files
-        raise ModelFileError(f"{model_path}: OpenVINO cannot read the model: {_reason(exc)}") from None
+    """The model read by OpenVINO; ModelFileError (its one message) for a file it cannot read."""
+    with _native_output_held() as held:
+        try:
+            return _core().read_model(str(model_path))
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError and its own types for bad files
+            held.drop()  # the frontends' log lines (each tried the file in turn) add nothing to our message
+            raise ModelFileError(f"{model_path}: OpenVINO cannot read the model: {_reason(exc)}") from None
+
+
+class _Held:
+    """What native code wrote to the process's stdout and stderr while held; written out unless dropped."""
+
+    def __init__(self) -> None:
+        self.dropped = False
+
+    def drop(self) -> None:
+        self.dropped = True
+
+
+@contextlib.contextmanager
+def _native_output_held() -> Iterator[_Held]:
+    """Hold what native code writes to file descriptors 1 and 2 in the block (OpenVINO's frontends log
+    there when a file is not theirs); it is written out afterwards unless the block dropped it."""
+    held = _Held()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = [os.dup(fd) for fd in (1, 2)]
+        try:
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            yield held
+        finally:
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+        if not held.dropped:
+            sink.seek(0)
+            os.write(2, sink.read())
 
 
 def _output(compiled: ov.CompiledModel, name: str, model_path: Path) -> Any:

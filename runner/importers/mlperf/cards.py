@@ -8,13 +8,14 @@ card's `accuracy_target_fraction`; the model folder name is the model variant.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from runner.cards import BackendCard, ModelCard, SystemCard, TaskCard
+from runner.errors import CardError
 from runner.importers.mlperf.benchmarks import Benchmark, round_number
+from runner.loading import read_published_json
 
 __all__ = ["task_name", "task_version", "task_card", "model_card", "backend_card", "read_measurements",
            "accelerator_count", "accelerator_label", "node_count", "count_problem", "MAX_COUNT"]
@@ -74,9 +75,9 @@ def read_measurements(folder: Path) -> tuple[dict[str, Any], str]:
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     for path in files:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return {}, f"{path.name}: not readable JSON ({str(exc).split(':')[0]})"
+            data = read_published_json(path)
+        except CardError as exc:
+            return {}, f"not readable JSON ({exc})"
         if isinstance(data, dict):
             return data, ""
     return {}, "no measurements JSON (the model's data types are unknown)"

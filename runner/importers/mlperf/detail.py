@@ -10,12 +10,12 @@ twice with different values is ambiguous: it is dropped from `values` and listed
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import ImportFormatError
+from runner.errors import CardError, ImportFormatError
+from runner.loading import load_published_json
 
 __all__ = ["DetailLog", "parse_detail", "EFFECTIVE_PREFIX"]
 
@@ -77,9 +77,9 @@ def _read_line(log: DetailLog, number: int, line: str) -> None:
 def _decode(payload: str) -> dict[str, Any] | str:
     """The record dict of one line, or a sentence saying why there is none."""
     try:
-        record = json.loads(payload, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        return f"malformed JSON ({str(exc).split(':')[0]})"
+        record = load_published_json(payload, "record", parse_constant=_no_constant)
+    except CardError as exc:
+        return f"malformed JSON ({str(exc).removeprefix('record').lstrip(':0123456789 ')})"
     if not isinstance(record, dict) or not isinstance(record.get("key"), str) or "value" not in record:
         return "JSON record without a string 'key' and a 'value'"
     if not _finite(record["value"]):

@@ -12,7 +12,6 @@ handles are listed in the package docstring (runner/importers/mlperf/__init__.py
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -25,15 +24,35 @@ from runner.cards import SystemCard
 from runner.errors import CardError, ImportFormatError, InfersightError
 from runner.importers.mlperf import cards as mk
 from runner.importers.mlperf.accuracy import judge_accuracy, parse_accuracy
-from runner.importers.mlperf.benchmarks import SCENARIOS, Benchmark, accuracy_fraction, benchmark_of
-from runner.importers.mlperf.compliance import VERIFY_FILES, is_compliant, read_power, read_verdicts
-from runner.importers.mlperf.mapping import map_model
+from runner.importers.mlperf.benchmarks import (
+    SCENARIOS,
+    Benchmark,
+    accuracy_fraction,
+    benchmark_of,
+)
+from runner.importers.mlperf.compliance import (
+    VERIFY_FILES,
+    is_compliant,
+    read_power,
+    read_verdicts,
+)
 from runner.importers.mlperf.detail import DetailLog, parse_detail
-from runner.importers.mlperf.headline import Headline, inferred_headline, select_headline
+from runner.importers.mlperf.headline import (
+    Headline,
+    inferred_headline,
+    select_headline,
+)
+from runner.importers.mlperf.mapping import map_model
 from runner.importers.mlperf.report import ImportReport, SkipResult
 from runner.importers.mlperf.rules import rules_for
 from runner.importers.mlperf.summary import parse_summary
-from runner.importers.mlperf.tree import ResultFolder, find_results, guess_round, round_root
+from runner.importers.mlperf.tree import (
+    ResultFolder,
+    find_results,
+    guess_round,
+    round_root,
+)
+from runner.loading import read_published_json
 from runner.store import Store
 
 __all__ = ["import_tree", "Progress"]
@@ -122,9 +141,10 @@ def _read_system(path: Path) -> SystemCard:
     if not path.is_file():
         raise SkipResult(path, "missing")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SkipResult(path, f"not readable JSON ({str(exc).split(':')[0]})") from None
+        data = read_published_json(path)
+    except CardError as exc:
+        why = str(exc).removeprefix(str(path)).lstrip(": ")
+        raise SkipResult(path, f"not readable JSON ({why})") from None
     if not isinstance(data, dict):
         raise SkipResult(path, "a system description must be a JSON object")
     if mk.count_problem(data):

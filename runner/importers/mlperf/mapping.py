@@ -12,7 +12,6 @@ name stays the run's model variant.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from runner.importers.mlperf._numbers import as_number
@@ -21,6 +20,7 @@ from runner.importers.mlperf.benchmarks import Benchmark, benchmark, benchmark_o
 from runner.importers.mlperf.detail import DetailLog
 from runner.importers.mlperf.rules import rules_for
 from runner.importers.mlperf.tree import ResultFolder
+from runner.loading import read_published_json
 
 __all__ = ["map_model"]
 
@@ -39,8 +39,8 @@ def map_model(result: ResultFolder, round_name: str, summary: dict[str, Any],
 def _from_mapping_file(result: ResultFolder) -> str | None:
     path = result.submitter_dir / "model_mapping.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_published_json(path)
+    except CardError:
         return None
     value = data.get(result.model) if isinstance(data, dict) else None
     return value if isinstance(value, str) else None

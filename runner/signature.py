@@ -1,4 +1,5 @@
-"""A user's ONNX file: is it ONNX at all, and what are its inputs and outputs (names, dtypes, shapes)."""
+"""An ONNX file: is it ONNX at all, what are its inputs and outputs (names, dtypes, shapes), and does a
+model card describe them as they are."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from onnx import helper
 from runner.cards.model import TensorSpec
 from runner.errors import ModelFileError
 
-__all__ = ["Signature", "read_signature"]
+__all__ = ["Signature", "read_signature", "card_mismatches"]
 
 
 class Signature:
@@ -31,8 +32,9 @@ class Signature:
         return ", ".join(f"{t.name} {t.dtype} {t.shape}" for t in self.inputs)
 
 
-def read_signature(path: Path) -> Signature:
-    """The signature of the ONNX file at `path`; ModelFileError if it is missing or not an ONNX model."""
+def read_signature(path: Path, check: bool = True) -> Signature:
+    """The signature of the ONNX file at `path`; ModelFileError if it is missing or not an ONNX model
+    (`check`: also run onnx's model checker, for a file that no build of ours wrote)."""
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     try:
@@ -42,13 +44,44 @@ def read_signature(path: Path) -> Signature:
     if not model.graph.node or not model.graph.output or model.ir_version == 0:
         raise ModelFileError(f"{path}: not an ONNX model (no graph, outputs or IR version in the file)")
     try:
-        onnx.checker.check_model(model)
+        if check:
+            onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise ModelFileError(f"{path}: not a valid ONNX model: {_first_line(exc)}") from None
     signature = Signature(model)
     if not signature.inputs:
         raise ModelFileError(f"{path}: the ONNX model has no inputs to feed")
     return signature
+
+
+def card_mismatches(side: str, card: list[TensorSpec],
+                    model: list[TensorSpec]) -> list[tuple[tuple, str, str]]:
+    """Where a card's tensors (`side`: "inputs" or "outputs") differ from the model's: (field path, what the
+    card says, what the model has), every tensor by name; a dynamic dimension (a name) matches any other."""
+    has = {t.name: t for t in model}
+    out = []
+    for i, spec in enumerate(card):
+        real = has.get(spec.name)
+        if real is None:
+            out.append(((side, i, "name"), repr(spec.name), f"{side} {_names(model)}"))
+            continue
+        if spec.dtype != real.dtype:
+            out.append(((side, i, "dtype"), spec.dtype, real.dtype))
+        if not _same_shape(spec.shape, real.shape):
+            out.append(((side, i, "shape"), str(spec.shape), str(real.shape)))
+    named = {t.name for t in card}
+    out += [((side,), f"nothing of {t.name!r}", f"{t.name} {t.dtype} {t.shape}")
+            for t in model if t.name not in named]
+    return out
+
+
+def _same_shape(card: list[int | str], model: list[int | str]) -> bool:
+    return len(card) == len(model) and all(
+        (isinstance(a, str) and isinstance(b, str)) or a == b for a, b in zip(card, model))
+
+
+def _names(specs: list[TensorSpec]) -> str:
+    return ", ".join(repr(t.name) for t in specs) or "none"
 
 
 def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
