@@ -161,5 +161,5 @@ def test_a_run_whose_interrupt_a_library_swallowed_ends_aborted_not_complete(sto
     finally:
         registry.unregister("backend", SwallowingBackend.name)
     run = store.get_run(1)
-    assert run["status"] == "aborted" and "interrupted" in run["error"]
+    assert run.status == "aborted" and "interrupted" in run.error
     assert len(store.read_perf_samples(1)["completed_ns"]) > 0  # what was measured is kept
