@@ -26,6 +26,10 @@ API_PREFIX = "/api/v1"
 ROUTERS: tuple[str, ...] = (
     "account",
     "runs",
+    "tasks",
+    "exports",
+    "analysis",
+    "reports",
 )
 BODY_LIMITS: dict[str, int] = {}  # larger body limits under a path prefix, e.g. bundle uploads
 
