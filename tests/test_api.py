@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -326,3 +327,60 @@ def test_schemathesis_finds_no_server_error_nor_undocumented_answer(sqlite_api):
             def check(case):
                 case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
             check()
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI in-process: (exit code, stdout, stderr)."""
+    from infersight.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, " ".join(captured.err.split())
+
+
+def test_user_and_token_commands(tmp_path, capsys):
+    import json
+
+    from infersight.api.accounts import Unauthenticated, authenticate
+
+    db = str(tmp_path / "team.db")
+    assert _cli(capsys, "user", "add", "ana", "--role", "viewer", "--db", db)[0] == 0
+    code, _, err = _cli(capsys, "user", "add", "ana", "--role", "admin", "--db", db)
+    assert code == 2 and "user 'ana' exists already" in err
+    code, _, err = _cli(capsys, "user", "add", "bob", "--role", "boss", "--db", db)
+    assert code == 2 and "'boss' is not one of" in err
+    code, _, err = _cli(capsys, "token", "create", "ana", "--scope", "accounts:admin", "--db", db)
+    assert code == 2 and "a viewer may:" in err
+    code, _, err = _cli(capsys, "token", "create", "nobody", "--db", db)
+    assert code == 2 and "no user 'nobody'" in err and "ana" in err
+    code, out, _ = _cli(capsys, "token", "create", "ana", "--scope", "runs:read", "--days", "2", "--json", "--db", db)
+    made = json.loads(out)
+    listed = json.loads(_cli(capsys, "token", "list", "--json", "--db", db)[1])
+    assert [t["token_id"] for t in listed] == [made["token_id"]] and listed[0]["state"] == "active"
+    assert "secret_hash" not in listed[0] and "token" not in listed[0] and made["token"] not in str(listed)
+    with Store(db) as store:
+        principal = authenticate(store, made["token"])
+        assert (principal.user, principal.role, principal.scopes) == ("ana", "viewer", frozenset({"runs:read"}))
+        stored = str(store.engine.connect().exec_driver_sql("SELECT * FROM api_tokens").all())
+        assert made["token"].rsplit("_", 1)[-1] not in stored and "$argon2id$" in stored
+    code, out, _ = _cli(capsys, "token", "revoke", made["token_id"], "--db", db)
+    assert code == 0 and "revoked" in out
+    with Store(db) as store, pytest.raises(Unauthenticated, match="revoked"):
+        authenticate(store, made["token"])
+
+
+def test_the_readme_permission_table_is_the_codes():
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("| action | viewer | submitter | reviewer | admin |"):].split("\n\n")[0]
+    documented = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for action in re.findall(r"`([^`]+)`", cells[0]):
+            documented[action] = {role for role, cell in zip(ROLES, cells[1:]) if cell == "yes"}
+    assert documented == {action: set(roles) for action, roles in PERMISSIONS.items()}

@@ -20,7 +20,7 @@ from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
 from runner.store._perf import compress_raw_chunks
-from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, metadata, peak_searches,
+from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, RUNS_SYSTEM_INDEX, SWEEP_TABLES, imported_runs, metadata, peak_searches,
                                  perf_samples, schema_version)
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column", "check_not_newer"]
@@ -56,8 +56,10 @@ def _v5_compress_perf_samples(conn: Connection) -> None:
 
 
 def _v7_accounts(conn: Connection) -> None:
-    """Add the users and api_tokens tables of the team server (a no-op where version 1 already made them)."""
+    """Add the users and api_tokens tables of the team server and the index of runs by system (a no-op where
+    version 1 already made them)."""
     metadata.create_all(conn, tables=list(ACCOUNT_TABLES), checkfirst=True)
+    RUNS_SYSTEM_INDEX.create(conn, checkfirst=True)
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [

@@ -112,9 +112,11 @@ def _filtered(q: RunQuery) -> Select:
     columns = [runs.c[name] for name in LIST_COLUMNS]
     query = select(*columns, systems.c.name.label("system")).join(systems, systems.c.hash == runs.c.system_hash)
     for column, value in ((runs.c.task_name, q.task), (runs.c.backend_name, q.backend),
-                          (runs.c.scenario, q.scenario), (runs.c.status, q.status), (systems.c.name, q.system)):
+                          (runs.c.scenario, q.scenario), (runs.c.status, q.status)):
         if value is not None:
             query = query.where(column == value)
+    if q.system is not None:  # through the system hashes of that name, so ix_runs_system_hash serves it
+        query = query.where(runs.c.system_hash.in_(select(systems.c.hash).where(systems.c.name == q.system)))
     if q.source == "measured":
         query = query.where(runs.c.provenance == "measured")
     elif q.source is not None:

@@ -18,7 +18,7 @@ see runner/store/migrations.py):
 - 5: perf_samples columns compressed: each holds a codec tag byte and the zstd frame of the column's
   byte-shuffled int64 deltas (runner/store/_perf.py); the migration converts the raw chunks of 1-4.
 - 7: users (a name and one role) and api_tokens (argon2 hash of each token's secret, scopes, expiry,
-  revocation) for the team server (infersight/api).
+  revocation) for the team server (infersight/api); index ix_runs_system_hash (runs queried by system).
 
 Types are portable between SQLite and PostgreSQL: JSON lives in Text columns as
 canonical JSON (`JSONText`), timestamps are timezone-aware UTC datetimes (`UTCDateTime`).
@@ -37,7 +37,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
-           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens", "ACCOUNT_TABLES", "JSONText",
+           "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens", "ACCOUNT_TABLES", "RUNS_SYSTEM_INDEX", "JSONText",
            "UTCDateTime", "canonical_json", "Damaged"]
 
 metadata = MetaData()
@@ -178,6 +178,7 @@ runs = Table(
 Index("ix_runs_started_at", runs.c.started_at)
 Index("ix_runs_task_backend_scenario", runs.c.task_name, runs.c.backend_name, runs.c.scenario)
 Index("ix_runs_status", runs.c.status)
+RUNS_SYSTEM_INDEX = Index("ix_runs_system_hash", runs.c.system_hash)  # version 7: the API's system filter
 
 # Per-query records, one row per chunk: each array column holds n int64 values, compressed
 # (version 5, runner/store/_perf.py; raw little-endian bytes before). Later migrations may add more
