@@ -62,7 +62,7 @@ def _row(run: dict[str, Any], system: dict[str, Any]) -> dict[str, Any]:
     return {"id": run["id"], "uuid": run["uuid"], "task": run["task_name"], "model_variant": run["model_variant"],
             "backend": run["backend_name"], "scenario": run["scenario"],
             "system": imported.get("system_name") or system.get("system_name", ""),
-            "cores": system.get("cpu_count_used") or system.get("host_processor_core_count"),
+            "cores": _count(system.get("cpu_count_used") or system.get("host_processor_core_count")),
             "settings": ", ".join(f"{k}={v}" for k, v in settings_of(run).items()),
             "target_qps": scenario_settings.get("target_qps") if run["scenario"] == "server" else None,
             "started_at": _iso(run.get("started_at")), "finished_at": _iso(run.get("finished_at")),
@@ -78,6 +78,13 @@ def _row(run: dict[str, Any], system: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: Any) -> str | None:
     return None if value is None else pd.Timestamp(value).isoformat()
+
+
+def _count(value: Any) -> int | None:
+    """A count as an int (MLPerf system JSON writes "32"; a column of one type is what Parquet can hold)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _number(value: Any) -> float | None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from analysis import views
+from infersight.api import examples
 from infersight.api.accounts import Principal
 from infersight.api.auth import require
 from infersight.api.models import plain
@@ -21,13 +22,14 @@ from infersight.api.runs import RunRef
 
 router = APIRouter(tags=["analysis"])
 
-_ANALYSIS_EXAMPLE = {"run": {"id": 42, "task": "digits", "scenario": "offline"}, "confidence": 0.95,
-                     "latency": {"p99": {"value": 1.9, "low": 1.8, "high": 2.0}}}
 
 
-@router.get("/runs/{run_ref}/analysis", response_model=dict[str, Any], responses=NOT_FOUND,
-            summary="Confidence intervals of a run's figures",
-            response_description="The analysis, as `infersight analyze RUN --json` prints it.")
+def _example(value: dict[str, Any], text: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": text, "content": {"application/json": {"example": value}}}}
+
+
+@router.get("/runs/{run_ref}/analysis", response_model=dict[str, Any], summary="Confidence intervals of a run's figures",
+            responses={**NOT_FOUND, **_example(examples.ANALYSE, "As `infersight analyze RUN --json` prints it.")})
 def analyse(request: Request, run_ref: RunRef, query: Annotated[AnalyseQuery, Query()],
             principal: Principal = require("analysis:read")) -> dict[str, Any]:
     """p50/p90/p99 latency, mean and throughput with intervals: exact order-statistic intervals for
@@ -36,8 +38,8 @@ def analyse(request: Request, run_ref: RunRef, query: Annotated[AnalyseQuery, Qu
                                    recompute=query.recompute))
 
 
-@router.post("/compare", response_model=dict[str, Any], responses=NOT_FOUND, summary="Compare runs",
-             response_description="The comparison, as `infersight compare --json` prints it.")
+@router.post("/compare", response_model=dict[str, Any], summary="Compare runs",
+             responses={**NOT_FOUND, **_example(examples.COMPARE, "As `infersight compare --json` prints it.")})
 def compare(request: Request, body: CompareRequest, principal: Principal = require("analysis:read")) -> dict[str, Any]:
     """The baseline against each other: ratios of geometric means and medians with intervals, Welch t on
     logs, Mann-Whitney U, TOST equivalence against the margin, Benjamini-Hochberg q-values, and a verdict."""
@@ -46,7 +48,7 @@ def compare(request: Request, body: CompareRequest, principal: Principal = requi
 
 
 @router.get("/trend", response_model=dict[str, Any], summary="Trends of headline figures by period",
-            response_description="The trends, as `infersight trend --json` prints them.")
+            responses=_example(examples.TREND, "As `infersight trend --json` prints it."))
 def trend(request: Request, query: Annotated[TrendQuery, Query()],
           principal: Principal = require("analysis:read")) -> dict[str, Any]:
     """Per task / variant / scenario / system / backend: Theil-Sen slope with its interval, Mann-Kendall,
@@ -56,7 +58,7 @@ def trend(request: Request, query: Annotated[TrendQuery, Query()],
 
 
 @router.post("/recommend", response_model=dict[str, Any], summary="Recommend the best option under constraints",
-             response_description="The recommendation, as `infersight recommend --json` prints it.")
+             responses=_example(examples.RECOMMEND, "As `infersight recommend --json` prints it."))
 def recommend(request: Request, body: RecommendRequest,
               principal: Principal = require("analysis:read")) -> dict[str, Any]:
     """A ranked answer (options that cannot be told apart share a rank), P(meets) per constraint, the binding

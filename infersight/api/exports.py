@@ -35,9 +35,15 @@ def _binary(media_type: str, text: str) -> dict:
     return {200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}, "description": text}}
 
 
+_CSV_EXAMPLE = ("id,uuid,task,model_variant,backend,scenario,system,cores,settings,...\n"
+                "42,3f2b8c1e-5d7a-4e1b-9a0c-2b7d9e4f6a18,digits,fp32,onnxruntime,offline,lab-box-1,2,"
+                "batch_size=32,...\n")
+
+
 @router.get("/export/runs", response_class=Response, summary="The runs table",
-            responses={200: {"content": {m: {"schema": {"type": "string", "format": "binary"}}
-                                         for m in MEDIA_TYPES.values()},
+            responses={200: {"content": {**{m: {"schema": {"type": "string", "format": "binary"}}
+                                            for m in MEDIA_TYPES.values()},
+                                         MEDIA_TYPES["csv"]: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}},
                              "description": "One row per run, in the format asked for."}})
 def export_runs(request: Request, query: Annotated[ExportQuery, Query()],
                 principal: Principal = require("runs:export")) -> Response:

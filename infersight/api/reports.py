@@ -16,7 +16,9 @@ from infersight.api.runs import RunRef
 from runner.errors import AnalysisError
 
 router = APIRouter(prefix="/reports", tags=["reports"], default_response_class=HTMLResponse)
-_HTML = {200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "One HTML document."}}
+_PAGE = '<!DOCTYPE html><html lang="en"><head><title>digits offline</title>...'
+_HTML = {200: {"content": {"text/html": {"schema": {"type": "string"}, "example": _PAGE}},
+               "description": "One self-contained HTML document (styles, scripts and charts inline)."}}
 
 
 @router.get("/run/{run_ref}", responses={**NOT_FOUND, **_HTML}, summary="The run report")

@@ -74,15 +74,16 @@ class AnalyseQuery(_Strict):
     """How to analyse a run."""
 
     confidence: float = _confidence()
-    recompute: bool = Field(False, description="Compute the intervals from the per-query log even if stored.")
+    recompute: bool = Field(False, description="Compute the intervals from the per-query log even if stored.",
+                            examples=[False])
 
 
 class TrendQuery(_Strict):
     """Which runs to follow over time, and by what period."""
 
     by: Literal["quarter", "month", "year", "week", "day", "round"] = Field(
-        "quarter", description="Period; round: MLPerf rounds (imported results only).")
-    task: str | None = Field(None, description="Only runs of this task.", **_Name)
+        "quarter", description="Period; round: MLPerf rounds (imported results only).", examples=["quarter"])
+    task: str | None = Field(None, description="Only runs of this task.", examples=["digits"], **_Name)
     scenario: str | None = Field(None, description="Only runs of this scenario.", **_Name)
     backend: str | None = Field(None, description="Only runs on this backend.", **_Name)
     source: Literal["mlperf", "measured"] | None = Field(None, description="Only imported or measured runs.")
@@ -92,8 +93,9 @@ class TrendQuery(_Strict):
 class ExportQuery(_Strict):
     """Which runs to export as one table, and in what format."""
 
-    format: Literal["csv", "parquet", "json"] = Field("csv", description="csv, parquet or json (records).")
-    task: str | None = Field(None, description="Only runs of this task.", **_Name)
+    format: Literal["csv", "parquet", "json"] = Field("csv", description="csv, parquet or json (records).",
+                                                      examples=["csv"])
+    task: str | None = Field(None, description="Only runs of this task.", examples=["digits"], **_Name)
     scenario: str | None = Field(None, description="Only runs of this scenario.", **_Name)
     backend: str | None = Field(None, description="Only runs on this backend.", **_Name)
     status: Literal["running", "complete", "failed", "aborted"] | None = Field(None, description="Only this status.")
@@ -112,7 +114,7 @@ class TrendReportQuery(_Strict):
     """The quarter of a trend report, or the MLPerf round-over-round report."""
 
     quarter: str | None = Field(None, pattern=r"^\d{4}Q[1-4]$", description="The quarter, e.g. 2026Q3 (needed "
-                                                                             "unless source is mlperf).")
+                                "unless source is mlperf).", examples=["2026Q3"])
     source: Literal["mlperf"] | None = Field(None, description="mlperf: the round-over-round report instead.")
     task: str | None = Field(None, description="Only runs of this task.", **_Name)
     scenario: str | None = Field(None, description="Only runs of this scenario.", **_Name)

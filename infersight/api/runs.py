@@ -14,8 +14,8 @@ from runner.store.queries import RunQuery, query_runs, run_with_cards
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
-RunRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$", description="A run's id, uuid, or a uuid prefix of 4+ "
-                                                                       "characters.", examples=["42"])]
+RunRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$", examples=["42"],
+                             description="A run's id, uuid, or a uuid prefix of 4+ characters.")]
 
 
 @router.get("", response_model=RunList, summary="Query runs")
