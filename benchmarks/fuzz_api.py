@@ -57,7 +57,8 @@ def main() -> int:
                                    f"{server.base_url}/openapi.json", "-H", f"Authorization: Bearer {token}",
                                    "--checks", "all", "--exclude-checks", "positive_data_acceptance",
                                    "--max-examples", str(args.examples), "--seed", str(args.seed), "-w", "1",
-                                   "--no-color"], env={**os.environ, "NO_COLOR": "1"}).returncode
+                                   "--no-color"], env={**os.environ, "NO_COLOR": "1"},
+                                  cwd=folder).returncode  # its .schemathesis cache goes to the temporary folder
         finally:
             server.stop()
         log = (Path(folder) / "server.log").read_text()
