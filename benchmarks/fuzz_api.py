@@ -1,6 +1,7 @@
 """schemathesis over every endpoint of the REST API, at least 100 examples each: how many server errors.
 
-Run: .venv/bin/python benchmarks/fuzz_api.py [--examples 100] [--seed 1]
+Run: .venv/bin/python benchmarks/fuzz_api.py [--examples 100] [--seed 1] [-- SCHEMATHESIS_OPTIONS...]
+(e.g. `-- --include-path /api/v1/export/runs` to fuzz one endpoint)
 
 A fresh SQLite store gets the MLPerf v4.1 results of ../shared (imported) and three quick digits runs
 (fp32 offline twice, int8 offline), an admin token, and `infersight serve` on 127.0.0.1 in a subprocess.
@@ -44,6 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("extra", nargs="*", help="more options for `schemathesis run`")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         db = str(Path(folder) / "fuzz.db")
@@ -57,7 +59,7 @@ def main() -> int:
                                    f"{server.base_url}/openapi.json", "-H", f"Authorization: Bearer {token}",
                                    "--checks", "all", "--exclude-checks", "positive_data_acceptance",
                                    "--max-examples", str(args.examples), "--seed", str(args.seed), "-w", "1",
-                                   "--no-color"], env={**os.environ, "NO_COLOR": "1"},
+                                   "--no-color", *args.extra], env={**os.environ, "NO_COLOR": "1"},
                                   cwd=folder).returncode  # its .schemathesis cache goes to the temporary folder
         finally:
             server.stop()

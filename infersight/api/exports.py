@@ -41,10 +41,11 @@ _CSV_EXAMPLE = ("id,uuid,task,model_variant,backend,scenario,system,cores,settin
 
 
 @router.get("/export/runs", response_class=Response, summary="The runs table",
-            responses={200: {"content": {**{m: {"schema": {"type": "string", "format": "binary"}}
-                                            for m in MEDIA_TYPES.values()},
-                                         MEDIA_TYPES["csv"]: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}},
-                             "description": "One row per run, in the format asked for."}})
+            responses={200: {"content": {
+                MEDIA_TYPES["csv"]: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
+                MEDIA_TYPES["parquet"]: {"schema": {"type": "string", "format": "binary"}},
+                MEDIA_TYPES["json"]: {"schema": {"type": "array", "items": {"type": "object"}}}},
+                "description": "One row per run, in the format asked for."}})
 def export_runs(request: Request, query: Annotated[ExportQuery, Query()],
                 principal: Principal = require("runs:export")) -> Response:
     """Stored runs, newest first, as one flat table: identity, system and cores, settings, dates, validity,
