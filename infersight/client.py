@@ -23,12 +23,20 @@ import httpx
 from runner.bundles import SyncPage
 from runner.errors import InfersightError
 
-__all__ = ["Login", "HttpRemote", "save_login", "load_login", "login_path", "ServerError", "BUNDLES_PATH",
-           "EXPORT_PATH"]
+__all__ = [
+    "BUNDLES_PATH",
+    "EXPORT_PATH",
+    "HttpRemote",
+    "Login",
+    "ServerError",
+    "load_login",
+    "login_path",
+    "save_login",
+]
 
 TOKEN_ENV, CONFIG_ENV = "INFERSIGHT_TOKEN", "INFERSIGHT_CONFIG"
 BUNDLES_PATH = "/api/v1/bundles"
-EXPORT_PATH = f"{BUNDLES_PATH}/export"  # runs as one zip bundle (the same as i17api's /api/v1/export/bundle)
+EXPORT_PATH = "/api/v1/export/bundle"  # runs as one zip bundle
 _RETRIES = 4  # attempts to send one request when the connection fails (uploads are idempotent by bundle hash)
 
 

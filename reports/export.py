@@ -11,6 +11,7 @@ so a failure leaves nothing half-written.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from analysis.settings import settings_of
 from runner.errors import AnalysisError
 from runner.store import RunRecord, Store
 
-__all__ = ["FORMATS", "runs_table", "queries_table", "write_table", "RUN_COLUMNS"]
+__all__ = ["FORMATS", "runs_table", "queries_table", "table_bytes", "write_table", "RUN_COLUMNS"]
 
 FORMATS = ("csv", "parquet", "json")
 RUN_COLUMNS = ["id", "uuid", "task", "model_variant", "backend", "scenario", "system", "cores", "settings",
@@ -62,7 +63,7 @@ def _row(run: RunRecord, system: dict[str, Any]) -> dict[str, Any]:
     return {"id": run.id, "uuid": run.uuid, "task": run.task_name, "model_variant": run.model_variant,
             "backend": run.backend_name, "scenario": run.scenario,
             "system": imported.get("system_name") or system.get("system_name", ""),
-            "cores": system.get("cpu_count_used") or system.get("host_processor_core_count"),
+            "cores": _count(system.get("cpu_count_used") or system.get("host_processor_core_count")),
             "settings": ", ".join(f"{k}={v}" for k, v in settings_of(run).items()),
             "target_qps": scenario_settings.get("target_qps") if run.scenario == "server" else None,
             "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
@@ -78,6 +79,13 @@ def _row(run: RunRecord, system: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: Any) -> str | None:
     return None if value is None else pd.Timestamp(value).isoformat()
+
+
+def _count(value: Any) -> int | None:
+    """A count as an int (MLPerf system JSON writes "32"; a column of one type is what Parquet can hold)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _number(value: Any) -> float | None:
@@ -99,23 +107,30 @@ def queries_table(store: Store, run_ref: str | int) -> pd.DataFrame:
     return frame
 
 
+def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """`frame` as the bytes of a csv, parquet or json (records) file; AnalysisError for a bad format."""
+    if fmt not in FORMATS:
+        raise AnalysisError(f"export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode()
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    return frame.to_json(orient="records", indent=1, date_format="iso").encode()
+
+
 def write_table(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:
     """Write `frame` to `path` as csv, parquet or json (records), atomically; AnalysisError for a bad format or
     a folder that does not exist."""
-    if fmt not in FORMATS:
-        raise AnalysisError(f"export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    data = table_bytes(frame, fmt)
     target = Path(path)
     if not target.parent.is_dir():
         raise AnalysisError(f"{target}: the folder {target.parent} does not exist; create it or choose another path")
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
     try:
-        if fmt == "csv":
-            frame.to_csv(temporary, index=False)
-        elif fmt == "parquet":
-            frame.to_parquet(temporary, index=False)
-        else:
-            frame.to_json(temporary, orient="records", indent=1, date_format="iso")
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(data)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):

@@ -19,7 +19,7 @@ from runner.errors import CardError, InfersightError, PluginNotFound
 from runner.task import Task
 
 __all__ = ["TASKS_ENV", "DEFAULT_FOLDER", "UserTask", "open_task", "open_card", "is_card_path", "user_folders",
-           "user_tasks", "cards_run", "task_rows"]
+           "user_tasks", "cards_run", "task_rows", "task_detail"]
 
 TASKS_ENV = "INFERSIGHT_TASKS"
 DEFAULT_FOLDER = "infersight-tasks"
@@ -104,10 +104,11 @@ def cards_run(store) -> list[Path]:
     return list(seen)
 
 
-def task_rows(store=None) -> list[dict]:
+def task_rows(store=None, *, verify: bool = True) -> list[dict]:
     """One row per task for `infersight tasks`, by name: the plugins, the user tasks in the user task folders
-    and (with a store) the other cards its runs were opened from; `source` says which."""
-    rows = [_row(info.load()(), f"plugin ({info.distribution})", verify=True) for info in registry.plugins("task")]
+    and (with a store) the other cards its runs were opened from; `source` says which. `verify`: check each
+    plugin's built model files against their pinned sha256 (else a variant is built when its model card exists)."""
+    rows = [_row(info.load()(), f"plugin ({info.distribution})", verify=verify) for info in registry.plugins("task")]
     listed = set()
     for user in user_tasks():
         rows.append(_user_row(user.card, f"user folder: {user.card}"))
@@ -116,6 +117,18 @@ def task_rows(store=None) -> list[dict]:
         if card.absolute() not in listed:
             rows.append(_user_row(card, f"run from path: {card}"))
     return sorted(rows, key=lambda r: (r["name"], r["source"]))
+
+
+def task_detail(name: str, store=None, *, verify: bool = True) -> dict:
+    """One task's row (as task_rows gives it) with its card as a dict under 'card'; PluginNotFound listing
+    the known tasks if there is none of that name."""
+    rows = task_rows(store, verify=verify)
+    row = next((r for r in rows if r["name"] == name), None)
+    if row is None:
+        raise PluginNotFound(f"unknown task {name!r}; known tasks: {', '.join(r['name'] for r in rows) or '(none)'}")
+    path = row["source"].partition(": ")[2]
+    task = open_card(Path(path)) if row["source"].startswith(("user folder", "run from path")) else open_task(name)
+    return {**row, "card": task.card.to_dict()}
 
 
 def _user_row(card: Path, source: str) -> dict:

@@ -23,12 +23,12 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-
 from _api_server import REPO
 from _postgres import free_port
+
 from infersight.api.accounts import add_user, create_token, revoke_token
 from infersight.cli import main
-from infersight.client import BUNDLES_PATH
+from infersight.client import BUNDLES_PATH, EXPORT_PATH
 from runner.bundles import bundle_zip
 from runner.run import RunRequest, execute_run, prepare_run
 from runner.store import Store
@@ -198,8 +198,8 @@ def test_not_a_zip_and_bad_sync_parameters_are_4xx(team):
     with team["server"].client(team["tokens"]["submitter"]) as http:
         assert "not a zip archive" in _post(http, b'{"runs": []}').json()["detail"]
         assert http.get(BUNDLES_PATH, params={"after": "-1"}).json()["errors"][0]["field"] == "query.after"
-        assert http.get(f"{BUNDLES_PATH}/export").status_code == 422
-        assert http.get(f"{BUNDLES_PATH}/export", params={"run": "ffff0000"}).status_code == 404
+        assert http.get(EXPORT_PATH).status_code == 422
+        assert http.get(EXPORT_PATH, params={"run": "ffff0000"}).status_code == 404
 
 
 def test_a_server_killed_mid_upload_stores_nothing_and_the_retry_stores_one_copy(team):

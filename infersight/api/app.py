@@ -21,13 +21,17 @@ from runner.bundles import Limits
 from runner.jobs import JobService
 from runner.store import Store
 
-__all__ = ["create_app", "ROUTERS", "API_PREFIX", "routers", "endpoint_actions"]
+__all__ = ["API_PREFIX", "ROUTERS", "create_app", "endpoint_actions", "routers"]
 
 API_PREFIX = "/api/v1"
 # Modules of infersight/api, each with a `router`; their paths are mounted under API_PREFIX.
 ROUTERS: tuple[str, ...] = (
     "account",
     "runs",
+    "tasks",
+    "exports",
+    "analysis",
+    "reports",
     "bundles",
     "jobs",
 )

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from infersight.api.accounts import Principal, Unauthenticated, authenticate
 from infersight.api.permissions import PERMISSIONS, ROLES
 
-__all__ = ["require", "Requirement", "route_actions", "document_actions"]
+__all__ = ["Requirement", "document_actions", "require", "route_actions"]
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="token",
                      description="An infersight API token: `Authorization: Bearer ist_...` "

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infersight.api.problems import problem_response
 
-__all__ = ["BodyLimit", "DEFAULT_MAX_BODY_BYTES"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimit"]
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 

@@ -8,18 +8,18 @@ import os
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from infersight.api.accounts import Principal
 from infersight.api.auth import require
-from infersight.api.problems import NOT_FOUND, problem_response
-from runner.bundles import PAGE_LIMIT, Limits, receive_bundle, send_bundle, sync_page
+from infersight.api.problems import problem_response
+from runner.bundles import PAGE_LIMIT, Limits, receive_bundle, sync_page
 from runner.errors import BundleTooLarge, ImportFormatError
 
-__all__ = ["router", "BundleReceipt", "SyncPageOut", "MAX_BUNDLE_BYTES_ENV", "bundle_limits"]
+__all__ = ["MAX_BUNDLE_BYTES_ENV", "BundleReceipt", "SyncPageOut", "bundle_limits", "router"]
 
 router = APIRouter(prefix="/bundles", tags=["bundles"])
 
@@ -106,17 +106,5 @@ def page(request: Request,
          limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT, description="Most runs looked at.")] = 100,
          principal: Principal = require("runs:read")) -> SyncPageOut:
     """The finished runs measured by infersight (here or submitted) after `after`, in the order the server
-    received them; fetch the ones you lack with GET /bundles/export, then ask after `cursor`."""
+    received them; fetch the ones you lack with GET /export/bundle, then ask after `cursor`."""
     return SyncPageOut.model_validate(sync_page(request.app.state.store, after, limit).to_dict())
-
-
-@router.get("/export", response_class=Response, responses={200: {"content": {"application/zip": {}},
-                                                               "description": "The runs as one zip bundle."},
-                                                          **NOT_FOUND}, summary="Runs as one bundle")
-def export(request: Request,
-           run: Annotated[list[str], Query(min_length=1, max_length=PAGE_LIMIT, description="Run uuids (repeat "
-                                           "the parameter).", examples=[[_UUID]])],
-           principal: Principal = require("runs:export")) -> Response:
-    """The runs `run` with their four cards and two logs, as one zip bundle (`infersight import bundle` reads
-    it)."""
-    return Response(send_bundle(request.app.state.store, run), media_type="application/zip")

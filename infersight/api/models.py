@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import date, datetime
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["RunItem", "RunList", "RunDetail", "CardEntry", "Me"]
+__all__ = ["CardEntry", "Me", "RunDetail", "RunItem", "RunList", "plain"]
 
 _RUN_EXAMPLE = {
     "id": 42, "uuid": "3f2b8c1e-5d7a-4e1b-9a0c-2b7d9e4f6a18", "task_name": "digits", "task_version": "1.0.0",
@@ -101,3 +104,25 @@ class Me(_Out):
     token_id: str
     scopes: list[str] | None = Field(description="The actions the token is limited to; null: all the role allows.")
     actions: list[str] = Field(description="Every action this token may use.")
+
+
+def plain(value: Any) -> Any:
+    """A workflow's result as plain JSON values: numpy numbers as Python ones, NaN and infinities as null,
+    dates as ISO 8601, anything else unknown as its text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if value is pd.NaT:
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)

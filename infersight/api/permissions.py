@@ -6,7 +6,7 @@ limited to some actions (its scopes). To add an endpoint that does something new
 
 from __future__ import annotations
 
-__all__ = ["ROLES", "PERMISSIONS", "ACTIONS", "actions_of", "role_may"]
+__all__ = ["ACTIONS", "PERMISSIONS", "ROLES", "actions_of", "role_may"]
 
 ROLES: tuple[str, ...] = ("viewer", "submitter", "reviewer", "admin")
 

@@ -18,11 +18,25 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from runner.errors import InfersightError, JobNotFound, PluginNotFound, RunNotFound, StoreError
+from runner.errors import (
+    InfersightError,
+    JobNotFound,
+    PluginNotFound,
+    RunNotFound,
+    StoreError,
+)
 
-__all__ = ["Problem", "FieldProblem", "problem_response", "install_handlers", "PROBLEM_TYPE", "MEDIA_TYPE",
-           "PROBLEM_RESPONSES",
-           "NOT_FOUND", "problem_openapi"]
+__all__ = [
+    "MEDIA_TYPE",
+    "NOT_FOUND",
+    "PROBLEM_RESPONSES",
+    "PROBLEM_TYPE",
+    "FieldProblem",
+    "Problem",
+    "install_handlers",
+    "problem_openapi",
+    "problem_response",
+]
 
 MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE = "about:blank"
@@ -115,7 +129,8 @@ def install_handlers(app: FastAPI) -> None:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
-    for status, text in ((401, "No bearer token, or one that is malformed, unknown, expired or revoked."),
+    for status, text in ((400, "The request cannot be read (a body that is not UTF-8 text, a bad Content-Length)."),
+                         (401, "No bearer token, or one that is malformed, unknown, expired or revoked."),
                          (403, "The token's role or scopes do not allow this action."),
                          (413, "The request body is over the endpoint's size limit."),
                          (422, "The request is not valid: `errors` names each field, or it cannot be answered "
@@ -125,16 +140,15 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descripti
 
 
 def problem_openapi(app: FastAPI) -> None:
-    """Make the app's OpenAPI say that error responses are application/problem+json."""
+    """Make the app's OpenAPI say that every error response is a Problem, as application/problem+json."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        schema = generate()  # FastAPI caches it: patching again finds nothing left to move
+        schema = generate()  # FastAPI caches it: patching it again changes nothing
         for operation in (op for path in schema["paths"].values() for op in path.values()):
             for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if status[0] in "45" and content and MEDIA_TYPE not in content:  # JSON, or the route's own type
-                    response["content"] = {MEDIA_TYPE: content.get("application/json", [*content.values()][0])}
+                if status[0] in "45":
+                    response["content"] = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         return schema
 
     app.openapi = openapi

@@ -20,8 +20,9 @@ from sqlalchemy.schema import CreateColumn
 
 from runner.errors import StoreError
 from runner.store._perf import recode_chunks
-from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, SWEEP_TABLES, imported_runs, jobs,
-                                 metadata, peak_searches, perf_samples, schema_version, submissions, sync_state)
+from runner.store.schema import (ACCOUNT_TABLES, OPTIONAL_PERF_COLUMNS, RUNS_SYSTEM_INDEX, SWEEP_TABLES,
+                                 imported_runs, jobs, metadata, peak_searches, perf_samples, schema_version,
+                                 submissions, sync_state)
 
 __all__ = ["MIGRATIONS", "LATEST_VERSION", "apply_migrations", "current_version", "add_column", "check_not_newer"]
 
@@ -62,8 +63,10 @@ def _v6_perf_planes(conn: Connection) -> None:
 
 
 def _v7_accounts(conn: Connection) -> None:
-    """Add the users and api_tokens tables of the team server (a no-op where version 1 already made them)."""
+    """Add the users and api_tokens tables of the team server and the index of runs by system (a no-op where
+    version 1 already made them)."""
     metadata.create_all(conn, tables=list(ACCOUNT_TABLES), checkfirst=True)
+    RUNS_SYSTEM_INDEX.create(conn, checkfirst=True)
 
 
 def _v8_jobs(conn: Connection) -> None:

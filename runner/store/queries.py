@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from runner.store.store import Store
 
 __all__ = ["RunQuery", "RunPage", "query_runs", "SORT_KEYS", "LIST_COLUMNS"]
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 SORT_KEYS = ("started_at", "finished_at", "id", "headline_value", "task_name", "backend_name", "scenario")
 LIST_COLUMNS = ("id", "uuid", "task_name", "task_version", "model_variant", "backend_name", "scenario", "status",
                 "validity", "headline_metric", "headline_value", "headline_units", "accuracy_metric",
@@ -53,6 +55,13 @@ class RunQuery(BaseModel):
     limit: int = Field(100, ge=1, le=1000, description="Most runs in a page.")
     cursor: str | None = Field(None, max_length=512, description="The `next_cursor` of the previous page (same sort "
                                                                  "and order); absent: the first page.")
+
+    @field_validator("started_after", "started_before", mode="before")
+    @classmethod
+    def _iso(cls, value: object) -> object:
+        if not isinstance(value, (str, datetime)) or isinstance(value, str) and not _ISO_DATE.match(value):
+            raise ValueError("give an ISO 8601 date-time, e.g. 2026-07-01T00:00:00Z")
+        return value
 
     @field_validator("started_after", "started_before")
     @classmethod
@@ -103,9 +112,11 @@ def _filtered(q: RunQuery) -> Select:
     columns = [runs.c[name] for name in LIST_COLUMNS]
     query = select(*columns, systems.c.name.label("system")).join(systems, systems.c.hash == runs.c.system_hash)
     for column, value in ((runs.c.task_name, q.task), (runs.c.backend_name, q.backend),
-                          (runs.c.scenario, q.scenario), (runs.c.status, q.status), (systems.c.name, q.system)):
+                          (runs.c.scenario, q.scenario), (runs.c.status, q.status)):
         if value is not None:
             query = query.where(column == value)
+    if q.system is not None:  # through the system hashes of that name, so ix_runs_system_hash serves it
+        query = query.where(runs.c.system_hash.in_(select(systems.c.hash).where(systems.c.name == q.system)))
     if q.source == "measured":
         query = query.where(runs.c.provenance == "measured")
     elif q.source is not None:

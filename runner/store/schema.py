@@ -21,7 +21,7 @@ see runner/store/migrations.py):
   difference from its reference column (issued - scheduled, completed - issued), as offsets from its
   minimum in only the byte planes they use; the migration rewrites version 5's chunks.
 - 7: users (a name and one role) and api_tokens (argon2 hash of each token's secret, scopes, expiry,
-  revocation) for the team server (infersight/api).
+  revocation) for the team server (infersight/api); index ix_runs_system_hash (runs queried by system).
 - 8: jobs: runs, sweeps and peak searches queued to run on a machine (runner/jobs): kind, the request,
   status, progress, the runs it made, who submitted it, the worker process and when.
 - 9: submissions (one row per run bundle received, by upload or import, unique by the bundle's sha256:
@@ -46,8 +46,8 @@ from sqlalchemy.types import TypeDecorator
 __all__ = ["metadata", "schema_version", "tasks", "models", "backends", "systems", "CARD_TABLES",
            "runs", "perf_samples", "accuracy_samples", "imported_runs", "sweeps", "sweep_cells", "sweep_runs",
            "SWEEP_TABLES", "PERF_COLUMNS", "OPTIONAL_PERF_COLUMNS", "peak_searches", "users", "api_tokens",
-           "ACCOUNT_TABLES", "JSONText", "UTCDateTime", "canonical_json", "Damaged", "jobs", "submissions",
-           "sync_state"]
+           "ACCOUNT_TABLES", "RUNS_SYSTEM_INDEX", "JSONText", "UTCDateTime", "canonical_json", "Damaged", "jobs",
+           "submissions", "sync_state"]
 
 metadata = MetaData()
 
@@ -187,6 +187,7 @@ runs = Table(
 Index("ix_runs_started_at", runs.c.started_at)
 Index("ix_runs_task_backend_scenario", runs.c.task_name, runs.c.backend_name, runs.c.scenario)
 Index("ix_runs_status", runs.c.status)
+RUNS_SYSTEM_INDEX = Index("ix_runs_system_hash", runs.c.system_hash)  # version 7: the API's system filter
 
 # Per-query records, one row per chunk: each array column holds n int64 values, compressed
 # (versions 5 and 6, runner/store/_perf.py; raw little-endian bytes before). Later migrations may add more
