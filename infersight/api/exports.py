@@ -89,4 +89,3 @@ def export_bundle_zip(request: Request, query: Annotated[BundleQuery, Query()],
     """Finished runs measured here, each with its four cards and two logs, as one bundle (zip) that
     `infersight import bundle` reads on another machine."""
     return _file(send_bundle(request.app.state.store, query.run), _ZIP, "runs.zip")
-        return _file(result.path.read_bytes(), _ZIP, "runs.zip")
