@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from infersight.cli._common import emit_json, err, json_option, out, with_store
-from runner.services import SweepRecord, SweepRequest, parse_request, sweep_matrix
+from runner.services import SweepRecord, SweepRequest, sweep_matrix
 from runner.store import Store
 from runner.sweep import Cell, CellOutcome, SweepPlan, SweepReporter, describe, plan_sweep
 from runner.sweep.expand import cell_label
@@ -71,7 +71,7 @@ def sweep_cmd(file: Path, new: bool, plan_only: bool, as_json: bool, store: Stor
     if plan_only:
         _print_plan(plan_sweep(file), as_json)
         return
-    request = parse_request(SweepRequest, {"file": file, "new": new}, "sweep")
+    request = SweepRequest.parse(file=file, new=new)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:

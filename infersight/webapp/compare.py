@@ -1,5 +1,5 @@
 """The Compare page: two runs or two configurations side by side, through the function behind
-`infersight compare` (analysis.service.compare): each side's figures with their CIs, the ratio
+`infersight compare` (analysis.services.compare): each side's figures with their CIs, the ratio
 B/A with its CI, the significance and equivalence verdicts, and the runs' latency CDFs overlaid."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analysis import load, service, views
-from analysis.service import CompareRequest, ComparisonResult, SideComparison
+from analysis import load, services, views
+from analysis.services import CompareRequest, ComparisonResult, SideComparison
 from infersight.webapp._data import (configurations_score, latencies_ms, pick_task_scenario, runs_table, store,
                                      titled_history)
 from reports import charts
@@ -68,7 +68,7 @@ def answerable(frame: pd.DataFrame, ref: str) -> bool:
 
 
 def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
-    """Indexes into `refs` of a first pair that `analysis.service.compare` accepts without force and can answer:
+    """Indexes into `refs` of a first pair that `analysis.services.compare` accepts without force and can answer:
     the newest A (or the given one) with another option of the same checked metadata (task version, model hash),
     preferring options that carry their own replication (configurations of 2+ runs, runs measured here with
     per-query records) over imported single results."""
@@ -88,7 +88,7 @@ def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> 
 
 @st.cache_data(ttl=30, show_spinner="comparing")
 def _compare(url: str, request: CompareRequest) -> ComparisonResult:
-    return service.compare(request, store(url))
+    return services.compare(request, store(url))
 
 
 def side_figures(url: str, runs: list[int], metric: str, confidence: float) -> pd.DataFrame:

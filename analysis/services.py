@@ -21,8 +21,8 @@ from pydantic import Field, model_validator
 
 from analysis import views
 from analysis.repro import DEFAULT_TOLERANCE
-from analysis.requests import Record, Request
 from runner.errors import AnalysisError
+from runner.requests import Record, Request
 
 __all__ = ["AnalyseRequest", "CompareRequest", "ReproRequest", "TrendRequest", "RunAnalysis", "ComparisonSide",
            "SideComparison", "ComparisonResult", "ReproResult", "TrendSeries", "TrendResult", "analyse", "compare",

@@ -4,8 +4,8 @@
     render_report(TrendReportRequest(quarter="2026Q3"), store) -> Report  # a self-contained HTML file
 
 A report request says its `kind` (run, compare, decision, trend, mlperf_rounds), so one endpoint can take
-any of them (`ReportRequest` is their tagged union). A comparison report takes analysis.service's
-CompareRequest and a decision report engine.service's RecommendRequest: the same question as
+any of them (`ReportRequest` is their tagged union). A comparison report takes analysis.services's
+CompareRequest and a decision report engine.services's RecommendRequest: the same question as
 `infersight compare` and `infersight recommend`, and the same answer.
 """
 
@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from analysis.requests import Record, Request
-from analysis.service import CompareRequest
-from engine.service import RecommendRequest
-from engine.service import recommend as recommend_for
+from analysis.services import CompareRequest
+from engine.services import RecommendRequest
+from engine.services import recommend as recommend_for
 from runner.errors import InfersightError
+from runner.requests import Record, Request
 
 __all__ = ["DescribeRunRequest", "RunDescription", "RunReportRequest", "CompareReportRequest",
            "DecisionReportRequest", "TrendReportRequest", "RoundsReportRequest", "ReportRequest", "Report",
