@@ -126,6 +126,14 @@ class SideComparison(ComparisonSide):
     significance: str = Field(description="The difference test in a sentence.")
     equivalence: str = Field(description="The equivalence test (TOST) in a sentence.")
 
+    @property
+    def outcome(self) -> str:
+        """The verdict in one word, a difference told as better or worse where the metric says which:
+        equivalent, better, worse, different or inconclusive."""
+        if self.verdict == "different" and self.better is not None:
+            return "better" if self.better else "worse"
+        return self.verdict
+
 
 class ComparisonResult(Record):
     """The baseline against each other side (see analysis.views.compare_refs)."""
