@@ -57,10 +57,12 @@ def test_compare_gives_geometric_means_and_the_tests_in_words(store):
     assert result.unit == "runs" and other.runs == tuple(b) and result.baseline.runs == tuple(a)
     for side in (result.baseline, other):
         assert side.geometric_mean == pytest.approx(math.exp(np.mean(np.log(side.values))), rel=1e-12)
+        assert [f.figure for f in side.run_figures] == pytest.approx(side.values)  # run-level: one figure a run
+        assert all(f.ci_low < f.figure < f.ci_high for f in side.run_figures)  # within-run CIs from the logs
     welch = stats.ttest_ind(np.log(other.values), np.log(result.baseline.values), equal_var=False)
     assert other.welch_p == pytest.approx(welch.pvalue, rel=1e-9)
     assert other.significance.startswith("significant: Welch p = ") and other.welch_p < 0.05
-    assert other.verdict_text == "different (worse)"  # p90 latency 1.3x: lower is better
+    assert other.verdict_text == "different (worse)" and other.outcome == "worse"  # p90 latency: lower is better
     assert other.equivalence.startswith("not shown equivalent within +-2.0%: TOST p = ")
 
 
