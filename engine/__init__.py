@@ -10,7 +10,7 @@
 
 Pure functions over a candidates DataFrame (engine.candidates reads it from the store). Front doors
 (`infersight recommend`, `report decision`, the app, the API) call the workflow above them,
-`engine.service.recommend(RecommendRequest, store)`, which reads the candidates and calls `recommend`.
+`engine.services.recommend(RecommendRequest, store)`, which reads the candidates and calls `recommend`.
 """
 
 from engine.catalog import EXAMPLE_CATALOG, Catalog, CatalogEntry, load_catalog

@@ -22,7 +22,7 @@ from analysis.trend import GROUP_COLUMNS, PERIODS
 from reports import charts
 
 if TYPE_CHECKING:
-    from analysis.service import TrendSeries
+    from analysis.services import TrendSeries
 
 __all__ = ["label_of", "change_points", "leaderboard", "leaders_by_quarter",
            "config_repro", "trend_chart", "series_chart", "has_figures", "KEYS"]
@@ -150,7 +150,7 @@ def trend_chart(intervals: pd.DataFrame, cps: Sequence[dict[str, Any]], quarter:
 
 
 def series_chart(series: TrendSeries) -> alt.LayerChart:
-    """One series' trend (a record of analysis.service.trend): its runs as points (outliers in orange), the
+    """One series' trend (a record of analysis.services.trend): its runs as points (outliers in orange), the
     period geometric means joined by a line, the Theil-Sen fit with its band (dashed, shaded), and change
     points as rules (solid: confirmed; dashed: candidates not confirmed). Draws the record; computes nothing."""
     runs = pd.DataFrame(series.points).assign(started_at=lambda f: pd.to_datetime(f["started_at"]))

@@ -1,11 +1,12 @@
 """The comparison report: two or more configurations (runs, or `config:KEY` for every run of one
 configuration) side by side, in one self-contained HTML file.
 
-Every figure and verdict comes from `analysis.views.compare_refs`, the function behind `infersight
-compare`: the first reference is the baseline; each other one gets the ratio of geometric means
+Every figure, verdict and sentence comes from `analysis.services.compare`, the function behind
+`infersight compare` and the app's Compare page: the first reference is the baseline; each other one gets the ratio of geometric means
 (Welch t interval on log figures) and of medians (percentile bootstrap), Welch's and Mann-Whitney's
 tests, a TOST equivalence test against the margin, a Benjamini-Hochberg q-value and a verdict
-(equivalent, different: better or worse, inconclusive). The report adds the configurations' cards
+(equivalent, different: better or worse, inconclusive) with each side's geometric mean and the tests
+in words. The report adds the configurations' cards
 at a glance, the figures compared, and the per-query latency CDFs of their measured runs overlaid
 (`reports.charts.latency_cdfs`; runs imported from MLPerf have no per-query records).
 """
@@ -20,8 +21,9 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from analysis import load, views
+from analysis import load, services
 from analysis.samples import query_latencies
+from analysis.services import ComparisonSide, CompareRequest, ComparisonResult, SideComparison
 from analysis.settings import distinguishing
 from reports import charts
 from reports._page import ChartBlock, render_page
@@ -57,25 +59,26 @@ def compare_report_context(store: Store, refs: Sequence[str], *, metric: str | N
                            confidence: float = 0.95, force: bool = False,
                            note: str = "") -> tuple[dict[str, Any], list[ChartBlock]]:
     """Everything the comparison template shows, and its charts."""
-    result = views.compare_refs(store, list(refs), metric=metric, margin=margin, confidence=confidence, force=force)
+    request = CompareRequest.parse(refs=tuple(refs), metric=metric, margin=margin, confidence=confidence, force=force)
+    result = services.compare(request, store)
     letters = side_letters(len(refs))
-    raw = [result["baseline"], *result["comparisons"]]
-    sides = _named(store, [_side(store, letter, entry, result["metric"]) for letter, entry in zip(letters, raw)])
-    rows = [_comparison_row(side, c, result) for side, c in zip(sides[1:], result["comparisons"])]
+    raw = [result.baseline, *result.comparisons]
+    sides = _named(store, [_side(store, letter, entry, result.metric) for letter, entry in zip(letters, raw)])
+    rows = [_comparison_row(side, c) for side, c in zip(sides[1:], result.comparisons)]
     chart_list = [charts.block("ratios", ratio_chart(rows, margin),
                                f"Ratio of geometric means, each configuration over the baseline A, with its "
                                f"{confidence:.0%} interval; the grey band is the equivalence margin "
                                f"1 +- {margin:.1%}."),
-                  charts.block("figures", figures_chart(sides, result["metric"]),
+                  charts.block("figures", figures_chart(sides, result.metric),
                                "Each dot is one figure compared: a run's "
-                               + ("figure." if result["unit"] == "runs" else
+                               + ("figure." if result.unit == "runs" else
                                   "figure over one contiguous batch of its queries (fewer than 2 runs a side).")),
                   ]
     cdf, cdf_note = _cdf_block(store, sides)
     if cdf is not None:
         chart_list.append(cdf)
     context = dict(title=_title(sides), result=result, sides=sides, rows=rows, note=note, cdf_note=cdf_note,
-                   direction="lower" if result["lower_is_better"] else "higher", summary=_summary(rows, result))
+                   direction="lower" if result.lower_is_better else "higher", summary=_summary(rows, result))
     return context, chart_list
 
 
@@ -91,9 +94,9 @@ def _named(store: Store, sides: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sides
 
 
-def _side(store: Store, letter: str, entry: dict[str, Any], metric: str) -> dict[str, Any]:
+def _side(store: Store, letter: str, entry: ComparisonSide, metric: str) -> dict[str, Any]:
     """One configuration: what it is (from its first run's cards), its runs and the figures compared."""
-    runs = [store.get_run(run_id) for run_id in entry["runs"]]
+    runs = [store.get_run(run_id) for run_id in entry.runs]
     first = runs[0]
     try:
         system = load.system_label(store.get_card("system", first.system_hash))
@@ -102,12 +105,12 @@ def _side(store: Store, letter: str, entry: dict[str, Any], metric: str) -> dict
     imported = store.get_imported(first.id) if first.provenance == "imported" else None
     if imported:
         system = imported.get("system_name") or system
-    values = np.asarray(entry["values"], dtype=float)
+    values = entry.values
     what = f"{first.task_name} {first.model_variant} / {first.backend_name} / {first.scenario}"
-    return dict(letter=letter, ref=entry["ref"], runs=runs, run_ids=entry["runs"], system=system, what=what,
+    return dict(letter=letter, ref=entry.ref, runs=runs, run_ids=list(entry.runs), system=system, what=what,
                 label=f"{letter}: {system} / {first.backend_name} / {first.model_variant}",
-                config_key=load.config_key(first), values=values.tolist(), n=len(values),
-                gmean=float(np.exp(np.log(values).mean())), low=float(values.min()), high=float(values.max()),
+                config_key=load.config_key(first), values=list(values), n=len(values),
+                gmean=entry.geometric_mean, low=min(values), high=max(values),
                 validity=", ".join(sorted({str(r.validity or "no verdict") for r in runs})),
                 headlines=[format_headline(r) for r in runs[:6]],
                 labels=sorted({str(r.label) for r in runs if r.label}),
@@ -122,31 +125,24 @@ def _provenance(run: RunRecord, imported: dict[str, Any] | None) -> str:
     return f"measured on {run.hostname or '?'}" + (f" ({bundle})" if bundle else "")
 
 
-def _comparison_row(side: dict[str, Any], c: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """One configuration against the baseline, with its verdict in words."""
-    gm, md = c["ratio_geometric_means"], c["ratio_medians"]
-    verdict = c["verdict"]
-    if verdict == "different" and c.get("better") is not None:
-        verdict = "better" if c["better"] else "worse"
+def _comparison_row(side: dict[str, Any], c: SideComparison) -> dict[str, Any]:
+    """One configuration against the baseline: the record's figures, its change in words."""
+    gm = c.ratio_geometric_means
     change = gm["estimate"] - 1
     words = (f"{side['letter']} is {abs(change):.1%} {'above' if change > 0 else 'below'} A "
              f"[{gm['low'] - 1:+.1%}, {gm['high'] - 1:+.1%}]")
-    return dict(side=side, gm=gm, md=md, verdict=verdict, words=words, welch_p=c["welch_p"],
-                mann_whitney_p=c["mann_whitney_p"], tost_p=c["tost_p"], q_value=c.get("q_value"), n_b=c["n_b"],
-                n_a=c["n_a"])
+    return dict(side=side, comparison=c, gm=gm, md=c.ratio_medians, verdict=c.outcome, words=words,
+                welch_p=c.welch_p, mann_whitney_p=c.mann_whitney_p, tost_p=c.tost_p, q_value=c.q_value, n_b=c.n_b,
+                n_a=c.n_a)
 
 
-def _summary(rows: list[dict[str, Any]], result: dict[str, Any]) -> list[str]:
-    """One sentence per configuration: its change against the baseline and the verdict."""
-    better = "lower" if result["lower_is_better"] else "higher"
-    out = []
-    for row in rows:
-        verdict = {"better": f"significantly better ({better} is better)", "worse": "significantly worse",
-                   "equivalent": f"equivalent within +-{result['margin']:.1%}",
-                   "inconclusive": "inconclusive (neither a difference nor equivalence is shown; more runs needed)",
-                   "different": "different"}[row["verdict"]]
-        out.append(f"{row['words']} in {result['metric']}: {verdict}.")
-    return out
+def _summary(rows: list[dict[str, Any]], result: ComparisonResult) -> list[str]:
+    """One paragraph per configuration: its change against the baseline, the verdict and the tests in the
+    record's words (the same sentences as `infersight compare` and the app's Compare page)."""
+    return [f"{row['words']} in {result.metric}: {row['comparison'].verdict_text}. "
+            f"Difference: {row['comparison'].significance}. Equivalence: {row['comparison'].equivalence}."
+            + (" Neither shown: more runs are needed." if row["verdict"] == "inconclusive" else "")
+            for row in rows]
 
 
 def _title(sides: list[dict[str, Any]]) -> str:

@@ -31,21 +31,16 @@ def render_run_report(store: Store, run_id: int | str) -> str:
     return render_page("run.html.j2", context, chart_list)
 
 
-def run_report_context(store: Store, run_id: int | str) -> tuple[dict[str, Any], list[ChartBlock]]:
-    """Everything the run template shows, and its charts (kept apart for other reports to reuse)."""
+def run_report_context(store: Store, run_id: int | str,
+                       charts: bool = True) -> tuple[dict[str, Any], list[ChartBlock]]:
+    """Everything the run template shows (`card_data`: the four cards as stored), and its charts (kept
+    apart for other reports to reuse; none when not `charts`, which spares reading the per-query log)."""
     run = store.get_run(run_id)
     imported = store.get_imported(run.id) if run.provenance == "imported" else None
     cards = {kind: _load_card(store, run, kind) for kind in CARD_MODELS}
-    if imported is None:
-        chart_list, chart_notes = measured_charts(store, run)
-        records = store.read_accuracy_samples(run.id)
-        classes = per_class_accuracy(records)
-    else:
-        chart_list, chart_notes = imported_charts(run, cards["task"] or {})
-        records, classes = [], None
-    acc = accuracy_chart(run, classes)
-    if acc is not None:
-        chart_list.append(acc)
+    records = store.read_accuracy_samples(run.id) if imported is None else []
+    classes = per_class_accuracy(records) if imported is None else None
+    chart_list, chart_notes = _charts(store, run, cards, imported, classes) if charts else ([], [])
     context = dict(
         run=run, imported=imported, title=_title(run), system_name=(cards["system"] or {}).get("system_name"),
         headline=_headline(run), headline_ci=headline_ci(store, run), validity=_validity(run, imported),
@@ -53,8 +48,21 @@ def run_report_context(store: Store, run_id: int | str) -> tuple[dict[str, Any],
         summary_rows=_summary_rows(run), settings_rows=_settings_rows(run, seeds=False),
         seed_rows=_settings_rows(run, seeds=True), provenance_rows=_provenance_rows(run, imported),
         cards=[_card_table(kind, run.card_hashes.get(kind), cards[kind]) for kind in CARD_MODELS],
-        chart_notes=chart_notes)
+        card_data=cards, chart_notes=chart_notes)
     return context, chart_list
+
+
+def _charts(store: Store, run: RunRecord, cards: dict[str, Any], imported: dict[str, Any] | None,
+            classes: Any) -> tuple[list[ChartBlock], list[str]]:
+    """The run's charts (from its per-query log, or what an imported result publishes) and their notes."""
+    if imported is None:
+        chart_list, chart_notes = measured_charts(store, run)
+    else:
+        chart_list, chart_notes = imported_charts(run, cards["task"] or {})
+    acc = accuracy_chart(run, classes)
+    if acc is not None:
+        chart_list.append(acc)
+    return chart_list, chart_notes
 
 
 def headline_ci(store: Store, run: RunRecord) -> dict[str, Any] | None:

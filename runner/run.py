@@ -25,6 +25,7 @@ from runner.cards._base import format_errors
 from runner.cpus import affinity_kept, available_cpus, format_cpus, parse_cpus, pinned, thread_pinned, validate_cpus
 from runner.errors import BackendError, CardError, InfersightError, SettingsError, StoreError
 from runner.loadgen.result import ScenarioResult
+from runner.requests import Parse
 from runner.resources import memory_summary, start_run_window
 from runner.scenarios.base import Scenario
 from runner.sut import BackendSUT
@@ -52,9 +53,10 @@ class Reporter:
 
 
 @pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
-class RunRequest:
+class RunRequest(Parse):
     """What the user asked for: one run, validated when made and frozen (derive another with
-    `dataclasses.replace`). Settings are raw dicts, validated against the backend's and the scenario's
+    `dataclasses.replace`; from plain data, `RunRequest.parse(**fields)` raises a SettingsError naming each
+    bad field). Settings are raw dicts, validated against the backend's and the scenario's
     settings models by `prepare_run`; the CLI, the app and the REST API all build this one request."""
 
     task: str = Field(description="A task name, or the path of a task card (task.yaml).")

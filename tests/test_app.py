@@ -304,7 +304,7 @@ def test_trends_without_data_say_what_exists(open_page):
 
 
 def test_trend_chart_marks_a_step_change_between_the_runs_around_it():
-    from analysis.service import TrendSeries
+    from analysis.services import TrendSeries
     from analysis.trend import trend
     from reports._trend_parts import series_chart
 

@@ -19,20 +19,21 @@ def e2e_db(tmp_path_factory, digits_models):
 
 
 def test_single_stream_run_is_complete_and_valid(e2e_db):
-    run = json.loads(cli("show", "1", "--json", db=e2e_db, check=True).stdout)
+    view = json.loads(cli("show", "1", "--json", db=e2e_db, check=True).stdout)
+    run, cards = view["run"], view["cards"]
     assert run["status"] == "complete" and run["validity"] == "VALID", run
     assert run["scenario"] == "single_stream" and run["headline_metric"] == "latency_p90_ms"
     assert run["headline_value"] > 0 and run["summary"]["query_count"] >= 64
     assert run["quick"] and not run["compliant"]
-    assert set(run["cards"]) == {"task", "model", "backend", "system"}
-    assert run["cards"]["backend"]["settings"]["intra_op_threads"] == 1
-    assert run["cards"]["backend"]["runtime_version"]
+    assert set(cards) == {"task", "model", "backend", "system"} and view["imported"] is None
+    assert cards["backend"]["settings"]["intra_op_threads"] == 1
+    assert cards["backend"]["runtime_version"] and view["title"].startswith("Run 1: digits")
     assert run["accuracy_passed"] and run["accuracy_value"] >= run["accuracy_target"]
 
 
 def test_int8_offline_run_reports_its_real_accuracy(e2e_db):
-    run = json.loads(cli("show", "2", "--json", db=e2e_db, check=True).stdout)
-    model = run["cards"]["model"]
+    view = json.loads(cli("show", "2", "--json", db=e2e_db, check=True).stdout)
+    run, model = view["run"], view["cards"]["model"]
     assert model["precision"] == "int8" and run["headline_metric"] == "samples_per_second"
     assert run["accuracy_target"] == pytest.approx(0.99 * model["reference_quality"]["fp32_reference"])
     assert run["accuracy_value"] == pytest.approx(model["reference_quality"]["value"], abs=1e-9)

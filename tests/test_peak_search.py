@@ -165,8 +165,8 @@ def test_cli_peak_json_and_show_links_the_probe(tmp_path, digits_models):
 
 @pytest.mark.parametrize("args, message", [
     (["peak", "digits", "--min-qps", "10", "--max-qps", "5"],
-     "peak search: search: min_qps (10) must be below max_qps (5)"),
-    (["peak", "digits", "--repeats-near-edge", "0"], "peak search: search.repeats_near_edge: Input should be"),
+     "PeakSearchRequest: search: min_qps (10) must be below max_qps (5)"),
+    (["peak", "digits", "--repeats-near-edge", "0"], "PeakSearchRequest: search.repeats_near_edge 0: Input should be"),
     (["peak", "digits", "--threads", "2"], "--threads does not apply to backend 'null'"),
     (["run", "digits", "--find-peak"], "No such option '--find-peak'"),
 ])

@@ -16,7 +16,7 @@ from runner.errors import SettingsError
 from runner.loadgen.result import ScenarioResult
 from runner.services import (PeakSearchRecord, PeakSearchRequest, PeakSettings, ReplicaReporter, ReplicasRequest,
                              RunRecord, RunRequest, SweepRecord, SweepRequest, backend_options, measure_replicas,
-                             measure_run, parse_request, search_peak, sweep_matrix)
+                             measure_run, search_peak, sweep_matrix)
 from runner.store.schema import peak_searches
 from runner.store.searches import SearchLog
 
@@ -52,14 +52,14 @@ def test_measure_replicas_labels_and_reports_each_replica(store, digits_models):
 
 
 def test_bad_requests_name_the_field_and_write_nothing(store, digits_models):
-    with pytest.raises(SettingsError, match=r"^repro: replicas: Input should be greater than or equal to 2"):
-        parse_request(ReplicasRequest, {"run": _null(), "replicas": 1}, "repro")
-    with pytest.raises(SettingsError, match=r"^run request: quick: Input should be a valid boolean"):
-        parse_request(RunRequest, {"task": "digits", "quick": "maybe"}, "run request")
+    with pytest.raises(SettingsError, match=r"^ReplicasRequest: replicas 1: Input should be greater than or equal to 2"):
+        ReplicasRequest.parse(run=_null(), replicas=1)
+    with pytest.raises(SettingsError, match=r"^RunRequest: quick 'maybe': Input should be a valid boolean"):
+        RunRequest.parse(task="digits", quick="maybe")
     with pytest.raises(SettingsError, match="a peak-QPS search needs scenario server, not 'offline'"):
-        parse_request(PeakSearchRequest, {"run": _null("offline")}, "peak search")
-    with pytest.raises(SettingsError, match="unknown field"):
-        parse_request(SweepRequest, {"file": "x.yaml", "resume": True}, "sweep")
+        PeakSearchRequest.parse(run=_null("offline"))
+    with pytest.raises(SettingsError, match="resume True: unknown field"):
+        SweepRequest.parse(file="x.yaml", resume=True)
     with pytest.raises(SettingsError, match="min_duration_ms"):  # checked before the first replica
         measure_replicas(ReplicasRequest(run=_null(min_duration_ms=-1), replicas=2), store)
     assert store.list_runs() == []

@@ -261,7 +261,7 @@ def server_db(tmp_path_factory, digits_models):
 
 
 def test_digits_server_run_at_a_low_qps_is_valid_and_complete(server_db):
-    run = json.loads(cli("show", "1", "--json", db=server_db, check=True).stdout)
+    run = json.loads(cli("show", "1", "--json", db=server_db, check=True).stdout)["run"]
     s = run["summary"]
     assert run["status"] == "complete" and run["validity"] == "VALID", run["validity_reasons"]
     assert run["scenario"] == "server" and run["headline_metric"] == "queries_per_second"
@@ -272,7 +272,7 @@ def test_digits_server_run_at_a_low_qps_is_valid_and_complete(server_db):
 
 
 def test_digits_server_run_at_an_impossible_qps_is_explained(server_db):
-    run = json.loads(cli("show", "2", "--json", db=server_db, check=True).stdout)
+    run = json.loads(cli("show", "2", "--json", db=server_db, check=True).stdout)["run"]
     assert run["status"] == "complete" and run["validity"] == "INVALID" and run["headline_value"] is None
     reason = run["validity_reasons"][0]
     assert reason.startswith("p99 latency") and "> bound 15 ms" in reason and "over the bound" in reason

@@ -1,4 +1,4 @@
-"""The service layer (analysis.service, engine.service, reports.service): one function per workflow, a
+"""The service layer (analysis.services, engine.services, reports.services): one function per workflow, a
 validated frozen request in, a frozen record out; figures checked against a computation here or the
 function underneath, bad requests refused with the field named."""
 
@@ -14,14 +14,14 @@ import pytest
 from pydantic import ValidationError
 from scipy import stats
 
-from analysis import service
-from analysis.service import AnalyseRequest, CompareRequest, ReproRequest, TrendRequest
+from analysis import services
+from analysis.services import AnalyseRequest, CompareRequest, ReproRequest, TrendRequest
 from engine import EXAMPLE_CATALOG, Constraints, load_catalog
 from engine import recommend as rank
 from engine.candidates import load
-from engine.service import RecommendRequest, recommend
+from engine.services import RecommendRequest, recommend
 from reports._trend_parts import series_chart
-from reports.service import (DecisionReportRequest, DescribeRunRequest, RunReportRequest, TrendReportRequest,
+from reports.services import (DecisionReportRequest, DescribeRunRequest, RunReportRequest, TrendReportRequest,
                              describe_run, render_report)
 from runner.errors import AnalysisError, EngineError
 from runner.importers import import_tree
@@ -33,7 +33,7 @@ MLPERF = Path(__file__).resolve().parents[2] / "shared/data/mlperf/v4.1"
 
 def test_analyse_gives_a_frozen_record_of_the_runs_intervals(store):
     run_id = add_run(store, latencies())
-    record = service.analyse(AnalyseRequest.parse(run=str(run_id), confidence=0.9), store)
+    record = services.analyse(AnalyseRequest.parse(run=str(run_id), confidence=0.9), store)
     p90 = record.ci["latency_ms"]["p90"]
     assert record.replicas == (run_id,) and record.ci["confidence"] == 0.9
     assert record.headline_ci == p90 and p90["low"] <= p90["estimate"] <= p90["high"]
@@ -51,16 +51,18 @@ def two_configurations(store) -> tuple[list[int], list[int]]:
 
 def test_compare_gives_geometric_means_and_the_tests_in_words(store):
     a, b = two_configurations(store)
-    refs = tuple(f"config:{service.analyse(AnalyseRequest(run=str(ids[0])), store).config_key}" for ids in (a, b))
-    result = service.compare(CompareRequest.parse(refs=refs), store)
+    refs = tuple(f"config:{services.analyse(AnalyseRequest(run=str(ids[0])), store).config_key}" for ids in (a, b))
+    result = services.compare(CompareRequest.parse(refs=refs), store)
     (other,) = result.comparisons
     assert result.unit == "runs" and other.runs == tuple(b) and result.baseline.runs == tuple(a)
     for side in (result.baseline, other):
         assert side.geometric_mean == pytest.approx(math.exp(np.mean(np.log(side.values))), rel=1e-12)
+        assert [f.figure for f in side.run_figures] == pytest.approx(side.values)  # run-level: one figure a run
+        assert all(f.ci_low < f.figure < f.ci_high for f in side.run_figures)  # within-run CIs from the logs
     welch = stats.ttest_ind(np.log(other.values), np.log(result.baseline.values), equal_var=False)
     assert other.welch_p == pytest.approx(welch.pvalue, rel=1e-9)
     assert other.significance.startswith("significant: Welch p = ") and other.welch_p < 0.05
-    assert other.verdict_text == "different (worse)"  # p90 latency 1.3x: lower is better
+    assert other.verdict_text == "different (worse)" and other.outcome == "worse"  # p90 latency: lower is better
     assert other.equivalence.startswith("not shown equivalent within +-2.0%: TOST p = ")
 
 
@@ -81,17 +83,17 @@ def test_bad_requests_name_the_field(store):
 
 def test_reproducibility_of_a_configuration_or_of_given_runs_is_one_answer(store):
     a, _ = two_configurations(store)
-    by_config = service.reproducibility(ReproRequest.parse(run=str(a[1]), tolerance=0.05), store)
-    by_runs = service.reproducibility(ReproRequest.parse(runs=a, tolerance=0.05), store)
+    by_config = services.reproducibility(ReproRequest.parse(run=str(a[1]), tolerance=0.05), store)
+    by_runs = services.reproducibility(ReproRequest.parse(runs=a, tolerance=0.05), store)
     assert by_config == by_runs and by_config.run_ids == tuple(a)
-    figures = [service.analyse(AnalyseRequest(run=str(i)), store).run["headline_value"] for i in a]
+    figures = [services.analyse(AnalyseRequest(run=str(i)), store).run["headline_value"] for i in a]
     assert by_config.to_dict()["run_figures"] == pytest.approx(figures)
 
 
 def test_trend_series_carry_their_runs_and_theil_sen_line(store):
     days = ["2026-01-15", "2026-04-15", "2026-07-15", "2026-10-15"]
     ids = [add_run(store, latencies(1 + 0.1 * i, seed=i), started=day) for i, day in enumerate(days)]
-    result = service.trend(TrendRequest.parse(by="quarter", metric="latency_p50_ms"), store)
+    result = services.trend(TrendRequest.parse(by="quarter", metric="latency_p50_ms"), store)
     (series,) = result.groups
     assert result.runs == 4 and [p["run_id"] for p in series.points] == ids
     assert series.group["metric"] == "latency_p50_ms"

@@ -19,7 +19,7 @@ from infersight.cli._common import err
 from runner.cards.system import load_system_extra
 from runner.loading import load_yaml_text
 from runner.run import Reporter
-from runner.services import RunRequest, backend_options, parse_request
+from runner.services import RunRequest, backend_options
 
 __all__ = ["run_options", "run_request", "parse_sets", "BarReporter", "progress_bar"]
 
@@ -84,11 +84,10 @@ def run_request(task: str, *, backend: str, model_variant: str, sets: tuple[str,
                 scenario_settings: dict[str, Any] | None = None, **shortcuts: Any) -> RunRequest:
     """The RunRequest the run options describe (`shortcuts`: threads, batch_size, provider)."""
     settings = {**parse_sets(backend_sets, "--backend-set"), **backend_options(backend, shortcuts)}
-    return parse_request(RunRequest, dict(
+    return RunRequest.parse(
         task=task, backend=backend, scenario=scenario, model_variant=model_variant, backend_settings=settings,
         scenario_settings={**parse_sets(sets), **(scenario_settings or {})}, quick=quick, label=label,
-        system_extra=load_system_extra(Path(system_extra)) if system_extra else {}, loadgen=loadgen, cpus=cpus),
-        "run request")
+        system_extra=load_system_extra(Path(system_extra)) if system_extra else {}, loadgen=loadgen, cpus=cpus)
 
 
 class BarReporter(Reporter):

@@ -8,22 +8,12 @@ import click
 from rich import box
 from rich.table import Column, Table
 
-from analysis import service
+from analysis import services
 from analysis.repro import DEFAULT_TOLERANCE
-from analysis.service import AnalyseRequest, CompareRequest, ReproRequest, TrendRequest
+from analysis.services import AnalyseRequest, CompareRequest, ReproRequest, TrendRequest
 from infersight.cli._common import emit_json, json_option, out, with_store
-from infersight.cli._run_options import (
-    BarReporter,
-    progress_bar,
-    run_options,
-    run_request,
-)
-from runner.services import (
-    ReplicaReporter,
-    ReplicasRequest,
-    measure_replicas,
-    parse_request,
-)
+from infersight.cli._run_options import BarReporter, progress_bar, run_options, run_request
+from runner.services import ReplicaReporter, ReplicasRequest, measure_replicas
 from runner.store import RunRecord, Store
 
 __all__ = ["COMMANDS"]
@@ -113,7 +103,7 @@ def analyze_cmd(run: str, confidence: float, recompute: bool, as_json: bool, sto
         infersight analyze 1
         infersight analyze 1 --confidence 0.99 --json
     """
-    result = service.analyse(AnalyseRequest.parse(run=run, confidence=confidence, recompute=recompute), store)
+    result = services.analyse(AnalyseRequest.parse(run=run, confidence=confidence, recompute=recompute), store)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -166,7 +156,7 @@ def compare_cmd(refs: tuple[str, ...], metric: str | None, margin: float, confid
     if len(refs) < 2:
         raise click.UsageError("compare needs a BASELINE and at least one OTHER")
     request = CompareRequest.parse(refs=refs, metric=metric, margin=margin, confidence=confidence, force=force)
-    result = service.compare(request, store).to_dict()
+    result = services.compare(request, store).to_dict()
     if as_json:
         emit_json(result)
     else:
@@ -197,7 +187,7 @@ def _render_repro(r: dict[str, Any]) -> None:
 
 
 def _measure_replicas(task: str, n: int, opts: dict[str, Any], store: Store) -> list[RunRecord]:
-    request = parse_request(ReplicasRequest, {"run": run_request(task, **opts), "replicas": n}, "repro")
+    request = ReplicasRequest.parse(run=run_request(task, **opts), replicas=n)
     with progress_bar() as bar:
         return list(measure_replicas(request, store, _ReplicaBar(bar)).runs)
 
@@ -244,7 +234,7 @@ def repro_cmd(task: str | None, config_run: str | None, replicas: int, metric: s
     else:
         measured = _measure_replicas(task, replicas, opts, store)
         request = ReproRequest.parse(runs=[r.id for r in measured], **kwargs)
-    result = service.reproducibility(request, store).to_dict()
+    result = services.reproducibility(request, store).to_dict()
     if as_json:
         emit_json(result)
     else:
@@ -311,7 +301,7 @@ def trend_cmd(by: str, task: str | None, scenario: str | None, backend: str | No
     """
     request = TrendRequest.parse(by=by, task=task, scenario=scenario, backend=backend, source=source,
                                  confidence=confidence)
-    result = service.trend(request, store).to_dict()
+    result = services.trend(request, store).to_dict()
     if as_json:
         emit_json(result)
         return

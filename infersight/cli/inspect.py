@@ -14,6 +14,7 @@ from rich.table import Table
 from analysis.load import runs_of
 from analysis.settings import distinguishing
 from infersight.cli._common import emit_json, json_option, out, with_store
+from reports.services import DescribeRunRequest, describe_run
 from runner.cpus import format_cpus
 from runner.store import RunRecord, Store
 from runner.store.searches import SearchLog
@@ -345,17 +346,18 @@ def _imported_table(rows: list[RunRecord]) -> Table:
 def show_cmd(run: str, as_json: bool, store) -> None:
     """Show RUN (an id or a uuid prefix): its cards, settings, headline metric, validity and why.
 
+    With --json: the run view of reports.services.describe_run without its charts (run_id, title, run,
+    cards, imported), as the app's Runs page and the run report read it.
+
     \b
     Example:
         infersight show 1
     """
-    record = store.get_run(run)
     if as_json:
-        cards = {k: store.get_card(k, digest) for k, digest in record.card_hashes.items()}
-        imported = store.get_imported(record.id) if record.provenance == "imported" else None
-        emit_json({**record.to_dict(), "cards": cards, **({"imported": imported} if imported else {})})
+        view = describe_run(DescribeRunRequest.parse(run=run, charts=False), store)
+        emit_json(view.model_dump(mode="json", include={"run_id", "title", "run", "cards", "imported"}))
         return
-    render_run(store, record)
+    render_run(store, store.get_run(run))
 
 
 @click.command("validate")

@@ -12,7 +12,7 @@ from rich.table import Table
 from infersight.cli._common import emit_json, json_option, out, with_store
 from infersight.cli._run_options import BarReporter, progress_bar, run_options, run_request
 from runner.peak import Probe, SearchReporter
-from runner.services import PeakSearchRecord, PeakSearchRequest, PeakSettings, parse_request, search_peak
+from runner.services import PeakSearchRecord, PeakSearchRequest, PeakSettings, search_peak
 from runner.store import Store
 
 __all__ = ["COMMANDS", "render_search"]
@@ -75,8 +75,7 @@ def peak_cmd(task: str, start_qps: float | None, repeats_near_edge: int, valid_t
     """
     search = dict(start_qps=start_qps, repeats_near_edge=repeats_near_edge, valid_threshold=valid_threshold,
                   tolerance=tolerance, min_qps=min_qps, max_qps=max_qps)
-    request = parse_request(PeakSearchRequest, {"run": run_request(task, scenario="server", **options),
-                                                "search": search}, "peak search")
+    request = PeakSearchRequest.parse(run=run_request(task, scenario="server", **options), search=search)
     with progress_bar() as bar:
         found = search_peak(request, store, SearchBar(bar))
     if as_json:

@@ -11,7 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from engine.service import CATALOG_RULE, RecommendRequest, RecommendResult, recommend
+from engine.services import CATALOG_RULE, RecommendRequest, RecommendResult, recommend
 from infersight.cli._common import emit_json, json_option, out, with_store
 from runner.errors import EngineError
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
-from analysis.service import CompareRequest
+from analysis.services import CompareRequest
 from infersight.cli._common import emit_json, json_option, out, with_store
 from infersight.cli.recommend import _axes, _bound_options, _plan_options, _request
 from reports.badges import BADGE_KINDS, reproducibility_verdict, run_badge
-from reports.service import (CompareReportRequest, DecisionReportRequest, ReportRequest, RoundsReportRequest,
+from reports.services import (CompareReportRequest, DecisionReportRequest, ReportRequest, RoundsReportRequest,
                              RunReportRequest, TrendReportRequest, render_report)
 
 __all__ = ["COMMANDS"]
@@ -33,7 +33,7 @@ _confidence_option = click.option("--confidence", type=click.FloatRange(0.5, 0.9
 
 
 def _write(request: ReportRequest, store: Any, out_path: str | None, as_json: bool) -> None:
-    """Render a report (reports.service.render_report), write it, and say where (and how big, how long) or
+    """Render a report (reports.services.render_report), write it, and say where (and how big, how long) or
     print it as JSON."""
     started = time.perf_counter()
     report = render_report(request, store)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from infersight.cli._common import emit_json, json_option, out, with_store
 from infersight.cli._run_options import progress_bar
-from runner.services import SweepRecord, SweepRequest, parse_request, sweep_matrix
+from runner.services import SweepRecord, SweepRequest, sweep_matrix
 from runner.store import Store
 from runner.sweep import Cell, CellOutcome, SweepPlan, SweepReporter, describe, plan_sweep
 from runner.sweep.expand import cell_label
@@ -73,7 +73,7 @@ def sweep_cmd(file: Path, new: bool, plan_only: bool, as_json: bool, store: Stor
     if plan_only:
         _print_plan(plan_sweep(file), as_json)
         return
-    request = parse_request(SweepRequest, {"file": file, "new": new}, "sweep")
+    request = SweepRequest.parse(file=file, new=new)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with progress_bar(*columns) as progress:

@@ -19,7 +19,7 @@ import streamlit as st
 
 from engine import EXAMPLE_CATALOG
 from engine.constraints import CAPACITY_SCENARIOS, SCENARIO_FIGURES
-from engine.service import CATALOG_RULE
+from engine.services import CATALOG_RULE
 
 __all__ = ["ask", "objectives_for"]
 
@@ -51,7 +51,7 @@ def ask(held: pd.DataFrame, key: str, generative: Callable[[str, str], bool], de
         default_scenario: str = "server", extra: Callable[[], Any] | None = None,
         submit: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Draw the question's widgets (keys prefixed `key`) and return their values as the fields of an
-    engine.service.RecommendRequest (the caller parses it, so a bad value is an error on its page, with
+    engine.services.RecommendRequest (the caller parses it, so a bad value is an error on its page, with
     `what_if` on: the app always shows how the answer moves). `held` is engine.candidates.available's
     frame, `generative(task, scenario)` says whether its candidates generate tokens. `extra()` draws more
     form fields (the caller reads its own widgets); `submit()` draws the form's button (default: 'Recommend')."""

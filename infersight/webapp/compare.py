@@ -1,6 +1,6 @@
 """The Compare page: two runs or two configurations side by side, through the function behind
-`infersight compare` (analysis.service.compare): each side's figures with their CIs, the ratio
-B/A with its CI, the significance and equivalence verdicts, and the runs' latency CDFs overlaid."""
+`infersight compare` (analysis.services.compare, its record drawn as it is): each side's figures with their
+CIs, the ratio B/A with its CI, the significance and equivalence verdicts, and the runs' latency CDFs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analysis import load, service, views
-from analysis.service import CompareRequest, ComparisonResult, SideComparison
+from analysis import services
+from analysis.services import CompareRequest, ComparisonResult, ComparisonSide, RunFigure, SideComparison
 from infersight.webapp._data import (configurations_score, latencies_ms, pick_task_scenario, runs_table, store,
                                      titled_history)
 from reports import charts
@@ -68,7 +68,7 @@ def answerable(frame: pd.DataFrame, ref: str) -> bool:
 
 
 def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> tuple[int, int]:
-    """Indexes into `refs` of a first pair that `analysis.service.compare` accepts without force and can answer:
+    """Indexes into `refs` of a first pair that `analysis.services.compare` accepts without force and can answer:
     the newest A (or the given one) with another option of the same checked metadata (task version, model hash),
     preferring options that carry their own replication (configurations of 2+ runs, runs measured here with
     per-query records) over imported single results."""
@@ -88,21 +88,13 @@ def default_pair(frame: pd.DataFrame, refs: list[str], a: str | None = None) -> 
 
 @st.cache_data(ttl=30, show_spinner="comparing")
 def _compare(url: str, request: CompareRequest) -> ComparisonResult:
-    return service.compare(request, store(url))
+    return services.compare(request, store(url))
 
 
-def side_figures(url: str, runs: list[int], metric: str, confidence: float) -> pd.DataFrame:
-    """Each run's `metric` figure with its within-run CI (analysis.views.headline_ci over the run's
-    stored or recomputed intervals; none for imported runs and for server's target QPS)."""
-    rows = []
-    for run_id in runs[:MAX_RUNS_SHOWN]:
-        run = store(url).get_run(int(run_id))
-        ci, source = load.run_ci(store(url), run, confidence=confidence)
-        found = views.headline_ci(run.model_copy(update={"headline_metric": metric}), ci) or {}
-        rows.append({"run": int(run_id), "figure": load.run_figure(run, metric), "ci_low": found.get("low"),
-                     "ci_high": found.get("high"), "method": found.get("method") or
-                     (source if ci is None else "no interval for this figure"), "provenance": run.provenance})
-    return pd.DataFrame(rows, columns=["run", "figure", "ci_low", "ci_high", "method", "provenance"])
+def side_figures(side: ComparisonSide) -> pd.DataFrame:
+    """The compare record's figure of each run of a side with its within-run CI (the first MAX_RUNS_SHOWN)."""
+    return pd.DataFrame([f.to_dict() for f in side.run_figures[:MAX_RUNS_SHOWN]],
+                        columns=list(RunFigure.model_fields))
 
 
 def _num(value: float | None) -> str:
@@ -175,8 +167,7 @@ def _show(url: str, result: ComparisonResult, choices: dict[str, str]) -> None:
         with col:
             st.subheader(f"{name}: {choices.get(side.ref, side.ref)}")
             st.metric(f"{name}: geometric mean of {len(side.values)} {result.unit}", _num(side.geometric_mean))
-            st.dataframe(side_figures(url, list(side.runs), result.metric, result.confidence), hide_index=True,
-                         width="stretch")
+            st.dataframe(side_figures(side), hide_index=True, width="stretch")
     _verdicts(result, comp)
     _cdfs(url, list(base.runs), list(comp.runs))
 

@@ -1,4 +1,4 @@
-"""The Recommend page: the constraint form (webapp._question) -> engine.service.recommend -> the ranked
+"""The Recommend page: the constraint form (webapp._question) -> engine.services.recommend -> the ranked
 answer with ties and probabilities, the Pareto chart, the explanation, the capacity plan and exclusions; CSV download."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.candidates import available, load
-from engine.service import RecommendRequest, RecommendResult, recommend
+from engine.services import RecommendRequest, RecommendResult, recommend
 from infersight.webapp._data import store
 from infersight.webapp._question import ask
 from infersight.webapp._tables import example_banner, show

@@ -1,6 +1,6 @@
 """The Reports page: pick a kind of report (run, comparison, decision, quarterly trends), fill in its
 inputs, generate it and download the self-contained HTML file. Each form makes a report request and the
-page calls the function behind `infersight report run|compare|decision|trend` (reports.service.render_report),
+page calls the function behind `infersight report run|compare|decision|trend` (reports.services.render_report),
 so the file is the one the command line writes."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from analysis.service import CompareRequest
-from engine.service import RecommendRequest
+from analysis.services import CompareRequest
+from engine.services import RecommendRequest
 from infersight.webapp import compare as compare_page
 from infersight.webapp._data import history, runs_table, store
 from infersight.webapp._question import ask
 from infersight.webapp.recommend import _available, generative
-from reports.service import (CompareReportRequest, DecisionReportRequest, ReportRequest, RunReportRequest,
+from reports.services import (CompareReportRequest, DecisionReportRequest, ReportRequest, RunReportRequest,
                              TrendReportRequest, render_report)
 from runner.errors import InfersightError
 

@@ -1,5 +1,5 @@
 """The Runs page: every stored run, and a drill-down into one run's cards, settings, logs and charts
-(the same run view as the HTML run report: reports.service.describe_run)."""
+(the same run view as the HTML run report: reports.services.describe_run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import streamlit as st
 
 from infersight.webapp._data import runs_table, store
 from infersight.webapp._tables import show
-from reports.service import DescribeRunRequest, describe_run
+from reports.services import DescribeRunRequest, describe_run
 
 __all__ = ["page", "run_detail"]
 

@@ -1,5 +1,5 @@
 """The Trends page: the history of a task's figures by period through the function behind `infersight
-trend` (analysis.service.trend): per system / backend / variant, the Theil-Sen slope with its CI and the
+trend` (analysis.services.trend): per system / backend / variant, the Theil-Sen slope with its CI and the
 Mann-Kendall verdict, period-over-period changes with CIs, change points and outlier runs, drawn by the
 reports' series chart (reports._trend_parts.series_chart: runs, period geometric means and the fitted
 trend with its CI band)."""
@@ -11,8 +11,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from analysis import service
-from analysis.service import TrendRequest, TrendResult, TrendSeries
+from analysis import services
+from analysis.services import TrendRequest, TrendResult, TrendSeries
 from analysis.trend import PERIODS
 from infersight.webapp._data import history, history_score, pick_task_scenario, store, titled_history
 from reports._trend_parts import series_chart
@@ -89,7 +89,7 @@ def page(url: str) -> None:
 
 @st.cache_data(ttl=30, show_spinner="analysing the history")
 def _trend(url: str, request: TrendRequest) -> TrendResult:
-    return service.trend(request, store(url))
+    return services.trend(request, store(url))
 
 
 def _show(result: TrendResult) -> None:

@@ -46,8 +46,8 @@ class RunJob(StrictModel):
 
 
 class PeakJob(RunJob):
-    """Search for the highest target QPS that stays VALID under the server scenario (`infersight run
-    --find-peak`); every probe is a stored run."""
+    """Search for the highest target QPS that stays VALID under the server scenario (`infersight
+    peak`); every probe is a stored run."""
 
     kind: Literal["peak"] = Field("peak", description="What the job does: a peak-QPS search.")
     scenario: Literal["server"] = Field("server", description="A peak search measures the server scenario.")

@@ -6,7 +6,8 @@ returning frozen records. Every front door (the CLI, the app, the REST API) call
     search_peak(PeakSearchRequest, store, reporter)        -> PeakSearchRecord
     sweep_matrix(SweepRequest, store, reporter)            -> SweepRecord
 
-`parse_request(model, data, where)` validates a request from plain data (SettingsError naming the field);
+`RunRequest.parse(**fields)` (and every request's `parse`, runner.requests) validates a request from plain data
+(SettingsError naming each bad field and value);
 `backend_options(backend, options)` turns the CLI's backend shortcuts (--threads, --provider, ...) into the
 backend's own settings, as each backend declares them.
 """
@@ -14,9 +15,9 @@ backend's own settings, as each backend declares them.
 from runner.backends.aliases import backend_options
 from runner.services.models import (PeakSearchRecord, PeakSearchRequest, PeakSettings, ProbeRecord, ReplicasRecord,
                                     ReplicasRequest, RunRecord, RunRequest, SweepCellRecord, SweepRecord,
-                                    SweepRequest, parse_request)
+                                    SweepRequest)
 from runner.services.workflows import ReplicaReporter, measure_replicas, measure_run, search_peak, sweep_matrix
 
 __all__ = ["measure_run", "measure_replicas", "search_peak", "sweep_matrix", "backend_options", "ReplicaReporter",
            "RunRequest", "ReplicasRequest", "PeakSearchRequest", "PeakSettings", "SweepRequest", "RunRecord",
-           "ReplicasRecord", "PeakSearchRecord", "ProbeRecord", "SweepRecord", "SweepCellRecord", "parse_request"]
+           "ReplicasRecord", "PeakSearchRecord", "ProbeRecord", "SweepRecord", "SweepCellRecord"]

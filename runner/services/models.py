@@ -1,53 +1,34 @@
 """The requests and records of the runner's services, importable from one place (`runner.services`).
 
 Requests are validated and frozen when made (pydantic: unknown fields, wrong types and impossible
-values are refused with the field's path); records are what the store reads back, frozen too. The CLI,
+values are refused with the field's path; `X.parse(**fields)`, runner.requests, raises a SettingsError naming
+each bad field and value); records are what the store reads back, frozen too. The CLI,
 the app and the REST API build these requests and render these records, nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from runner.cards import format_errors
-from runner.errors import SettingsError
 from runner.peak import PeakSettings
+from runner.requests import Record, Request
 from runner.run import RunRequest
 from runner.store.records import PeakSearchRecord, ProbeRecord, RunRecord, SweepCellRecord, SweepRecord
 
 __all__ = ["RunRequest", "ReplicasRequest", "PeakSearchRequest", "SweepRequest", "RunRecord", "ReplicasRecord",
-           "PeakSearchRecord", "ProbeRecord", "SweepRecord", "SweepCellRecord", "PeakSettings", "parse_request"]
-
-Request = TypeVar("Request")
+           "PeakSearchRecord", "ProbeRecord", "SweepRecord", "SweepCellRecord", "PeakSettings"]
 
 
-def parse_request(model: type[Request], data: Mapping[str, Any], where: str) -> Request:
-    """`data` validated into the request `model`; a SettingsError of `where: field.path: message` lines
-    (exit 2 on the command line, a 4xx over HTTP) when it does not fit."""
-    try:
-        return TypeAdapter(model).validate_python(dict(data))
-    except ValidationError as exc:
-        raise SettingsError(format_errors(exc, where)) from None
-
-
-class _Request(BaseModel):
-    """Base of the service requests: frozen, unknown fields refused."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ReplicasRequest(_Request):
+class ReplicasRequest(Request):
     """Measure the same run several times (replicas of one configuration, for reproducibility)."""
 
     run: RunRequest = Field(description="The run to repeat; each replica is labelled 'repro i/n'.")
     replicas: int = Field(3, ge=2, le=100, description="How many replica runs to measure.")
 
 
-class PeakSearchRequest(_Request):
+class PeakSearchRequest(Request):
     """Search for the highest target QPS a server run stays VALID at (runner.peak)."""
 
     run: RunRequest = Field(description="The server run to probe; its target_qps (if set) is the first QPS tried.")
@@ -60,17 +41,15 @@ class PeakSearchRequest(_Request):
         return self
 
 
-class SweepRequest(_Request):
+class SweepRequest(Request):
     """Run (or resume) the matrix of a sweep file, one isolated process per cell (runner.sweep)."""
 
     file: Path = Field(description="The sweep file (YAML).")
     new: bool = Field(False, description="Start a new sweep of this name instead of resuming the last one.")
 
 
-class ReplicasRecord(BaseModel):
+class ReplicasRecord(Record):
     """The replica runs a `measure_replicas` made, in the order they were measured."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     runs: tuple[RunRecord, ...]
 

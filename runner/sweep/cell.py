@@ -18,7 +18,6 @@ from typing import Any
 
 from runner.errors import InfersightError
 from runner.run import RunRequest, execute_run, prepare_run
-from runner.services.models import parse_request
 from runner.store import Store
 from runner.store.sweeps import SweepLog
 
@@ -45,7 +44,7 @@ def main() -> None:
     job = json.loads(sys.stdin.read())
     _die_with_parent(job.get("parent_pid"))
     try:
-        prep = prepare_run(parse_request(RunRequest, job["request"], "sweep cell request"))
+        prep = prepare_run(RunRequest.parse(**job["request"]))
         with _CellStore(job["db"], job["sweep_id"], job["cell_key"], job["attempt"]) as store:
             run_id = execute_run(prep, store)
     except InfersightError as exc:

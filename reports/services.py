@@ -4,8 +4,8 @@
     render_report(TrendReportRequest(quarter="2026Q3"), store) -> Report  # a self-contained HTML file
 
 A report request says its `kind` (run, compare, decision, trend, mlperf_rounds), so one endpoint can take
-any of them (`ReportRequest` is their tagged union). A comparison report takes analysis.service's
-CompareRequest and a decision report engine.service's RecommendRequest: the same question as
+any of them (`ReportRequest` is their tagged union). A comparison report takes analysis.services's
+CompareRequest and a decision report engine.services's RecommendRequest: the same question as
 `infersight compare` and `infersight recommend`, and the same answer.
 """
 
@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from analysis.requests import Record, Request
-from analysis.service import CompareRequest
-from engine.service import RecommendRequest
-from engine.service import recommend as recommend_for
+from analysis.services import CompareRequest
+from engine.services import RecommendRequest
+from engine.services import recommend as recommend_for
 from runner.errors import InfersightError
+from runner.requests import Record, Request
+from runner.store.records import RunRecord
 
 __all__ = ["DescribeRunRequest", "RunDescription", "RunReportRequest", "CompareReportRequest",
            "DecisionReportRequest", "TrendReportRequest", "RoundsReportRequest", "ReportRequest", "Report",
@@ -32,13 +33,20 @@ class DescribeRunRequest(Request):
     """One stored run's view."""
 
     run: str = Field(min_length=1, description="Run id or uuid prefix.")
+    charts: bool = Field(True, description="Draw its charts (reads the per-query log); false: figures and cards "
+                                           "only (`infersight show --json`).")
 
 
 class RunDescription(Record):
-    """Everything the run view shows (reports.run.run_report_context) and its Vega-Lite charts."""
+    """A stored run (`infersight show --json`, the app's Runs page, the run report): the run, its four
+    cards as stored, where an imported result comes from, everything the run view shows
+    (reports.run.run_report_context) and its Vega-Lite charts."""
 
     run_id: int
     title: str
+    run: RunRecord
+    cards: dict[str, dict[str, Any] | None] = Field(description="The four cards by kind (None where missing).")
+    imported: dict[str, Any] | None = Field(description="An imported result's origin (round, submitter, ...).")
     context: dict[str, Any]
     charts: tuple[dict[str, Any], ...] = Field(description="key, spec (Vega-Lite) and caption of each chart.")
 
@@ -96,10 +104,10 @@ def describe_run(request: DescribeRunRequest, store: Any) -> RunDescription:
     seeds, provenance, cards, completeness, and its charts."""
     from reports.run import run_report_context
 
-    context, charts = run_report_context(store, request.run)
+    context, charts = run_report_context(store, request.run, charts=request.charts)
     run = context["run"]
-    run_id = run.id
-    return RunDescription(run_id=int(run_id), title=context["title"], context=context,
+    return RunDescription(run_id=run.id, title=context["title"], run=run, cards=context["card_data"],
+                          imported=context["imported"], context=context,
                           charts=tuple({"key": c.key, "spec": c.spec, "caption": c.caption} for c in charts))
 
 

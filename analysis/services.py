@@ -19,13 +19,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from analysis import views
+from analysis import load, views
 from analysis.repro import DEFAULT_TOLERANCE
-from analysis.requests import Record, Request
 from runner.errors import AnalysisError
+from runner.requests import Record, Request
 
 __all__ = ["AnalyseRequest", "CompareRequest", "ReproRequest", "TrendRequest", "RunAnalysis", "ComparisonSide",
-           "SideComparison", "ComparisonResult", "ReproResult", "TrendSeries", "TrendResult", "analyse", "compare",
+           "RunFigure", "SideComparison", "ComparisonResult", "ReproResult", "TrendSeries", "TrendResult", "analyse", "compare",
            "reproducibility", "trend"]
 
 _Confidence = Field(0.95, ge=0.5, le=0.999, description="Confidence level of every interval.")
@@ -96,13 +96,26 @@ class RunAnalysis(Record):
     notes: tuple[str, ...]
 
 
+class RunFigure(Record):
+    """One run of a side: its figure of the metric compared, with the within-run CI where there is one."""
+
+    run: int
+    figure: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str = Field(description="How the interval was made, or why there is none (imported: no records).")
+    provenance: str
+
+
 class ComparisonSide(Record):
-    """One side of a comparison: its reference, runs, the figures compared and their geometric mean."""
+    """One side of a comparison: its reference, runs, the figures compared and their geometric mean, and
+    each run's figure with its within-run CI (the unit compared may be batches: `values` are those)."""
 
     ref: str
     runs: tuple[int, ...]
     values: tuple[float, ...]
     geometric_mean: float
+    run_figures: tuple[RunFigure, ...]
 
 
 class SideComparison(ComparisonSide):
@@ -125,6 +138,14 @@ class SideComparison(ComparisonSide):
     verdict_text: str = Field(description="The verdict with its direction: 'different (better)'.")
     significance: str = Field(description="The difference test in a sentence.")
     equivalence: str = Field(description="The equivalence test (TOST) in a sentence.")
+
+    @property
+    def outcome(self) -> str:
+        """The verdict in one word, a difference told as better or worse where the metric says which:
+        equivalent, better, worse, different or inconclusive."""
+        if self.verdict == "different" and self.better is not None:
+            return "better" if self.better else "worse"
+        return self.verdict
 
 
 class ComparisonResult(Record):
@@ -194,15 +215,32 @@ def compare(request: CompareRequest, store: Any) -> ComparisonResult:
     result = views.compare_refs(store, list(request.refs), metric=request.metric, margin=request.margin,
                                 confidence=request.confidence, force=request.force)
     alpha = 1 - result["confidence"]
-    base = result["baseline"]
+
+    def side(entry: dict[str, Any]) -> dict[str, Any]:
+        return {**entry, "geometric_mean": _gmean(entry["values"]),
+                "run_figures": _run_figures(store, entry["runs"], result["metric"], result["confidence"])}
+
     return ComparisonResult.model_validate({
-        **result, "baseline": {**base, "geometric_mean": _gmean(base["values"])},
-        "comparisons": [{**c, "geometric_mean": _gmean(c["values"]), **_sentences(c, alpha)}
-                        for c in result["comparisons"]]})
+        **result, "baseline": side(result["baseline"]),
+        "comparisons": [{**side(c), **_sentences(c, alpha)} for c in result["comparisons"]]})
 
 
 def _gmean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values and min(values) > 0 else math.nan
+
+
+def _run_figures(store: Any, run_ids: list[int], metric: str, confidence: float) -> list[dict[str, Any]]:
+    """Each run's `metric` figure with its within-run CI (views.headline_ci over the run's stored or
+    recomputed intervals; none for imported runs and for server's target QPS)."""
+    out = []
+    for run_id in run_ids:
+        run = store.get_run(int(run_id))
+        ci, source = load.run_ci(store, run, confidence=confidence)
+        found = views.headline_ci(run.model_copy(update={"headline_metric": metric}), ci) or {}
+        out.append({"run": run.id, "figure": load.run_figure(run, metric), "ci_low": found.get("low"),
+                    "ci_high": found.get("high"), "method": found.get("method") or
+                    (source if ci is None else "no interval for this figure"), "provenance": run.provenance})
+    return out
 
 
 def _sentences(c: dict[str, Any], alpha: float) -> dict[str, str]:

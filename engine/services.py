@@ -18,13 +18,13 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from analysis.requests import Request
 from engine.candidates import load
 from engine.catalog import EXAMPLE_CATALOG, Catalog, load_catalog
 from engine.constraints import OPTION_BOUNDS, Constraints
 from engine.recommendation import Recommendation, cost_model_for
 from engine.recommendation import recommend as rank
 from runner.errors import EngineError
+from runner.requests import Request
 
 __all__ = ["RecommendRequest", "RecommendResult", "recommend", "CATALOG_RULE"]
 
