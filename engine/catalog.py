@@ -236,10 +236,14 @@ def _first_index(codes: np.ndarray, count: int) -> np.ndarray:
 def _power(frame: pd.DataFrame, typical: np.ndarray, tdp: np.ndarray, label: str) -> dict[str, Any]:
     measured, card = _floats(frame, "power_w"), _floats(frame, "card_power_w")
     value, source = np.full(len(frame), np.nan), np.zeros(len(frame), dtype=np.int8)
-    for code, figure in reversed(list(enumerate((measured, typical, card, tdp), start=1))):
-        known = np.isfinite(figure)
-        value = np.where(known, figure, value)
-        source = np.where(known, code, source)
+    missing = np.ones(len(frame), dtype=bool)
+    for code, figure in enumerate((measured, typical, card, tdp), start=1):  # the first known figure wins
+        known = missing & np.isfinite(figure)
+        np.copyto(value, figure, where=known)
+        source[known] = code
+        missing &= ~known
+        if not missing.any():
+            break
     is_measured = np.isfinite(measured)
     lo = np.where(is_measured, _floats(frame, "power_w_lo"), value)
     hi = np.where(is_measured, _floats(frame, "power_w_hi"), value)
