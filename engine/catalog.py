@@ -73,6 +73,10 @@ class CatalogDefaults(StrictModel):
     example: bool = False
 
 
+# Catalog.lookup's index: entries by system_id, by system_name, and (entry, compiled pattern) of pattern entries
+_Index = tuple[dict[str, CatalogEntry], dict[str, CatalogEntry], list[tuple[CatalogEntry, re.Pattern[str]]]]
+
+
 class Catalog(StrictModel):
     """A validated catalogue; `source` (not a field) is the file it was read from."""
 
@@ -80,7 +84,7 @@ class Catalog(StrictModel):
     defaults: CatalogDefaults = CatalogDefaults()
     systems: tuple[CatalogEntry, ...] = ()
     _source: str = PrivateAttr(default="")
-    _index: tuple[dict[str, CatalogEntry], dict[str, CatalogEntry]] | None = PrivateAttr(default=None)
+    _index: _Index | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str:
@@ -95,32 +99,27 @@ class Catalog(StrictModel):
     def lookup(self, system_name: str, system_id: str | None = None) -> CatalogEntry | None:
         """The entry for a system: the one naming its system_id, else the one naming its system_name, else
         the first pattern entry its system_name matches."""
-        by_id, by_name = self._lookup_index()
-        found = (by_id.get(system_id) if system_id else None) or by_name.get(system_name)
-        if found is None:
-            found = next((e for e, pattern in self._patterns() if pattern.fullmatch(system_name)), None)
-        return found
+        return _find(self._lookup_index(), system_name, system_id)
 
-    def _patterns(self) -> list[tuple[CatalogEntry, re.Pattern[str]]]:
-        """Entries whose system_name holds `*` or `?`, in file order, with their compiled patterns."""
-        return [(e, re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in e.system_name),
-                                re.S))
-                for e in self.systems if not e.system_id and ("*" in e.system_name or "?" in e.system_name)]
-
-    def _lookup_index(self) -> tuple[dict[str, CatalogEntry], dict[str, CatalogEntry]]:
-        """Entries by system_id and by system_name (built once)."""
+    def _lookup_index(self) -> _Index:
+        """Entries by system_id and by system_name, and the entries whose system_name holds `*` or `?` (in file
+        order) with their compiled patterns: built once."""
         if self._index is None:
+            patterns = [(e, re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                                               for c in e.system_name), re.S))
+                        for e in self.systems if not e.system_id and ("*" in e.system_name or "?" in e.system_name)]
             self._index = ({e.system_id: e for e in reversed(self.systems) if e.system_id},
-                           {e.system_name: e for e in reversed(self.systems) if not e.system_id})
+                           {e.system_name: e for e in reversed(self.systems) if not e.system_id}, patterns)
         return self._index
 
     def figures(self, names: list[str], ids: list[str | None]) -> np.ndarray:
         """(len(names), 6) floats per system: price_per_hour_usd, purchase_price_usd, lifetime_years, power_w,
         tdp_w, example (1.0/0.0); NaN where unknown or not in the catalogue."""
         example, lifetime = self.defaults.example, self.defaults.lifetime_years
+        index = self._lookup_index()
         out = []
         for name, system_id in zip(names, ids):
-            e = self.lookup(name, system_id)
+            e = _find(index, name, system_id)
             out.append((np.nan,) * 6 if e is None else (
                 e.price_per_hour_usd, e.purchase_price_usd, lifetime if e.lifetime_years is None else e.lifetime_years,
                 e.power_w, e.tdp_w, e.example or example))
@@ -129,6 +128,15 @@ class Catalog(StrictModel):
     def lifetime(self, entry: CatalogEntry) -> float | None:
         """An entry's lifetime in years, or the default."""
         return entry.lifetime_years if entry.lifetime_years is not None else self.defaults.lifetime_years
+
+
+def _find(index: _Index, system_name: str, system_id: str | None) -> CatalogEntry | None:
+    """Catalog.lookup over its index."""
+    by_id, by_name, patterns = index
+    found = (by_id.get(system_id) if system_id else None) or by_name.get(system_name)
+    if found is None:
+        found = next((e for e, pattern in patterns if pattern.fullmatch(system_name)), None)
+    return found
 
 
 def load_catalog(path: str | Path) -> Catalog:
@@ -228,10 +236,14 @@ def _first_index(codes: np.ndarray, count: int) -> np.ndarray:
 def _power(frame: pd.DataFrame, typical: np.ndarray, tdp: np.ndarray, label: str) -> dict[str, Any]:
     measured, card = _floats(frame, "power_w"), _floats(frame, "card_power_w")
     value, source = np.full(len(frame), np.nan), np.zeros(len(frame), dtype=np.int8)
-    for code, figure in reversed(list(enumerate((measured, typical, card, tdp), start=1))):
-        known = np.isfinite(figure)
-        value = np.where(known, figure, value)
-        source = np.where(known, code, source)
+    missing = np.ones(len(frame), dtype=bool)
+    for code, figure in enumerate((measured, typical, card, tdp), start=1):  # the first known figure wins
+        known = missing & np.isfinite(figure)
+        np.copyto(value, figure, where=known)
+        source[known] = code
+        missing &= ~known
+        if not missing.any():
+            break
     is_measured = np.isfinite(measured)
     lo = np.where(is_measured, _floats(frame, "power_w_lo"), value)
     hi = np.where(is_measured, _floats(frame, "power_w_hi"), value)

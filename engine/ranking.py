@@ -39,13 +39,16 @@ def p_meets(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, bound: float, upp
             confidence: float = 0.95) -> np.ndarray:
     """P(the true figure <= bound) for an upper bound, P(>= bound) for a lower one; NaN where value is NaN."""
     value = np.asarray(value, dtype=float)
-    below, above = _sigmas(value, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float), confidence)
     margin = bound - value if upper else value - bound  # >= 0: the estimate meets the bound
-    # the side of the estimate the bound lies on decides the sigma
-    sigma = np.where((margin >= 0) == upper, above, below)
+    # the side of the estimate the bound lies on decides the sigma (as _sigmas: 0 where that CI side is
+    # missing or inverted, infinite where it is unbounded; + 0.0 makes a -0.0 zero)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(sigma > 0, ndtr(margin / sigma), (margin >= 0).astype(float))
-    return np.where(np.isnan(value), np.nan, p)
+        above, below = np.asarray(hi, dtype=float) - value, value - np.asarray(lo, dtype=float)
+        side = np.where((margin >= 0) == upper, above, below)
+        sigma = np.fmax(side, 0.0) / ndtri(0.5 + confidence / 2) + 0.0
+        p = ndtr(margin / sigma)  # sigma 0: 1 or 0 by the sign of the margin; NaN where value is NaN
+    p[(margin == 0) & (sigma == 0)] = 1.0  # 0 / 0: the estimate sits on the bound with no spread
+    return p
 
 
 def p_meets_draws(draws: Sequence[np.ndarray | None], bound: float, upper: bool) -> np.ndarray:

@@ -4,63 +4,49 @@
     rec.ranked        # eligible candidates, best first: rank (ties share one), P per bound, cost, capacity
     rec.excluded      # the others, with the bound each fails worst and by how much
     rec.frontier      # Pareto frontier of the ranked candidates over two metrics
+    rec.ranked_head(10), rec.excluded_head(10), rec.frontier_head(10)   # the first rows only
     rec.explanation   # winner, binding constraint, ties, nearest misses and what to relax
     rec.capacity      # the winner's capacity plan for the target load
     rec.what_if       # sensitivity to bounds, prices, tariff and load (with what_if=True)
     rec.to_dict()     # all of it as JSON-compatible data
 
-Everything runs vectorised over the candidates frame (engine._evaluate), no per-candidate Python; the
-issue asks for < 100 ms (p95) at 100,000 candidates, which benchmarks/bench_engine.py measures.
+Every candidate is judged vectorised over the candidates frame (engine._evaluate), no per-candidate Python;
+table rows are built only for what is read (engine._rows): a whole table when `ranked`, `excluded` or `frontier`
+is first read, its first n rows for `*_head(n)` and `to_dict(limit)`. benchmarks/bench_engine.py times
+recommend + to_dict at 100,000 candidates (the issue asks for p95 < 50 ms).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from engine._evaluate import NO_OBJECTIVE, STATUSES, Evaluation, Options, evaluate
-from engine._figures import FIGURES
+from engine._evaluate import Evaluation, Options, evaluate
+from engine._rows import Rows
 from engine.candidates import CANDIDATE_COLUMNS
 from engine.catalog import Catalog, price_columns
 from engine.constraints import METRICS, Constraints, Objective, check_scenario, metric, parse_objective
 from engine.cost import CostModel
 from engine.explain import Explanation, excluded_reasons, explain
 from engine.pareto import frontier
-from engine.ranking import UNKNOWN
 from engine.whatif import what_if as run_what_if
 from runner.errors import EngineError
 
 __all__ = ["Recommendation", "recommend", "cost_model_for"]
 
 _COST_METRICS = ("cost_per_million", "cost_per_million_tokens", "cost_per_hour", "throughput_per_usd")
-_DERIVED = ("cost_per_hour_usd", "cost_per_million_usd", "cost_per_million_tokens_usd", "units", "power_total_w",
-            "plan_purchase_usd",
-            "throughput_per_usd", "throughput_per_watt")
-_IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_variant", "task", "scenario",
-             "accelerator", "accelerators", "provenance", "source", "submitter", "run_ids", "n_runs", "compliant",
-             "quick", "ci_source", "accuracy_metric", "accuracy_reference", "capacity_basis"]
-_EXCLUDED_IDENTITY = ["candidate", "system", "system_id", "backend", "settings", "model_variant", "provenance",
-                      "source", "submitter", "run_ids", "n_runs"]
-_PRICES = ("price_per_hour_usd", "purchase_price_usd", "lifetime_years", "price_source", "price_example",
-           "power_source")
-_LABELS = ("price_source", "price_example", "power_source")
-# figures the ranked table always gives with CI columns (for the capacity plan and the cost)
-_ALWAYS_CI = ("samples_per_s", "cost_per_million_usd", "cost_per_hour_usd", "units")
-
-
 @dataclass(frozen=True)
 class Recommendation:
-    """A ranked, explained answer (see the module doc), frozen once made; `why_excluded(candidate)` explains one
-    exclusion."""
+    """A ranked, explained answer (see the module doc), frozen once made. The tables are built when first read, and
+    `ranked_head(n)`, `excluded_head(n)` and `frontier_head(n)` build only their first n rows (the same rows
+    as `ranked.head(n)`, ...); `why_excluded(candidate)` explains one exclusion."""
 
-    ranked: pd.DataFrame
-    excluded: pd.DataFrame
-    frontier: pd.DataFrame
     pareto_axes: tuple[str, str]
     explanation: Explanation
     capacity: dict[str, Any] | None
@@ -72,38 +58,81 @@ class Recommendation:
     assumptions: list[str] = field(default_factory=list)
     _evaluation: Evaluation | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
+    _rows: Rows | None = field(default=None, repr=False)
+
+    @cached_property
+    def ranked(self) -> pd.DataFrame:
+        """Every ranked candidate, best first (see engine._rows.Rows)."""
+        return self._rows.ranked(self._rows.ranked_order())
+
+    @cached_property
+    def excluded(self) -> pd.DataFrame:
+        """Every candidate not ranked, nearest first, with the bound it fails worst and by how much."""
+        return self._rows.excluded(self._rows.excluded_order())
+
+    @cached_property
+    def frontier(self) -> pd.DataFrame:
+        """The ranked candidates on the Pareto frontier of `pareto_axes`, by the first axis from best."""
+        return frontier(self.ranked, *self.pareto_axes)
+
+    @property
+    def ranked_count(self) -> int:
+        return self._rows.ranked_count
+
+    @property
+    def excluded_count(self) -> int:
+        return self._rows.excluded_count
+
+    def ranked_head(self, n: int) -> pd.DataFrame:
+        """`ranked.head(n)`, building n rows only."""
+        return self._rows.ranked(self._rows.ranked_order(n))
+
+    def excluded_head(self, n: int) -> pd.DataFrame:
+        """`excluded.head(n)`, building n rows only."""
+        return self._rows.excluded(self._rows.excluded_order(n))
+
+    def frontier_head(self, n: int) -> pd.DataFrame:
+        """`frontier.head(n)` but indexed from 0 (`frontier` keeps the ranked table's index), building n rows
+        only."""
+        return self._rows.ranked(self._rows.frontier_order(*self.pareto_axes)[:n])
 
     @property
     def winner(self) -> dict[str, Any] | None:
         """The first ranked row as a dict, None when no candidate is ranked."""
-        return None if self.ranked.empty else _jsonable(self.ranked.iloc[0].to_dict())
+        return None if self._rows.first is None else _jsonable(self._rows.first)
 
     def why_excluded(self, candidate: str) -> list[str]:
         """The reasons one candidate is not ranked (empty for a ranked one); KeyError for an unknown name."""
         found = np.flatnonzero((self._frame["candidate"] == candidate).to_numpy())
         if not found.size:
             raise KeyError(f"no candidate {candidate!r}")
-        i = int(found[0])
+        return self._reasons(int(found[0]))
+
+    def _reasons(self, i: int) -> list[str]:
         if self._evaluation.eligible[i]:
             return []
         return excluded_reasons(self._evaluation, i, self._frame, self.objective)
 
     def to_dict(self, limit: int | None = 20) -> dict[str, Any]:
         """JSON-compatible: the question, the ranked rows (up to `limit`), exclusions with reasons, frontier,
-        explanation, capacity plan, what-if and assumptions."""
-        def head(df: pd.DataFrame) -> list[dict[str, Any]]:
-            return [_jsonable(r) for r in (df if limit is None else df.head(limit)).to_dict("records")]
-
-        excluded = [dict(r, reasons=self.why_excluded(r["candidate"])) for r in head(self.excluded)]
+        explanation, capacity plan, what-if and assumptions. Only the rows given are built."""
+        rows = self._rows
+        excluded = rows.excluded_order(limit)
         return {"constraints": self.constraints.texts(), "objective": self.objective.text(),
                 "target_load": self.target_load, "cost_model": self.cost_model.to_dict(),
-                "winner": self.winner, "ranked": head(self.ranked),
-                "ranked_count": len(self.ranked), "excluded_count": len(self.excluded), "excluded": excluded,
+                "winner": self.winner, "ranked": _jsonables(rows.ranked_records(rows.ranked_order(limit))),
+                "ranked_count": self.ranked_count, "excluded_count": self.excluded_count,
+                "excluded": [dict(r, reasons=self._reasons(i))
+                             for r, i in zip(_jsonables(rows.excluded_records(excluded)), excluded)],
                 "pareto_axes": list(self.pareto_axes),
-                "frontier": head(self.frontier),
+                "frontier": _jsonables(rows.ranked_records(rows.frontier_order(*self.pareto_axes)[:limit])),
                 "explanation": self.explanation.to_dict(), "capacity": self.capacity,
-                "what_if": None if self.what_if is None else [_jsonable(r) for r in self.what_if.to_dict("records")],
+                "what_if": None if self.what_if is None else _jsonables(self.what_if.to_dict("records")),
                 "assumptions": self.assumptions}
+
+
+def _jsonables(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in rows]
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -151,16 +180,15 @@ def recommend(candidates: pd.DataFrame, constraints: Constraints, objective: str
     prices = price_columns(candidates, catalog)
     ev = evaluate(candidates, constraints.bounds, objective, prices, model, target_load, options)
     _check_prices(candidates, constraints, objective, ev, catalog)
-    ranked, excluded = _tables(candidates, ev, prices, objective)
-    axes = _pareto_axes(pareto, objective)
+    rows = Rows(candidates, ev, prices, objective)
     return Recommendation(
-        ranked=ranked, excluded=excluded, frontier=frontier(ranked, *axes), pareto_axes=axes,
-        explanation=explain(ev, candidates, objective, options), capacity=_capacity(ranked, target_load, model),
+        pareto_axes=_pareto_axes(pareto, objective), explanation=explain(ev, candidates, objective, options),
+        capacity=_capacity(rows.first, target_load, model),
         what_if=run_what_if(candidates, constraints, objective, prices, model, target_load, options, ev)
         if what_if else None,
         constraints=constraints, objective=objective, target_load=target_load, cost_model=model,
-        assumptions=_assumptions(ranked, catalog, model, target_load, options),
-        _evaluation=ev, _frame=candidates)
+        assumptions=_assumptions(candidates, ev.eligible, catalog, model, target_load, options),
+        _evaluation=ev, _frame=candidates, _rows=rows)
 
 
 def _cost_objective(objective: str | Objective, frame: pd.DataFrame) -> str | Objective:
@@ -206,101 +234,6 @@ def _check_prices(frame: pd.DataFrame, constraints: Constraints, objective: Obje
                           f"{', '.join(repr(s) for s in systems[:6])}{', ...' if len(systems) > 6 else ''}")
 
 
-def _tables(frame: pd.DataFrame, ev: Evaluation, prices: dict[str, Any],
-            objective: Objective) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(ranked, excluded). Ranked, best first: identity, rank and tie, objective with CI, P per bound and
-    overall, every figure and derived cost, prices and their sources; CI columns (`_lo`/`_hi`) for the
-    figures the bounds and objective name and for throughput, cost and units (the others' CIs are in the
-    candidates frame). Excluded, nearest first: identity, status, the bound each fails worst and by how
-    much, P per bound, and only the figures the bounds and objective name."""
-    named = {METRICS[b.metric].column for b in ev.bounds} | {METRICS[n].column for n in objective.weights}
-    with_ci = named | set(_ALWAYS_CI)
-    numbers: dict[str, Any] = {"rank": ev.rank, "objective": ev.objective[0], "objective_lo": ev.objective[1],
-                               "objective_hi": ev.objective[2],
-                               "p_all": np.prod(ev.p, axis=0) if len(ev.p) else np.ones(len(frame))}
-    numbers.update({name: ev.p[j] for j, name in enumerate(_bound_columns(ev))})
-    for column in (*FIGURES, *_DERIVED):
-        names = (column, f"{column}_lo", f"{column}_hi") if column in with_ci else (column,)
-        numbers.update(zip(names, ev.values[column]))
-    numbers.update({k: prices[k] for k in _PRICES if k not in _LABELS},
-                   unit_cost_per_hour_usd=ev.unit_cost_per_hour_usd)
-    labels = {k: prices[k] for k in _LABELS}
-    labels.update(status=pd.Categorical.from_codes(ev.status, STATUSES), tied=_tied(ev))
-    ranked = _rows(frame, ev.ordered, _IDENTITY, numbers, labels)
-    ranked["rank"] = ranked["rank"].astype(np.int64)
-    excluded_rows, failed = _excluded_order(ev)
-    keep = [k for k in numbers if k.removesuffix("_lo").removesuffix("_hi") in named or k.startswith("p_")
-            or k in ("objective", "cost_per_million_usd", "unit_cost_per_hour_usd")]
-    excluded = _rows(frame, excluded_rows, _EXCLUDED_IDENTITY, {k: numbers[k] for k in keep},
-                     {"status": labels["status"]})
-    return ranked, pd.concat([excluded, failed], axis=1)
-
-
-def _rows(frame: pd.DataFrame, rows: np.ndarray, identity: list[str], numbers: dict[str, np.ndarray],
-          labels: dict[str, Any]) -> pd.DataFrame:
-    """The candidates at `rows`: identity columns, float columns, then labels (categoricals, booleans)."""
-    identity = frame[[c for c in identity if c in frame]].take(rows).reset_index(drop=True)
-    taken = {k: v.take(rows) if isinstance(v, pd.Categorical) else np.asarray(v)[rows] for k, v in labels.items()}
-    return pd.concat([identity, _gather(numbers, rows), pd.DataFrame(taken)], axis=1)
-
-
-def _gather(columns: dict[str, np.ndarray], rows: np.ndarray) -> pd.DataFrame:
-    """Float columns taken at `rows` into one 2-D block (one allocation, no copy when framed)."""
-    block = np.empty((len(columns), len(rows)))
-    for j, values in enumerate(columns.values()):
-        np.take(np.asarray(values, dtype=float), rows, out=block[j])
-    return pd.DataFrame(block.T, columns=list(columns), copy=False)
-
-
-def _tied(ev: Evaluation) -> np.ndarray:
-    """Whether each ranked candidate shares its rank with another."""
-    if not ev.eligible.any():
-        return np.zeros(len(ev.rank), dtype=bool)
-    ranks = np.nan_to_num(ev.rank).astype(np.int64)
-    counts = np.bincount(ranks[ev.eligible])
-    return ev.eligible & (counts[ranks] > 1)
-
-
-def _bound_columns(ev: Evaluation) -> list[str]:
-    """'p_max_p99', 'p_min_accuracy_ratio', ... (a second bound on one metric gets '_2')."""
-    names: list[str] = []
-    for bound in ev.bounds:
-        name = f"p_{bound.name}"
-        names.append(name if name not in names else f"{name}_{len(names) + 1}")
-    return names
-
-
-def _excluded_order(ev: Evaluation) -> tuple[np.ndarray, pd.DataFrame]:
-    """The rows not ranked, nearest first (smallest worst relative shortfall), and for each the bound it
-    fails worst (`failed`), by how much (`shortfall` in the bound's unit, `shortfall_rel`)."""
-    idx = np.flatnonzero(~ev.eligible)
-    no_objective = ev.status[idx] == NO_OBJECTIVE
-    if not len(ev.bounds):
-        failed = pd.Categorical(["no objective figure"] * len(idx))
-        return idx, pd.DataFrame({"failed": failed, "shortfall": np.nan, "shortfall_rel": np.nan})
-    absolute, relative = (m[:, idx] for m in ev.shortfalls)
-    verdict = ev.verdict[:, idx]
-    score = np.where(verdict != 0, relative, -np.inf)
-    score[verdict == UNKNOWN] = np.inf
-    worst = np.argmax(score, axis=0)
-    columns = np.arange(len(idx))
-    order = _stable_order(score[worst, columns])
-    worst, columns, no_objective = worst[order], order, no_objective[order]
-    texts = [b.text() for b in ev.bounds] + ["no objective figure"]
-    names = list(dict.fromkeys(texts))  # two equal bounds share one category
-    codes = np.array([names.index(text) for text in texts])[np.where(no_objective, len(ev.bounds), worst)]
-    return idx[order], pd.DataFrame({
-        "failed": pd.Categorical.from_codes(codes, names),
-        "shortfall": np.where(no_objective, np.nan, absolute[worst, columns]),
-        "shortfall_rel": np.where(no_objective, np.nan, relative[worst, columns])})
-
-
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """np.argsort(keys, kind="stable") (equal keys keep their order), faster: quicksort on unique int keys."""
-    _, codes = np.unique(keys, return_inverse=True)
-    return np.argsort(codes.astype(np.int64) * len(keys) + np.arange(len(keys)))
-
-
 def _pareto_axes(pareto: tuple[str, str] | None, objective: Objective) -> tuple[str, str]:
     """The frontier's two metrics: as asked, else the objective against p99 latency (or throughput)."""
     if pareto is not None:
@@ -311,11 +244,11 @@ def _pareto_axes(pareto: tuple[str, str] | None, objective: Objective) -> tuple[
     return (first, "p99") if METRICS[first].unit != "ms" else (first, "throughput")
 
 
-def _capacity(ranked: pd.DataFrame, target_load: float | None, model: CostModel) -> dict[str, Any] | None:
-    """The winner's plan: units (with the range its throughput CI gives), cost, purchase and power totals."""
-    if target_load is None or ranked.empty:
+def _capacity(row: dict[str, Any] | None, target_load: float | None, model: CostModel) -> dict[str, Any] | None:
+    """The winner's plan (`row`: the first ranked row): units (with the range its throughput CI gives),
+    cost, purchase and power totals."""
+    if target_load is None or row is None:
         return None
-    row = ranked.iloc[0]
     plan = {"candidate": row["candidate"], "target_load_per_s": target_load, "headroom": model.headroom,
             "n_plus_one": model.n_plus_one, "unit_samples_per_s": row["samples_per_s"],
             "capacity_basis": row.get("capacity_basis") or "",
@@ -327,7 +260,8 @@ def _capacity(ranked: pd.DataFrame, target_load: float | None, model: CostModel)
     return _jsonable(plan)
 
 
-def _assumptions(ranked: pd.DataFrame, catalog: Catalog | None, model: CostModel, target_load: float | None,
+def _assumptions(frame: pd.DataFrame, ranked: np.ndarray, catalog: Catalog | None, model: CostModel,
+                 target_load: float | None,
                  options: Options) -> list[str]:
     out = [(f"A bound is met when P(meets) >= {options.meets_at:g}, failed when P <= {options.fails_at:g}, "
             f"uncertain between (P from each figure's {options.confidence:.0%} CI, split-normal); candidates whose "
@@ -342,9 +276,9 @@ def _assumptions(ranked: pd.DataFrame, catalog: Catalog | None, model: CostModel
     if target_load is not None:
         out.append(f"Capacity: {target_load:,.6g} inferences/s x (1 + {model.headroom:.0%} headroom)"
                    f"{', plus one spare unit (N+1)' if model.n_plus_one else ''}; cost and power are the plan's.")
-    if not ranked.empty and (ranked["provenance"] == "imported").any():
+    if (ranked & (frame["provenance"] == "imported").to_numpy(dtype=bool)).any():
         out.append("Imported MLPerf figures are point estimates (MLPerf publishes no per-query records); Server "
                    "throughput is the QPS at the benchmark's own latency bound.")
-    if not ranked.empty and ranked["quick"].any():
+    if (ranked & frame["quick"].to_numpy(dtype=bool)).any():
         out.append("Some ranked candidates come from quick (non-compliant) runs.")
     return out

@@ -5,6 +5,7 @@ and watch() are the pieces, for tests that drive the browser themselves."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -71,19 +72,41 @@ def require_chromium() -> None:
 @contextlib.contextmanager
 def browser_page(allow: str, viewport: dict[str, int]) -> Iterator[Any]:
     """A Playwright page in Debian's headless chromium (executable_path set; the test fails when chromium
-    is missing) that aborts every request whose URL does not start with `allow`; the browser closes after."""
+    is missing) that aborts every request whose URL does not start with `allow`. Each page has a browser
+    context of its own (cookies, storage, cache: a fresh profile), closed after; the browser itself is
+    launched once per test process (launching it for every page cost seconds a test)."""
     require_chromium()
-    from playwright.sync_api import sync_playwright
+    context = _browser().new_context(viewport=viewport)
+    try:
+        page = context.new_page()
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(allow)
+                   else route.abort())
+        yield page
+    finally:
+        context.close()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport=viewport)
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(allow)
-                       else route.abort())
-            yield page
-        finally:
-            browser.close()
+
+_SHARED: dict[str, Any] = {}
+
+
+def _browser() -> Any:
+    """The process's chromium, launched on first use (again if it has gone), stopped when the process ends."""
+    browser = _SHARED.get("browser")
+    if browser is None or not browser.is_connected():
+        if "playwright" not in _SHARED:
+            from playwright.sync_api import sync_playwright
+
+            _SHARED["playwright"] = sync_playwright().start()
+            atexit.register(_stop_browser)
+        _SHARED["browser"] = _SHARED["playwright"].chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+    return _SHARED["browser"]
+
+
+def _stop_browser() -> None:
+    with contextlib.suppress(Exception):  # the process is ending: the driver goes with it anyway
+        _SHARED.pop("browser").close()
+    with contextlib.suppress(Exception):
+        _SHARED.pop("playwright").stop()
 
 
 def watch(page: Any, requests: list[str], problems: list[str]) -> None:

@@ -4,21 +4,33 @@ names every build writes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
+
 VARIANTS = ("fp32", "int8")
 
 
 def build_twice(tmp_path_factory: pytest.TempPathFactory, folder: str, build: Callable[..., dict],
-                main: Callable[[list[str]], int], option: str, value: int) -> tuple[Path, Path]:
-    """Build into fresh folders <folder>_a through build(..., <option>=value) and <folder>_b through
-    main(["--out", ..., "--<option>", value, "--quiet"]); check each gives every variant."""
+                module: str, option: str, value: int) -> tuple[Path, Path]:
+    """Build into fresh folders <folder>_a through build(..., <option>=value) and <folder>_b through the
+    command line (`python -m <module> --out ... --<option> value --quiet`, in its own process, at the same
+    time: the two builds take the two CPUs); check each gives every variant."""
     first, second = tmp_path_factory.mktemp(f"{folder}_a"), tmp_path_factory.mktemp(f"{folder}_b")
-    assert set(build(first, **{option: value}, progress=False)) == set(VARIANTS)
-    assert main(["--out", str(second), f"--{option}", str(value), "--quiet"]) == 0
+    command = [sys.executable, "-m", module, "--out", str(second), f"--{option}", str(value), "--quiet"]
+    other = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert set(build(first, **{option: value}, progress=False)) == set(VARIANTS)
+    finally:
+        output, _ = other.communicate(timeout=900)
+    assert other.returncode == 0, output
     return first, second
 
 

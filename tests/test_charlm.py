@@ -21,7 +21,7 @@ from runner.run import RunRequest, execute_run, prepare_run
 from runner.task import AccuracyResult
 from tasks.charlm._corpus import UNKNOWN, VOCAB, VOCAB_SIZE, bits_per_char, decode, encode, load_split, windows
 from tasks.charlm._numpy_gru import forward, init_params, loss_and_grads
-from tasks.charlm.build_model import build, main, run_onnx, to_onnx
+from tasks.charlm.build_model import build, run_onnx, to_onnx
 
 STEPS = 30
 
@@ -143,7 +143,7 @@ def test_vocabulary_split_and_windows() -> None:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two short builds with the same seed: one through build(), one through the command line."""
-    return build_twice(tmp_path_factory, "charlm", build, main, "steps", STEPS)
+    return build_twice(tmp_path_factory, "charlm", build, "tasks.charlm.build_model", "steps", STEPS)
 
 
 def _files(variant: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from _builds import VARIANTS, assert_only_models_and_cards, assert_same_bytes, build_twice, model_files
 from runner.cards.model import ModelCard
-from tasks.digits.build_model import accuracy, build, load_split, main
+from tasks.digits.build_model import accuracy, build, load_split
 
 EPOCHS = 2
 
@@ -20,7 +20,7 @@ EPOCHS = 2
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two builds with the same seed: one through build(), one through the command line."""
-    return build_twice(tmp_path_factory, "build", build, main, "epochs", EPOCHS)
+    return build_twice(tmp_path_factory, "build", build, "tasks.digits.build_model", "epochs", EPOCHS)
 
 
 def _files(variant: str) -> tuple[str, str]:
