@@ -1,8 +1,7 @@
 """Analyse a run, compare runs, follow trends, and recommend: the statistics and the decision engine over HTTP.
 
-Each handler validates its request, calls the one function the CLI calls for the same question
-(analysis.views, and the recommendation the CLI's `recommend` and `report decision` share) and returns its
-result as JSON, the same as the CLI's --json.
+Each handler validates its request, calls the one service function the CLI and the app call for the same
+question (analysis.services, engine.services) and returns its record as JSON, the same as the CLI's --json.
 """
 
 from __future__ import annotations
@@ -11,7 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from analysis import views
+from analysis import services
+from engine import services as engine_services
 from infersight.api import examples
 from infersight.api.accounts import Principal
 from infersight.api.auth import require
@@ -39,8 +39,8 @@ def analyse(request: Request, run_ref: RunRef, query: Annotated[AnalyseQuery, Qu
             principal: Principal = require("analysis:read")) -> dict[str, Any]:
     """p50/p90/p99 latency, mean and throughput with intervals: exact order-statistic intervals for
     percentiles, BCa bootstrap or batch means (under autocorrelation) for the mean and throughput."""
-    return plain(views.analyze_run(request.app.state.store, run_ref, confidence=query.confidence,
-                                   recompute=query.recompute))
+    asked = services.AnalyseRequest.parse(run=run_ref, confidence=query.confidence, recompute=query.recompute)
+    return plain(services.analyse(asked, request.app.state.store).to_dict())
 
 
 @router.post("/compare", response_model=dict[str, Any], summary="Compare runs",
@@ -48,8 +48,7 @@ def analyse(request: Request, run_ref: RunRef, query: Annotated[AnalyseQuery, Qu
 def compare(request: Request, body: CompareRequest, principal: Principal = require("analysis:read")) -> dict[str, Any]:
     """The baseline against each other: ratios of geometric means and medians with intervals, Welch t on
     logs, Mann-Whitney U, TOST equivalence against the margin, Benjamini-Hochberg q-values, and a verdict."""
-    return plain(views.compare_refs(request.app.state.store, body.refs, metric=body.metric, margin=body.margin,
-                                    confidence=body.confidence, force=body.force))
+    return plain(services.compare(comparison(body), request.app.state.store).to_dict())
 
 
 @router.get("/trend", response_model=dict[str, Any], summary="Trends of headline figures by period",
@@ -58,8 +57,8 @@ def trend(request: Request, query: Annotated[TrendQuery, Query()],
           principal: Principal = require("analysis:read")) -> dict[str, Any]:
     """Per task / variant / scenario / system / backend: Theil-Sen slope with its interval, Mann-Kendall,
     the last period-over-period change, change points and outlier runs."""
-    return plain(views.trends(request.app.state.store, by=query.by, task=query.task, scenario=query.scenario,
-                              backend=query.backend, source=query.source, confidence=query.confidence))
+    asked = services.TrendRequest.parse(**query.model_dump())
+    return plain(services.trend(asked, request.app.state.store).to_dict())
 
 
 @router.post("/recommend", response_model=dict[str, Any], summary="Recommend the best option under constraints",
@@ -69,19 +68,18 @@ def recommend(request: Request, body: RecommendRequest,
     """A ranked answer (options that cannot be told apart share a rank), P(meets) per constraint, the binding
     constraint, why each excluded option failed, a capacity plan and what-if; priced with the shipped
     example catalogue (engine/catalog_example.yaml)."""
-    rec, frame, catalog = recommendation(request.app.state.store, body)
-    return plain({"task": body.task, "scenario": body.scenario, "candidates": len(frame),
-                  "catalog": str(catalog.source), "catalog_is_example": catalog.is_example,
-                  **rec.to_dict(limit=body.top)})
+    return plain(engine_services.recommend(question(body), request.app.state.store).to_dict(limit=body.top))
 
 
-def recommendation(store: Any, body: RecommendRequest) -> tuple[Any, Any, Any]:
-    """(recommendation, candidates, catalogue) for a request, through the function the CLI's `recommend` and
-    `report decision` share (until the engine has a service function of its own)."""
-    from infersight.cli.recommend import _recommendation
+def comparison(body: CompareRequest) -> services.CompareRequest:
+    """The service's compare request for an API body."""
+    return services.CompareRequest.parse(**body.model_dump())
 
-    return _recommendation(store, body.task, body.scenario, where=tuple(body.where), objective=body.objective,
-                           target_qps=body.target_qps, headroom=body.headroom, n_plus_one=body.n_plus_one,
-                           catalog_path=None, tariff_usd_per_kwh=body.tariff_usd_per_kwh,
-                           utilisation=body.utilisation, include_uncertain=body.include_uncertain,
-                           pareto=body.pareto, what_if=body.what_if, bounds=body.bounds.model_dump())
+
+def question(body: RecommendRequest) -> engine_services.RecommendRequest:
+    """The engine's request for an API body (priced with the shipped example catalogue: a client cannot name
+    a file on the server)."""
+    fields = body.model_dump(exclude={"top", "pareto", "bounds"})
+    bounds = {k: v for k, v in body.bounds.model_dump().items() if v is not None}
+    pareto = tuple(p.strip() for p in body.pareto.split(",")) if body.pareto else None
+    return engine_services.RecommendRequest.parse(**fields, bounds=bounds, pareto=pareto, catalog=None)

@@ -8,11 +8,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from infersight.api.accounts import Principal
-from infersight.api.analysis import recommendation
+from infersight.api.analysis import comparison, question
 from infersight.api.auth import require
 from infersight.api.problems import NOT_FOUND
 from infersight.api.requests import CompareRequest, RecommendRequest, TrendReportQuery
 from infersight.api.runs import RunRef
+from reports.services import (
+    CompareReportRequest,
+    DecisionReportRequest,
+    ReportRequest,
+    RoundsReportRequest,
+    RunReportRequest,
+    TrendReportRequest,
+    render_report,
+)
 from runner.errors import AnalysisError
 
 router = APIRouter(prefix="/reports", tags=["reports"], default_response_class=HTMLResponse)
@@ -24,19 +33,14 @@ _HTML = {200: {"content": {"text/html": {"schema": {"type": "string"}, "example"
 @router.get("/run/{run_ref}", responses={**NOT_FOUND, **_HTML}, summary="The run report")
 def run_report(request: Request, run_ref: RunRef, principal: Principal = require("reports:read")) -> HTMLResponse:
     """A run's headline with its interval, validity, accuracy, latency charts, settings and four cards."""
-    from reports.run import render_run_report
-
-    return HTMLResponse(render_run_report(request.app.state.store, run_ref))
+    return _render(request, RunReportRequest.parse(run=run_ref))
 
 
 @router.post("/compare", responses={**NOT_FOUND, **_HTML}, summary="The comparison report")
 def compare_report(request: Request, body: CompareRequest,
                    principal: Principal = require("reports:read")) -> HTMLResponse:
     """The comparison of `POST /compare` as a report: ratios with intervals, verdicts and charts."""
-    from reports.compare import render_compare_report
-
-    return HTMLResponse(render_compare_report(request.app.state.store, body.refs, metric=body.metric,
-                                              margin=body.margin, confidence=body.confidence, force=body.force))
+    return _render(request, CompareReportRequest.parse(comparison=comparison(body)))
 
 
 @router.post("/decision", responses=_HTML, summary="The decision report")
@@ -44,11 +48,7 @@ def decision_report(request: Request, body: RecommendRequest,
                     principal: Principal = require("reports:read")) -> HTMLResponse:
     """The recommendation of `POST /recommend` as a report: the ranked answer, Pareto chart, exclusions, cost
     and capacity plan, what-if and where every figure comes from."""
-    from reports.decision import render_decision_report
-
-    rec, frame, catalog = recommendation(request.app.state.store, body)
-    return HTMLResponse(render_decision_report(rec, task=body.task, scenario=body.scenario, candidates=len(frame),
-                                               catalog=catalog))
+    return _render(request, DecisionReportRequest.parse(question=question(body)))
 
 
 @router.get("/trend", responses=_HTML, summary="The trend report")
@@ -56,15 +56,14 @@ def trend_report(request: Request, query: Annotated[TrendReportQuery, Query()],
                  principal: Principal = require("reports:read")) -> HTMLResponse:
     """The quarterly trend report (figures with intervals, change points, leaderboard, reproducibility), or
     with source=mlperf the round-over-round report of the imported MLPerf results."""
-    store = request.app.state.store
     if query.source == "mlperf":
-        from reports.mlperf_rounds import render_rounds_report
-
-        return HTMLResponse(render_rounds_report(store, task=query.task, scenario=query.scenario,
-                                                 confidence=query.confidence))
+        return _render(request, RoundsReportRequest.parse(task=query.task, scenario=query.scenario,
+                                                          confidence=query.confidence))
     if query.quarter is None:
         raise AnalysisError("give quarter (e.g. 2026Q3), or source=mlperf for the MLPerf round report")
-    from reports.trend import render_trend_report
+    return _render(request, TrendReportRequest.parse(**query.model_dump(exclude={"source"})))
 
-    return HTMLResponse(render_trend_report(store, query.quarter, task=query.task, scenario=query.scenario,
-                                            confidence=query.confidence, top=query.top))
+
+def _render(request: Request, asked: ReportRequest) -> HTMLResponse:
+    """The report of `asked`, rendered by the service function the CLI and the app call."""
+    return HTMLResponse(render_report(asked, request.app.state.store).html)

@@ -162,10 +162,9 @@ def run_with_cards(store: Store, ref: int | str) -> dict[str, Any]:
     run, its provenance under 'imported'; RunNotFound if there is none."""
     run = store.get_run(ref)
     cards = {}
-    for kind in ("task", "model", "backend", "system"):
-        digest = run[f"{kind}_hash"]
+    for kind, digest in run.card_hashes.items():
         try:
             cards[kind] = {"hash": digest, "card": store.get_card(kind, digest)}
         except KeyError:
             cards[kind] = {"hash": digest, "card": None}
-    return {**run, "cards": cards, "imported": store.get_imported(run["id"])}
+    return {**run.to_dict(), "cards": cards, "imported": run.imported}
