@@ -56,7 +56,7 @@ class ApiServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "INFERSIGHT_JOBS_DIR": str(log.parent / "jobs")}
         with open(log, "wb") as sink:
             self.proc = subprocess.Popen([sys.executable, "-m", "infersight", "serve", "--db", db_url, "--port",
                                           str(self.port), "--log-level", "warning"], stdout=sink,
