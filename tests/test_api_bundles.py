@@ -6,7 +6,6 @@ gone) and retried ends with one copy."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -17,10 +16,10 @@ import stat
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
+import _zips
 import pytest
 import trustme
 from _api_server import REPO
@@ -141,17 +140,6 @@ def test_submit_stores_the_runs_once_and_a_retry_stores_nothing(team):
         assert refused.status_code == 403 and "bundles:submit" in refused.json()["detail"]
 
 
-def _spoiled(data: bytes, change) -> bytes:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        files = {name: zf.read(name) for name in zf.namelist()}
-    change(files)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return out.getvalue()
-
-
 def _name(files: dict, end: str) -> str:
     return next(name for name in files if name.endswith(end))
 
@@ -181,7 +169,7 @@ def _oversized(files):
 ])
 def test_a_bad_bundle_is_a_4xx_problem_naming_it_and_stores_nothing(team, spoil, status, field, message):
     with _client_store(team) as client:
-        data = _spoiled(bundle_zip(client, team["mine"][1:2])[0], spoil)
+        data = _zips.spoil(bundle_zip(client, team["mine"][1:2])[0], spoil)
     before = _server_uuids(team)
     with team["server"].client(team["tokens"]["submitter"]) as http:
         response = _post(http, data)

@@ -8,12 +8,19 @@ import io
 import json
 import shutil
 import sqlite3
-import zipfile
 from pathlib import Path
 
+import _zips
 import pytest
 
-from runner.bundles import Limits, StoreRemote, bundle_zip, receive_bundle, sync, sync_page
+from runner.bundles import (
+    Limits,
+    StoreRemote,
+    bundle_zip,
+    receive_bundle,
+    sync,
+    sync_page,
+)
 from runner.errors import BundleTooLarge, ImportFormatError
 from runner.run import RunRequest, execute_run, prepare_run
 from runner.store import Store
@@ -76,18 +83,6 @@ def _records(store: Store, uuid: str) -> int:
     return store.read_perf_samples(store.get_run(uuid).id)["completed_ns"].size
 
 
-def _spoil(data: bytes, change) -> bytes:
-    """The zip with its files changed by `change(files)` (a dict name -> bytes)."""
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        files = {name: zf.read(name) for name in zf.namelist()}
-    change(files)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for name, content in files.items():
-            zf.writestr(name, content)
-    return out.getvalue()
-
-
 def _card(files: dict, kind: str) -> str:
     return next(name for name in files if name.endswith(f"cards/{kind}.json"))
 
@@ -129,7 +124,7 @@ def test_a_bad_bundle_is_refused_naming_the_problem_and_stores_nothing(seeded, s
     client, server = stores
     before = _uuids(server)
     with pytest.raises(ImportFormatError, match=message.replace("(", r"\(").replace(".", r"\.")):
-        receive_bundle(server, _spoil(bundle_zip(client, seeded["mine"][:2])[0], spoil))
+        receive_bundle(server, _zips.spoil(bundle_zip(client, seeded["mine"][:2])[0], spoil))
     assert _uuids(server) == before
 
 
