@@ -4,16 +4,17 @@ model card describe them as they are."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from google.protobuf.message import DecodeError
-from onnx import helper
 
 from runner.cards.model import TensorSpec
 from runner.errors import ModelFileError
 
-__all__ = ["Signature", "read_signature", "card_mismatches"]
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["Signature", "card_mismatches", "read_signature"]
 
 
 class Signature:
@@ -37,6 +38,9 @@ def read_signature(path: Path, check: bool = True) -> Signature:
     (`check`: also run onnx's model checker, for a file that no build of ours wrote)."""
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
+    import onnx  # here, not at the top: onnx (and ml_dtypes) take half a second to import
+    from google.protobuf.message import DecodeError
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
@@ -89,6 +93,8 @@ def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
     dims = [d.dim_param or (d.dim_value if d.HasField("dim_value") else f"dim{i}")
             for i, d in enumerate(tensor.shape.dim)]
     try:
+        from onnx import helper
+
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
     except (KeyError, TypeError, ValueError):
         dtype = f"onnx-type-{tensor.elem_type}"

@@ -92,6 +92,23 @@ def test_bad_input_gives_one_clear_message_and_exit_2(tmp_path, digits_models, a
 
 def test_every_command_has_help_with_an_example():
     from infersight.cli import cli as group
-    for name, command in group.commands.items():
+    names = group.list_commands(None)
+    assert {"run", "peak", "serve", "submit", "sync"} <= set(names)
+    for name in names:
         proc = cli(name, "--help")
         assert proc.returncode == 0 and "Example:" in proc.stdout, name
+
+
+def test_the_lazy_command_table_names_every_command_of_every_module():
+    """The CLI imports a command's module only when it runs; its table must match the modules' COMMANDS."""
+    import importlib
+    import pkgutil
+
+    import infersight.cli
+    from infersight.cli import COMMAND_MODULES
+
+    found = {}
+    for info in pkgutil.iter_modules(infersight.cli.__path__):
+        module = importlib.import_module(f"infersight.cli.{info.name}")
+        found |= {command.name: info.name for command in getattr(module, "COMMANDS", ())}
+    assert found == COMMAND_MODULES

@@ -19,24 +19,48 @@ def _interrupted_at_start_up(signum: int, frame: object) -> None:
 _MAIN_THREAD = threading.current_thread() is threading.main_thread()
 _PREVIOUS_SIGINT = signal.signal(signal.SIGINT, _interrupted_at_start_up) if _MAIN_THREAD else None
 
-# the imports below take a second: Ctrl-C in them must not print a traceback
+# the imports below take a moment: Ctrl-C in them must not print a traceback
+import importlib  # noqa: E402
+
 import click  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from infersight import __version__  # noqa: E402
-from infersight.cli import (analyze, catalog, inspect, interop, measure, peak, recommend, report, server, sweep,  # noqa: E402
-                            team, usertask)
 from infersight.cli._common import err  # noqa: E402
 from runner import interrupts  # noqa: E402
 from runner.errors import InfersightError  # noqa: E402
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "COMMAND_MODULES"]
+
+# Each command and the module of infersight/cli that defines it (in its COMMANDS list). A command's module is
+# imported only when that command runs (or help lists it): `infersight runs` does not pay for scipy,
+# onnx and FastAPI. tests/test_cli.py checks this table against every module's COMMANDS.
+COMMAND_MODULES: dict[str, str] = {
+    "run": "measure", "build": "measure", "peak": "peak", "runs": "inspect", "show": "inspect",
+    "validate": "inspect", "plugins": "catalog", "tasks": "catalog", "system": "catalog", "import": "interop",
+    "export": "interop", "sweep": "sweep", "report": "report", "badge": "report", "recommend": "recommend",
+    "analyze": "analyze", "compare": "analyze", "repro": "analyze", "trend": "analyze", "task": "usertask",
+    "serve": "server", "user": "server", "token": "server", "login": "team", "submit": "team", "sync": "team",
+}
 
 if _MAIN_THREAD:
     signal.signal(signal.SIGINT, _PREVIOUS_SIGINT)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose commands are imported from their module when first asked for (COMMAND_MODULES)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMAND_MODULES:
+            return None
+        module = importlib.import_module(f"infersight.cli.{COMMAND_MODULES[name]}")
+        return next(command for command in module.COMMANDS if command.name == name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="infersight")
 def cli() -> None:
     """infersight: measure inference tasks on backends under MLPerf-style scenarios, and keep
@@ -49,10 +73,6 @@ def cli() -> None:
         infersight show 1
     """
 
-
-for module in (measure, peak, inspect, catalog, interop, sweep, report, recommend, analyze, usertask, server, team):
-    for command in module.COMMANDS:
-        cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
