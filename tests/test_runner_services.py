@@ -116,8 +116,10 @@ def test_threads_reach_openvino(store, digits_models):
     request = run_request("digits", backend="openvino", scenario="offline", model_variant="fp32", sets=(
         "min_duration_ms=50", "warmup_duration_ms=0", "min_sample_count=64"), backend_sets=(), cpus=None, quick=True,
         threads=2, batch_size=None, provider=())
+    assert request.backend_settings["inference_num_threads"] == 2
     run = measure_run(request, store)
-    assert run.status == "complete" and run.settings["backend"]["inference_num_threads"] == 2
+    # OpenVINO reports what it applied: fewer threads than asked where fewer CPUs are free to this process
+    assert run.status == "complete" and 1 <= run.settings["backend"]["inference_num_threads"] <= 2
     assert store.get_card("backend", run.backend_hash)["settings"]["inference_num_threads"] == 2
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.errors import CardError
 from runner.importers.mlperf._numbers import as_number
 from runner.importers.mlperf.accuracy import judge_accuracy, parse_accuracy
 from runner.importers.mlperf.benchmarks import Benchmark, benchmark, benchmark_of
