@@ -21,6 +21,7 @@ Per group, the runs of each period are summarised by their geometric mean, and o
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +31,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.diagnostic import acorr_breusch_godfrey
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from analysis import changepoints
 from analysis._checks import finite, lower_is_better, names, positive
@@ -85,6 +87,17 @@ def theil_sen(x: Any, y: Any, confidence: float = 0.95) -> dict[str, float]:
             "high": float(res.high_slope), "confidence": confidence}
 
 
+def _breusch_godfrey_p(fit: Any) -> float | None:
+    """Breusch-Godfrey's p-value for serial correlation of the residuals (1 lag), or None where its auxiliary
+    regression is rank-deficient (a short series with repeated x: the test cannot tell, so it is not run)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SingularMatrixWarning)
+        try:
+            return float(acorr_breusch_godfrey(fit, nlags=1, result_object=True).lmpval)
+        except SingularMatrixWarning:
+            return None
+
+
 def ols_trend(x: Any, y: Any, confidence: float = 0.95, alpha: float = 0.05) -> dict[str, Any]:
     """OLS slope of y on x; Newey-West HAC errors when Breusch-Godfrey rejects serial independence."""
     xv, yv = finite(x, "OLS x", 3).astype(float), finite(y, "OLS y", 3).astype(float)
@@ -92,7 +105,7 @@ def ols_trend(x: Any, y: Any, confidence: float = 0.95, alpha: float = 0.05) -> 
     fit = sm.OLS(yv, design).fit()
     bg_p = None
     if len(yv) >= 5:
-        bg_p = float(acorr_breusch_godfrey(fit, nlags=1, result_object=True).lmpval)
+        bg_p = _breusch_godfrey_p(fit)
     cov = "nonrobust"
     if bg_p is not None and bg_p < alpha:
         maxlags = max(1, math.floor(4 * (len(yv) / 100) ** (2 / 9)))

@@ -61,16 +61,19 @@ def with_store(fn):
 
 @contextlib.contextmanager
 def damaged_rows_said() -> Iterator[None]:
-    """Print each DamagedRowWarning of the block once, as one line on stderr; other warnings as usual."""
-    with warnings.catch_warnings(record=True) as caught:
+    """Print each DamagedRowWarning of the block once, as one line on stderr; other warnings go on as usual
+    (shown by Python's own rules, once per place: none is collected here)."""
+    said: set[str] = set()
+    with warnings.catch_warnings():
         warnings.simplefilter("always", DamagedRowWarning)
-        try:
-            yield
-        finally:
-            said = set()
-            for w in caught:
-                if not issubclass(w.category, DamagedRowWarning):
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-                elif str(w.message) not in said:
-                    said.add(str(w.message))
-                    err.print(Text.assemble(("warning: ", "bold yellow"), str(w.message)))
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if not issubclass(category, DamagedRowWarning):
+                shown(message, category, filename, lineno, file, line)
+            elif str(message) not in said:
+                said.add(str(message))
+                err.print(Text.assemble(("warning: ", "bold yellow"), str(message)))
+
+        warnings.showwarning = show
+        yield
