@@ -120,7 +120,7 @@ def test_threads_reach_openvino(store, digits_models):
     run = measure_run(request, store)
     # OpenVINO reports what it applied: fewer threads than asked where fewer CPUs are free to this process
     assert run.status == "complete" and 1 <= run.settings["backend"]["inference_num_threads"] <= 2
-    assert store.get_card("backend", run.backend_hash)["settings"]["inference_num_threads"] == 2
+    assert store.get_card("backend", run.backend_hash)["settings"] == run.settings["backend"]
 
 
 def test_public_transaction_commits_or_rolls_back(store):
